@@ -1,0 +1,1 @@
+"""Visual feature extractors behind one interface, built by name from a registry."""

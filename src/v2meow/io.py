@@ -1,0 +1,43 @@
+"""Small file helpers: atomic writes so that no half-written output is ever left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from v2meow.errors import OutputError
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Return `path` as a Path after checking its directory exists and is writable."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: cannot write, directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{path}: cannot write, directory {parent} is not writable")
+    if path.is_dir():
+        raise OutputError(f"{path}: cannot write, it is a directory")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+
+    The temporary file keeps the suffix of `path` so that writers which pick a format
+    from the file name (PyAV, soundfile) still do. On any exception it is removed.
+    """
+    path = check_writable(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,24 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/mediagen.py
+
+import mediagen  # noqa: E402
+
+
+@pytest.fixture
+def make_video(tmp_path):
+    def make(name="v.mp4", **kw):
+        return mediagen.make_video(tmp_path / name, **kw)
+
+    return make
+
+
+@pytest.fixture
+def make_audio(tmp_path):
+    def make(name="a.wav", **kw):
+        return mediagen.make_audio(tmp_path / name, **kw)
+
+    return make
