@@ -1,0 +1,163 @@
+"""Component directories: `config.json` + `model.safetensors`, never a pickle.
+
+A component is an `nn.Module` built from a typed config dataclass. Subclass
+`ComponentConfig` (set `model_type`) and `Component` (set `config_class`), then
+
+    model.save_pretrained("out/codec")          # writes config.json + model.safetensors
+    model = MyComponent.from_pretrained("out/codec")
+
+`config.json` holds `model_type`, `format_version`, the package version and every
+field of the config. Configs change shape over time by bumping `format_version` and
+adding a `migrate` step, never by silently dropping keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from v2meow import __version__
+from v2meow.errors import ConfigError, MissingWeightsError
+from v2meow.io import atomic_output
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+C = TypeVar("C", bound="ComponentConfig")
+M = TypeVar("M", bound="Component")
+
+
+@dataclasses.dataclass
+class ComponentConfig:
+    """Base of every component config: a plain dataclass of JSON-friendly fields."""
+
+    model_type: ClassVar[str] = ""
+    format_version: ClassVar[int] = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields plus `model_type`, `format_version` and `v2meow_version`."""
+        d = dataclasses.asdict(self)
+        return {"model_type": self.model_type, "format_version": self.format_version, "v2meow_version": __version__, **d}
+
+    @classmethod
+    def migrate(cls, d: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Upgrade a config dict written with an older `format_version` (override per class)."""
+        raise ConfigError(f"{cls.model_type}: cannot read format_version {from_version} (this version reads {cls.format_version})")
+
+    @classmethod
+    def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+        """Build from `to_dict` output; unknown or missing fields are a `ConfigError`."""
+        d = dict(d)
+        model_type = d.pop("model_type", cls.model_type)
+        if model_type != cls.model_type:
+            raise ConfigError(f"config is for model_type '{model_type}', expected '{cls.model_type}'")
+        version = int(d.pop("format_version", cls.format_version))
+        d.pop("v2meow_version", None)
+        if version != cls.format_version:
+            d = cls.migrate(d, version)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"{cls.model_type}: unknown config field(s) {', '.join(unknown)}")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ConfigError(f"{cls.model_type}: {e}") from None
+
+    def save(self, path: str | os.PathLike) -> None:
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls: type[C], path: str | os.PathLike) -> C:
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: not a readable config ({e})") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: config must be a JSON object")
+        return cls.from_dict(d)
+
+
+class Component(nn.Module):
+    """An `nn.Module` with a typed config that saves to and loads from a component directory."""
+
+    config_class: ClassVar[type[ComponentConfig]] = ComponentConfig
+
+    def __init__(self, config: ComponentConfig):
+        super().__init__()
+        self.config = config
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write `config.json` and `model.safetensors` (each atomically) into `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.save(directory / CONFIG_NAME)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        with atomic_output(directory / WEIGHTS_NAME) as tmp:
+            save_file(_untie(state), str(tmp), metadata={"model_type": self.config.model_type})
+        return directory
+
+    @classmethod
+    def from_pretrained(cls: type[M], directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> M:
+        """Build from `directory/config.json` and load `directory/model.safetensors` strictly."""
+        directory = Path(directory)
+        if not (directory / CONFIG_NAME).is_file():
+            raise MissingWeightsError(f"{directory}: not a component directory (no {CONFIG_NAME})")
+        config = cls.config_class.load(directory / CONFIG_NAME)
+        model = cls(config)
+        model.load_weights(directory / WEIGHTS_NAME, map_location=map_location)
+        return model
+
+    def load_weights(self, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> None:
+        """Load a safetensors state dict; a key or shape mismatch is a `ConfigError` naming it."""
+        path = Path(path)
+        if not path.is_file():
+            raise MissingWeightsError(f"{path}: weights file not found")
+        try:
+            state = load_file(str(path), device=str(map_location))
+        except (SafetensorError, OSError) as e:
+            raise ConfigError(f"{path}: corrupted or unreadable weights ({e})") from None
+        load_state_strict(self, state, source=str(path))
+
+
+def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """`load_state_dict(strict=True)` with one readable error naming what disagrees."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    problems = []
+    if missing:
+        problems.append(f"missing {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_few(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatch {_few(shapes)} (weights vs config)")
+    if problems:
+        raise ConfigError(f"{source}: weights do not match the config: " + "; ".join(problems))
+    module.load_state_dict(state, strict=True)
+
+
+def _few(items: list[str], n: int = 3) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses shared storage; clone tensors that alias an earlier one."""
+    seen: set[int] = set()
+    out = {}
+    for k, v in state.items():
+        ptr = v.untyped_storage().data_ptr() if v.numel() else -1
+        out[k] = v.clone() if ptr in seen and ptr != -1 else v
+        seen.add(ptr)
+    return out
