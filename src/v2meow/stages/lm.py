@@ -1,0 +1,185 @@
+"""A conditional token language model: the building block of every stage.
+
+`ConditionEncoder` turns conditioning streams (continuous features at some rate, discrete
+tokens at some rate, one style vector) into a memory sequence with times; `TokenLM` is a
+causal decoder over a joint token vocabulary that optionally cross-attends to that memory.
+`TokenLM.generate` is the KV-cached sampling loop, with classifier-free guidance done as
+one batched pass over [conditional ; unconditional] rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from v2meow.stages.sampling import SamplingConfig, guide, sample
+from v2meow.stages.transformer import TransformerStack
+
+
+@dataclass
+class Stream:
+    """One conditioning stream of the encoder."""
+
+    name: str
+    kind: str  # "features" ([B, T, dim] at `rate`), "tokens" ([B, T] ids < vocab at `rate`), "vector" ([B, dim])
+    size: int  # feature dim, or vocabulary size for tokens
+
+
+@dataclass
+class Memory:
+    """Encoder output, ready for cross-attention."""
+
+    states: torch.Tensor  # [B, S, D]
+    pos: torch.Tensor  # [B, S] ticks
+    mask: torch.Tensor  # [B, S] bool, True = real position
+
+
+@dataclass
+class LMOutput:
+    """What a stage's forward returns for training."""
+
+    logits: torch.Tensor  # [B, T, V]
+    targets: torch.Tensor  # [B, T] next-token ids
+    mask: torch.Tensor  # [B, T] bool: which targets count in the loss
+    memory: Memory | None = None
+
+
+class ConditionEncoder(nn.Module):
+    """Projects each stream to width `dim`, tags it with a learned type embedding, and runs a
+    bidirectional transformer over the concatenation. Positions are times in ticks, so
+    streams at different rates line up. A stream can be dropped per example (replaced by a
+    learned null embedding, same length) for classifier-free guidance."""
+
+    def __init__(self, streams: list[Stream], dim: int, depth: int, heads: int, ffn: int, dropout: float = 0.0):
+        super().__init__()
+        self.streams = streams
+        self.inputs = nn.ModuleDict()
+        for s in streams:
+            if s.kind == "tokens":
+                self.inputs[s.name] = nn.Embedding(s.size, dim)
+            elif s.kind in ("features", "vector"):
+                self.inputs[s.name] = nn.Sequential(nn.LayerNorm(s.size), nn.Linear(s.size, dim))
+            else:
+                raise ValueError(f"unknown stream kind {s.kind}")
+        self.type_embed = nn.Parameter(torch.randn(len(streams), dim) * 0.02)
+        self.null_embed = nn.Parameter(torch.randn(len(streams), dim) * 0.02)
+        self.stack = TransformerStack(dim, depth, heads, ffn, causal=False, cross=False, dropout=dropout)
+
+    def forward(
+        self,
+        inputs: dict[str, torch.Tensor],
+        pos: dict[str, torch.Tensor],  # name -> [B, T] ticks (vectors: [B, 1])
+        masks: dict[str, torch.Tensor] | None = None,  # name -> [B, T] bool
+        drop: dict[str, torch.Tensor] | None = None,  # name -> [B] bool: replace by null
+    ) -> Memory:
+        parts, poss, keep = [], [], []
+        for i, s in enumerate(self.streams):
+            if s.name not in inputs:
+                continue
+            x = inputs[s.name]
+            if s.kind == "vector":
+                x = x[:, None]  # [B, 1, size]
+            h = self.inputs[s.name](x) + self.type_embed[i]  # [B, T, D]
+            if drop is not None and s.name in drop:
+                h = torch.where(drop[s.name][:, None, None], self.null_embed[i] + self.type_embed[i], h)
+            parts.append(h)
+            poss.append(pos[s.name].float())
+            m = masks.get(s.name) if masks else None
+            keep.append(m if m is not None else torch.ones(h.shape[:2], dtype=torch.bool, device=h.device))
+        if not parts:
+            raise ValueError("the encoder got no conditioning stream")
+        x, p, m = torch.cat(parts, 1), torch.cat(poss, 1), torch.cat(keep, 1)
+        states = self.stack(x, p, key_mask=None if bool(m.all()) else m)
+        return Memory(states=states, pos=p, mask=m)
+
+
+class TokenLM(nn.Module):
+    """Causal decoder over `vocab_size` tokens, cross-attending to a `Memory` when `cross`."""
+
+    def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, ffn: int, cross: bool, dropout: float = 0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.stack = TransformerStack(dim, depth, heads, ffn, causal=True, cross=cross, dropout=dropout)
+        self.head = nn.Linear(dim, vocab_size, bias=False)
+
+    def forward(
+        self,
+        ids: torch.Tensor,  # [B, T]
+        pos: torch.Tensor,  # [B, T] ticks
+        memory: Memory | None = None,
+        key_mask: torch.Tensor | None = None,  # [B, T] bool
+        cache=None,
+    ) -> torch.Tensor:
+        """Logits `[B, T, vocab_size]`; with a cache, only for the new positions."""
+        h = self.stack(
+            self.embed(ids),
+            pos,
+            key_mask=key_mask,
+            memory=None if memory is None else memory.states,
+            memory_pos=None if memory is None else memory.pos,
+            memory_mask=None if memory is None or bool(memory.mask.all()) else memory.mask,
+            cache=cache,
+        )
+        return self.head(h)
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prefix: torch.Tensor,  # [B, P] ids (P >= 1)
+        prefix_pos: torch.Tensor,  # [B, P] ticks
+        step_pos: torch.Tensor,  # [N] ticks of each new token
+        step_range: torch.Tensor,  # [N, 2] allowed id range [lo, hi) of each new token
+        sampling: SamplingConfig,
+        memory: Memory | None = None,
+        uncond_memory: Memory | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+        progress=None,
+    ) -> torch.Tensor:
+        """Sample N tokens after `prefix`; returns `[B, N]` ids.
+
+        With `sampling.cfg_scale != 1` and an `uncond_memory`, conditional and unconditional
+        rows run as one batch of 2B and their log-probabilities are mixed before sampling.
+        `use_cache=False` recomputes the whole sequence each step (for tests and benchmarks).
+        """
+        b, n = prefix.shape[0], step_pos.shape[0]
+        cfg = sampling.uses_cfg and uncond_memory is not None
+        mem = _cat_memory(memory, uncond_memory) if cfg else memory
+        rows = 2 * b if cfg else b
+        ids = prefix.repeat(2, 1) if cfg else prefix
+        pos = prefix_pos.repeat(2, 1) if cfg else prefix_pos
+        out = torch.empty(b, n, dtype=torch.long, device=prefix.device)
+        cache = None
+        if use_cache:
+            dtype = self.embed.weight.dtype
+            cache = self.stack.allocate_cache(rows, ids.shape[1] + n, prefix.device, dtype)
+            if mem is not None:
+                self.stack.prepare_cross(cache, mem.states, mem.pos)
+        step_in, step_in_pos = ids, pos
+        vocab = torch.arange(self.vocab_size, device=prefix.device)
+        for i in range(n):
+            if use_cache:
+                logits = self(step_in, step_in_pos, memory=mem, cache=cache)[:, -1]  # [rows, V]
+            else:
+                logits = self(ids, pos, memory=mem)[:, -1]
+            logits = logits.float()
+            if cfg:
+                logits = guide(logits[:b], logits[b:], sampling.cfg_scale)
+            lo, hi = step_range[i].tolist()
+            logits = logits.masked_fill((vocab < lo) | (vocab >= hi), float("-inf"))
+            token = sample(logits, sampling, generator)  # [B]
+            out[:, i] = token
+            step_in = (token.repeat(2) if cfg else token)[:, None]  # [rows, 1]
+            step_in_pos = step_pos[i].expand(rows, 1).to(pos.dtype)
+            if not use_cache:
+                ids, pos = torch.cat([ids, step_in], 1), torch.cat([pos, step_in_pos], 1)
+            if progress is not None:
+                progress.update(1)
+        return out
+
+
+def _cat_memory(a: Memory, b: Memory) -> Memory:
+    return Memory(torch.cat([a.states, b.states]), torch.cat([a.pos, b.pos]), torch.cat([a.mask, b.mask]))

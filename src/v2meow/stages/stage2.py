@@ -1,0 +1,177 @@
+"""Stage 2: semantic tokens -> coarse acoustic tokens.
+
+Two variants (`Stage2Config.variant`):
+
+* `decoder` (V2Meow's (a), AudioLM's coarse stage): decoder-only over
+  `[semantic ; SEP ; coarse]`; needs no video, so it can be pre-trained on music alone.
+
+      ids      [s_0 .. s_{S-1}, SEP, c_0 .. c_{L-2}]    # [B, S + L], L = T * N_c
+      targets  loss only on the L coarse targets c_0 .. c_{L-1}
+
+* `encdec` (V2Meow's (b)): the encoder reads the semantic tokens and the visual features
+  (each at its time); the decoder predicts `[c_0 .. c_{L-1}]` after a BOS.
+
+Coarse codes `[B, N_c, T]` are flattened time-major with per-codebook offsets (`layout`).
+Semantic tokens sit at their own times; coarse positions at the time of their target frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from v2meow.components import Component
+from v2meow.errors import ConfigError
+from v2meow.stages import layout
+from v2meow.stages.config import StageConfig
+from v2meow.stages.lm import ConditionEncoder, LMOutput, Stream, TokenLM
+from v2meow.stages.sampling import SamplingConfig
+
+
+@dataclasses.dataclass
+class Stage2Config(StageConfig):
+    model_type = "v2meow-stage2"
+
+    variant: str = "decoder"  # "decoder" (a) or "encdec" (b)
+    semantic_vocab: int = 1024
+    semantic_rate: float = 25.0
+    codebook_size: int = 1024
+    num_coarse: int = 4
+    codec_rate: float = 75.0
+    feature_dim: int = 0  # encdec only: visual feature size
+    feature_rate: float = 1.0
+    cond_dropout: float = 0.1  # encdec only: P(drop the visual features), for CFG
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.variant not in ("decoder", "encdec"):
+            raise ConfigError(f"stage 2 variant must be 'decoder' or 'encdec', got '{self.variant}'")
+        if self.variant == "encdec" and self.feature_dim <= 0:
+            raise ConfigError("stage 2 variant 'encdec' needs feature_dim > 0")
+
+
+class Stage2(Component):
+    config_class = Stage2Config
+
+    def __init__(self, config: Stage2Config):
+        super().__init__(config)
+        c = config
+        self.coarse_vocab = c.num_coarse * c.codebook_size
+        if c.variant == "decoder":
+            self.coarse_offset = c.semantic_vocab  # ids: [semantic | coarse | SEP]
+            self.sep = c.semantic_vocab + self.coarse_vocab
+            self.encoder = None
+            self.decoder = TokenLM(self.sep + 1, c.dim, c.depth, c.heads, c.ffn, cross=False, dropout=c.dropout)
+        else:
+            self.coarse_offset = 0  # ids: [coarse | BOS]
+            self.sep = self.coarse_vocab
+            streams = [Stream("semantic", "tokens", c.semantic_vocab), Stream("visual", "features", c.feature_dim)]
+            self.encoder = ConditionEncoder(streams, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout)
+            self.decoder = TokenLM(self.sep + 1, c.dim, c.depth, c.heads, c.ffn, cross=True, dropout=c.dropout)
+
+    @property
+    def uses_visual(self) -> bool:
+        return self.config.variant == "encdec"
+
+    def _ticks(self, seconds: torch.Tensor) -> torch.Tensor:
+        return seconds * self.config.ticks_per_second
+
+    def _encode(self, semantic, semantic_mask, features, feature_rate, drop_visual):
+        c = self.config
+        if features is None:
+            raise ConfigError("stage 2 variant 'encdec' needs visual features")
+        b, s = semantic.shape
+        t_v = features.shape[1]
+        pos = {
+            "semantic": self._ticks(layout.frame_times(s, c.semantic_rate, semantic.device)).expand(b, s),
+            "visual": self._ticks(layout.frame_times(t_v, feature_rate or c.feature_rate, semantic.device)).expand(b, t_v),
+        }
+        masks = None if semantic_mask is None else {"semantic": semantic_mask}
+        drop = None if drop_visual is None else {"visual": drop_visual}
+        return self.encoder({"semantic": semantic, "visual": features}, pos, masks=masks, drop=drop)
+
+    def _prefix(self, semantic: torch.Tensor, semantic_mask: torch.Tensor | None):
+        """Decoder-side prefix before the coarse tokens: ids, positions, key mask."""
+        c = self.config
+        b, s = semantic.shape
+        if c.variant == "decoder":
+            ids = torch.cat([semantic, semantic.new_full((b, 1), self.sep)], 1)  # [B, S + 1]
+            pos = torch.cat([layout.frame_times(s, c.semantic_rate, semantic.device), semantic.new_zeros(1, dtype=torch.float32)])
+            mask = None
+            if semantic_mask is not None:
+                mask = torch.cat([semantic_mask, semantic_mask.new_ones(b, 1)], 1)
+            return ids, self._ticks(pos).expand(b, s + 1), mask
+        ids = semantic.new_full((b, 1), self.sep)  # BOS
+        return ids, semantic.new_zeros(b, 1, dtype=torch.float32), None
+
+    def forward(
+        self,
+        semantic: torch.Tensor,  # [B, S]
+        coarse: torch.Tensor,  # [B, N_c, T]
+        semantic_mask: torch.Tensor | None = None,  # [B, S] bool
+        coarse_mask: torch.Tensor | None = None,  # [B, T] bool
+        features: torch.Tensor | None = None,  # [B, T_v, D] (encdec)
+        feature_rate: float | None = None,
+    ) -> LMOutput:
+        c = self.config
+        b, k, t = coarse.shape
+        if k != c.num_coarse:
+            raise ConfigError(f"stage 2 expects {c.num_coarse} coarse codebooks, got {k}")
+        memory = None
+        if self.encoder is not None:
+            drop = torch.rand(b, device=coarse.device) < c.cond_dropout if self.training else None
+            memory = self._encode(semantic, semantic_mask, features, feature_rate, drop)
+        prefix, prefix_pos, prefix_mask = self._prefix(semantic, semantic_mask)
+        flat = layout.flatten_codes(coarse, c.codebook_size, self.coarse_offset)  # [B, L]
+        flat_pos = self._ticks(layout.flat_times(t, k, c.codec_rate, coarse.device)).expand(b, -1)  # [B, L]
+        ids = torch.cat([prefix, flat[:, :-1]], 1)  # [B, P + L - 1]
+        pos = torch.cat([prefix_pos[:, :-1], flat_pos], 1)  # last prefix id sits at the first target's time
+        flat_mask = layout.expand_frame_mask(coarse_mask, k) if coarse_mask is not None else None
+        key_mask = None
+        if prefix_mask is not None or flat_mask is not None:
+            pm = prefix_mask if prefix_mask is not None else prefix.new_ones(prefix.shape, dtype=torch.bool)
+            fm = flat_mask if flat_mask is not None else flat.new_ones(flat.shape, dtype=torch.bool)
+            key_mask = torch.cat([pm, fm[:, :-1]], 1)
+        logits = self.decoder(ids, pos, memory=memory, key_mask=key_mask)[:, prefix.shape[1] - 1 :]  # [B, L, V]
+        mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)
+        return LMOutput(logits=logits, targets=flat, mask=mask, memory=memory)
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        semantic: torch.Tensor,  # [B, S]
+        num_frames: int,
+        sampling: SamplingConfig | None = None,
+        prompt: torch.Tensor | None = None,  # [B, N_c, P] coarse frames that start the window
+        features: torch.Tensor | None = None,  # [B, T_v, D] (encdec)
+        feature_rate: float | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+        progress=None,
+    ) -> torch.Tensor:
+        """Sample coarse codes for one window -> `[B, N_c, num_frames]` (prompt included)."""
+        sampling = sampling or SamplingConfig()
+        c = self.config
+        b, k, dev = semantic.shape[0], c.num_coarse, semantic.device
+        prompt = semantic.new_zeros(b, k, 0) if prompt is None else prompt
+        p = prompt.shape[2]
+        if p >= num_frames:
+            return prompt[:, :, :num_frames]
+        memory = uncond = None
+        if self.encoder is not None:
+            memory = self._encode(semantic, None, features, feature_rate, None)
+            if sampling.uses_cfg:
+                uncond = self._encode(semantic, None, features, feature_rate, torch.ones(b, dtype=torch.bool, device=dev))
+        prefix, prefix_pos, _ = self._prefix(semantic, None)
+        flat_prompt = layout.flatten_codes(prompt, c.codebook_size, self.coarse_offset)  # [B, P * N_c]
+        times = self._ticks(layout.flat_times(num_frames, k, c.codec_rate, dev))  # [T * N_c]
+        n_prompt = p * k
+        ids = torch.cat([prefix, flat_prompt], 1)
+        pos = torch.cat([prefix_pos[:, :-1], times[: n_prompt + 1].expand(b, -1)], 1)
+        n_new = (num_frames - p) * k
+        step_pos = torch.cat([times[n_prompt + 1 :], times[-1:]])
+        step_range = layout.flat_ranges(n_new, k, c.codebook_size, self.coarse_offset)
+        new = self.decoder.generate(ids, pos, step_pos, step_range, sampling, memory, uncond, generator, use_cache, progress)
+        new_codes = layout.unflatten_codes(new, k, c.codebook_size, self.coarse_offset)  # [B, N_c, T - P]
+        return torch.cat([prompt, new_codes], dim=2)

@@ -1,0 +1,213 @@
+"""The transformer core shared by all three stages.
+
+Pre-norm blocks on `F.scaled_dot_product_attention`, with rotary position embeddings
+(RoPE) whose positions are *times*: every position carries a time in "ticks"
+(seconds x `ticks_per_second`), so streams at different rates (1 Hz visual features,
+25 Hz semantic tokens, 75 Hz codec frames) line up by time in self- and cross-attention.
+Cross-attention applies RoPE too (queries at the decoder token's time, keys at the
+encoder position's time), so a decoder token attends by *relative time* to the
+visual features around it.
+
+Generation uses `KVCache`: self-attention keys/values are written into pre-allocated
+buffers, cross-attention keys/values are computed once per sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def rope_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables for RoPE at (possibly fractional) positions.
+
+    Args:
+        positions: `[B, T]` float positions (ticks).
+    Returns:
+        cos, sin: `[B, 1, T, head_dim]` float32.
+    """
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim))
+    angles = positions.float()[..., None] * inv_freq  # [B, T, head_dim / 2]
+    angles = torch.cat([angles, angles], dim=-1)[:, None]  # [B, 1, T, head_dim]
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate `x` `[B, H, T, Dh]` by the angles in cos/sin `[B, 1, T, Dh]`."""
+    x1, x2 = x.chunk(2, dim=-1)
+    rotated = torch.cat([-x2, x1], dim=-1)
+    return (x.float() * cos + rotated.float() * sin).to(x.dtype)
+
+
+@dataclass
+class LayerCache:
+    """Pre-allocated self-attention K/V of one layer, plus cached cross-attention K/V."""
+
+    k: torch.Tensor  # [B, H, T_max, Dh]
+    v: torch.Tensor  # [B, H, T_max, Dh]
+    cross_k: torch.Tensor | None = None  # [B, H, S, Dh]
+    cross_v: torch.Tensor | None = None  # [B, H, S, Dh]
+
+
+class KVCache:
+    """Key/value buffers for incremental decoding; `length` is the number of filled steps."""
+
+    def __init__(self, layers: list[LayerCache]):
+        self.layers = layers
+        self.length = 0
+
+    @classmethod
+    def allocate(cls, num_layers: int, batch: int, heads: int, head_dim: int, max_len: int, device, dtype) -> KVCache:
+        shape = (batch, heads, max_len, head_dim)
+        return cls(
+            [LayerCache(torch.empty(shape, device=device, dtype=dtype), torch.empty(shape, device=device, dtype=dtype)) for _ in range(num_layers)]
+        )
+
+    @property
+    def max_len(self) -> int:
+        return self.layers[0].k.shape[2]
+
+
+class Attention(nn.Module):
+    """Multi-head attention (self or cross) with RoPE on queries and keys."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not divisible by {heads} heads")
+        self.heads, self.head_dim = heads, dim // heads
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.kv = nn.Linear(dim, 2 * dim, bias=False)
+        self.out = nn.Linear(dim, dim, bias=False)
+        self.dropout = dropout
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # [B, H, T, Dh]
+
+    def project_kv(self, source: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (rotated) and values of `source` `[B, S, D]` -> two `[B, H, S, Dh]`."""
+        k, v = self.kv(source).chunk(2, dim=-1)
+        return apply_rope(self._split(k), *rope), self._split(v)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # [B, T, D]
+        q_rope: tuple[torch.Tensor, torch.Tensor],
+        k: torch.Tensor,  # [B, H, S, Dh] (rotated)
+        v: torch.Tensor,  # [B, H, S, Dh]
+        mask: torch.Tensor | None = None,  # [B or 1, 1, T, S] bool, True = attend
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        q = apply_rope(self._split(self.q(x)), *q_rope)  # [B, H, T, Dh]
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal and mask is None
+        )  # [B, H, T, Dh]
+        return self.out(y.transpose(1, 2).reshape(x.shape))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Block(nn.Module):
+    """Pre-norm block: self-attention, optional cross-attention, feed-forward."""
+
+    def __init__(self, dim: int, heads: int, ffn: int, cross: bool, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads, dropout)
+        self.norm_x = nn.LayerNorm(dim) if cross else None
+        self.cross = Attention(dim, heads, dropout) if cross else None
+        self.norm2, self.ffn = nn.LayerNorm(dim), FeedForward(dim, ffn, dropout)
+        self.drop = nn.Dropout(dropout)
+
+
+class TransformerStack(nn.Module):
+    """A stack of blocks: bidirectional (encoder) or causal (decoder), optionally cross-attending.
+
+    `forward` runs a whole sequence; with a `KVCache` it appends the new positions to the
+    cache and attends to everything cached so far (incremental decoding).
+    """
+
+    def __init__(self, dim: int, depth: int, heads: int, ffn: int, causal: bool, cross: bool, dropout: float = 0.0):
+        super().__init__()
+        self.dim, self.heads, self.causal, self.has_cross = dim, heads, causal, cross
+        self.blocks = nn.ModuleList([Block(dim, heads, ffn, cross, dropout) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    def allocate_cache(self, batch: int, max_len: int, device, dtype) -> KVCache:
+        return KVCache.allocate(len(self.blocks), batch, self.heads, self.head_dim, max_len, device, dtype)
+
+    def prepare_cross(self, cache: KVCache, memory: torch.Tensor, memory_pos: torch.Tensor) -> None:
+        """Compute every layer's cross-attention K/V once for `memory` `[B, S, D]`."""
+        rope = rope_angles(memory_pos, self.head_dim)
+        for block, layer in zip(self.blocks, cache.layers):
+            layer.cross_k, layer.cross_v = block.cross.project_kv(block.norm_x(memory), rope)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # [B, T, D]
+        pos: torch.Tensor,  # [B, T] ticks
+        key_mask: torch.Tensor | None = None,  # [B, start + T] bool, True = real position
+        memory: torch.Tensor | None = None,  # [B, S, D]
+        memory_pos: torch.Tensor | None = None,  # [B, S]
+        memory_mask: torch.Tensor | None = None,  # [B, S] bool
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        rope = rope_angles(pos, self.head_dim)
+        b, t, _ = x.shape
+        start = cache.length if cache is not None else 0
+        self_mask = self._self_mask(b, t, start, key_mask, x.device)
+        cross_mask = None if memory_mask is None else memory_mask[:, None, None, :]  # [B, 1, 1, S]
+        cross_rope = None
+        if self.has_cross and (cache is None or cache.layers[0].cross_k is None):
+            if memory is None:
+                raise ValueError("this stack cross-attends: pass memory (or prepare_cross on the cache)")
+            cross_rope = rope_angles(memory_pos, self.head_dim)
+        for i, block in enumerate(self.blocks):
+            h = block.norm1(x)
+            k, v = block.attn.project_kv(h, rope)  # [B, H, T, Dh]
+            if cache is not None:
+                layer = cache.layers[i]
+                if start + t > layer.k.shape[2]:
+                    raise ValueError(f"KV cache overflow: {start + t} > {layer.k.shape[2]}")
+                layer.k[:, :, start : start + t] = k
+                layer.v[:, :, start : start + t] = v
+                k, v = layer.k[:, :, : start + t], layer.v[:, :, : start + t]
+            x = x + block.drop(block.attn(h, rope, k, v, mask=self_mask, is_causal=self.causal and start == 0))
+            if block.cross is not None:
+                if cache is not None and cache.layers[i].cross_k is not None:
+                    ck, cv = cache.layers[i].cross_k, cache.layers[i].cross_v
+                else:
+                    ck, cv = block.cross.project_kv(block.norm_x(memory), cross_rope)
+                x = x + block.drop(block.cross(block.norm_x(x), rope, ck, cv, mask=cross_mask))
+            x = x + block.drop(block.ffn(block.norm2(x)))
+        if cache is not None:
+            cache.length = start + t
+        return self.norm(x)
+
+    def _self_mask(self, b: int, t: int, start: int, key_mask: torch.Tensor | None, device) -> torch.Tensor | None:
+        """Boolean mask `[B or 1, 1, T, start + T]` (True = attend), or None when SDPA's own causal flag suffices."""
+        if key_mask is None and (not self.causal or start == 0 or t == 1):
+            return None
+        total = start + t
+        q_idx = torch.arange(start, total, device=device)[:, None]  # [T, 1]
+        k_idx = torch.arange(total, device=device)[None, :]  # [1, start + T]
+        mask = (k_idx <= q_idx) if self.causal else torch.ones(t, total, dtype=torch.bool, device=device)
+        mask = mask[None, None]  # [1, 1, T, start + T]
+        if key_mask is not None:  # [B, start + T]
+            mask = mask & key_mask[:, None, None, :]
+            mask = mask | (k_idx == q_idx)[None, None]  # a padded query still sees itself: rows stay finite
+        return mask

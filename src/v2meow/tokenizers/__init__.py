@@ -1,0 +1,1 @@
+"""Tokenizers: semantic tokens, acoustic codec, and the style (text/audio) embedder."""

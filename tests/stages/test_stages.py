@@ -1,0 +1,114 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import CODEC_RATE, FRATE, K, NC, NF, SEM_RATE, VOCAB, stage1, stage2, stage3
+from v2meow.errors import ConfigError
+from v2meow.stages.sampling import SamplingConfig, make_generator
+from v2meow.stages.stage1 import Stage1
+from v2meow.stages.stage2 import Stage2
+from v2meow.stages.stage3 import Stage3
+
+
+def _generate(model, clip, **kw):
+    if isinstance(model, Stage1):
+        return model.generate(clip["features"], clip["semantic"].shape[1], style=clip["style"], **kw)
+    if isinstance(model, Stage2):
+        extra = {"features": clip["features"]} if model.uses_visual else {}
+        return model.generate(clip["semantic"], clip["coarse"].shape[2], **extra, **kw)
+    return model.generate(clip["coarse"], **kw)
+
+
+def _forward(model, clip):
+    if isinstance(model, Stage1):
+        return model(clip["features"], clip["semantic"], style=clip["style"])
+    if isinstance(model, Stage2):
+        extra = {"features": clip["features"]} if model.uses_visual else {}
+        return model(clip["semantic"], clip["coarse"], **extra)
+    return model(clip["coarse"], clip["fine"])
+
+
+def _target(model, clip):
+    return {Stage1: clip["semantic"], Stage2: clip["coarse"], Stage3: clip["fine"]}[type(model)]
+
+
+MODELS = [stage1, lambda: stage2("decoder"), lambda: stage2("encdec"), stage3]
+IDS = ["stage1", "stage2-decoder", "stage2-encdec", "stage3"]
+
+
+@pytest.mark.parametrize("make", MODELS, ids=IDS)
+def test_cached_and_uncached_generation_agree(make, clip_tokens):
+    torch.manual_seed(0)
+    model = make().eval()
+    s = SamplingConfig(temperature=0.95, top_k=8, cfg_scale=2.0 if not isinstance(model, Stage3) else 1.0)
+    a = _generate(model, clip_tokens, sampling=s, generator=make_generator(5))
+    b = _generate(model, clip_tokens, sampling=s, generator=make_generator(5), use_cache=False)
+    assert torch.equal(a, b)
+    assert a.shape == _target(model, clip_tokens).shape
+    c = _generate(model, clip_tokens, sampling=s, generator=make_generator(6))
+    assert not torch.equal(a, c)  # the seed matters
+
+
+@pytest.mark.parametrize("make", MODELS, ids=IDS)
+def test_codes_stay_in_range(make, clip_tokens):
+    out = _generate(make().eval(), clip_tokens, generator=make_generator(0))
+    assert out.min() >= 0 and out.max() < (VOCAB if out.dim() == 2 else K)
+
+
+@pytest.mark.parametrize("make", MODELS, ids=IDS)
+def test_overfit_one_clip_then_greedy_decode_it(make, clip_tokens):
+    torch.manual_seed(0)
+    model = make(dropout=0.0) if make is stage3 else make()
+    if hasattr(model.config, "cond_dropout"):
+        model.config.cond_dropout = 0.0
+    if hasattr(model.config, "style_dropout"):
+        model.config.style_dropout = 0.0
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    model.train()
+    for _ in range(100):
+        out = _forward(model, clip_tokens)
+        loss = F.cross_entropy(out.logits.flatten(0, 1), out.targets.flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    got = _generate(model.eval(), clip_tokens, sampling=SamplingConfig(temperature=0))
+    assert torch.equal(got, _target(model, clip_tokens))
+
+
+@pytest.mark.parametrize("make", MODELS, ids=IDS)
+def test_save_load_identical_outputs(make, clip_tokens, tmp_path):
+    torch.manual_seed(0)
+    model = make().eval()
+    model.save_pretrained(tmp_path / "m")
+    back = type(model).from_pretrained(tmp_path / "m").eval()
+    torch.testing.assert_close(_forward(back, clip_tokens).logits, _forward(model, clip_tokens).logits, rtol=0, atol=0)
+
+
+def test_prompt_is_kept_and_continued(clip_tokens):
+    model = stage2().eval()
+    prompt = clip_tokens["coarse"][:, :, :7]
+    out = model.generate(clip_tokens["semantic"], 40, prompt=prompt, generator=make_generator(0))
+    assert out.shape == (1, NC, 40) and torch.equal(out[:, :, :7], prompt)
+    sem = stage1().eval().generate(clip_tokens["features"], 20, prompt=clip_tokens["semantic"][:, :5])
+    assert torch.equal(sem[:, :5], clip_tokens["semantic"][:, :5])
+
+
+def test_stage1_style_and_rate(clip_tokens):
+    model = stage1().eval()
+    a = model.encode(clip_tokens["features"], style=clip_tokens["style"]).states
+    b = model.encode(clip_tokens["features"], style=None).states
+    assert not torch.allclose(a, b)  # text vs no text changes the encoder input
+    # features at twice the rate cover the same time span: positions are times
+    fast = clip_tokens["features"].repeat_interleave(2, dim=1)
+    mem = model.encode(fast, feature_rate=2 * FRATE)
+    assert mem.pos[0, 1] == pytest.approx(model.config.ticks_per_second / (2 * FRATE))
+
+
+def test_wrong_shapes_are_named(clip_tokens):
+    with pytest.raises(ConfigError, match="16-d"):
+        stage1(feature_dim=16).encode(clip_tokens["features"])
+    with pytest.raises(ConfigError, match="coarse codebooks"):
+        stage3()(clip_tokens["fine"][:, :1], clip_tokens["fine"])
+    with pytest.raises(ConfigError, match="variant"):
+        stage2("both")
