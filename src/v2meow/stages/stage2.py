@@ -77,7 +77,7 @@ class Stage2(Component):
     def _ticks(self, seconds: torch.Tensor) -> torch.Tensor:
         return seconds * self.config.ticks_per_second
 
-    def _encode(self, semantic, semantic_mask, features, feature_rate, drop_visual):
+    def _encode(self, semantic, semantic_mask, features, feature_rate, drop_visual, feature_mask=None):
         c = self.config
         if features is None:
             raise ConfigError("stage 2 variant 'encdec' needs visual features")
@@ -87,7 +87,7 @@ class Stage2(Component):
             "semantic": self._ticks(layout.frame_times(s, c.semantic_rate, semantic.device)).expand(b, s),
             "visual": self._ticks(layout.frame_times(t_v, feature_rate or c.feature_rate, semantic.device)).expand(b, t_v),
         }
-        masks = None if semantic_mask is None else {"semantic": semantic_mask}
+        masks = {k: v for k, v in (("semantic", semantic_mask), ("visual", feature_mask)) if v is not None}
         drop = None if drop_visual is None else {"visual": drop_visual}
         return self.encoder({"semantic": semantic, "visual": features}, pos, masks=masks, drop=drop)
 
@@ -113,6 +113,7 @@ class Stage2(Component):
         coarse_mask: torch.Tensor | None = None,  # [B, T] bool
         features: torch.Tensor | None = None,  # [B, T_v, D] (encdec)
         feature_rate: float | None = None,
+        feature_mask: torch.Tensor | None = None,  # [B, T_v] bool (encdec)
     ) -> LMOutput:
         c = self.config
         b, k, t = coarse.shape
@@ -121,7 +122,7 @@ class Stage2(Component):
         memory = None
         if self.encoder is not None:
             drop = torch.rand(b, device=coarse.device) < c.cond_dropout if self.training else None
-            memory = self._encode(semantic, semantic_mask, features, feature_rate, drop)
+            memory = self._encode(semantic, semantic_mask, features, feature_rate, drop, feature_mask)
         prefix, prefix_pos, prefix_mask = self._prefix(semantic, semantic_mask)
         flat = layout.flatten_codes(coarse, c.codebook_size, self.coarse_offset)  # [B, L]
         flat_pos = self._ticks(layout.flat_times(t, k, c.codec_rate, coarse.device)).expand(b, -1)  # [B, L]

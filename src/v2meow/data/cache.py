@@ -1,0 +1,185 @@
+"""The prepared-data cache: what `v2meow-prepare` writes once and training reads.
+
+Layout of a cache directory:
+
+    manifest.json                 format_version, component ids and rates (the cache's contract)
+    items-<tag>-<seq>.safetensors one shard: tensors of several items + their records as metadata
+    skipped-<tag>-<seq>.json      items that could not be prepared, with the reason
+
+Each shard is written to a temporary file and renamed, so a shard either exists whole or
+not at all; the set of shard files *is* the cache (the manifest holds no item list), so a
+run killed at any moment loses at most the items not yet flushed, and a re-run skips
+every item whose key is already in a shard. Shards written by different `--shard i/n`
+workers have different tags and simply add up.
+
+Per item (tensor names inside a shard are `<n>/<name>`, n the item's index in the shard):
+
+    features   [T_v, D] float16   visual features at `feature_rate` (absent for audio-only)
+    semantic   [T_s]    int32     semantic tokens at `semantic_rate`
+    codes      [K, T_a] int16     acoustic codes (all codebooks) at `codec_rate`
+    style      [D_s]    float32   style embedding (optional)
+    beats      [T_s]    float32   per-token loss weights (optional, VMAs beat alignment)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from v2meow.errors import ConfigError, UnreadableMediaError
+from v2meow.io import atomic_output
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TENSOR_DTYPES = {"features": torch.float16, "semantic": torch.int32, "codes": torch.int16, "style": torch.float32, "beats": torch.float32}
+
+
+@dataclass
+class ItemRecord:
+    """What is known about one cached item besides its tensors."""
+
+    key: str  # unique and stable: source path + clip index + content hash
+    source: str
+    clip_start: float  # seconds into the source
+    duration: float  # seconds
+    split: str = "train"
+    caption: str = ""
+    content_hash: str = ""
+    has_video: bool = True
+    shard: str = ""  # filled by the reader
+    index: int = -1  # position inside the shard, filled by the reader
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CacheWriter:
+    """Buffers prepared items and flushes them as atomic shards."""
+
+    def __init__(self, root: str | os.PathLike, tag: str = "0of1", items_per_shard: int = 64):
+        self.root = Path(root)
+        self.tag = tag
+        self.items_per_shard = items_per_shard
+        self._items: list[tuple[ItemRecord, dict[str, torch.Tensor]]] = []
+        self._skipped: list[dict[str, str]] = []
+
+    def _next_name(self, prefix: str, suffix: str) -> Path:
+        seq = len(list(self.root.glob(f"{prefix}-{self.tag}-*{suffix}")))
+        while (path := self.root / f"{prefix}-{self.tag}-{seq:05d}{suffix}").exists():
+            seq += 1
+        return path
+
+    def add(self, record: ItemRecord, tensors: dict[str, torch.Tensor]) -> None:
+        unknown = set(tensors) - set(TENSOR_DTYPES)
+        if unknown:
+            raise ConfigError(f"unknown cache tensor(s): {', '.join(sorted(unknown))}")
+        self._items.append((record, {k: v.detach().cpu().to(TENSOR_DTYPES[k]).contiguous() for k, v in tensors.items()}))
+        if len(self._items) >= self.items_per_shard:
+            self.flush()
+
+    def skip(self, key: str, source: str, reason: str) -> None:
+        self._skipped.append({"key": key, "source": source, "reason": reason})
+
+    def flush(self) -> None:
+        """Write buffered items (and skip records) to new shard files."""
+        if self._items:
+            tensors, records = {}, []
+            for n, (record, item) in enumerate(self._items):
+                tensors.update({f"{n}/{k}": v for k, v in item.items()})
+                records.append(asdict(record) | {"shard": "", "index": n})
+            with atomic_output(self._next_name("items", ".safetensors")) as tmp:
+                save_file(tensors, str(tmp), metadata={"format_version": str(FORMAT_VERSION), "records": json.dumps(records)})
+            self._items = []
+        if self._skipped:
+            with atomic_output(self._next_name("skipped", ".json")) as tmp:
+                tmp.write_text(json.dumps(self._skipped, indent=1) + "\n")
+            self._skipped = []
+
+
+def write_manifest(root: str | os.PathLike, contract: dict[str, Any]) -> None:
+    """Create the cache's manifest, or check that `contract` matches the existing one.
+
+    The contract names the components and rates (feature extractor, semantic tokenizer,
+    codec, style embedder); mixing items made by different components is refused.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / MANIFEST
+    contract = {"format_version": FORMAT_VERSION, **contract}
+    if path.exists():
+        old = read_manifest(root)
+        diff = sorted(k for k in set(old) | set(contract) if old.get(k) != contract.get(k))
+        if diff:
+            k = diff[0]
+            raise ConfigError(
+                f"{root}: cache was made with {k}={old.get(k)!r}, this run uses {contract.get(k)!r}; "
+                "use a new --out directory"
+            )
+        return
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(contract, indent=2, sort_keys=True) + "\n")
+
+
+def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
+    path = Path(root) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UnreadableMediaError(f"{root}: not a v2meow cache ({e})") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(f"{root}: cache format_version {manifest.get('format_version')} (this v2meow reads {FORMAT_VERSION})")
+    return manifest
+
+
+class CacheReader:
+    """Random access to the items of a cache (all shards in the directory)."""
+
+    def __init__(self, root: str | os.PathLike, split: str | None = None):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        self.records: list[ItemRecord] = []
+        seen: set[str] = set()
+        for shard in sorted(self.root.glob("items-*.safetensors")):
+            for record in _shard_records(shard):
+                if record.key in seen:  # the same item prepared twice (e.g. merged copies): keep one
+                    continue
+                seen.add(record.key)
+                if split is None or record.split == split:
+                    self.records.append(record)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def keys(self) -> set[str]:
+        return {r.key for r in self.records}
+
+    def skipped(self) -> list[dict[str, str]]:
+        out = []
+        for path in sorted(self.root.glob("skipped-*.json")):
+            out.extend(json.loads(path.read_text()))
+        return out
+
+    def load(self, i: int) -> dict[str, torch.Tensor]:
+        """Tensors of item `i` (only those it has), in their stored dtypes."""
+        record = self.records[i]
+        prefix = f"{record.index}/"
+        with safe_open(str(self.root / record.shard), framework="pt") as f:
+            return {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+
+
+def _shard_records(shard: Path) -> list[ItemRecord]:
+    try:
+        with safe_open(str(shard), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise UnreadableMediaError(f"{shard}: corrupted cache shard ({e})") from None
+    records = []
+    for d in json.loads(meta.get("records", "[]")):
+        d["shard"] = shard.name
+        records.append(ItemRecord(**d))
+    return records

@@ -1,0 +1,132 @@
+"""Stage datasets over the prepared cache: random crops aligned across rates.
+
+Each example is a dict whose keys are the keyword arguments of the stage model's
+`forward` (plus `weights` for the loss), so training calls `model(**inputs)`:
+
+    stage1: features [T_v, D], feature_mask [T_v], semantic [T_s], semantic_mask [T_s], style [D_s]
+    stage2: semantic [T_s], semantic_mask [T_s], coarse [N_c, T_a], coarse_mask [T_a] (+ features, feature_mask)
+    stage3: coarse [N_c, T_a], fine [N_f, T_a], mask [T_a]
+
+Every stream is cropped to the same time span (`crop_seconds`, 10 s for stages 1-2 and
+3 s for stage 3), starting on a time grid where all the rates have whole frames. Clips
+shorter than a crop are zero-padded and masked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+from torch.utils.data import Dataset
+
+from v2meow.data.cache import CacheReader
+from v2meow.errors import ConfigError
+
+
+def common_grid(rates: list[float], limit: int = 10_000) -> float:
+    """Smallest period (s) on which every rate has a whole number of frames (or 1/max rate)."""
+    top = max(rates)
+    for n in range(1, limit):
+        p = n / top
+        if all(abs(p * r - round(p * r)) < 1e-6 for r in rates):
+            return p
+    return 1.0 / top
+
+
+class StageDataset(Dataset):
+    """Random aligned crops of cached items for one stage.
+
+    Args:
+        cache: a cache directory or an open `CacheReader`.
+        stage: "stage1", "stage2" or "stage3".
+        crop_seconds: window length.
+        num_coarse: N_c, the codebooks stage 2 predicts and stage 3 reads.
+        num_fine: N_f for stage 3 (default: the rest of the cached codebooks).
+        use_visual: stage 2 encoder-decoder variant reads features too.
+        split: only items of this split (None: all).
+        random_crop: False crops from the start (validation, determinism).
+        seed: base seed; example i of epoch e draws its crop from (seed, e, i).
+    """
+
+    def __init__(
+        self,
+        cache: str | os.PathLike | CacheReader,
+        stage: str,
+        crop_seconds: float,
+        num_coarse: int = 0,
+        num_fine: int | None = None,
+        use_visual: bool = False,
+        split: str | None = "train",
+        random_crop: bool = True,
+        seed: int = 0,
+    ):
+        self.reader = cache if isinstance(cache, CacheReader) else CacheReader(cache, split=split)
+        if stage not in ("stage1", "stage2", "stage3"):
+            raise ConfigError(f"unknown stage '{stage}'")
+        self.stage, self.crop = stage, crop_seconds
+        m = self.reader.manifest
+        self.feature_rate = float(m.get("feature_rate") or 0)
+        self.semantic_rate = float(m["semantic_rate"])
+        self.codec_rate = float(m["codec_rate"])
+        self.num_coarse, self.num_fine = num_coarse, num_fine
+        self.use_visual = use_visual or stage == "stage1"
+        self.random_crop, self.seed, self.epoch = random_crop, seed, 0
+        if stage in ("stage2", "stage3") and num_coarse <= 0:
+            raise ConfigError(f"{stage} needs num_coarse > 0")
+        if self.use_visual:
+            self.reader.records = [r for r in self.reader.records if r.has_video]
+            if not self.feature_rate:
+                raise ConfigError(f"{self.reader.root}: cache has no visual features, which {stage} needs")
+        if not self.reader.records:
+            raise ConfigError(f"{self.reader.root}: no usable items for {stage} (split={split})")
+        rates = [self.semantic_rate, self.codec_rate] + ([self.feature_rate] if self.use_visual else [])
+        self.grid = common_grid(rates)
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _start(self, i: int, duration: float) -> float:
+        slots = max(0, math.floor((duration - self.crop) / self.grid + 1e-6))
+        if not self.random_crop or slots == 0:
+            return 0.0
+        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
+        return int(torch.randint(0, slots + 1, (1,), generator=g)) * self.grid
+
+    def _crop(self, x: torch.Tensor, rate: float, start: float, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crop `x` along `dim` to the window and pad to its full length -> (x, mask [n])."""
+        n = round(self.crop * rate)
+        s = round(start * rate)
+        part = x.narrow(dim, min(s, x.shape[dim]), max(0, min(n, x.shape[dim] - s)))
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[: part.shape[dim]] = True
+        pad = [0, 0] * (x.dim() - 1 - dim) + [0, n - part.shape[dim]]
+        return torch.nn.functional.pad(part, pad), mask
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        record = self.reader.records[i]
+        item = self.reader.load(i)
+        start = self._start(i, record.duration)
+        out: dict[str, torch.Tensor] = {}
+        if self.stage in ("stage1", "stage2"):
+            out["semantic"], out["semantic_mask"] = self._crop(item["semantic"].long(), self.semantic_rate, start)
+            if "beats" in item:
+                out["weights"], _ = self._crop(item["beats"].float(), self.semantic_rate, start)
+        if self.use_visual:
+            out["features"], out["feature_mask"] = self._crop(item["features"].float(), self.feature_rate, start)
+        if self.stage == "stage1" and "style" in item:
+            out["style"] = item["style"].float()
+        if self.stage in ("stage2", "stage3"):
+            codes, mask = self._crop(item["codes"].long(), self.codec_rate, start, dim=1)  # [K, T_a]
+            if codes.shape[0] < self.num_coarse + (self.num_fine or 0):
+                raise ConfigError(f"cache has {codes.shape[0]} codebooks, stage needs {self.num_coarse + (self.num_fine or 0)}")
+            coarse = codes[: self.num_coarse]
+            if self.stage == "stage2":
+                out["coarse"], out["coarse_mask"] = coarse, mask
+            else:
+                fine_end = None if self.num_fine is None else self.num_coarse + self.num_fine
+                out["coarse"], out["fine"], out["mask"] = coarse, codes[self.num_coarse : fine_end], mask
+        return out

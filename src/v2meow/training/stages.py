@@ -1,0 +1,114 @@
+"""LightningModule for the three token stages: masked cross-entropy, AdamW, warm-up + cosine.
+
+The module receives a built stage model (model code never imports this file). Every
+checkpoint embeds the model's component config (`v2meow_component`), so any `.ckpt`
+can be exported (`v2meow-export`) or used with `--init-from` on its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from v2meow.components import Component
+
+
+def masked_cross_entropy(
+    logits: torch.Tensor,  # [B, T, V]
+    targets: torch.Tensor,  # [B, T]
+    mask: torch.Tensor,  # [B, T] bool
+    weights: torch.Tensor | None = None,  # [B, T] float, per-target loss weights
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over masked targets (weighted), and token accuracy."""
+    ce = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # [B, T]
+    w = mask.float() if weights is None else mask.float() * weights
+    loss = (ce * w).sum() / w.sum().clamp_min(1e-8)
+    acc = ((logits.argmax(-1) == targets) & mask).sum() / mask.sum().clamp_min(1)
+    return loss, acc
+
+
+def warmup_cosine(step: int, warmup: int, total: int, floor: float = 0.1) -> float:
+    """LR multiplier: linear warm-up to 1, then cosine down to `floor` at `total` steps."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class StageModule(L.LightningModule):
+    """Trains one stage model.
+
+    Args:
+        model: a built `Stage1`, `Stage2` or `Stage3`.
+        lr: peak learning rate.
+        weight_decay: AdamW decay on matrices (not on norms, biases, embeddings' null/type vectors).
+        warmup_steps: linear warm-up.
+        max_steps: cosine horizon (match the trainer's max_steps).
+        ema_decay: keep an exponential moving average of the weights (exported when set).
+    """
+
+    def __init__(
+        self,
+        model: Component,
+        lr: float = 3e-4,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 500,
+        max_steps: int = 100_000,
+        betas: tuple[float, float] = (0.9, 0.95),
+        ema_decay: float | None = None,
+    ):
+        super().__init__()
+        self.model = model
+        self.lr, self.weight_decay, self.betas = lr, weight_decay, tuple(betas)
+        self.warmup_steps, self.max_steps = warmup_steps, max_steps
+        self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k != "weights"}
+        out = self.model(**inputs)
+        weights = batch.get("weights") if self.model.config.model_type == "v2meow-stage1" else None
+        loss, acc = masked_cross_entropy(out.logits, out.targets, out.mask, weights)
+        b = out.targets.shape[0]
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=b, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
+        self.log(f"{stage}/acc", acc, batch_size=b, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
+        self.log(f"{stage}/ppl", loss.detach().exp(), batch_size=b, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._step(batch, "val")
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            (decay if p.dim() >= 2 and "embed" not in name.split(".")[-1] else no_decay).append(p)
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.lr,
+            betas=self.betas,
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, self.warmup_steps, self.max_steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["v2meow_component"] = {"model_type": self.model.config.model_type, "config": self.model.config.to_dict()}
+
+    def release_model(self) -> Component:
+        """The model to export: the EMA weights when kept, else the live ones."""
+        if self.ema is None:
+            return self.model
+        self.model.load_state_dict(self.ema.module.state_dict())
+        return self.model

@@ -1,0 +1,37 @@
+"""Build small synthetic prepare caches for dataset and training tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from v2meow.data.cache import CacheWriter, ItemRecord, write_manifest
+
+CONTRACT = dict(feature_rate=5.0, feature_dim=8, semantic_rate=10.0, semantic_vocab=24, codec_rate=20.0,
+                num_codebooks=4, codebook_size=16, style_dim=6,
+                features="test-features", semantic="test-semantic", codec="test-codec", style="test-style")
+
+
+def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None, seed=0, items_per_shard=2) -> Path:
+    """Items whose streams are deterministic functions of time, so crops can be checked."""
+    c = CONTRACT
+    write_manifest(root, c)
+    w = CacheWriter(root, items_per_shard=items_per_shard)
+    g = torch.Generator().manual_seed(seed)
+    for i, dur in enumerate(durations):
+        t_v, t_s, t_a = round(dur * c["feature_rate"]), round(dur * c["semantic_rate"]), round(dur * c["codec_rate"])
+        tensors = {
+            # column 0 of features and the semantic / code values encode the frame index
+            "features": torch.cat([torch.arange(t_v, dtype=torch.float32)[:, None], torch.randn(t_v, c["feature_dim"] - 1, generator=g)], 1),
+            "semantic": torch.arange(t_s) % c["semantic_vocab"],
+            "codes": (torch.arange(t_a)[None] + torch.arange(c["num_codebooks"])[:, None]) % c["codebook_size"],
+            "style": torch.randn(c["style_dim"], generator=g),
+        }
+        has_video = i not in audio_only
+        if not has_video:
+            del tensors["features"]
+        split = splits[i] if splits else "train"
+        w.add(ItemRecord(key=f"item{i}", source=f"item{i}.mp4", clip_start=0.0, duration=dur, split=split, has_video=has_video), tensors)
+    w.flush()
+    return root
