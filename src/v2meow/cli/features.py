@@ -18,6 +18,10 @@ and the columns are concatenated in the order given.
 """
 
 
+# --weights NAME=PATH -> the keyword of that extractor's loader
+WEIGHT_ARGS = {"clip": "pretrained", "i3d": "path"}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="v2meow-features", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -34,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="local weight file for an extractor, e.g. clip=/models/ViT-L-14.pt (repeatable)",
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--debug", action="store_true", help="tiny random clip/i3d models (no weights; for testing only)")
     return p.parse_args(argv)
 
 
@@ -52,13 +57,14 @@ def _main(args: argparse.Namespace) -> int:
     if not args.out.endswith(".safetensors"):
         raise ConfigError(f"{args.out}: --out must end in .safetensors")
     check_writable(args.out)
-    weights = {}
+    overrides = {}
     for item in args.weights:
         name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(f"--weights expects NAME=PATH, got '{item}'")
-        weights[name.strip()] = path.strip()
-    extractor = build_extractor(args.extractors, rate=args.rate, weights=weights, pretrained=True)
+        name, path = name.strip().lower(), path.strip()
+        if not sep or name not in WEIGHT_ARGS or not path:
+            raise ConfigError(f"--weights expects clip=PATH or i3d=PATH, got '{item}'")
+        overrides[name] = {WEIGHT_ARGS[name]: path}
+    extractor = build_extractor(args.extractors, rate=args.rate, debug=args.debug, **overrides)
     extractor = extractor.to(args.device)
     feats = extract_video(extractor, args.video)
     save_features(args.out, feats, source=args.video)

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 
 from v2meow.errors import ConfigError
-from v2meow.features.base import num_output_steps
 
 
 def resolve_duration(times: torch.Tensor, frame_rate: float, duration: float | None) -> float:
@@ -114,7 +113,6 @@ def sample_frames_at(times: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 __all__ = [
     "bin_index",
     "fill_empty",
-    "num_output_steps",
     "prepare_frames",
     "reduce_bins",
     "resample",

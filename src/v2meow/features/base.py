@@ -57,6 +57,16 @@ class FeatureExtractor(nn.Module, ABC):
         """A short string naming the extractor and the settings that change its output."""
         return self.name
 
+    @property
+    def part_ids(self) -> list[str]:
+        """Ids of the extractors whose features are concatenated, in column order."""
+        return [self.id]
+
+    @property
+    def part_dims(self) -> list[int]:
+        """Feature size of each part, summing to `dim`."""
+        return [self.dim]
+
     @abstractmethod
     def extract(self, frames: torch.Tensor, times: torch.Tensor, duration: float | None = None) -> torch.Tensor:
         """Compute features.

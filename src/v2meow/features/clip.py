@@ -122,7 +122,8 @@ class ClipExtractor(FeatureExtractor):
     @property
     def id(self) -> str:
         weights = Path(self.pretrained).name if _is_path(self.pretrained) else (self.pretrained or "random")
-        return f"clip-{self.model_name}-{weights}-r{self._rate:g}"
+        raw = "" if self.normalize else "-raw"
+        return f"clip-{self.model_name}-{weights}-r{self._rate:g}{raw}"
 
     @classmethod
     def from_pretrained(

@@ -69,8 +69,9 @@ class MotionExtractor(FeatureExtractor):
         self._rate = float(rate)
         self._internal_rate = internal_rate
         self._size = (int(size[0]), int(size[1]))
+        if min(self._size) < 2:
+            raise ConfigError(f"motion size must be at least 2x2, got {size}")
         self.hist_bins = int(hist_bins)
-        self.register_buffer("luma", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
 
     @property
     def dim(self) -> int:
@@ -93,59 +94,60 @@ class MotionExtractor(FeatureExtractor):
         h, w = self._size
         return f"motion-r{self._rate:g}-f{self._internal_rate:g}-{h}x{w}"
 
-    def frame_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-frame features.
+    def frame_features(self, frames: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+        """Per-frame features, `[T, 16]` in `MOTION_FEATURES` order.
+
+        `motion_max` holds the frame motion and `scene_cut` the histogram distance to the
+        previous frame; `extract` reduces them per step with max. Frames are processed in
+        chunks so that the work stays in cache.
 
         Args:
-            frames: `[T, 3, H, W]` uint8 (or float in [0, 1]).
-
-        Returns:
-            `(mean_part [T, 16], cut [T])`: every column of `MOTION_FEATURES` at frame
-            level (motion_max holds the frame motion; reduced by max later) and the
-            scene-cut distance to the previous frame.
+            frames: `[T, 3, H, W]` uint8 (or float in [0, 1]), any size.
         """
-        x = prepare_frames(frames, self._size)  # [T, 3, h, w] in [0, 1]
-        t = x.shape[0]
-        grey = (x * self.luma).sum(1)  # [T, h, w]
+        rows, prev = [], None
+        for start in range(0, frames.shape[0], chunk):
+            x = prepare_frames(frames[start : start + chunk], self._size)  # [C, 3, h, w] in [0, 1]
+            feats, prev = self._chunk_features(x, prev)
+            rows.append(feats)
+        return torch.cat(rows)
 
-        diff = torch.zeros_like(grey)
-        diff[1:] = (grey[1:] - grey[:-1]).abs()  # [T, h, w]
-        h2, w2 = grey.shape[1] // 2, grey.shape[2] // 2
-        grid = torch.stack(
-            [diff[:, :h2, :w2], diff[:, :h2, w2:], diff[:, h2:, :w2], diff[:, h2:, w2:]], dim=1
-        ) if h2 and w2 else diff[:, None].expand(t, 4, *diff.shape[1:])
-        grid = grid.flatten(2).mean(-1)  # [T, 4]
-        motion = diff.flatten(1).mean(1)  # [T]
+    def _chunk_features(self, x: torch.Tensor, prev: tuple | None) -> tuple[torch.Tensor, tuple]:
+        """Features of one chunk `[C, 3, h, w]`, given the last frame's (grey, hist, brightness)."""
+        c, _, h, w = x.shape
+        r, g, b = x.unbind(1)  # each [C, h, w]
+        grey = r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]  # [C, h, w]
+        hist = self._histogram(grey)  # [C, bins]
+        bright = grey.flatten(1).mean(1)  # [C]
+        p_grey, p_hist, p_bright = prev if prev is not None else (grey[:1], hist[:1], bright[:1])
+        # each frame against the previous one; the very first frame against itself (0)
+        diff = (grey - torch.cat([p_grey, grey[:-1]])).abs_()  # [C, h, w]
+        cut = 0.5 * (hist - torch.cat([p_hist, hist[:-1]])).abs().sum(1)  # [C]
+        change = bright - torch.cat([p_bright, bright[:-1]])  # [C]
 
-        bright = grey.flatten(1).mean(1)  # [T]
-        contrast = grey.flatten(1).std(1, unbiased=False)  # [T]
-        change = torch.zeros_like(bright)
-        change[1:] = bright[1:] - bright[:-1]  # [T]
-
-        rgb = x.flatten(2).mean(-1)  # [T, 3]
-        cmax = x.amax(1)  # [T, h, w]
-        cmin = x.amin(1)
-        sat = ((cmax - cmin) / cmax.clamp_min(1e-6)).flatten(1).mean(1)  # [T]
-        r, g, b = x.unbind(1)  # each [T, h, w]
+        h2, w2 = h // 2, w // 2
+        grid = diff[:, : 2 * h2, : 2 * w2].reshape(c, 2, h2, 2, w2).mean((2, 4)).flatten(1)  # [C, 4] tl tr bl br
+        motion = diff.flatten(1).mean(1)  # [C]
+        contrast = grey.flatten(1).std(1, unbiased=False)  # [C]
+        rgb = x.flatten(2).mean(-1)  # [C, 3]
+        cmax = torch.maximum(torch.maximum(r, g), b)  # [C, h, w]
+        cmin = torch.minimum(torch.minimum(r, g), b)
+        sat = ((cmax - cmin) / cmax.clamp_min(1e-6)).flatten(1).mean(1)  # [C]
         alpha = r - 0.5 * (g + b)  # chroma-plane coordinates: hue = atan2(beta, alpha)
         beta = (math.sqrt(3.0) / 2.0) * (g - b)
-        chroma = torch.sqrt(alpha**2 + beta**2).flatten(1).sum(1).clamp_min(1e-6)  # [T]
-        hue = torch.stack([alpha.flatten(1).sum(1), beta.flatten(1).sum(1)], 1) / chroma[:, None]
+        chroma = torch.sqrt(alpha * alpha + beta * beta).flatten(1).sum(1).clamp_min(1e-6)  # [C]
+        hue = torch.stack([alpha.flatten(1).sum(1), beta.flatten(1).sum(1)], 1) / chroma[:, None]  # [C, 2]
 
-        cut = self._hist_distance(grey)  # [T]
         cols = [motion[:, None], motion[:, None], grid, bright[:, None], contrast[:, None],
                 change[:, None], rgb, sat[:, None], hue, cut[:, None]]  # fmt: skip
-        return torch.cat(cols, 1), cut
+        return torch.cat(cols, 1), (grey[-1:], hist[-1:], bright[-1:])
 
-    def _hist_distance(self, grey: torch.Tensor) -> torch.Tensor:
-        """L1 distance / 2 between consecutive normalised grey histograms, `[T]` in 0..1."""
-        t = grey.shape[0]
-        q = (grey.flatten(1) * self.hist_bins).long().clamp_(0, self.hist_bins - 1)  # [T, P]
-        hist = torch.zeros(t, self.hist_bins).scatter_add_(1, q, torch.ones_like(q, dtype=torch.float32))
-        hist = hist / q.shape[1]  # [T, bins]
-        dist = torch.zeros(t)
-        dist[1:] = 0.5 * (hist[1:] - hist[:-1]).abs().sum(1)
-        return dist
+    def _histogram(self, grey: torch.Tensor) -> torch.Tensor:
+        """Normalised grey histograms `[C, bins]` of `grey [C, h, w]`."""
+        c = grey.shape[0]
+        q = (grey.flatten(1) * self.hist_bins).long().clamp_(0, self.hist_bins - 1)  # [C, P]
+        q += torch.arange(c, device=q.device)[:, None] * self.hist_bins
+        counts = torch.bincount(q.flatten(), minlength=c * self.hist_bins).view(c, self.hist_bins)
+        return counts.float() / q.shape[1]
 
     @torch.inference_mode()
     def extract(self, frames: torch.Tensor, times: torch.Tensor, duration: float | None = None) -> torch.Tensor:
@@ -155,7 +157,7 @@ class MotionExtractor(FeatureExtractor):
             raise ConfigError("cannot extract motion features from zero frames")
         if frames.shape[0] != times.shape[0]:
             raise ConfigError(f"got {frames.shape[0]} frames but {times.shape[0]} times")
-        per_frame, _ = self.frame_features(frames)  # [T, 16]
+        per_frame = self.frame_features(frames)  # [T, 16]
         idx = bin_index(times, self._rate, n_out)  # [T]
         out = reduce_bins(per_frame, idx, n_out, "mean")  # [N, 16]
         peaks = reduce_bins(per_frame[:, [1, 15]], idx, n_out, "amax")  # [N, 2]
