@@ -145,6 +145,7 @@ def read_frames(
     size: int | tuple[int, int] | None = None,
     start: float = 0.0,
     duration: float | None = None,
+    threads: int | None = None,
 ) -> VideoFrames:
     """Decode the frames shown at `start + k / rate` seconds, k = 0, 1, ...
 
@@ -155,6 +156,7 @@ def read_frames(
         size: `(height, width)`, an int for the shorter side (aspect kept), or None.
         start: first grid time in seconds.
         duration: seconds to cover; default to the end of the video.
+        threads: decoder threads; None lets FFmpeg choose (frame + slice threading).
 
     Returns:
         `VideoFrames` with `ceil(duration * rate)` frames.
@@ -164,6 +166,8 @@ def read_frames(
     with _open(path) as c:
         stream = _video_stream(c, path)
         stream.thread_type = "AUTO"
+        if threads is not None:
+            stream.codec_context.thread_count = threads
         header_duration = _stream_duration(stream, c)
         t0 = _stream_start(stream)
         end = header_duration if duration is None else min(header_duration, start + duration)
