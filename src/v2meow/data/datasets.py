@@ -45,8 +45,9 @@ class StageDataset(Dataset):
         num_fine: N_f for stage 3 (default: the rest of the cached codebooks).
         use_visual: stage 2 encoder-decoder variant reads features too.
         split: only items of this split (None: all).
-        random_crop: False crops from the start (validation, determinism).
-        seed: base seed; example i of epoch e draws its crop from (seed, e, i).
+        random_crop: False crops from the start (validation, determinism). Random crops
+            draw from torch's global RNG, which Lightning seeds per worker
+            (`seed_everything(..., workers=True)`), so runs are reproducible.
     """
 
     def __init__(
@@ -59,7 +60,6 @@ class StageDataset(Dataset):
         use_visual: bool = False,
         split: str | None = "train",
         random_crop: bool = True,
-        seed: int = 0,
     ):
         self.reader = cache if isinstance(cache, CacheReader) else CacheReader(cache, split=split)
         if stage not in ("stage1", "stage2", "stage3"):
@@ -71,7 +71,7 @@ class StageDataset(Dataset):
         self.codec_rate = float(m["codec_rate"])
         self.num_coarse, self.num_fine = num_coarse, num_fine
         self.use_visual = use_visual or stage == "stage1"
-        self.random_crop, self.seed, self.epoch = random_crop, seed, 0
+        self.random_crop = random_crop
         if stage in ("stage2", "stage3") and num_coarse <= 0:
             raise ConfigError(f"{stage} needs num_coarse > 0")
         if self.use_visual:
@@ -86,15 +86,11 @@ class StageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.reader)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def _start(self, i: int, duration: float) -> float:
         slots = max(0, math.floor((duration - self.crop) / self.grid + 1e-6))
         if not self.random_crop or slots == 0:
             return 0.0
-        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
-        return int(torch.randint(0, slots + 1, (1,), generator=g)) * self.grid
+        return int(torch.randint(0, slots + 1, (1,))) * self.grid
 
     def _crop(self, x: torch.Tensor, rate: float, start: float, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Crop `x` along `dim` to the window and pad to its full length -> (x, mask [n])."""

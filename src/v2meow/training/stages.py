@@ -1,7 +1,7 @@
 """LightningModule for the three token stages: masked cross-entropy, AdamW, warm-up + cosine.
 
 The module receives a built stage model (model code never imports this file). Every
-checkpoint embeds the model's component config (`v2meow_component`), so any `.ckpt`
+checkpoint embeds the model's component config (`checkpoint["v2meow"]`), so any `.ckpt`
 can be exported (`v2meow-export`) or used with `--init-from` on its own.
 """
 
@@ -104,7 +104,11 @@ class StageModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["v2meow_component"] = {"model_type": self.model.config.model_type, "config": self.model.config.to_dict()}
+        checkpoint["v2meow"] = {
+            "model_type": self.model.config.model_type,
+            "component_config": self.model.config.to_dict(),
+            "component_prefix": "ema.module." if self.ema is not None else "model.",
+        }
 
     def release_model(self) -> Component:
         """The model to export: the EMA weights when kept, else the live ones."""

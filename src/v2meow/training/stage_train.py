@@ -1,0 +1,172 @@
+"""Train stage 1, 2 or 3 from a run config (`configs/stage*.yaml`) over a prepared cache.
+
+The data-dependent fields of the stage config (feature dim and rate, semantic vocabulary
+and rate, codebooks and codec rate, style dim) are read from the cache manifest, so a
+config names only sizes and training settings; a field set in the YAML that disagrees
+with the cache is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from v2meow.components import CONFIG_NAME, Component, load_state_strict
+from v2meow.data.cache import CacheReader
+from v2meow.data.datasets import StageDataset
+from v2meow.errors import ConfigError, MissingWeightsError
+from v2meow.stages.stage1 import Stage1, Stage1Config
+from v2meow.stages.stage2 import Stage2, Stage2Config
+from v2meow.stages.stage3 import Stage3, Stage3Config
+from v2meow.training import runner
+from v2meow.training.stages import StageModule
+
+MODELS: dict[str, tuple[type[Component], type]] = {
+    "stage1": (Stage1, Stage1Config),
+    "stage2": (Stage2, Stage2Config),
+    "stage3": (Stage3, Stage3Config),
+}
+# Fields that may differ between a checkpoint and the model it initialises (not architecture).
+NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds", "feature_rate"}
+
+
+@dataclasses.dataclass
+class StageTrainingConfig:
+    preset: str = "small"  # paper | small | debug
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)  # stage config overrides
+    init_from: str | None = None  # component dir or .ckpt to fine-tune from
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    betas: tuple[float, float] = (0.9, 0.95)
+    ema_decay: float | None = None
+
+
+@dataclasses.dataclass
+class StageDataConfig:
+    cache: str = "data/cache"
+    crop_seconds: float | None = None  # default: the stage's window_seconds (10 s; 3 s for stage 3)
+    batch_size: int = 16
+    num_workers: int = 2
+    train_split: str | None = "train"
+    val_split: str | None = None
+
+
+def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Stage config fields implied by the cache manifest."""
+    m = manifest
+    if stage == "stage1":
+        return dict(feature_dim=m["feature_dim"], feature_rate=m["feature_rate"], style_dim=m.get("style_dim") or 0,
+                    semantic_vocab=m["semantic_vocab"], semantic_rate=m["semantic_rate"])  # fmt: skip
+    num_coarse = fields.get("num_coarse", m.get("num_coarse"))
+    if num_coarse is None:
+        raise ConfigError(f"{stage}: set model.fields.num_coarse (the cache manifest does not name it)")
+    codec = dict(codebook_size=m["codebook_size"], codec_rate=m["codec_rate"], num_coarse=num_coarse)
+    if stage == "stage2":
+        visual = fields.get("variant") == "encdec"
+        return dict(codec, semantic_vocab=m["semantic_vocab"], semantic_rate=m["semantic_rate"],
+                    feature_dim=m["feature_dim"] if visual else 0, feature_rate=m.get("feature_rate") or 1.0)  # fmt: skip
+    return dict(codec, num_fine=m["num_codebooks"] - num_coarse)
+
+
+def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dict[str, Any]):
+    _, config_cls = MODELS[stage]
+    implied = data_fields(stage, manifest, model_cfg.fields)
+    for key, value in model_cfg.fields.items():
+        if key in implied and value != implied[key]:
+            raise ConfigError(f"model.fields.{key}={value} disagrees with the cache ({implied[key]})")
+    return config_cls.preset(model_cfg.preset, **{**model_cfg.fields, **implied})
+
+
+def _source_config_and_state(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    if path.is_dir():
+        from safetensors.torch import load_file
+
+        if not (path / CONFIG_NAME).is_file():
+            raise MissingWeightsError(f"--init-from {path}: not a component directory")
+        return json.loads((path / CONFIG_NAME).read_text()), load_file(str(path / "model.safetensors"))
+    from v2meow.training.export import component_state, read_checkpoint
+
+    ckpt = read_checkpoint(path)
+    return ckpt["v2meow"]["component_config"], component_state(ckpt)
+
+
+def init_from(model: Component, source: str) -> None:
+    """Load weights of a released component or `.ckpt` into `model`, naming any config field that differs."""
+    path = Path(source)
+    if not path.exists():
+        raise MissingWeightsError(f"--init-from {source}: not found")
+    src_cfg, state = _source_config_and_state(path)
+    ours = model.config.to_dict()
+    if src_cfg.get("model_type") != ours["model_type"]:
+        raise ConfigError(f"--init-from {source}: holds a {src_cfg.get('model_type')}, this run trains a {ours['model_type']}")
+    diff = [k for k in ours if k not in NON_ARCH_FIELDS | {"v2meow_version"} and k in src_cfg and src_cfg[k] != ours[k]]
+    if diff:
+        detail = ", ".join(f"{k} ({src_cfg[k]} vs {ours[k]})" for k in diff)
+        raise ConfigError(f"--init-from {source}: config field(s) differ: {detail}")
+    load_state_strict(model, state, source=source)
+
+
+def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -> Path:
+    """Run one stage's training; returns the exported component directory `out/<stage>`."""
+    model_cfg = runner.typed(StageTrainingConfig, cfg.get("model"), "model")
+    data_cfg = runner.typed(StageDataConfig, cfg.get("data"), "data")
+    ckpt_cfg = runner.typed(runner.CheckpointConfig, cfg.get("checkpoint"), "checkpoint")
+    out = Path(cfg.get("out") or f"runs/{stage}")
+    L.seed_everything(int(cfg.get("seed_everything", 0)), workers=True, verbose=False)
+    reader = CacheReader(data_cfg.cache, split=data_cfg.train_split)
+    config = build_stage_config(stage, model_cfg, reader.manifest)
+    model_cls, _ = MODELS[stage]
+    model = model_cls(config)
+    if model_cfg.init_from:
+        init_from(model, model_cfg.init_from)
+    trainer_cfg = dict(cfg.get("trainer") or {})
+    max_steps = int(trainer_cfg.get("max_steps", 100_000))
+    module = StageModule(model, model_cfg.lr, model_cfg.weight_decay, model_cfg.warmup_steps, max_steps,
+                         tuple(model_cfg.betas), model_cfg.ema_decay)  # fmt: skip
+    loaders = _loaders(stage, config, data_cfg, reader)
+    if len(loaders) == 1:
+        trainer_cfg.setdefault("limit_val_batches", 0)
+    trainer_cfg.setdefault("gradient_clip_val", 1.0)
+    trainer = runner.build_trainer(trainer_cfg, out, ckpt_cfg)
+    runner.write_resolved_config(cfg, out)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.fit(module, *loaders, ckpt_path=runner.resolve_ckpt_path(ckpt_path, out), weights_only=True)
+    trainer.save_checkpoint(str(out / "checkpoints" / runner.LAST), weights_only=False)
+    export_dir = out / stage
+    if trainer.is_global_zero:
+        module.release_model().save_pretrained(export_dir)
+    return export_dir
+
+
+def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader) -> list[DataLoader]:
+    crop = data.crop_seconds or config.window_seconds
+    kwargs = dict(num_coarse=getattr(config, "num_coarse", 0), num_fine=getattr(config, "num_fine", None),
+                  use_visual=stage == "stage1" or getattr(config, "variant", "") == "encdec")  # fmt: skip
+    train = StageDataset(reader, stage, crop, **kwargs)
+    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0)
+    loaders = [DataLoader(train, shuffle=True, drop_last=len(train) >= data.batch_size, **loader)]
+    if data.val_split:
+        val = StageDataset(CacheReader(data.cache, split=data.val_split), stage, crop, random_crop=False, **kwargs)
+        loaders.append(DataLoader(val, **loader))
+    return loaders
+
+
+def train_stage1(cfg: dict[str, Any], ckpt_path: str | None = None) -> Path:
+    return train_stage("stage1", cfg, ckpt_path)
+
+
+def train_stage2(cfg: dict[str, Any], ckpt_path: str | None = None) -> Path:
+    return train_stage("stage2", cfg, ckpt_path)
+
+
+def train_stage3(cfg: dict[str, Any], ckpt_path: str | None = None) -> Path:
+    return train_stage("stage3", cfg, ckpt_path)
