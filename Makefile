@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench clean help
+.PHONY: install test test-fast demo bench clean help train-codec train-stage1 train-stage2 train-stage3
 
 help:
 	@echo "make install   create $(VENV) and install v2meow with its dev extras"
@@ -32,6 +32,19 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# Training (see configs/*.yaml; pass extra flags with ARGS="--data DIR --out DIR ...")
+train-codec: $(STAMP)
+	$(VENV)/bin/v2meow-train codec --config configs/codec.yaml $(ARGS)
+
+train-stage1: $(STAMP)
+	$(VENV)/bin/v2meow-train stage1 --config configs/stage1.yaml $(ARGS)
+
+train-stage2: $(STAMP)
+	$(VENV)/bin/v2meow-train stage2 --config configs/stage2.yaml $(ARGS)
+
+train-stage3: $(STAMP)
+	$(VENV)/bin/v2meow-train stage3 --config configs/stage3.yaml $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -29,7 +29,7 @@ def extract_video(
         `Features` with `[ceil(duration * rate), dim]` rows.
     """
     frames = media.read_frames(path, rate=extractor.frame_rate, size=extractor.frame_size, start=start, duration=duration, threads=threads)
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: callers may feed these features to trainable modules
         feats = extractor.extract(frames.frames, frames.times - start, duration=frames.duration)
     return Features(
         features=feats.float().cpu(),

@@ -1,0 +1,39 @@
+"""`v2meow-export CKPT OUT_DIR`: turn a training checkpoint into a component directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from v2meow.cli.common import run
+
+DESCRIPTION = """\
+Read a Lightning .ckpt written by `v2meow-train` (loaded with weights_only=True: no code
+in it runs), rebuild the component from the config embedded in it, and write OUT_DIR/
+config.json + model.safetensors. The model type comes from the checkpoint (today:
+soundstream codecs; stage models register in v2meow.training.export.BUILDERS).
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="v2meow-export", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("ckpt", help="a .ckpt from v2meow-train (e.g. runs/codec/checkpoints/last.ckpt)")
+    p.add_argument("out_dir", help="component directory to write")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run("v2meow-export", lambda: _main(args))
+
+
+def _main(args: argparse.Namespace) -> int:
+    from v2meow.training.export import export_checkpoint
+
+    out = export_checkpoint(args.ckpt, args.out_dir)
+    print(f"v2meow-export: wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

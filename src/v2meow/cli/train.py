@@ -1,0 +1,117 @@
+"""`v2meow-train STAGE --config configs/STAGE.yaml`: train one model from a YAML run config.
+
+Each stage is one entry of `STAGES`: the function that runs it (imported lazily, so
+`--help` stays fast) and the config key that `--data` sets. Adding a stage is adding an
+entry; the common options below work for all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+
+from v2meow.cli.common import run
+
+
+@dataclass(frozen=True)
+class Stage:
+    help: str
+    entry: str  # "module:function", called as function(config_dict, ckpt_path=...) -> exported component dir
+    data_key: str  # dotted config key that --data sets
+    default_config: str
+
+
+STAGES: dict[str, Stage] = {
+    "codec": Stage(
+        help="train the SoundStream acoustic codec on a folder of audio",
+        entry="v2meow.training.codec:train_from_config",
+        data_key="data.audio_dir",
+        default_config="configs/codec.yaml",
+    ),
+    "stage1": Stage(
+        help="train stage 1 (visual features + style -> semantic tokens) on a prepared cache",
+        entry="v2meow.training.stage_train:train_stage1",
+        data_key="data.cache",
+        default_config="configs/stage1.yaml",
+    ),
+    "stage2": Stage(
+        help="train stage 2 (semantic -> coarse acoustic tokens; configs/stage2_visual.yaml for the visual variant)",
+        entry="v2meow.training.stage_train:train_stage2",
+        data_key="data.cache",
+        default_config="configs/stage2.yaml",
+    ),
+    "stage3": Stage(
+        help="train stage 3 (coarse -> fine acoustic tokens) on a prepared cache",
+        entry="v2meow.training.stage_train:train_stage3",
+        data_key="data.cache",
+        default_config="configs/stage3.yaml",
+    ),
+}
+
+EPILOG = """\
+Outputs under --out: config.yaml (the config used), checkpoints/ (Lightning .ckpt for
+resuming; last.ckpt is the final state), logs/ (CSV metrics) and the trained component
+directory, e.g. codec/. --ckpt-path last resumes from checkpoints/last.ckpt and continues
+its global step (it starts from scratch when there is none yet).
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="v2meow-train", description="Train a v2meow model from a YAML run config.")
+    sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name, stage in STAGES.items():
+        s = sub.add_parser(name, help=stage.help, description=stage.help, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+        s.add_argument("--config", default=stage.default_config, help=f"YAML run config (default: {stage.default_config})")
+        s.add_argument("--data", help=f"training data (sets {stage.data_key})")
+        s.add_argument("--out", help="run directory (sets out)")
+        s.add_argument("--max-steps", type=int, help="sets trainer.max_steps")
+        s.add_argument("--ckpt-path", help="resume: 'last' or a .ckpt path")
+        s.add_argument("--init-from", help="fine-tune from a component directory or .ckpt (sets model.init_from)")
+        s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config value, e.g. trainer.precision=bf16-mixed (YAML value; repeatable)")  # fmt: skip
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run("v2meow-train", lambda: _main(args))
+
+
+def build_config(args: argparse.Namespace) -> dict:
+    """The run config after applying the command-line overrides."""
+    import yaml
+
+    from v2meow.errors import ConfigError
+    from v2meow.training.runner import load_run_config, set_value
+
+    stage = STAGES[args.stage]
+    cfg = load_run_config(args.config)
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+        try:
+            set_value(cfg, key.strip(), yaml.safe_load(value))
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {key}: value '{value}' is not valid YAML") from None
+    for key, value in ((stage.data_key, args.data), ("out", args.out), ("trainer.max_steps", args.max_steps),
+                       ("model.init_from", args.init_from)):  # fmt: skip
+        if value is not None:
+            set_value(cfg, key, value)
+    return cfg
+
+
+def _main(args: argparse.Namespace) -> int:
+    cfg = build_config(args)
+    module_name, _, func = STAGES[args.stage].entry.partition(":")
+    train = getattr(importlib.import_module(module_name), func)
+    exported = train(cfg, ckpt_path=args.ckpt_path)
+    print(f"v2meow-train {args.stage}: exported {exported}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

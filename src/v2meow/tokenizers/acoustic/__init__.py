@@ -1,0 +1,29 @@
+"""Acoustic tokens: residual-VQ codecs (trainable SoundStream, pretrained EnCodec).
+
+    from v2meow.tokenizers.acoustic import load_codec
+    codec = load_codec("checkpoints/codec")        # SoundStream or EnCodec component dir
+    codes = codec.encode(wav, sample_rate=sr)      # [K, T] for [C, N] / [N] input
+    coarse, fine = codec.split(codes)              # [N_c, T], [N_f, T]
+    audio = codec.decode(codes, length=n)          # [C, n] at codec.sample_rate
+"""
+
+from v2meow.tokenizers.acoustic.base import AcousticCodec, InvalidAudioError
+from v2meow.tokenizers.acoustic.codes_file import EncodedAudio
+from v2meow.tokenizers.acoustic.encodec import EncodecCodec, EncodecCodecConfig, codebooks_for_bandwidth
+from v2meow.tokenizers.acoustic.registry import CODECS, load_codec
+from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfig, SoundStreamOutput, list_presets
+
+__all__ = [
+    "CODECS",
+    "AcousticCodec",
+    "EncodecCodec",
+    "EncodecCodecConfig",
+    "EncodedAudio",
+    "InvalidAudioError",
+    "SoundStream",
+    "SoundStreamConfig",
+    "SoundStreamOutput",
+    "codebooks_for_bandwidth",
+    "list_presets",
+    "load_codec",
+]

@@ -1,0 +1,55 @@
+"""Load any acoustic codec from a directory: `load_codec(path)` dispatches on `config.json`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from v2meow.components import CONFIG_NAME
+from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
+from v2meow.tokenizers.acoustic.base import AcousticCodec
+from v2meow.tokenizers.acoustic.encodec import DEFAULT_REPO, EncodecCodec
+from v2meow.tokenizers.acoustic.soundstream import SoundStream
+
+CODECS: dict[str, type[AcousticCodec]] = {"soundstream": SoundStream, "encodec": EncodecCodec}
+
+
+def load_codec(
+    path: str | os.PathLike, bandwidth: float | None = None, map_location: str = "cpu"
+) -> AcousticCodec:
+    """Load a codec, in eval mode, from any of:
+
+    - a v2meow component directory (`config.json` with `model_type` soundstream or encodec,
+      plus `model.safetensors`), as written by `save_pretrained` or `v2meow-export`;
+    - a transformers EnCodec directory (`config.json` with `model_type: encodec` and no
+      v2meow fields), or the repo id `facebook/encodec_24khz` found in the HF cache.
+
+    Args:
+        bandwidth: EnCodec only: kbps (1.5, 3, 6, 12, 24) -> 2, 4, 8, 16, 32 codebooks.
+            Default: the component's own, or 6.0 for a transformers directory.
+    """
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        if str(path) == DEFAULT_REPO:
+            return EncodecCodec.from_hf(DEFAULT_REPO, bandwidth=6.0 if bandwidth is None else bandwidth).eval()
+        raise MissingWeightsError(f"{path}: no such codec directory")
+    try:
+        raw = json.loads((p / CONFIG_NAME).read_text())
+    except FileNotFoundError:
+        raise MissingWeightsError(f"{p}: not a codec directory (no {CONFIG_NAME})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{p / CONFIG_NAME}: not a readable config ({e})") from None
+    model_type = raw.get("model_type") if isinstance(raw, dict) else None
+    if model_type == "encodec" and "v2meow_version" not in raw:  # a transformers checkpoint directory
+        return EncodecCodec.from_hf(p, bandwidth=6.0 if bandwidth is None else bandwidth).eval()
+    if model_type not in CODECS:
+        raise UnknownComponentError(f"{p}: model_type '{model_type}' is not a codec (known: {', '.join(CODECS)})")
+    codec = CODECS[model_type].from_pretrained(p, map_location=map_location)
+    if bandwidth is not None:
+        if not isinstance(codec, EncodecCodec):
+            raise ConfigError(f"{p}: bandwidth applies to EnCodec only, this is {model_type}")
+        if float(bandwidth) != float(codec.config.bandwidth):
+            codec = EncodecCodec(dataclasses.replace(codec.config, bandwidth=float(bandwidth)), model=codec.model)
+    return codec.eval()

@@ -1,0 +1,1 @@
+"""Training code: LightningModules, data modules, checkpoint export. Model code never imports it."""

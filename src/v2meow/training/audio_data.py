@@ -1,0 +1,140 @@
+"""Random audio crops from a folder of music files, for codec training.
+
+Files are found recursively by extension and probed once (in `setup`, not in a
+constructor); an unreadable file is skipped with one log line. Each training item is a
+crop of `crop_seconds` from a file drawn with probability proportional to its duration,
+decoded, resampled and channel-mixed by `v2meow.media.read_audio`. Validation crops are
+fixed (the same for every run).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from v2meow.errors import ConfigError, MediaError
+from v2meow.media import fit_length, probe, read_audio
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac")
+
+
+@dataclass
+class AudioDataConfig:
+    """The `data:` section of `configs/codec.yaml`."""
+
+    audio_dir: str = "data/music"  # searched recursively
+    val_dir: str | None = None  # None: no validation
+    crop_seconds: float = 1.0
+    batch_size: int = 8
+    num_workers: int = 2
+    samples_per_epoch: int = 4000  # crops per (virtual) epoch
+    val_crops: int = 32
+    min_seconds: float = 0.1  # shorter files are skipped
+
+    def __post_init__(self) -> None:
+        if self.crop_seconds <= 0 or self.batch_size <= 0 or self.samples_per_epoch <= 0:
+            raise ConfigError("data: crop_seconds, batch_size and samples_per_epoch must be positive")
+        if self.samples_per_epoch < self.batch_size:
+            raise ConfigError(f"data: samples_per_epoch ({self.samples_per_epoch}) < batch_size ({self.batch_size})")
+
+
+def scan_audio(folder: str | Path, min_seconds: float = 0.1) -> list[tuple[str, float]]:
+    """`(path, duration)` of every usable audio file under `folder`, sorted by path."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: audio directory not found")
+    items = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()):
+        try:
+            info = probe(path)
+        except MediaError as e:
+            log.warning("skipping %s", e)
+            continue
+        if not info.has_audio or info.duration < min_seconds:
+            log.warning("skipping %s: %s", path, "no audio stream" if not info.has_audio else f"only {info.duration:.2f}s")
+            continue
+        items.append((str(path), float(info.duration)))
+    if not items:
+        raise ConfigError(f"{folder}: no usable audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    return items
+
+
+class AudioCropDataset(Dataset):
+    """Crops `[C, crop_samples]` float32 at `sample_rate`.
+
+    Args:
+        items: `(path, duration)` pairs, e.g. from `scan_audio`.
+        random_crops: True draws a file (weighted by duration) and an offset from torch's
+            global RNG for every item; False gives fixed crops (file `i % n`, successive
+            windows), for validation.
+    """
+
+    def __init__(self, items: list[tuple[str, float]], sample_rate: int, channels: int, crop_seconds: float,
+                 length: int, random_crops: bool = True):  # fmt: skip
+        self.items = items
+        self.sample_rate, self.channels = sample_rate, channels
+        self.crop_seconds = crop_seconds
+        self.crop_samples = round(crop_seconds * sample_rate)
+        self.length = length
+        self.random_crops = random_crops
+        self.weights = torch.tensor([d for _, d in items], dtype=torch.float64)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _pick(self, index: int) -> tuple[str, float]:
+        if self.random_crops:
+            k = int(torch.multinomial(self.weights, 1).item())
+            path, duration = self.items[k]
+            return path, float(torch.rand(()).item()) * max(0.0, duration - self.crop_seconds)
+        path, duration = self.items[index % len(self.items)]
+        window = index // len(self.items)
+        return path, min(window * self.crop_seconds, max(0.0, duration - self.crop_seconds))
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        path, start = self._pick(index)
+        try:
+            wav, _ = read_audio(path, sample_rate=self.sample_rate, channels=self.channels, start=start,
+                                duration=self.crop_seconds)  # fmt: skip
+        except MediaError as e:  # a file that probed fine but fails to decode here: use silence, say so
+            log.warning("crop of %s at %.2fs failed (%s); using silence", path, start, e)
+            wav = torch.zeros(self.channels, self.crop_samples)
+        return fit_length(wav, self.crop_samples)  # [C, crop_samples]
+
+
+class AudioDataModule(L.LightningDataModule):
+    """Train (random crops) and optional validation (fixed crops) loaders of `[B, C, N]` audio."""
+
+    def __init__(self, config: AudioDataConfig, sample_rate: int, channels: int):
+        super().__init__()
+        self.config, self.sample_rate, self.channels = config, sample_rate, channels
+        self.train_set: AudioCropDataset | None = None
+        self.val_set: AudioCropDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        c = self.config
+        if self.train_set is None:
+            items = scan_audio(c.audio_dir, c.min_seconds)
+            self.train_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.samples_per_epoch)
+        if c.val_dir and self.val_set is None:
+            items = scan_audio(c.val_dir, c.min_seconds)
+            self.val_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.val_crops, False)
+
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        c = self.config
+        return DataLoader(dataset, batch_size=c.batch_size, shuffle=False, drop_last=train, num_workers=c.num_workers,
+                          persistent_workers=c.num_workers > 0)  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup() first"
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.val_set, train=False) if self.val_set is not None else []

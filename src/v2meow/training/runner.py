@@ -1,0 +1,142 @@
+"""What every training run shares: the YAML run config, the Trainer, checkpoints, resume.
+
+A run config (`configs/*.yaml`) has the LightningCLI layout, plain data only:
+
+    seed_everything: 0
+    out: runs/codec            # checkpoints/, logs/, config.yaml, the exported component
+    model: {...}               # the stage's typed training config
+    data: {...}                # the stage's typed data config
+    trainer: {...}             # keyword arguments of lightning.Trainer (strings, numbers)
+    checkpoint: {every_n_train_steps: 1000, keep_all: false}
+
+Lightning `.ckpt` files are for resuming; each embeds the component config under
+`checkpoint["v2meow"]` so `v2meow-export` can turn it into a component directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from v2meow.errors import ConfigError, MissingWeightsError
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("seed_everything", "out", "model", "data", "trainer", "checkpoint")
+LAST = "last.ckpt"
+T = TypeVar("T")
+
+
+def load_run_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML run config; unknown top-level sections are a `ConfigError`."""
+    path = Path(path)
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: not a readable YAML config ({str(e).splitlines()[0]})") from None
+    cfg = {} if cfg is None else cfg
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: a run config must be a mapping of sections")
+    unknown = sorted(set(cfg) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    return cfg
+
+
+def set_value(cfg: dict[str, Any], dotted: str, value: Any) -> None:
+    """`set_value(cfg, "trainer.max_steps", 10)`: assign inside nested sections."""
+    *parents, leaf = dotted.split(".")
+    node = cfg
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted}: '{key}' is not a section")
+    node[leaf] = value
+
+
+def typed(cls: type[T], values: dict[str, Any] | None, section: str) -> T:
+    """Build a config dataclass from a YAML section, naming unknown or bad fields."""
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{section}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise ConfigError(f"{section}: {e}") from None
+
+
+@dataclasses.dataclass
+class CheckpointConfig:
+    every_n_train_steps: int = 1000
+    keep_all: bool = False  # False: keep the newest step checkpoint (plus last.ckpt)
+
+
+def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig):
+    """A `lightning.Trainer` writing checkpoints to `out/checkpoints` and CSV logs to `out/logs`."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    kwargs = dict(trainer_cfg or {})
+    for forbidden in ("callbacks", "logger", "plugins", "strategy_object"):
+        if isinstance(kwargs.get(forbidden), (dict, list)):
+            raise ConfigError(f"trainer.{forbidden}: objects cannot be built from a run config")
+    loggers = [CSVLogger(str(out), name="logs")]  # logs/version_N/metrics.csv, one per (re)start
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(out), name="tb"))
+    except ModuleNotFoundError:  # tensorboard is optional
+        pass
+    ckpt = ModelCheckpoint(
+        dirpath=str(out / "checkpoints"),
+        filename="step{step:08d}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=checkpoint.every_n_train_steps,
+        save_top_k=-1 if checkpoint.keep_all else 1,
+        save_last=True,
+    )
+    kwargs.setdefault("default_root_dir", str(out))
+    try:
+        return L.Trainer(logger=loggers, callbacks=[ckpt], **kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"trainer: {e}") from None
+    except Exception as e:  # lightning's MisconfigurationException and friends
+        if type(e).__name__.endswith("MisconfigurationException"):
+            raise ConfigError(f"trainer: {e}") from None
+        raise
+
+
+def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
+    """`last` -> `out/checkpoints/last.ckpt` if present (else start fresh, said in the log); a path must exist."""
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        last = out / "checkpoints" / LAST
+        if last.is_file():
+            return str(last)
+        log.warning("no %s yet: starting from scratch", last)
+        return None
+    if not Path(ckpt_path).is_file():
+        raise MissingWeightsError(f"{ckpt_path}: checkpoint to resume from not found")
+    return ckpt_path
+
+
+def write_resolved_config(cfg: dict[str, Any], out: Path) -> Path:
+    """Save the run config actually used (after command-line overrides) as `out/config.yaml`."""
+    from v2meow.io import atomic_output
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "config.yaml"
+    with atomic_output(path) as tmp:
+        tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
