@@ -2,10 +2,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/mediagen.py
 
 import mediagen  # noqa: E402
+
+# Test models are tiny: one intra-op thread avoids thread hand-off costs that dominate small ops.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -44,12 +44,6 @@ def component_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     return {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
 
 
-def _build_soundstream(ckpt: dict[str, Any], source: str) -> SoundStream:
-    codec = SoundStream(SoundStreamConfig.from_dict(ckpt["v2meow"]["component_config"]))
-    load_state_strict(codec, component_state(ckpt), source=source)
-    return codec
-
-
 def _build_component(cls: type[Component]) -> Callable[[dict[str, Any], str], Component]:
     """A builder for a component class whose config is `cls.config_class`."""
 
@@ -62,7 +56,7 @@ def _build_component(cls: type[Component]) -> Callable[[dict[str, Any], str], Co
 
 
 BUILDERS: dict[str, Callable[[dict[str, Any], str], Component]] = {
-    "soundstream": _build_soundstream,
+    SoundStreamConfig.model_type: _build_component(SoundStream),
     Stage1Config.model_type: _build_component(Stage1),
     Stage2Config.model_type: _build_component(Stage2),
     Stage3Config.model_type: _build_component(Stage3),

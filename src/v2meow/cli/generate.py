@@ -1,0 +1,174 @@
+"""`v2meow-generate`: write a soundtrack for a video (or a folder of videos)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from v2meow.cli.common import run
+from v2meow.errors import ConfigError, MissingWeightsError, V2MeowError
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+
+DESCRIPTION = """\
+Generate music for a silent video with V2Meow's three stages, optionally steered by a
+short text, and write it muxed into a copy of the video (.mp4/.mkv/.mov: the video stream
+is copied, not re-encoded) or as audio only (.wav/.flac). The music lasts exactly as long
+as the video. Without --bundle, the demo bundle shipped in the repository is used
+(or $V2MEOW_BUNDLE).
+
+examples:
+  v2meow-generate --video clip.mp4 --out clip_music.mp4
+  v2meow-generate --video clip.mp4 --text "drum and bass" --num-samples 4 --out outdir/
+  v2meow-generate --video-dir videos/ --out-dir soundtracks/     # skips done and bad files
+"""
+
+
+def default_bundle() -> Path:
+    """$V2MEOW_BUNDLE, else checkpoints/demo in the source tree."""
+    env = os.environ.get("V2MEOW_BUNDLE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "checkpoints" / "demo"
+
+
+def _floats(text: str, name: str, count: int = 3) -> tuple:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--{name} expects numbers separated by commas, got '{text}'") from None
+    if len(values) == 1:
+        values = values * count
+    if len(values) != count:
+        raise ConfigError(f"--{name} expects 1 or {count} values, got {len(values)}")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="v2meow-generate", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--video", help="input video")
+    src.add_argument("--video-dir", help="folder of videos (with --out-dir)")
+    p.add_argument("--out", help="output .mp4/.mkv/.mov (muxed), .wav/.flac (audio), or a directory (both); default: <video>_v2meow.mp4 here")
+    p.add_argument("--out-dir", help="output folder for --video-dir")
+    p.add_argument("--text", help='style prompt, e.g. "drum and bass" (needs a bundle with a style embedder)')
+    p.add_argument("--bundle", help="bundle directory (default: the shipped demo bundle)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed and inputs give identical audio (default 0)")
+    p.add_argument("--temperatures", help="per-stage temperatures, default from the bundle (paper: 1.0,0.95,0.4)")
+    p.add_argument("--top-k", help="top-k per stage (one value or three; 0 = off)")
+    p.add_argument("--top-p", help="top-p per stage (one value or three; 1 = off)")
+    p.add_argument("--cfg", help="classifier-free guidance scale per stage (one value or three; 1 = off)")
+    p.add_argument("--num-samples", type=int, help="candidates per video; with --text they are ranked by text similarity")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    o = {"seed": args.seed, "num_samples": args.num_samples}
+    if args.temperatures:
+        o["temperatures"] = _floats(args.temperatures, "temperatures")
+    if args.top_k:
+        o["top_k"] = tuple(int(v) for v in _floats(args.top_k, "top-k"))
+    if args.top_p:
+        o["top_p"] = _floats(args.top_p, "top-p")
+    if args.cfg:
+        o["cfg"] = _floats(args.cfg, "cfg")
+    return o
+
+
+def _outputs(video: Path, out: str | None) -> list[Path]:
+    """Files to write for `video`: from --out (file or directory) or the default."""
+    if out is None:
+        return [Path.cwd() / f"{video.stem}_v2meow.mp4"]
+    path = Path(out)
+    if path.is_dir() or out.endswith(os.sep):
+        return [path / f"{video.stem}_v2meow.mp4", path / f"{video.stem}_v2meow.wav"]
+    if path.suffix.lower() not in {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".wav", ".flac"}:
+        raise ConfigError(f"{out}: --out must end in .mp4, .mkv, .mov, .wav or .flac, or be a directory")
+    return [path]
+
+
+def _candidate_path(path: Path, i: int) -> Path:
+    return path if i == 0 else path.with_name(f"{path.stem}-{i + 1}{path.suffix}")
+
+
+def write_outputs(video: Path, result, outputs: list[Path]) -> list[Path]:
+    """Write every candidate to every output (muxed video or audio file), atomically."""
+    from v2meow import media
+    from v2meow.io import check_writable
+
+    for path in outputs:
+        check_writable(path)
+    written = []
+    for i, wav in enumerate(result.audio):  # [C, N]
+        for path in outputs:
+            target = _candidate_path(path, i)
+            if target.suffix.lower() in (".wav", ".flac"):
+                media.write_audio(target, wav, result.sample_rate)
+            else:
+                media.mux_audio(video, wav, result.sample_rate, target)
+            written.append(target)
+    return written
+
+
+def _load(args: argparse.Namespace):
+    from v2meow.pipelines import V2MeowPipeline
+
+    bundle = Path(args.bundle) if args.bundle else default_bundle()
+    if not args.bundle and not (bundle / "pipeline.json").exists():
+        raise MissingWeightsError(f"no --bundle given and the demo bundle is missing at {bundle} (make demo-bundle builds it)")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available")
+    return V2MeowPipeline.from_pretrained(bundle, device=args.device, progress=not args.quiet)
+
+
+def _one(pipe, video: Path, outputs: list[Path], args) -> list[Path]:
+    if args.text is not None and not args.text.strip():
+        raise ConfigError("--text is empty")
+    result = pipe(video, text=args.text, **_overrides(args))
+    return write_outputs(video, result, outputs)
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.video_dir and not args.out_dir:
+        raise ConfigError("--video-dir needs --out-dir")
+    _overrides(args)  # validate numbers before loading anything
+    pipe = _load(args)
+    if args.video:
+        for path in _one(pipe, Path(args.video), _outputs(Path(args.video), args.out), args):
+            print(path)
+        return 0
+    src, dst = Path(args.video_dir), Path(args.out_dir)
+    if not src.is_dir():
+        raise ConfigError(f"{src}: not a directory")
+    dst.mkdir(parents=True, exist_ok=True)
+    videos = sorted(p for p in src.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    done = failed = skipped = 0
+    for video in videos:
+        outputs = _outputs(video, str(dst) + os.sep)
+        if all(o.exists() for o in outputs):
+            skipped += 1
+            continue
+        try:
+            _one(pipe, video, outputs, args)
+            done += 1
+        except V2MeowError as e:
+            failed += 1
+            print(f"v2meow-generate: skipped: {e}", file=sys.stderr)
+    print(f"v2meow-generate: {done} generated, {skipped} already done, {failed} skipped as bad", file=sys.stderr)
+    return 2 if failed and not (done or skipped) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run("v2meow-generate", lambda: _main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

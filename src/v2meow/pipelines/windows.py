@@ -1,0 +1,49 @@
+"""Windowed continuation: cover any duration with fixed-size, overlapping windows.
+
+Each window after the first starts `context` seconds before the end of the previous
+one; its first `context` seconds are already generated and serve as the prompt. All
+boundaries sit on a time grid where every stream involved has whole frames, so the
+same window can be cut from streams at different rates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from v2meow.data.datasets import common_grid
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float  # seconds
+    end: float  # seconds
+    context: float  # seconds at the start of the window that are already generated
+
+    def frames(self, rate: float, total: int) -> tuple[int, int, int]:
+        """(first frame, end frame, prompt frames) of this window at `rate`, clipped to `total`."""
+        s = round(self.start * rate)
+        e = total if math.isinf(self.end) else min(total, round(self.end * rate))
+        return s, e, min(round(self.context * rate), e - s)
+
+
+def plan_windows(duration: float, window: float, context: float, rates: list[float]) -> list[Window]:
+    """Windows covering `[0, duration)`; the last one ends at `inf` (= the stream's end).
+
+    Args:
+        duration: seconds to cover.
+        window: window length (a stage's training window).
+        context: overlap used as the prompt of the next window (< window).
+        rates: frame rates of every stream cut with these windows.
+    """
+    grid = common_grid(rates)
+    window = max(grid, math.floor(window / grid + 1e-6) * grid)
+    context = min(math.floor(context / grid + 1e-6) * grid, window - grid)
+    hop = window - context
+    windows, start = [], 0.0
+    while True:
+        if start + window >= duration - 1e-9:
+            windows.append(Window(start, math.inf, context if windows else 0.0))
+            return windows
+        windows.append(Window(start, start + window, context if windows else 0.0))
+        start += hop

@@ -1,0 +1,94 @@
+import json
+import math
+
+import pytest
+import torch
+
+from v2meow.errors import ConfigError, MissingWeightsError
+from v2meow.pipelines import V2MeowPipeline
+from v2meow.pipelines.checks import IncompatibleComponentsError
+from v2meow.pipelines.debug import build_debug_bundle
+from v2meow.pipelines.windows import plan_windows
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return build_debug_bundle(tmp_path_factory.mktemp("bundle") / "debug")
+
+
+@pytest.fixture(scope="module")
+def pipe(bundle):
+    return V2MeowPipeline.from_pretrained(bundle)
+
+
+def test_windows_cover_duration():
+    ws = plan_windows(25.0, 10.0, 4.0, [25.0, 10.0])
+    assert [(w.start, w.context) for w in ws] == [(0.0, 0.0), (6.0, 4.0), (12.0, 4.0), (18.0, 4.0)]
+    assert math.isinf(ws[-1].end)
+    assert len(plan_windows(3.0, 10.0, 4.0, [25.0])) == 1
+    s, e, p = ws[1].frames(25.0, 625)
+    assert (s, e, p) == (150, 400, 100)
+
+
+@pytest.mark.parametrize("seconds", [3.0, 10.0, 25.0])
+def test_exact_duration_and_shapes(pipe, make_video, seconds):
+    video = make_video(f"v{seconds}.mp4", duration=seconds, fps=10, size=(32, 32))
+    out = pipe(video, seed=1)
+    sr = out.sample_rate
+    assert out.audio.shape == (1, 1, round(seconds * sr))
+    assert out.semantic.shape == (1, math.ceil(seconds * 25))
+    assert out.coarse.shape[2] == out.fine.shape[2] == math.ceil(seconds * pipe.codec.frame_rate)
+    assert out.coarse.shape[1] + out.fine.shape[1] == pipe.codec.num_codebooks
+    assert torch.isfinite(out.audio).all()
+
+
+def test_seed_gives_identical_audio(pipe, make_video):
+    video = make_video(duration=3.0, fps=10, size=(32, 32))
+    a, b = pipe(video, seed=3), pipe(video, seed=3)
+    assert torch.equal(a.audio, b.audio) and torch.equal(a.fine, b.fine)
+    c = pipe(video, seed=4)
+    assert not torch.equal(a.semantic, c.semantic)
+
+
+def test_text_changes_stage1_and_candidates(pipe, make_video):
+    video = make_video(duration=2.0, fps=10, size=(32, 32))
+    feats = pipe.extract_features(video)
+    with torch.no_grad():
+        with_text = pipe.stage1.encode(feats.features[None], feats.rate, style=pipe.embed_text("drum and bass")[None]).states
+        without = pipe.stage1.encode(feats.features[None], feats.rate, style=None).states
+    assert not torch.allclose(with_text, without)
+    out = pipe(feats, text="slow ambient", num_samples=3, seed=0)
+    assert out.audio.shape[0] == 3 and out.semantic.shape[0] == 3
+    assert len({tuple(s.tolist()) for s in out.semantic}) > 1  # candidates differ
+
+
+def test_mismatched_components_are_named(bundle, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(bundle, bad)
+    cfg = json.loads((bad / "stage3" / "config.json").read_text())
+    cfg["num_fine"] = 5
+    (bad / "stage3" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError):  # weights no longer match, or the codec disagrees
+        V2MeowPipeline.from_pretrained(bad)
+    shutil.rmtree(bad)
+    shutil.copytree(bundle, bad)
+    cfg = json.loads((bad / "stage2" / "config.json").read_text())
+    cfg["codec_rate"] = 75.0
+    (bad / "stage2" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(IncompatibleComponentsError, match="stage2.codec_rate"):
+        V2MeowPipeline.from_pretrained(bad)
+
+
+def test_missing_and_corrupted_bundles(bundle, tmp_path):
+    import shutil
+
+    with pytest.raises(MissingWeightsError, match="not found"):
+        V2MeowPipeline.from_pretrained(tmp_path / "nothing")
+    bad = tmp_path / "corrupt"
+    shutil.copytree(bundle, bad)
+    w = bad / "stage1" / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+    with pytest.raises(ConfigError, match="corrupted"):
+        V2MeowPipeline.from_pretrained(bad)
