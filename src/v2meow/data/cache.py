@@ -10,7 +10,10 @@ Each shard is written to a temporary file and renamed, so a shard either exists 
 not at all; the set of shard files *is* the cache (the manifest holds no item list), so a
 run killed at any moment loses at most the items not yet flushed, and a re-run skips
 every item whose key is already in a shard. Shards written by different `--shard i/n`
-workers have different tags and simply add up.
+workers have different tags and simply add up (`v2meow-prepare` tags `<i>of<n>-<run id>`);
+caches in different directories combine with `merge_caches` (`v2meow-cache merge`), which
+copies shard files after checking the contracts agree. Skip records are JSON objects
+with `key`, `source`, `reason` and optional extra fields (e.g. `num_clips`).
 
 Per item (tensor names inside a shard are `<n>/<name>`, n the item's index in the shard):
 
@@ -23,8 +26,11 @@ Per item (tensor names inside a shard are `<n>/<name>`, n the item's index in th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,14 +65,26 @@ class ItemRecord:
 
 
 class CacheWriter:
-    """Buffers prepared items and flushes them as atomic shards."""
+    """Buffers prepared items and flushes them as atomic shards.
 
-    def __init__(self, root: str | os.PathLike, tag: str = "0of1", items_per_shard: int = 64):
+    Args:
+        root: the cache directory.
+        tag: part of every shard name; writers that run at the same time into one
+            directory must use different tags.
+        items_per_shard: flush when this many items are buffered.
+        flush_seconds: also flush when the oldest buffered item or skip record is this
+            old (bounds the work a kill can lose when items are slow); None: never.
+    """
+
+    def __init__(self, root: str | os.PathLike, tag: str = "0of1", items_per_shard: int = 64, flush_seconds: float | None = None):
         self.root = Path(root)
         self.tag = tag
         self.items_per_shard = items_per_shard
+        self.flush_seconds = flush_seconds
         self._items: list[tuple[ItemRecord, dict[str, torch.Tensor]]] = []
-        self._skipped: list[dict[str, str]] = []
+        self._skipped: list[dict[str, Any]] = []
+        self._since: float | None = None  # monotonic time of the oldest unflushed entry
+        self.shards_written = 0
 
     def _next_name(self, prefix: str, suffix: str) -> Path:
         seq = len(list(self.root.glob(f"{prefix}-{self.tag}-*{suffix}")))
@@ -79,11 +97,26 @@ class CacheWriter:
         if unknown:
             raise ConfigError(f"unknown cache tensor(s): {', '.join(sorted(unknown))}")
         self._items.append((record, {k: v.detach().cpu().to(TENSOR_DTYPES[k]).contiguous() for k, v in tensors.items()}))
+        self._touch()
         if len(self._items) >= self.items_per_shard:
             self.flush()
 
-    def skip(self, key: str, source: str, reason: str) -> None:
-        self._skipped.append({"key": key, "source": source, "reason": reason})
+    def skip(self, key: str, source: str, reason: str, **extra: Any) -> None:
+        """Record an item that could not be prepared; `extra` adds JSON fields to its record."""
+        self._skipped.append({"key": key, "source": source, "reason": reason, **extra})
+        self._touch()
+
+    def _touch(self) -> None:
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        elif self.flush_seconds is not None and now - self._since >= self.flush_seconds:
+            self.flush()
+
+    @property
+    def pending(self) -> int:
+        """Items and skip records buffered, not yet on disk."""
+        return len(self._items) + len(self._skipped)
 
     def flush(self) -> None:
         """Write buffered items (and skip records) to new shard files."""
@@ -94,11 +127,15 @@ class CacheWriter:
                 records.append(asdict(record) | {"shard": "", "index": n})
             with atomic_output(self._next_name("items", ".safetensors")) as tmp:
                 save_file(tensors, str(tmp), metadata={"format_version": str(FORMAT_VERSION), "records": json.dumps(records)})
+                _shared_mode(tmp)
             self._items = []
+            self.shards_written += 1
         if self._skipped:
             with atomic_output(self._next_name("skipped", ".json")) as tmp:
                 tmp.write_text(json.dumps(self._skipped, indent=1) + "\n")
+                _shared_mode(tmp)
             self._skipped = []
+        self._since = None
 
 
 def write_manifest(root: str | os.PathLike, contract: dict[str, Any]) -> None:
@@ -123,6 +160,15 @@ def write_manifest(root: str | os.PathLike, contract: dict[str, Any]) -> None:
         return
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(contract, indent=2, sort_keys=True) + "\n")
+        _shared_mode(tmp)
+
+
+def _shared_mode(path: Path) -> None:
+    """Give a temporary file (created 0600) the permissions of a normal new file (0666 minus the umask),
+    so that caches can be shared between the users of a cluster."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
@@ -143,10 +189,12 @@ class CacheReader:
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
         self.records: list[ItemRecord] = []
+        self.duplicates = 0  # extra copies of keys already read (ignored)
         seen: set[str] = set()
         for shard in sorted(self.root.glob("items-*.safetensors")):
             for record in _shard_records(shard):
                 if record.key in seen:  # the same item prepared twice (e.g. merged copies): keep one
+                    self.duplicates += 1
                     continue
                 seen.add(record.key)
                 if split is None or record.split == split:
@@ -183,3 +231,74 @@ def _shard_records(shard: Path) -> list[ItemRecord]:
         d["shard"] = shard.name
         records.append(ItemRecord(**d))
     return records
+
+
+def merge_caches(sources: list[str | os.PathLike], dest: str | os.PathLike, link: bool = False) -> dict[str, int]:
+    """Combine caches into `dest` by copying their shard and skip files.
+
+    Items are never rewritten: the reader already unions every shard of a directory and
+    keeps the first copy of a key, so merging is copying files after checking that every
+    source was made by the same components (`write_manifest`). Each shard is opened
+    before it is copied, and lands atomically; a file `dest` already holds (same name,
+    same bytes) is not copied again, so a merge can be re-run after an interruption.
+
+    Args:
+        sources: cache directories (e.g. one per `--shard i/n` run).
+        dest: the merged cache (created if missing; an existing one must match).
+        link: hard-link instead of copying where the file system allows it.
+
+    Returns:
+        Counts: `shards` and `skip_files` copied, `unchanged` files already present.
+    """
+    dest = Path(dest)
+    manifests = [read_manifest(src) for src in sources]
+    for src, manifest in zip(sources, manifests):
+        if Path(src).resolve() == dest.resolve():
+            raise ConfigError(f"{src}: a source cannot also be the --out cache")
+        contract = {k: v for k, v in manifest.items() if k != "format_version"}
+        try:
+            write_manifest(dest, contract)
+        except ConfigError as e:
+            raise ConfigError(f"cannot merge {src}: {e}") from None
+    counts = {"shards": 0, "skip_files": 0, "unchanged": 0}
+    for src in sources:
+        for path in sorted(Path(src).glob("items-*.safetensors")) + sorted(Path(src).glob("skipped-*.json")):
+            if path.suffix == ".safetensors":
+                _shard_records(path)  # refuses a corrupted shard before anything is copied
+            target = dest / path.name
+            if target.exists():
+                if _same_file(path, target):
+                    counts["unchanged"] += 1
+                    continue
+                target = dest / f"{path.stem}-m{_digest(path)[:8]}{path.suffix}"
+                if target.exists():
+                    counts["unchanged"] += 1
+                    continue
+            _copy(path, target, link)
+            counts["shards" if path.suffix == ".safetensors" else "skip_files"] += 1
+    return counts
+
+
+def _copy(src: Path, target: Path, link: bool) -> None:
+    with atomic_output(target) as tmp:
+        if link:
+            try:
+                tmp.unlink()
+                os.link(src, tmp)
+                return
+            except OSError:
+                pass
+        shutil.copyfile(src, tmp)
+        _shared_mode(tmp)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.stat().st_size == b.stat().st_size and _digest(a) == _digest(b)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,75 @@
+"""`v2meow-cache`: inspect (`info`), list skips (`skipped`) and combine (`merge`) prepared caches."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from v2meow.cli.common import run
+
+PROG = "v2meow-cache"
+
+DESCRIPTION = """\
+info     items, hours, per-split counts, skips grouped by reason, the components
+         and token statistics (vocabulary / codebook usage, perplexity, most
+         common semantic tokens) of a cache made by v2meow-prepare.
+skipped  every skipped item with its reason, one per line.
+merge    combine caches made by separate `--shard i/n` runs (or machines) into
+         --out: shard files are copied (or hard-linked with --link) after a check
+         that all were made by the same components. Not needed when the runs
+         wrote into one directory: the reader unions every shard it finds.
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="summary of a cache")
+    info.add_argument("cache", help="cache directory")
+    info.add_argument("--max-items", type=int, default=2000, help="items read for token statistics (0: none; default 2000)")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    skipped = sub.add_parser("skipped", help="list skipped items")
+    skipped.add_argument("cache", help="cache directory")
+    merge = sub.add_parser("merge", help="combine caches into --out")
+    merge.add_argument("sources", nargs="+", help="cache directories")
+    merge.add_argument("--out", required=True, help="merged cache directory (created, or an existing one to add to)")
+    merge.add_argument("--link", action="store_true", help="hard-link shard files instead of copying (same file system)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run(PROG, lambda: _main(args))
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.command == "info":
+        from v2meow.data.info import cache_info, format_info
+
+        info = cache_info(args.cache, max_items=max(0, args.max_items))
+        print(json.dumps(info, indent=2) if args.json else "\n".join(format_info(info)))
+    elif args.command == "skipped":
+        from v2meow.data.cache import CacheReader
+
+        reader = CacheReader(args.cache)
+        keys = reader.keys()
+        for s in reader.skipped():
+            if s["key"] not in keys:  # a later run may have prepared it
+                print(f"{s['source']}\t{s['reason']}")
+    else:
+        from v2meow.data.cache import CacheReader, merge_caches
+
+        counts = merge_caches(args.sources, args.out, link=args.link)
+        reader = CacheReader(args.out)
+        print(
+            f"{PROG}: {args.out}: copied {counts['shards']} shard(s) and {counts['skip_files']} skip file(s) "
+            f"({counts['unchanged']} already there); {len(reader)} item(s)"
+            + (f", {reader.duplicates} duplicate copies ignored" if reader.duplicates else ""),
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

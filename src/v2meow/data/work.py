@@ -1,0 +1,334 @@
+"""The per-process side of `v2meow-prepare`: load the components once, plan a source, prepare a clip.
+
+These functions run in the main process (`--workers 1`) or in pool workers (spawned:
+each loads the components on first use and keeps them for the rest of the run). They
+never write to the cache: they return plain records and tensors that the main process,
+the only writer, stores. Every failure caused by a file becomes a `Skip` with a
+one-line reason instead of an exception, so one bad file never stops a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from v2meow.data.sources import Source, clip_key, clip_spans, content_hash, source_key
+from v2meow.errors import ConfigError, MediaError, NoAudioStreamError, NoVideoStreamError, V2MeowError
+
+# Audio that ends this much before the clip's end counts as missing (the clip is shortened).
+AUDIO_TOLERANCE_S = 0.5
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Everything a worker needs to rebuild the components (picklable: paths and strings).
+
+    Attributes:
+        features: extractor spec ("motion", "clip+i3d", ...) or "none" (no visual features).
+        semantic: semantic tokenizer directory.
+        codec: codec directory (or a repo id `load_codec` accepts).
+        style: style embedder directory, or None.
+        feature_rate: output rate of the visual features (Hz).
+        feature_weights: extractor name -> loader keyword arguments (e.g. clip weights path).
+        feature_debug: tiny random clip/i3d models (tests only).
+        clip_seconds, min_seconds: clip length; shortest last clip kept.
+        hash_mode: "quick" or "full" (see `v2meow.data.sources`).
+        device: torch device of the components.
+        threads: torch threads per process (0: torch's default).
+    """
+
+    features: str
+    semantic: str
+    codec: str
+    style: str | None = None
+    feature_rate: float = 1.0
+    feature_weights: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    feature_debug: bool = False
+    clip_seconds: float = 30.0
+    min_seconds: float = 1.0
+    hash_mode: str = "quick"
+    device: str = "cpu"
+    threads: int = 0
+
+
+@dataclass
+class Components:
+    extractor: Any  # FeatureExtractor or None
+    semantic: Any  # SemanticTokenizer
+    codec: Any  # AcousticCodec
+    style: Any  # StyleEmbedder or None
+
+
+@dataclass
+class Plan:
+    """The clips of one source still to do, or why the source is skipped / already done."""
+
+    source: Source
+    key: str  # source key ("<rel>@<hash16>"), or "<rel>@unreadable" if it could not be hashed
+    digest: str = ""
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    has_video: bool = False
+    done: bool = False
+    error: str = ""
+
+
+@dataclass
+class ClipTask:
+    source: Source
+    source_key: str
+    digest: str
+    index: int
+    num_clips: int
+    start: float
+    length: float
+    has_video: bool
+
+    @property
+    def key(self) -> str:
+        return clip_key(self.source_key, self.index)
+
+
+@dataclass
+class Done:
+    """A prepared clip: its record fields and tensors (shapes in `v2meow.data.cache`)."""
+
+    record: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+
+@dataclass
+class Skip:
+    key: str
+    source: str
+    reason: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    internal: bool = False  # not a media problem: a bug or a resource error
+
+
+_LOADED: tuple[PrepareConfig, Components] | None = None
+
+
+def init_worker(cfg: PrepareConfig, parent: int) -> None:
+    """Pool initializer: set the thread count and exit with `parent` (components load on first use).
+
+    A SIGKILLed main process cannot tell its workers to stop; a daemon thread notices the
+    new parent pid within a second and ends the worker, so no orphan keeps computing.
+    """
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="v2meow-parent-watch", daemon=True).start()
+
+
+def components(cfg: PrepareConfig) -> Components:
+    """The components of `cfg`, loaded once per process."""
+    global _LOADED
+    if _LOADED is None or _LOADED[0] != cfg:
+        _LOADED = (cfg, load_components(cfg))
+    return _LOADED[1]
+
+
+def load_components(cfg: PrepareConfig) -> Components:
+    from v2meow.tokenizers.acoustic import load_codec
+    from v2meow.tokenizers.semantic import SemanticTokenizer
+    from v2meow.tokenizers.style import load_style_embedder
+
+    extractor = None
+    if cfg.features.strip().lower() != "none":
+        from v2meow.features.registry import build_extractor
+
+        overrides = {name: dict(kw) for name, kw in cfg.feature_weights}
+        extractor = build_extractor(cfg.features, rate=cfg.feature_rate, debug=cfg.feature_debug, **overrides)
+        extractor = extractor.to(cfg.device).eval()
+    semantic = SemanticTokenizer.from_pretrained(cfg.semantic, map_location=cfg.device).eval()
+    codec = load_codec(cfg.codec, map_location=cfg.device).eval()
+    style = load_style_embedder(cfg.style, map_location=cfg.device).eval() if cfg.style else None
+    return Components(extractor, semantic, codec, style)
+
+
+def describe(cfg: PrepareConfig) -> dict[str, Any]:
+    """The cache contract of these components (what `write_manifest` checks)."""
+    from v2meow.features.registry import parse_spec
+
+    c = components(cfg)
+    contract: dict[str, Any] = {
+        "features": "none" if c.extractor is None else "+".join(parse_spec(cfg.features)),
+        "feature_extractors": [] if c.extractor is None else list(c.extractor.part_ids),
+        "feature_rate": 0.0 if c.extractor is None else float(c.extractor.rate),
+        "feature_dim": 0 if c.extractor is None else int(c.extractor.dim),
+        "semantic": f"{c.semantic.config.model_type}/{c.semantic.config.backbone}:{component_fingerprint(cfg.semantic)}",
+        "semantic_rate": float(c.semantic.frame_rate),
+        "semantic_vocab": int(c.semantic.vocab_size),
+        "codec": f"{c.codec.codec_id}:{component_fingerprint(cfg.codec)}",
+        "codec_rate": float(c.codec.frame_rate),
+        "num_codebooks": int(c.codec.num_codebooks),
+        "codebook_size": int(c.codec.codebook_size),
+        "num_coarse": int(c.codec.num_coarse),
+        "style": "none" if c.style is None else f"{c.style.id}:{component_fingerprint(cfg.style)}",
+        "style_dim": 0 if c.style is None else int(c.style.dim),
+        "style_source": "none" if c.style is None else ("audio" if c.style.supports_audio else "caption"),
+        "clip_seconds": float(cfg.clip_seconds),
+        "min_seconds": float(cfg.min_seconds),
+        "hash_mode": cfg.hash_mode,
+    }
+    return contract
+
+
+def component_fingerprint(path: str | os.PathLike) -> str:
+    """`"<config hash>.<weights hash>"` (12 hex each) of a component directory.
+
+    The config hash covers config.json without `v2meow_version` (a package upgrade alone
+    does not change a component); the weights hash covers the names and bytes of every
+    other file in the directory. A path that is not a directory (a hub repo id) is
+    named by its string.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return "ref-" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    config = {}
+    if (p / "config.json").is_file():
+        try:
+            config = json.loads((p / "config.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{p / 'config.json'}: not a readable config ({e})") from None
+    if isinstance(config, dict):
+        config.pop("v2meow_version", None)
+    cfg_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    h = hashlib.sha256()
+    for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".") and q.name != "config.json"):
+        h.update(f.relative_to(p).as_posix().encode() + b"\0")
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    return f"{cfg_hash}.{h.hexdigest()[:12]}"
+
+
+def plan_source(args: tuple[Source, PrepareConfig, frozenset[str]]) -> Plan:
+    """Hash and probe one source; `complete` holds source keys that need no work."""
+    source, cfg, complete = args
+    from v2meow import media
+
+    try:
+        digest = content_hash(source.files, cfg.hash_mode)
+    except V2MeowError as e:
+        return Plan(source, key=f"{source.rel}@unreadable", error=_reason(e, source))
+    key = source_key(source, digest)
+    if key in complete:
+        return Plan(source, key=key, digest=digest, done=True)
+    try:
+        with_video = source.video is not None and cfg.features.strip().lower() != "none"
+        if source.video is not None:
+            info = media.probe(source.video)
+            if not info.has_video:
+                raise NoVideoStreamError(f"{source.video}: has no video stream")
+            duration = info.duration
+            if source.audio == source.video and not info.has_audio:
+                raise NoAudioStreamError(f"{source.video}: has no audio track (the music is needed for the tokens)")
+        if source.audio != source.video:
+            audio = media.probe(source.audio)
+            if not audio.has_audio:
+                raise NoAudioStreamError(f"{source.audio}: has no audio stream")
+            duration = audio.duration if source.video is None else min(duration, audio.duration)
+        spans = clip_spans(duration, cfg.clip_seconds, cfg.min_seconds)
+        if not spans:
+            raise MediaError(f"{source.audio}: too short ({duration:.2f} s < --min-seconds {cfg.min_seconds:g})")
+    except Exception as e:  # noqa: BLE001 - any failure of one file is a skip, never a stop
+        return Plan(source, key=key, digest=digest, error=_reason(e, source))
+    return Plan(source, key=key, digest=digest, spans=spans, has_video=with_video)
+
+
+def prepare_clip(args: tuple[ClipTask, PrepareConfig]) -> Done | Skip:
+    """Features, semantic tokens, codes and style of one clip (see `v2meow.data.cache`)."""
+    task, cfg = args
+    try:
+        return _prepare_clip(task, cfg, components(cfg))
+    except Exception as e:  # noqa: BLE001 - reported as a skip; the run goes on
+        where = f"clip {task.index} ({task.start:.0f}-{task.start + task.length:.0f} s)"
+        return Skip(task.key, task.source.rel, f"{where}: {_reason(e, task.source)}", {"num_clips": task.num_clips},
+                    internal=not isinstance(e, V2MeowError))
+
+
+def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
+    from v2meow import media
+    from v2meow.features.video import extract_video
+
+    channels = 2 if c.codec.channels == 2 else 1
+    wav, sr = media.read_audio(task.source.audio, channels=channels, start=task.start, duration=task.length)  # [C, N]
+    length = task.length
+    got = wav.shape[-1] / sr
+    if got < length - AUDIO_TOLERANCE_S:  # the audio ends early: shorten the clip to it
+        length = math.floor(got * 100) / 100
+        if length < cfg.min_seconds:
+            raise MediaError(f"{task.source.audio}: audio ends at {task.start + got:.2f} s, before the clip")
+    wav = media.fit_length(wav, round(length * sr))  # [C, round(length * sr)]
+    tensors: dict[str, torch.Tensor] = {}
+    semantic = c.semantic.encode(wav, sr)  # [T_s']
+    tensors["semantic"] = fit_frames(semantic, round(length * c.semantic.frame_rate))  # [T_s]
+    codes = c.codec.encode(wav, sr)  # [K, T_a']
+    tensors["codes"] = fit_frames(codes, round(length * c.codec.frame_rate))  # [K, T_a]
+    if task.has_video and c.extractor is not None:
+        feats = extract_video(c.extractor, task.source.video, start=task.start, duration=length)
+        tensors["features"] = feats.features  # [ceil(length * feature_rate), D]
+    if c.style is not None:
+        if c.style.supports_audio:
+            tensors["style"] = c.style.embed_clip_audio(wav, sr)  # [D_s]
+        elif task.source.caption:
+            tensors["style"] = c.style.embed_text(task.source.caption)  # [D_s]
+    from v2meow import __version__
+
+    record = {
+        "key": task.key,
+        "source": task.source.rel,
+        "clip_start": task.start,
+        "duration": length,
+        "split": task.source.split,
+        "caption": task.source.caption,
+        "content_hash": task.digest,
+        "has_video": "features" in tensors,
+        "extra": {
+            "source_key": task.source_key,
+            "clip_index": task.index,
+            "num_clips": task.num_clips,
+            "video": task.source.video,
+            "audio": task.source.audio,
+            "v2meow_version": __version__,
+        },
+    }
+    return Done(record, tensors)
+
+
+def fit_frames(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Trim `[..., T]` to n frames, or pad by repeating the last frame (tokenizers round down by < 1 frame)."""
+    t = x.shape[-1]
+    if t >= n:
+        return x[..., :n]
+    if t == 0:
+        raise MediaError("no frames to pad from")
+    return torch.cat([x, x[..., -1:].expand(*x.shape[:-1], n - t)], dim=-1)
+
+
+def _reason(e: BaseException, source: Source) -> str:
+    """One line; the source's own file name is left out when it is the only file (the report names it)."""
+    msg = " ".join(str(e).split()) or type(e).__name__
+    for f in source.files:
+        msg = msg.replace(f"{f}: ", "") if len(source.files) == 1 else msg.replace(f, Path(f).name)
+    return msg if isinstance(e, V2MeowError) else f"{type(e).__name__}: {msg}"
+
+
+def task_for(plan: Plan, index: int) -> ClipTask:
+    start, length = plan.spans[index]
+    return ClipTask(plan.source, plan.key, plan.digest, index, len(plan.spans), start, length, plan.has_video)
