@@ -1,0 +1,191 @@
+"""`make demo-bundle`: the whole demo recipe, step by step, each step skipping finished work.
+
+    python -m v2meow.demo.bundle                 # every step
+    python -m v2meow.demo.bundle --steps stage1  # one step (its inputs must exist)
+
+Steps (outputs under `--runs`, default runs/demo):
+  data      Debian game music -> clips -> visualizer videos (data/demo)
+  codec     SoundStream on the training music        (configs/demo/codec.yaml)
+  semantic  mel + k-means (K=256, 25 Hz) on the training music
+  style     hashed-text caption embedder (weight-free)
+  manifest  CSV of (video, caption, split); captions from package genre and measured tempo
+  prepare   the cache: motion features at 10 Hz, semantic tokens, codes, caption embeddings
+  stage1/2/3  training (configs/demo/stage*.yaml), resumed from the last checkpoint
+  bundle    checkpoints/demo (components + pipeline.json) and examples/demo.mp4
+
+Training steps resume from `last.ckpt`, so the recipe can span several sessions on a
+2-core machine. Every command it runs is printed, so each step can be rerun by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from v2meow.errors import V2MeowError
+
+STEPS = ("data", "codec", "semantic", "style", "manifest", "prepare", "stage1", "stage2", "stage3", "bundle")
+GENRES = {"wesnoth-1.16-music": "orchestral fantasy", "warzone2100-music": "electronic sci-fi", "ufoai-music": "ambient sci-fi"}
+TRAIN_PACKAGES = ("wesnoth-1.16-music", "warzone2100-music")
+FEATURE_RATE = 10.0
+
+
+def tempo_word(bpm: float) -> str:
+    """Caption word for a tempo: slow (< 90 BPM), fast (> 130 BPM), else moderate."""
+    return "slow" if bpm < 90 else "fast" if bpm > 130 else "moderate"
+
+
+def caption(package: str, bpm: float) -> str:
+    return f"{tempo_word(bpm)} {GENRES.get(package, 'game music')}"
+
+
+def _run(cmd: list[str]) -> None:
+    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+    r = subprocess.run(cmd)
+    if r.returncode != 0:
+        raise V2MeowError(f"step failed (exit {r.returncode}): {' '.join(cmd)}")
+
+
+def _cli(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+class Recipe:
+    def __init__(self, data: Path, runs: Path, out: Path, configs: Path):
+        self.data, self.runs, self.out, self.configs = data, runs, out, configs
+
+    def data_step(self) -> None:
+        _run(_cli("v2meow.demo.data", "--out", str(self.data)))
+        _run(_cli("v2meow.demo.render", "--clips", str(self.data / "clips.json"), "--out", str(self.data / "videos")))
+        train = self.data / "train_audio"
+        if not train.exists():  # the codec and k-means see only the training packages
+            train.mkdir()
+            for pkg in TRAIN_PACKAGES:
+                shutil.copytree(self.data / "clips" / pkg, train / pkg, copy_function=_link)
+
+    def codec(self) -> None:
+        if not (self.runs / "codec" / "codec" / "model.safetensors").exists():
+            _run(_cli("v2meow.cli.train", "codec", "--config", str(self.configs / "codec.yaml"), "--out",
+                      str(self.runs / "codec"), "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))  # fmt: skip
+
+    def semantic(self) -> None:
+        if not (self.runs / "semantic" / "config.json").exists():
+            _run(_cli("v2meow.cli.tokenizer", "fit-kmeans", "--audio", str(self.data / "train_audio"), "--backbone", "mel",
+                      "--k", "256", "--average-frames", "2", "--seed", "0", "--out", str(self.runs / "semantic")))  # fmt: skip
+
+    def style(self) -> None:
+        from v2meow.tokenizers.style import HashedTextConfig, HashedTextEmbedder
+
+        if not (self.runs / "style" / "config.json").exists():
+            HashedTextEmbedder(HashedTextConfig(dim=64)).save_pretrained(self.runs / "style")
+
+    def manifest(self) -> None:
+        index = json.loads((self.data / "videos" / "videos.json").read_text())["videos"]
+        path = self.runs / "manifest.csv"
+        rows = [
+            {"video": str((self.data / "videos" / v["video"]).resolve()), "audio": "", "caption": caption(v["package"], v["tempo"]),
+             "split": "train" if v["package"] in TRAIN_PACKAGES else "eval"}  # fmt: skip
+            for v in index
+        ]
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
+            w.writeheader()
+            w.writerows(rows)
+        tmp.replace(path)
+
+    def prepare(self) -> None:
+        _run(_cli("v2meow.cli.prepare", "--input", str(self.runs / "manifest.csv"), "--out", str(self.runs / "cache"),
+                  "--features", "motion", "--feature-rate", str(FEATURE_RATE), "--semantic", str(self.runs / "semantic"),
+                  "--codec", str(self.runs / "codec" / "codec"), "--style", str(self.runs / "style"), "--quiet"))  # fmt: skip
+
+    def stage(self, name: str) -> None:
+        if not (self.runs / name / name / "model.safetensors").exists():
+            _run(_cli("v2meow.cli.train", name, "--config", str(self.configs / f"{name}.yaml"), "--out", str(self.runs / name),
+                      "--data", str(self.runs / "cache"), "--ckpt-path", "last"))  # fmt: skip
+
+    def bundle(self) -> None:
+        from v2meow.pipelines.bundle import GenerationConfig, write_bundle_file
+
+        parts = {"stage1": self.runs / "stage1" / "stage1", "stage2": self.runs / "stage2" / "stage2",
+                 "stage3": self.runs / "stage3" / "stage3", "codec": self.runs / "codec" / "codec",
+                 "semantic": self.runs / "semantic", "style": self.runs / "style"}  # fmt: skip
+        staging = self.out.with_name(self.out.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        for name, src in parts.items():
+            shutil.copytree(src, staging / name)
+        generation = GenerationConfig(style_mode="text")
+        write_bundle_file(staging, {"spec": "motion", "options": {"rate": FEATURE_RATE}}, {n: n for n in parts}, generation)
+        shutil.rmtree(self.out, ignore_errors=True)
+        staging.replace(self.out)
+        example = Path("examples") / "demo.mp4"
+        if not example.exists():
+            make_example(self.data, example)
+
+    def run(self, steps: list[str]) -> None:
+        for step in steps:
+            print(f"== demo-bundle: {step}", file=sys.stderr, flush=True)
+            if step.startswith("stage"):
+                self.stage(step)
+            else:
+                getattr(self, "data_step" if step == "data" else step)()
+
+
+def _link(src: str, dst: str) -> None:
+    try:
+        Path(dst).hardlink_to(src)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def make_example(data: Path, out: Path, seconds: float = 20.0) -> Path:
+    """A silent copy (video stream only) of a held-out visualizer video, for `make demo`."""
+    import av
+
+    from v2meow.io import atomic_output
+
+    index = json.loads((data / "videos" / "videos.json").read_text())["videos"]
+    held_out = sorted((v for v in index if v["package"] not in TRAIN_PACKAGES), key=lambda v: abs(v["duration"] - seconds))
+    src = data / "videos" / held_out[0]["video"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(src)) as inp, atomic_output(out) as tmp:
+        with av.open(str(tmp), "w", format="mp4") as dst:
+            vin = inp.streams.video[0]
+            vout = dst.add_stream_from_template(vin)
+            for packet in inp.demux(vin):
+                if packet.dts is None:
+                    continue
+                packet.stream = vout
+                dst.mux(packet)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m v2meow.demo.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of: {', '.join(STEPS)}")
+    p.add_argument("--data", default="data/demo")
+    p.add_argument("--runs", default="runs/demo")
+    p.add_argument("--out", default="checkpoints/demo")
+    p.add_argument("--configs", default="configs/demo")
+    args = p.parse_args(argv)
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        print(f"demo-bundle: error: unknown step(s) {', '.join(unknown)} (known: {', '.join(STEPS)})", file=sys.stderr)
+        return 2
+    Path(args.runs).mkdir(parents=True, exist_ok=True)
+    try:
+        Recipe(Path(args.data), Path(args.runs), Path(args.out), Path(args.configs)).run(steps)
+    except V2MeowError as e:
+        print(f"demo-bundle: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
