@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast demo demo-data bench clean help train-codec train-stage1 train-stage2 train-stage3
+.PHONY: install test test-fast demo demo-data demo-bundle bench clean help train-codec train-stage1 train-stage2 train-stage3
 
 help:
 	@echo "make install   create $(VENV) and install v2meow with its dev extras"
@@ -37,6 +37,10 @@ bench: $(STAMP)
 demo-data: $(STAMP)
 	$(PY) -m v2meow.demo.data --out data/demo
 	$(PY) -m v2meow.demo.render --clips data/demo/clips.json --out data/demo/videos --preview 3
+
+# The whole demo-bundle recipe; every step skips finished work and training resumes.
+demo-bundle: $(STAMP)
+	$(PY) -m v2meow.demo.bundle
 
 # Training (see configs/*.yaml; pass extra flags with ARGS="--data DIR --out DIR ...")
 train-codec: $(STAMP)
