@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast demo demo-data demo-bundle bench clean help train-codec train-stage1 train-stage2 train-stage3
+.PHONY: install test test-fast demo demo-data demo-bundle proof bench clean help train-codec train-stage1 train-stage2 train-stage3
 
 help:
 	@echo "make install   create $(VENV) and install v2meow with its dev extras"
@@ -39,6 +39,9 @@ demo-data: $(STAMP)
 	$(PY) -m v2meow.demo.render --clips data/demo/clips.json --out data/demo/videos --preview 3
 
 # The whole demo-bundle recipe; every step skips finished work and training resumes.
+proof: $(STAMP)
+	$(PY) -m v2meow.demo.proof
+
 demo-bundle: $(STAMP)
 	$(PY) -m v2meow.demo.bundle
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from v2meow.stages.sampling import SamplingConfig, guide, sample
@@ -23,7 +24,8 @@ class Stream:
     """One conditioning stream of the encoder."""
 
     name: str
-    kind: str  # "features" ([B, T, dim] at `rate`), "tokens" ([B, T] ids < vocab at `rate`), "vector" ([B, dim])
+    kind: str  # "features" ([B, T, dim] at `rate`), "tokens" ([B, T] ids < vocab at `rate`), "vector" ([B, dim]),
+    #            "embedded" ([B, T, width] already projected by a front-end: no input projection)
     size: int  # feature dim, or vocabulary size for tokens
 
 
@@ -44,6 +46,7 @@ class LMOutput:
     targets: torch.Tensor  # [B, T] next-token ids
     mask: torch.Tensor  # [B, T] bool: which targets count in the loss
     memory: Memory | None = None
+    aux_loss: torch.Tensor | None = None  # [] an auxiliary objective (VMAs contrastive), unweighted
 
 
 class ConditionEncoder(nn.Module):
@@ -61,6 +64,10 @@ class ConditionEncoder(nn.Module):
                 self.inputs[s.name] = nn.Embedding(s.size, dim)
             elif s.kind in ("features", "vector"):
                 self.inputs[s.name] = nn.Sequential(nn.LayerNorm(s.size), nn.Linear(s.size, dim))
+            elif s.kind == "embedded":
+                if s.size != dim:
+                    raise ValueError(f"embedded stream {s.name} has width {s.size}, the encoder {dim}")
+                self.inputs[s.name] = nn.Identity()
             else:
                 raise ValueError(f"unknown stream kind {s.kind}")
         self.type_embed = nn.Parameter(torch.randn(len(streams), dim) * 0.02)
@@ -112,8 +119,14 @@ class TokenLM(nn.Module):
         memory: Memory | None = None,
         key_mask: torch.Tensor | None = None,  # [B, T] bool
         cache=None,
+        last_range: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        """Logits `[B, T, vocab_size]`; with a cache, only for the new positions."""
+        """Logits `[B, T, vocab_size]`; with a cache, only for the new positions.
+
+        With `last_range=(lo, hi)`, only the logits of ids lo..hi-1 at the last position,
+        `[B, hi - lo]`: sampling needs no more, and the output projection is the largest
+        matrix of a step when the vocabulary spans several codebooks.
+        """
         h = self.stack(
             self.embed(ids),
             pos,
@@ -123,6 +136,9 @@ class TokenLM(nn.Module):
             memory_mask=None if memory is None or bool(memory.mask.all()) else memory.mask,
             cache=cache,
         )
+        if last_range is not None:
+            lo, hi = last_range
+            return F.linear(h[:, -1], self.head.weight[lo:hi])  # [B, hi - lo]
         return self.head(h)
 
     @torch.inference_mode()
@@ -159,18 +175,17 @@ class TokenLM(nn.Module):
             if mem is not None:
                 self.stack.prepare_cross(cache, mem.states, mem.pos)
         step_in, step_in_pos = ids, pos
-        vocab = torch.arange(self.vocab_size, device=prefix.device)
+        ranges = [tuple(r) for r in step_range.tolist()]
         for i in range(n):
+            lo, hi = ranges[i]
             if use_cache:
-                logits = self(step_in, step_in_pos, memory=mem, cache=cache)[:, -1]  # [rows, V]
+                logits = self(step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi))  # [rows, hi - lo]
             else:
-                logits = self(ids, pos, memory=mem)[:, -1]
+                logits = self(ids, pos, memory=mem)[:, -1, lo:hi]
             logits = logits.float()
             if cfg:
                 logits = guide(logits[:b], logits[b:], sampling.cfg_scale)
-            lo, hi = step_range[i].tolist()
-            logits = logits.masked_fill((vocab < lo) | (vocab >= hi), float("-inf"))
-            token = sample(logits, sampling, generator)  # [B]
+            token = sample(logits, sampling, generator) + lo  # [B]
             out[:, i] = token
             step_in = (token.repeat(2) if cfg else token)[:, None]  # [rows, 1]
             step_in_pos = step_pos[i].expand(rows, 1).to(pos.dtype)

@@ -1,0 +1,70 @@
+"""Benchmark: v2meow's stage-2 decoder `generate` vs transformers' `MusicgenForCausalLM.generate`.
+
+Same width, depth, heads, FFN, vocabulary, prompt and number of new tokens; random weights;
+float32; one pinned core; KV caches on both sides; sampling with temperature 1. MusicGen
+runs with one codebook so that both produce one token per forward step (v2meow flattens
+its codebooks). Target (issue 9): v2meow >= 1.5x the tokens/s of the peer.
+
+Run: `.venv/bin/python bench/peer.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, median_time, pin_one_core  # noqa: E402
+
+from v2meow.stages.sampling import SamplingConfig, make_generator  # noqa: E402
+from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
+
+
+def run(prompt: int = 250, new: int = 250, repeats: int = 5) -> dict:
+    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+
+    pin_one_core()
+    torch.manual_seed(0)
+    ours = Stage2(Stage2Config.preset("small", semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024,
+                                      num_coarse=4, codec_rate=75.0)).eval()  # fmt: skip
+    c = ours.config
+    vocab = ours.decoder.vocab_size
+    peer_cfg = MusicgenDecoderConfig(
+        vocab_size=vocab, hidden_size=c.dim, num_hidden_layers=c.depth, num_attention_heads=c.heads, ffn_dim=c.ffn,
+        num_codebooks=1, max_position_embeddings=4096, pad_token_id=vocab - 1, bos_token_id=vocab - 1,
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+    )  # fmt: skip
+    peer = MusicgenForCausalLM(peer_cfg).eval()
+    peer.generation_config.decoder_start_token_id = vocab - 1
+    peer.generation_config.pad_token_id = vocab - 1
+    semantic = torch.randint(0, 1024, (1, prompt - 1))
+    frames = new // 4
+
+    def v2meow():
+        return ours.generate(semantic, frames, SamplingConfig(temperature=1.0), generator=make_generator(0))
+
+    ids = torch.randint(0, vocab - 1, (1, prompt))  # MusicGen input_ids: [B * num_codebooks, T]
+
+    def musicgen():
+        with torch.inference_mode():
+            return peer.generate(input_ids=ids, max_new_tokens=new, min_new_tokens=new, do_sample=True,
+                                 temperature=1.0, top_k=0, guidance_scale=None, num_return_sequences=1, num_beams=1)  # fmt: skip
+
+    t_ours = median_time(v2meow, repeats=repeats)
+    t_peer = median_time(musicgen, repeats=repeats)
+    return {
+        "peer_musicgen": {
+            "width": c.dim, "depth": c.depth, "heads": c.heads, "ffn": c.ffn, "vocab": vocab,
+            "prompt_tokens": prompt, "new_tokens": new,
+            "v2meow_tokens_per_s": round(new / t_ours, 1), "musicgen_tokens_per_s": round(new / t_peer, 1),
+            "ratio_x": round(t_peer / t_ours, 2), "target_ratio_x": 1.5,
+        },  # fmt: skip
+        "machine": machine(),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
