@@ -119,14 +119,18 @@ class Component(nn.Module):
 
     def load_weights(self, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> None:
         """Load a safetensors state dict; a key or shape mismatch is a `ConfigError` naming it."""
-        path = Path(path)
-        if not path.is_file():
-            raise MissingWeightsError(f"{path}: weights file not found")
-        try:
-            state = load_file(str(path), device=str(map_location))
-        except (SafetensorError, OSError) as e:
-            raise ConfigError(f"{path}: corrupted or unreadable weights ({e})") from None
-        load_state_strict(self, state, source=str(path))
+        load_state_strict(self, read_weights(path, map_location), source=str(path))
+
+
+def read_weights(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """A safetensors state dict; a missing file is `MissingWeightsError`, a corrupted one `ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"{path}: weights file not found")
+    try:
+        return load_file(str(path), device=str(map_location))
+    except (SafetensorError, OSError) as e:
+        raise ConfigError(f"{path}: corrupted or unreadable weights ({e})") from None
 
 
 def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

@@ -105,7 +105,7 @@ def find_audio(root: str | Path) -> list[Path]:
 
 def _fit(args: argparse.Namespace) -> int:
     from v2meow.tokenizers.semantic import FitReport, fit_kmeans, load_backbone
-    from v2meow.tokenizers.semantic._audio import atomic_directory
+    from v2meow.io import atomic_directory
 
     _quiet_transformers()
     files = find_audio(args.audio)

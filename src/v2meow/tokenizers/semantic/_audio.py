@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from v2meow.errors import MediaError, OutputError
+from v2meow.errors import MediaError
 from v2meow.media import resample
 
 
@@ -61,38 +55,3 @@ def prepare_waveform(wav: torch.Tensor | np.ndarray, sample_rate: int | None, ta
             out = resample(wav[None].numpy(), int(sample_rate), target_rate)  # [1, N']
             wav = torch.from_numpy(out[0])
     return wav.contiguous()
-
-
-@contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a fresh temporary directory next to `path`; move it onto `path` only if the block succeeds.
-
-    Args:
-        path: the directory to create.
-        overwrite: replace an existing non-empty `path` (it is removed only after the new
-            one is complete). Without it, an existing non-empty directory is an `OutputError`.
-    """
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"{path}: cannot write, directory {parent} does not exist")
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{path}: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise OutputError(f"{path}: directory exists and is not empty (choose another --out or pass --overwrite)")
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
-    except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        yield tmp
-        if path.is_dir():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

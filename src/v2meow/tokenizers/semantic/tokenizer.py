@@ -23,11 +23,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, Component, ComponentConfig, load_state_strict
+from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, Component, ComponentConfig, load_state_strict, read_weights
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
 from v2meow.tokenizers.semantic._audio import prepare_waveform
@@ -210,12 +209,7 @@ class SemanticTokenizer(Component):
         backbone = load_backbone(config.backbone, source, layer=layer, **spec)
         tok = cls(config, backbone=backbone)
         path = directory / WEIGHTS_NAME
-        if not path.is_file():
-            raise MissingWeightsError(f"{path}: weights file not found")
-        try:
-            state = load_file(str(path), device=str(map_location))
-        except (SafetensorError, OSError) as e:
-            raise ConfigError(f"{path}: corrupted or unreadable weights ({e})") from None
+        state = read_weights(path, map_location)
         own = {k.removeprefix("quantizer."): v for k, v in state.items() if k.startswith("quantizer.")}
         extra = sorted(k for k in state if not k.startswith("quantizer."))
         if extra:
