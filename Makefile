@@ -3,14 +3,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+APP_STAMP := $(VENV)/.app-installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: install test test-fast demo demo-data demo-bundle proof bench clean help train-codec train-stage1 train-stage2 train-stage3
+.PHONY: install app-deps app test test-fast demo demo-data demo-bundle proof bench clean help train-codec train-stage1 train-stage2 train-stage3
 
 help:
 	@echo "make install   create $(VENV) and install v2meow with its dev extras"
 	@echo "make test      install if needed, then run the whole test suite (what CI runs)"
 	@echo "make demo      install if needed, then run the main job on the shipped demo bundle"
 	@echo "make bench     benchmarks (speed figures for the README)"
+	@echo "make app       the web app on the demo bundle (make app-deps installs gradio, playwright, chromium)"
 
 # Re-install when the package metadata changes.
 $(STAMP): pyproject.toml
@@ -21,10 +24,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# The web app's extra, Playwright and Debian's chromium for its browser test (Playwright drives
+# /usr/bin/chromium; its own browser download is never used). Without chromium that test skips.
+$(APP_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,app-test]"
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; } \
+		|| echo "app-deps: could not install chromium; tests/app/test_app_browser.py will be skipped"
+	touch $(APP_STAMP)
+
+app-deps: $(APP_STAMP)
+
+app: $(APP_STAMP)
+	$(VENV)/bin/v2meow-app
+
+test: $(STAMP) $(APP_STAMP)
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(APP_STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 demo: $(STAMP)

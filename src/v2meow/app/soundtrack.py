@@ -1,0 +1,155 @@
+"""The work behind the page's Generate button, free of Gradio so it can be used and tested alone.
+
+    job = SoundtrackJob(pipe, out_dir)
+    candidates = job.run("clip.mp4", Settings(text="calm piano", num_samples=2), report)
+
+`report(fraction, message)` is told when each step starts (reading the video, the three
+stages, writing the files); the stages also drive the pipeline's own progress bars, which
+the page shows token by token.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from v2meow import media
+from v2meow.errors import ConfigError, EmptyMediaError, MediaError, V2MeowError
+
+MAX_CANDIDATES = 4
+Report = Callable[[float, str], None]
+
+
+@dataclass
+class Settings:
+    """What the page lets a user choose."""
+
+    text: str | None = None
+    seed: int = 0
+    temperatures: tuple[float, float, float] = (1.0, 0.95, 0.4)
+    num_samples: int = 1
+
+    def checked(self) -> Settings:
+        """A copy with a blank prompt as None; ConfigError for values the pipeline cannot use."""
+        text = (self.text or "").strip() or None
+        if not 1 <= int(self.num_samples) <= MAX_CANDIDATES:
+            raise ConfigError(f"candidates must be between 1 and {MAX_CANDIDATES}, got {self.num_samples}")
+        if len(self.temperatures) != 3 or any(t is None or t < 0 for t in self.temperatures):
+            raise ConfigError(f"temperatures must be three numbers >= 0, got {self.temperatures}")
+        if self.seed is None or int(self.seed) != self.seed or self.seed < 0:
+            raise ConfigError(f"the seed must be a whole number >= 0, got {self.seed}")
+        return Settings(text, int(self.seed), tuple(float(t) for t in self.temperatures), int(self.num_samples))
+
+
+@dataclass
+class Candidate:
+    """One generated soundtrack and its files."""
+
+    index: int  # 0 = first (best, when ranked by the prompt)
+    video: Path  # the input video with the new soundtrack
+    audio: Path  # the soundtrack alone (.wav)
+    picture: Path  # waveform + spectrogram (.png)
+    score: float | None = None  # similarity to the prompt, when ranked
+
+
+@dataclass
+class Outcome:
+    """Everything a run produced, with a one-line summary for the page."""
+
+    candidates: list[Candidate]
+    info: media.MediaInfo
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        n = len(self.candidates)
+        ranked = " ranked by how well they match the prompt" if self.candidates[0].score is not None else ""
+        fps = f", {self.info.fps:.3g} fps" if self.info.fps else ""
+        return (
+            f"{n} soundtrack{'s' if n > 1 else ''}{ranked} for **{Path(self.info.path).name}** "
+            f"({self.info.duration:.1f} s{fps}), made in {self.seconds:.1f} s."
+        )
+
+
+def _quiet(fraction: float, message: str) -> None:
+    return None
+
+
+class SoundtrackJob:
+    """Runs a loaded `V2MeowPipeline` on uploaded videos and writes its outputs under `out_dir`."""
+
+    def __init__(self, pipe, out_dir: str | os.PathLike):
+        self.pipe = pipe
+        self.out_dir = Path(out_dir)
+
+    @property
+    def accepts_text(self) -> bool:
+        """Whether the bundle has a style input, so a text prompt can steer it."""
+        return self.pipe.style is not None and bool(self.pipe.stage1.config.style_dim)
+
+    def defaults(self) -> Settings:
+        """The bundle's own sampling defaults."""
+        gen = self.pipe.generation
+        return Settings(None, gen.seed or 0, tuple(gen.temperatures), 1)
+
+    def check_video(self, video: str | os.PathLike) -> media.MediaInfo:
+        """Probe an upload; MediaError (naming only the file, not its folder) when it is unusable."""
+        path = Path(video)
+        try:
+            info = media.probe(path)
+            if not info.has_video:
+                raise MediaError(f"{path}: has no video stream (is it an audio file?)")
+            if info.duration <= 0:
+                raise EmptyMediaError(f"{path}: the video has no duration")
+        except V2MeowError as e:
+            raise type(e)(_without_folder(str(e), path)) from None
+        return info
+
+    def run(self, video: str | os.PathLike, settings: Settings, report: Report = _quiet) -> Outcome:
+        """Generate `settings.num_samples` soundtracks for `video` and write their files."""
+        from v2meow.app.plots import soundtrack_figure
+
+        video = Path(video)
+        settings = settings.checked()
+        if settings.text is not None and not self.accepts_text:
+            raise ConfigError("this bundle takes no text prompt: leave the prompt empty")
+        info = self.check_video(video)
+        start = time.perf_counter()
+        report(0.0, "Reading the video")
+        try:
+            features = self.pipe.extract_features(video)
+        except V2MeowError as e:
+            raise type(e)(_without_folder(str(e), video)) from None
+        report(0.05, "Composing: stage 1 (structure), stage 2 (coarse sound), stage 3 (fine detail)")
+        result = self.pipe(
+            features, text=settings.text, seed=settings.seed, temperatures=settings.temperatures, num_samples=settings.num_samples
+        )
+        report(0.95, "Writing the video, the wav and the pictures")
+        folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.out_dir))
+        videos, audios = self._write(video, result, folder)
+        candidates = []
+        for i, wav in enumerate(result.audio):
+            picture = soundtrack_figure(wav, result.sample_rate, folder / f"candidate-{i + 1}.png", f"Candidate {i + 1}")
+            score = result.scores[i] if result.scores else None
+            candidates.append(Candidate(i, videos[i], audios[i], picture, score))
+        return Outcome(candidates, info, time.perf_counter() - start, result.timings)
+
+    def _write(self, video: Path, result, folder: Path) -> tuple[list[Path], list[Path]]:
+        """Muxed videos and wavs per candidate; .mkv where the video's codec cannot go in an .mp4."""
+        from v2meow.cli.generate import write_outputs
+
+        stem = f"{video.stem}_v2meow"
+        try:
+            written = write_outputs(video, result, [folder / f"{stem}.mp4", folder / f"{stem}.wav"])
+        except MediaError:
+            written = write_outputs(video, result, [folder / f"{stem}.mkv", folder / f"{stem}.wav"])
+        return written[0::2], written[1::2]
+
+
+def _without_folder(message: str, path: Path) -> str:
+    """The message with the upload's temporary folder cut from its path (users know the file by name)."""
+    return message.replace(str(path), path.name)

@@ -1,0 +1,148 @@
+"""The Gradio page: a video in, settings, Generate, and up to four candidates side by side."""
+
+from __future__ import annotations
+
+import html
+import logging
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import gradio as gr
+
+from v2meow.app.soundtrack import MAX_CANDIDATES, Outcome, Settings, SoundtrackJob
+from v2meow.errors import V2MeowError
+
+log = logging.getLogger(__name__)
+
+INTRO = """\
+# V2Meow: music for your video
+Upload a video (or pick an example), optionally describe the style you want, and press
+**Generate**. The music follows what happens on screen and lasts exactly as long as the clip;
+any sound the video had is replaced. Everything runs on this computer.
+"""
+CSS = """
+#status { min-height: 4.5em; }
+.candidate { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; }
+"""
+VIDEO_HEIGHT = 320  # pixels: a player per candidate stays on screen with its picture
+STAGES = [
+    ("Stage 1: musical structure", "higher: more surprising; 0: always the likeliest choice"),
+    ("Stage 2: coarse sound", "the instruments' sound"),
+    ("Stage 3: fine detail", "low values keep the sound clean"),
+]
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's default look in orange; its fonts ship with Gradio, so nothing is fetched."""
+    return gr.themes.Default(primary_hue="orange", secondary_hue="amber")
+
+
+def build_app(job: SoundtrackJob, examples: Sequence[Path] = (), bundle_name: str = "") -> gr.Blocks:
+    """Lay out the page and wire Generate to `job`; `server.launch` queues and serves it."""
+    with gr.Blocks(title="V2Meow", analytics_enabled=False) as demo:
+        gr.Markdown(INTRO)
+        if bundle_name:
+            note = "takes text prompts" if job.accepts_text else "takes no text prompt"
+            gr.Markdown(f"Model bundle: `{bundle_name}` ({note}).", elem_id="bundle")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                video = gr.Video(label="Your video", sources=["upload"], height=VIDEO_HEIGHT, elem_id="video-in")
+                if examples:
+                    gr.Examples(
+                        [[str(p)] for p in examples], inputs=[video], label="Examples", examples_per_page=8,
+                        example_labels=[p.stem.replace("_", " ") for p in examples], elem_id="examples",
+                    )
+            with gr.Column(scale=1):
+                settings = _settings(job)
+                button = gr.Button("Generate", variant="primary", elem_id="generate")
+                status = gr.Markdown("", elem_id="status")
+        with gr.Row(equal_height=False, elem_id="results"):
+            slots = [field for i in range(MAX_CANDIDATES) for field in _candidate_slot(i)]
+        button.click(
+            make_handler(job), inputs=[video, *settings], outputs=[status, *slots],
+            concurrency_limit=1, show_progress="full",
+        )
+    return demo
+
+
+def _settings(job: SoundtrackJob) -> list[gr.components.Component]:
+    """Prompt, seed, three temperatures, candidate count: in the handler's argument order."""
+    defaults = job.defaults()
+    hint = 'e.g. "calm piano", "drum and bass"' if job.accepts_text else "this model bundle takes no text prompt"
+    text = gr.Textbox(label="Style prompt (optional)", placeholder=hint, interactive=job.accepts_text, elem_id="prompt")
+    count = gr.Slider(
+        1, MAX_CANDIDATES, value=1, step=1, label="Candidates", info="several versions side by side", elem_id="candidates"
+    )
+    with gr.Row():
+        seed = gr.Number(
+            value=defaults.seed, precision=0, minimum=0, label="Seed", info="same seed and settings, same music",
+            scale=3, elem_id="seed",
+        )
+        dice = gr.Button("New seed", size="sm", scale=1, elem_id="new-seed")
+    with gr.Accordion("Sampling temperature per stage", open=False):
+        temps = [
+            gr.Slider(0.0, 1.5, value=t, step=0.05, label=label, info=info, elem_id=f"temperature-{i + 1}")
+            for i, ((label, info), t) in enumerate(zip(STAGES, defaults.temperatures))
+        ]
+    dice.click(lambda: random.randrange(2**31), outputs=seed, queue=False, show_progress="hidden")
+    return [text, seed, *temps, count]
+
+
+def _candidate_slot(i: int) -> list[gr.components.Component]:
+    """A hidden column for candidate `i`: title, player, picture, two download buttons."""
+    n = i + 1
+    with gr.Column(visible=False, elem_id=f"candidate-{n}", elem_classes="candidate", min_width=240) as column:
+        title = gr.Markdown(f"### Candidate {n}")
+        player = gr.Video(
+            label="Video with its new soundtrack", interactive=False, height=VIDEO_HEIGHT, elem_id=f"result-video-{n}"
+        )
+        picture = gr.Image(
+            label="Waveform and spectrogram", show_label=False, type="filepath", interactive=False, elem_id=f"picture-{n}"
+        )
+        with gr.Row():
+            mp4 = gr.DownloadButton("Download video", size="sm", elem_id=f"download-video-{n}")
+            wav = gr.DownloadButton("Download wav", size="sm", elem_id=f"download-wav-{n}")
+    return [column, title, player, picture, mp4, wav]
+
+
+def _slot_updates(outcome: Outcome) -> list:
+    """New values for every slot: the candidates shown, the rest hidden and emptied."""
+    updates = []
+    for i in range(MAX_CANDIDATES):
+        if i >= len(outcome.candidates):
+            updates += [gr.Column(visible=False), "", None, None, gr.DownloadButton(value=None), gr.DownloadButton(value=None)]
+            continue
+        c = outcome.candidates[i]
+        title = f"### Candidate {i + 1}" + (f" · prompt match {c.score:.2f}" if c.score is not None else "")
+        updates += [
+            gr.Column(visible=True), title, str(c.video), str(c.picture),
+            gr.DownloadButton(f"Download {c.video.suffix[1:]}", value=str(c.video)),
+            gr.DownloadButton("Download wav", value=str(c.audio)),
+        ]
+    return updates
+
+
+def make_handler(job: SoundtrackJob):
+    """The Generate callback: run the job with progress, fill the candidate slots, or show an error."""
+
+    # Gradio fills `progress` from its default: the one place a call in a default is the idiom.
+    def generate(video, text, seed, t1, t2, t3, count, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+        if not video:
+            raise gr.Error("Upload a video first, or pick one of the examples.", title="No video", print_exception=False)
+        settings = Settings(text=text, seed=seed, temperatures=(t1, t2, t3), num_samples=int(count or 1))
+        try:
+            outcome = job.run(video, settings, report=lambda fraction, message: progress(fraction, desc=message))
+        except V2MeowError as e:  # the user's doing: say what is wrong, in the page
+            raise gr.Error(
+                html.escape(str(e)), duration=None, title="Cannot make music for this video", print_exception=False
+            ) from None
+        except Exception as e:  # a bug: the traceback goes to the terminal only
+            log.exception("generation failed")
+            raise gr.Error(
+                f"Generation failed unexpectedly ({type(e).__name__}); the terminal running v2meow-app has the details.",
+                duration=None, print_exception=False,
+            ) from None
+        return [outcome.summary(), *_slot_updates(outcome)]
+
+    return generate
