@@ -13,10 +13,23 @@ CONTRACT = dict(feature_rate=5.0, feature_dim=8, semantic_rate=10.0, semantic_vo
                 features="test-features", semantic="test-semantic", codec="test-codec", style="test-style")
 
 
-def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None, seed=0, items_per_shard=2) -> Path:
-    """Items whose streams are deterministic functions of time, so crops can be checked."""
+BEAT_ALPHA = 0.05
+
+
+def beat_pattern(t_s: int) -> torch.Tensor:
+    """The `beats` of a `make_cache(beats=True)` item: 1 on every 5th semantic step, alpha elsewhere."""
+    return torch.where(torch.arange(t_s) % 5 == 0, 1.0, BEAT_ALPHA)
+
+
+def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None, seed=0, items_per_shard=2,
+               beats: bool = False) -> Path:
+    """Items whose streams are deterministic functions of time, so crops can be checked.
+
+    `beats=True` also stores VMAs beat weights (`beat_pattern`), as `v2meow-prepare --beat-weights` does.
+    """
     c = CONTRACT
-    write_manifest(root, c)
+    extra = dict(beat_weights=True, beat_alpha=BEAT_ALPHA, beat_delta=0.2, beat_motion_rate=10.0) if beats else {}
+    write_manifest(root, {**c, **extra})
     w = CacheWriter(root, items_per_shard=items_per_shard)
     g = torch.Generator().manual_seed(seed)
     for i, dur in enumerate(durations):
@@ -28,6 +41,8 @@ def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None
             "codes": (torch.arange(t_a)[None] + torch.arange(c["num_codebooks"])[:, None]) % c["codebook_size"],
             "style": torch.randn(c["style_dim"], generator=g),
         }
+        if beats:
+            tensors["beats"] = beat_pattern(t_s)
         has_video = i not in audio_only
         if not has_video:
             del tensors["features"]

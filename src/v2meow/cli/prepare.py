@@ -63,6 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     clip.add_argument("--min-seconds", type=float, default=1.0, help="shortest last clip kept (default: 1)")
     clip.add_argument("--hash", choices=("quick", "full"), default="quick",
                       help="content hash in the keys: quick = size + first/last MiB (default), full = every byte")
+    beats = p.add_argument_group("beat weights (VMAs video-beat alignment; docs/options.md)")
+    beats.add_argument("--beat-weights", action="store_true",
+                       help="also store per-semantic-token loss weights: 1 where a music onset meets a video beat, "
+                            "alpha elsewhere (train with model.beat_weights: true)")
+    beats.add_argument("--beat-alpha", type=float, default=0.05, help="weight of the other steps (default: 0.05, VMAs)")
+    beats.add_argument("--beat-delta", type=float, default=0.2, metavar="S",
+                       help="video-beat and coincidence window, +-seconds (default: 0.2)")
     runp = p.add_argument_group("running")
     runp.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     runp.add_argument("--threads", type=int, default=0, help="torch threads per process (default: cores / workers)")
@@ -105,6 +112,7 @@ def _main(args: argparse.Namespace) -> int:
         feature_rate=args.feature_rate, feature_weights=_weights(args.weights), feature_debug=args.debug_features,
         clip_seconds=args.clip_seconds, min_seconds=args.min_seconds, hash_mode=args.hash,
         device=args.device, threads=args.threads,
+        beat_weights=args.beat_weights, beat_alpha=args.beat_alpha, beat_delta=args.beat_delta,
     )
     report = prepare(
         args.input, args.out, cfg, split=args.split, shard=args.shard, workers=args.workers,

@@ -22,6 +22,11 @@ Per item (tensor names inside a shard are `<n>/<name>`, n the item's index in th
     codes      [K, T_a] int16     acoustic codes (all codebooks) at `codec_rate`
     style      [D_s]    float32   style embedding (optional)
     beats      [T_s]    float32   per-token loss weights (optional, VMAs beat alignment)
+
+`beats` is written by `v2meow-prepare --beat-weights` (`v2meow.data.beatweights`) for every
+item of such a cache (all alpha for audio-only items), and the manifest then also holds
+`beat_weights: true`, `beat_alpha`, `beat_delta` (s) and `beat_motion_rate` (Hz); a cache
+made without the option has none of these keys, and the two kinds never mix in one directory.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Each example is a dict whose keys are the keyword arguments of the stage model's
 `forward` (plus `weights` for the loss), so training calls `model(**inputs)`:
 
     stage1: features [T_v, D], feature_mask [T_v], semantic [T_s], semantic_mask [T_s], style [D_s]
+            (+ long_features [T_l, D] with long_term_steps; + weights [T_s] with beat_weights)
     stage2: semantic [T_s], semantic_mask [T_s], coarse [N_c, T_a], coarse_mask [T_a] (+ features, feature_mask)
+            (+ weights [T_a * N_c] with beat_weights: one per flattened coarse target)
     stage3: coarse [N_c, T_a], fine [N_f, T_a], mask [T_a]
 
 Every stream is cropped to the same time span (`crop_seconds`, 10 s for stages 1-2 and
@@ -20,8 +22,10 @@ import os
 import torch
 from torch.utils.data import Dataset
 
+from v2meow.data.beatweights import weights_at_rate
 from v2meow.data.cache import CacheReader
 from v2meow.errors import ConfigError
+from v2meow.stages.longshort import even_sample
 
 
 def common_grid(rates: list[float], limit: int = 10_000) -> float:
@@ -48,6 +52,10 @@ class StageDataset(Dataset):
         random_crop: False crops from the start (validation, determinism). Random crops
             draw from torch's global RNG, which Lightning seeds per worker
             (`seed_everything(..., workers=True)`), so runs are reproducible.
+        beat_weights: give the loss the cache's VMAs beat weights (`v2meow-prepare
+            --beat-weights`), mapped to the stage's targets by time (stages 1 and 2).
+        long_term_steps: > 0 adds `long_features`, that many frames sampled evenly from
+            the item's whole feature sequence (VidMuse long-term stream; stage 1).
     """
 
     def __init__(
@@ -60,6 +68,8 @@ class StageDataset(Dataset):
         use_visual: bool = False,
         split: str | None = "train",
         random_crop: bool = True,
+        beat_weights: bool = False,
+        long_term_steps: int = 0,
     ):
         self.reader = cache if isinstance(cache, CacheReader) else CacheReader(cache, split=split)
         if stage not in ("stage1", "stage2", "stage3"):
@@ -74,6 +84,13 @@ class StageDataset(Dataset):
         self.random_crop = random_crop
         if stage in ("stage2", "stage3") and num_coarse <= 0:
             raise ConfigError(f"{stage} needs num_coarse > 0")
+        self.beat_weights, self.long_term_steps = beat_weights, long_term_steps
+        if beat_weights and stage == "stage3":
+            raise ConfigError("beat weights apply to stages 1 and 2 only")
+        if beat_weights and not m.get("beat_weights"):
+            raise ConfigError(f"{self.reader.root}: cache has no beat weights (prepare it with v2meow-prepare --beat-weights)")
+        if long_term_steps and stage != "stage1":
+            raise ConfigError("the long-term stream is a stage 1 input")
         if self.use_visual:
             self.reader.records = [r for r in self.reader.records if r.has_video]
             if not self.feature_rate:
@@ -109,10 +126,14 @@ class StageDataset(Dataset):
         out: dict[str, torch.Tensor] = {}
         if self.stage in ("stage1", "stage2"):
             out["semantic"], out["semantic_mask"] = self._crop(item["semantic"].long(), self.semantic_rate, start)
-            if "beats" in item:
-                out["weights"], _ = self._crop(item["beats"].float(), self.semantic_rate, start)
+            if self.beat_weights:
+                if "beats" not in item:
+                    raise ConfigError(f"{self.reader.root}: item {record.key} has no beat weights")
+                out["weights"], _ = self._crop(item["beats"].float(), self.semantic_rate, start)  # [T_s]
         if self.use_visual:
             out["features"], out["feature_mask"] = self._crop(item["features"].float(), self.feature_rate, start)
+            if self.long_term_steps:
+                out["long_features"] = even_sample(item["features"].float(), self.long_term_steps)  # [T_l, D]
         if self.stage == "stage1" and "style" in item:
             out["style"] = item["style"].float()
         if self.stage in ("stage2", "stage3"):
@@ -122,6 +143,9 @@ class StageDataset(Dataset):
             coarse = codes[: self.num_coarse]
             if self.stage == "stage2":
                 out["coarse"], out["coarse_mask"] = coarse, mask
+                if "weights" in out:  # semantic-rate weights -> one per flattened coarse target (time-major)
+                    frames = weights_at_rate(out["weights"], self.semantic_rate, self.codec_rate, mask.shape[0])  # [T_a]
+                    out["weights"] = frames.repeat_interleave(self.num_coarse)  # [T_a * N_c]
             else:
                 fine_end = None if self.num_fine is None else self.num_coarse + self.num_fine
                 out["coarse"], out["fine"], out["mask"] = coarse, codes[self.num_coarse : fine_end], mask

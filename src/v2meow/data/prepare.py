@@ -227,6 +227,8 @@ def _check_args(cfg: PrepareConfig, workers: int, items_per_shard: int) -> None:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if items_per_shard < 1:
         raise ConfigError(f"--items-per-shard must be at least 1, got {items_per_shard}")
+    if cfg.beat_weights and not (0 <= cfg.beat_alpha <= 1 and cfg.beat_delta > 0):
+        raise ConfigError(f"--beat-alpha must be in [0, 1] and --beat-delta positive, got {cfg.beat_alpha}, {cfg.beat_delta}")
 
 
 def _scan(runner, sources, cfg, state: CacheState, writer: CacheWriter, report: PrepareReport, progress: bool) -> list[ClipTask]:

@@ -44,6 +44,8 @@ class PrepareConfig:
         hash_mode: "quick" or "full" (see `v2meow.data.sources`).
         device: torch device of the components.
         threads: torch threads per process (0: torch's default).
+        beat_weights: also store VMAs beat weights (`beats`, `v2meow.data.beatweights`).
+        beat_alpha, beat_delta: their alpha and coincidence window (seconds).
     """
 
     features: str
@@ -58,6 +60,9 @@ class PrepareConfig:
     hash_mode: str = "quick"
     device: str = "cpu"
     threads: int = 0
+    beat_weights: bool = False
+    beat_alpha: float = 0.05
+    beat_delta: float = 0.2
 
 
 @dataclass
@@ -66,6 +71,7 @@ class Components:
     semantic: Any  # SemanticTokenizer
     codec: Any  # AcousticCodec
     style: Any  # StyleEmbedder or None
+    motion: Any = None  # MotionExtractor for the beat weights (None: reuse `extractor`, or no beat weights)
 
 
 @dataclass
@@ -157,7 +163,21 @@ def load_components(cfg: PrepareConfig) -> Components:
     semantic = SemanticTokenizer.from_pretrained(cfg.semantic, map_location=cfg.device).eval()
     codec = load_codec(cfg.codec, map_location=cfg.device).eval()
     style = load_style_embedder(cfg.style, map_location=cfg.device).eval() if cfg.style else None
-    return Components(extractor, semantic, codec, style)
+    motion = None
+    if cfg.beat_weights and extractor is not None and not _motion_reusable(extractor):
+        from v2meow.data.beatweights import MOTION_RATE
+        from v2meow.features.registry import build_extractor
+
+        motion = build_extractor("motion", rate=MOTION_RATE)
+    return Components(extractor, semantic, codec, style, motion)
+
+
+def _motion_reusable(extractor) -> bool:
+    """The visual features are the `motion` extractor's own, at a rate fine enough for video beats."""
+    from v2meow.data.beatweights import MOTION_RATE
+    from v2meow.features.motion import MotionExtractor
+
+    return isinstance(extractor, MotionExtractor) and extractor.rate >= MOTION_RATE
 
 
 def describe(cfg: PrepareConfig) -> dict[str, Any]:
@@ -185,6 +205,10 @@ def describe(cfg: PrepareConfig) -> dict[str, Any]:
         "min_seconds": float(cfg.min_seconds),
         "hash_mode": cfg.hash_mode,
     }
+    if cfg.beat_weights:  # only when on, so caches made without them keep their contract
+        motion = c.motion or c.extractor
+        contract.update(beat_weights=True, beat_alpha=float(cfg.beat_alpha), beat_delta=float(cfg.beat_delta),
+                        beat_motion_rate=0.0 if motion is None else float(motion.rate))  # fmt: skip
     return contract
 
 
@@ -283,6 +307,8 @@ def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
     if task.has_video and c.extractor is not None:
         feats = extract_video(c.extractor, task.source.video, start=task.start, duration=length)
         tensors["features"] = feats.features  # [ceil(length * feature_rate), D]
+    if cfg.beat_weights:
+        tensors["beats"] = _beats(task, cfg, c, wav, sr, length, tensors)  # [T_s]
     if c.style is not None:
         if c.style.supports_audio:
             tensors["style"] = c.style.embed_clip_audio(wav, sr)  # [D_s]
@@ -309,6 +335,25 @@ def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
         },
     }
     return Done(record, tensors)
+
+
+def _beats(task: ClipTask, cfg: PrepareConfig, c: Components, wav: torch.Tensor, sr: int, length: float,
+           tensors: dict[str, torch.Tensor]) -> torch.Tensor:  # fmt: skip
+    """VMAs beat weights of one clip at the semantic rate (all alpha without video)."""
+    from v2meow.data.beatweights import clip_beat_weights
+    from v2meow.evaluation.beats import MotionEnergy
+    from v2meow.features.motion import MOTION_FEATURES
+    from v2meow.features.video import extract_video
+
+    motion = None
+    if "features" in tensors:
+        extractor = c.motion or c.extractor
+        feats = tensors["features"] if c.motion is None else extract_video(c.motion, task.source.video, start=task.start,
+                                                                            duration=length).features  # fmt: skip
+        energy = feats[:, MOTION_FEATURES.index("motion_mean")].double().numpy()  # [T_m]
+        motion = MotionEnergy(energy=energy, rate=float(extractor.rate), frame_rate=float(extractor.frame_rate))
+    n = tensors["semantic"].shape[0]
+    return clip_beat_weights(wav, sr, motion, n, c.semantic.frame_rate, cfg.beat_alpha, cfg.beat_delta)
 
 
 def fit_frames(x: torch.Tensor, n: int) -> torch.Tensor:

@@ -135,10 +135,11 @@ class V2MeowPipeline:
         return tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, leave=False)
 
     def semantic_tokens(self, features: Features, style: torch.Tensor | None, num_samples: int, gen: GenerationConfig, generator) -> torch.Tensor:
-        """Stage 1 over windows -> `[S, T_s]`."""
+        """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every window."""
         c = self.stage1.config
         total = math.ceil(features.duration * c.semantic_rate - 1e-6)
         feats = features.features.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_v, D]
+        extra = {"long_features": feats} if c.long_term else {}
         style_rows = None if style is None else style[None].expand(num_samples, -1)
         out = torch.zeros(num_samples, total, dtype=torch.long, device=self.device)
         windows = plan_windows(features.duration, c.window_seconds, gen.context_seconds[0], [c.semantic_rate, features.rate])
@@ -149,7 +150,7 @@ class V2MeowPipeline:
                 prompt = out[:, s : s + p] if p else None
                 out[:, s:e] = self.stage1.generate(
                     feats[:, fs:fe], e - s, self._sampling(1, gen), style=style_rows, feature_rate=features.rate,
-                    prompt=prompt, generator=generator, progress=bar,
+                    prompt=prompt, generator=generator, progress=bar, **extra,
                 )
         return out
 

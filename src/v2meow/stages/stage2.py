@@ -13,6 +13,10 @@ Two variants (`Stage2Config.variant`):
 
 Coarse codes `[B, N_c, T]` are flattened time-major with per-codebook offsets (`layout`).
 Semantic tokens sit at their own times; coarse positions at the time of their target frame.
+
+`contrastive_weight > 0` (encdec only) adds VMAs' video-music contrastive loss to
+`LMOutput.aux_loss`, as in stage 1; its video side is the encoder run over the visual
+stream alone, since the full memory also holds the music's semantic tokens (docs/options.md).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from v2meow.components import Component
 from v2meow.errors import ConfigError
 from v2meow.stages import layout
 from v2meow.stages.config import StageConfig
+from v2meow.stages.contrastive import video_music_loss
 from v2meow.stages.lm import ConditionEncoder, LMOutput, Stream, TokenLM
 from v2meow.stages.sampling import SamplingConfig
 
@@ -42,6 +47,8 @@ class Stage2Config(StageConfig):
     feature_dim: int = 0  # encdec only: visual feature size
     feature_rate: float = 1.0
     cond_dropout: float = 0.1  # encdec only: P(drop the visual features), for CFG
+    contrastive_weight: float = 0.0  # encdec only: VMAs video-music contrastive loss weight (0 = off)
+    contrastive_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -49,6 +56,10 @@ class Stage2Config(StageConfig):
             raise ConfigError(f"stage 2 variant must be 'decoder' or 'encdec', got '{self.variant}'")
         if self.variant == "encdec" and self.feature_dim <= 0:
             raise ConfigError("stage 2 variant 'encdec' needs feature_dim > 0")
+        if self.contrastive_weight < 0 or self.contrastive_temperature <= 0:
+            raise ConfigError("stage 2: contrastive_weight must be >= 0 and contrastive_temperature > 0")
+        if self.contrastive_weight > 0 and self.variant != "encdec":
+            raise ConfigError("stage 2: contrastive_weight needs the visual variant (variant: encdec)")
 
 
 class Stage2(Component):
@@ -119,7 +130,7 @@ class Stage2(Component):
         b, k, t = coarse.shape
         if k != c.num_coarse:
             raise ConfigError(f"stage 2 expects {c.num_coarse} coarse codebooks, got {k}")
-        memory = None
+        memory = drop = None
         if self.encoder is not None:
             drop = torch.rand(b, device=coarse.device) < c.cond_dropout if self.training else None
             memory = self._encode(semantic, semantic_mask, features, feature_rate, drop, feature_mask)
@@ -136,7 +147,18 @@ class Stage2(Component):
             key_mask = torch.cat([pm, fm[:, :-1]], 1)
         logits = self.decoder(ids, pos, memory=memory, key_mask=key_mask)[:, prefix.shape[1] - 1 :]  # [B, L, V]
         mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)
-        return LMOutput(logits=logits, targets=flat, mask=mask, memory=memory)
+        aux = None
+        if c.contrastive_weight > 0:  # video side: the encoder over the visual stream alone (no music in it)
+            t_v = features.shape[1]
+            vpos = self._ticks(layout.frame_times(t_v, feature_rate or c.feature_rate, coarse.device)).expand(b, t_v)
+            masks = None if feature_mask is None else {"visual": feature_mask}
+            video = self.encoder({"visual": features}, {"visual": vpos}, masks=masks).states  # [B, T_v, D]
+            aux = video_music_loss(
+                video, feature_mask, logits[..., : self.coarse_vocab],
+                self.decoder.embed.weight[: self.coarse_vocab], mask, c.contrastive_temperature,
+                rows=None if drop is None else ~drop,
+            )  # fmt: skip
+        return LMOutput(logits=logits, targets=flat, mask=mask, memory=memory, aux_loss=aux)
 
     @torch.inference_mode()
     def generate(

@@ -34,7 +34,8 @@ MODELS: dict[str, tuple[type[Component], type]] = {
     "stage3": (Stage3, Stage3Config),
 }
 # Fields that may differ between a checkpoint and the model it initialises (not architecture).
-NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds", "feature_rate"}
+NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds", "feature_rate",
+                   "contrastive_weight", "contrastive_temperature"}  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -47,6 +48,7 @@ class StageTrainingConfig:
     warmup_steps: int = 500
     betas: tuple[float, float] = (0.9, 0.95)
     ema_decay: float | None = None
+    beat_weights: bool = False  # VMAs: weight the token loss by the cache's beat weights (stages 1-2)
 
 
 @dataclasses.dataclass
@@ -131,7 +133,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     max_steps = int(trainer_cfg.get("max_steps", 100_000))
     module = StageModule(model, model_cfg.lr, model_cfg.weight_decay, model_cfg.warmup_steps, max_steps,
                          tuple(model_cfg.betas), model_cfg.ema_decay)  # fmt: skip
-    loaders = _loaders(stage, config, data_cfg, reader)
+    loaders = _loaders(stage, config, data_cfg, reader, model_cfg.beat_weights)
     if len(loaders) == 1:
         trainer_cfg.setdefault("limit_val_batches", 0)
     trainer_cfg.setdefault("gradient_clip_val", 1.0)
@@ -147,10 +149,11 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     return export_dir
 
 
-def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader) -> list[DataLoader]:
+def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, beat_weights: bool = False) -> list[DataLoader]:
     crop = data.crop_seconds or config.window_seconds
     kwargs = dict(num_coarse=getattr(config, "num_coarse", 0), num_fine=getattr(config, "num_fine", None),
-                  use_visual=stage == "stage1" or getattr(config, "variant", "") == "encdec")  # fmt: skip
+                  use_visual=stage == "stage1" or getattr(config, "variant", "") == "encdec", beat_weights=beat_weights,
+                  long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0)  # fmt: skip
     train = StageDataset(reader, stage, crop, **kwargs)
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0)
     loaders = [DataLoader(train, shuffle=True, drop_last=len(train) >= data.batch_size, **loader)]

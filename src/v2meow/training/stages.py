@@ -68,15 +68,25 @@ class StageModule(L.LightningModule):
         self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        """Loss of one batch: token cross-entropy, weighted per target by `batch["weights"]` when the
+        dataset gives them (VMAs beat weights), plus `contrastive_weight` x the model's `aux_loss`."""
         inputs = {k: v for k, v in batch.items() if k != "weights"}
         out = self.model(**inputs)
-        weights = batch.get("weights") if self.model.config.model_type == "v2meow-stage1" else None
+        weights = batch.get("weights")
         loss, acc = masked_cross_entropy(out.logits, out.targets, out.mask, weights)
         b = out.targets.shape[0]
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=b, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
-        self.log(f"{stage}/acc", acc, batch_size=b, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
-        self.log(f"{stage}/ppl", loss.detach().exp(), batch_size=b, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
+        log = dict(batch_size=b, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
+        self.log(f"{stage}/loss", loss, prog_bar=True, **log)
+        self.log(f"{stage}/acc", acc, **log)
+        self.log(f"{stage}/ppl", loss.detach().exp(), **log)
+        if weights is not None:  # the plain token loss, comparable with unweighted runs
+            self.log(f"{stage}/loss_unweighted", masked_cross_entropy(out.logits.detach(), out.targets, out.mask)[0], **log)
+        beta = float(getattr(self.model.config, "contrastive_weight", 0.0))
+        if out.aux_loss is not None and beta > 0:
+            self.log(f"{stage}/contrastive", out.aux_loss.detach(), **log)
+            loss = loss + beta * out.aux_loss
+            self.log(f"{stage}/total", loss.detach(), **log)
         return loss
 
     def training_step(self, batch, batch_idx):
