@@ -35,13 +35,15 @@ TRAIN_PACKAGES = ("wesnoth-1.16-music", "warzone2100-music")
 FEATURE_RATE = 10.0
 
 
-def tempo_word(bpm: float) -> str:
-    """Caption word for a tempo: slow (< 90 BPM), fast (> 130 BPM), else moderate."""
+def tempo_word(bpm: float | None) -> str:
+    """Caption word for a tempo: slow (< 90 BPM), fast (> 130 BPM), moderate, or none when unknown."""
+    if bpm is None:
+        return ""
     return "slow" if bpm < 90 else "fast" if bpm > 130 else "moderate"
 
 
-def caption(package: str, bpm: float) -> str:
-    return f"{tempo_word(bpm)} {GENRES.get(package, 'game music')}"
+def caption(package: str, bpm: float | None) -> str:
+    return f"{tempo_word(bpm)} {GENRES.get(package, 'game music')}".strip()
 
 
 def _run(cmd: list[str]) -> None:
@@ -102,7 +104,7 @@ class Recipe:
     def prepare(self) -> None:
         _run(_cli("v2meow.cli.prepare", "--input", str(self.runs / "manifest.csv"), "--out", str(self.runs / "cache"),
                   "--features", "motion", "--feature-rate", str(FEATURE_RATE), "--semantic", str(self.runs / "semantic"),
-                  "--codec", str(self.runs / "codec" / "codec"), "--style", str(self.runs / "style"), "--quiet"))  # fmt: skip
+                  "--codec", str(self.runs / "codec" / "codec"), "--style", str(self.runs / "style"), "--beat-weights", "--quiet"))  # fmt: skip
 
     def stage(self, name: str) -> None:
         if not (self.runs / name / name / "model.safetensors").exists():
