@@ -12,6 +12,7 @@ with the tail of the previous one, and the visual features move with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -204,6 +205,12 @@ class V2MeowPipeline:
             scores.append(float(torch.nn.functional.cosine_similarity(emb, text_embedding, dim=0)))
         return scores
 
+    def _autocast(self):
+        """bf16 autocast for the stages on CUDA (SDPA then picks its flash/efficient kernels); fp32 on CPU."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     # ---- all steps ---------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -228,12 +235,13 @@ class V2MeowPipeline:
         style = self.embed_text(text)
         generator = make_generator(gen.seed, self.device)
         t = time.perf_counter()
-        semantic = self.semantic_tokens(features, style, gen.num_samples, gen, generator)
-        timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
-        coarse = self.coarse_tokens(semantic, features, gen, generator)
-        timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
-        fine = self.fine_tokens(coarse, features.duration, gen, generator)
-        timings["stage3"], t = time.perf_counter() - t, time.perf_counter()
+        with self._autocast():
+            semantic = self.semantic_tokens(features, style, gen.num_samples, gen, generator)
+            timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
+            coarse = self.coarse_tokens(semantic, features, gen, generator)
+            timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
+            fine = self.fine_tokens(coarse, features.duration, gen, generator)
+            timings["stage3"], t = time.perf_counter() - t, time.perf_counter()
         audio = self.decode(coarse, fine, features.duration)
         timings["decode"] = time.perf_counter() - t
         scores = None
