@@ -125,6 +125,9 @@ class Recipe:
         write_bundle_file(staging, {"spec": "motion", "options": {"rate": FEATURE_RATE}}, {n: n for n in parts}, generation)
         shutil.rmtree(self.out, ignore_errors=True)
         staging.replace(self.out)
+        table = sha256_table(self.out)
+        (self.runs / "sha256.md").write_text(table)
+        print(table, file=sys.stderr)
         example = Path("examples") / "demo.mp4"
         if not example.exists():
             make_example(self.data, example)
@@ -136,6 +139,17 @@ class Recipe:
                 self.stage(step)
             else:
                 getattr(self, "data_step" if step == "data" else step)()
+
+
+def sha256_table(directory: Path) -> str:
+    """A markdown table of every file under `directory` with its size and sha256 (for checkpoints.md)."""
+    import hashlib
+
+    rows = ["| file | bytes | sha256 |", "|---|---|---|"]
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        rows.append(f"| `{path.as_posix()}` | {path.stat().st_size} | `{digest}` |")
+    return "\n".join(rows) + "\n"
 
 
 def _link(src: str, dst: str) -> None:
