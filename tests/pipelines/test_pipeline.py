@@ -92,3 +92,8 @@ def test_missing_and_corrupted_bundles(bundle, tmp_path):
     w.write_bytes(w.read_bytes()[:100])
     with pytest.raises(ConfigError, match="corrupted"):
         V2MeowPipeline.from_pretrained(bad)
+
+
+def test_context_is_clamped_to_half_a_window():
+    ws = plan_windows(20.0, 4.0, 10.0, [50.0])
+    assert all(b.start - a.start == pytest.approx(2.0) for a, b in zip(ws, ws[1:]))

@@ -33,12 +33,12 @@ def plan_windows(duration: float, window: float, context: float, rates: list[flo
     Args:
         duration: seconds to cover.
         window: window length (a stage's training window).
-        context: overlap used as the prompt of the next window (< window).
+        context: overlap used as the prompt of the next window (clamped to half a window).
         rates: frame rates of every stream cut with these windows.
     """
     grid = common_grid(rates)
     window = max(grid, math.floor(window / grid + 1e-6) * grid)
-    context = min(math.floor(context / grid + 1e-6) * grid, window - grid)
+    context = math.floor(min(context, window / 2) / grid + 1e-6) * grid  # at most half a window: hops stay long
     hop = window - context
     windows, start = [], 0.0
     while True:
