@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import FDIM, FRATE, VOCAB, stage1, stage2
+from stagegen import FDIM, FRATE, VOCAB, stage1, stage2
 from v2meow.errors import ConfigError
 from v2meow.stages.contrastive import info_nce, video_music_loss
 from v2meow.stages.longshort import even_sample

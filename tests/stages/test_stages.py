@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import FRATE, K, NC, VOCAB, stage1, stage2, stage3
+from stagegen import FRATE, K, NC, VOCAB, stage1, stage2, stage3
 from v2meow.errors import ConfigError
 from v2meow.stages.sampling import SamplingConfig, make_generator
 from v2meow.stages.stage1 import Stage1
