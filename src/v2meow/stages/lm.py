@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from v2meow.stages.sampling import SamplingConfig, guide, sample
-from v2meow.stages.transformer import TransformerStack
+from v2meow.stages.transformer import TransformerStack, rope_angles
 
 
 @dataclass
@@ -120,6 +120,7 @@ class TokenLM(nn.Module):
         key_mask: torch.Tensor | None = None,  # [B, T] bool
         cache=None,
         last_range: tuple[int, int] | None = None,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Logits `[B, T, vocab_size]`; with a cache, only for the new positions.
 
@@ -135,6 +136,7 @@ class TokenLM(nn.Module):
             memory_pos=None if memory is None else memory.pos,
             memory_mask=None if memory is None or bool(memory.mask.all()) else memory.mask,
             cache=cache,
+            rope=rope,
         )
         if last_range is not None:
             lo, hi = last_range
@@ -176,10 +178,12 @@ class TokenLM(nn.Module):
                 self.stack.prepare_cross(cache, mem.states, mem.pos)
         step_in, step_in_pos = ids, pos
         ranges = [tuple(r) for r in step_range.tolist()]
+        cos, sin = rope_angles(step_pos[None], self.stack.head_dim)  # [1, 1, N, Dh]: every step's rotation, once
         for i in range(n):
             lo, hi = ranges[i]
             if use_cache:
-                logits = self(step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi))  # [rows, hi - lo]
+                rope = None if i == 0 else (cos[:, :, i - 1 : i], sin[:, :, i - 1 : i])
+                logits = self(step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi), rope=rope)  # [rows, hi - lo]
             else:
                 logits = self(ids, pos, memory=mem)[:, -1, lo:hi]
             logits = logits.float()

@@ -90,7 +90,7 @@ class Attention(nn.Module):
 
     def project_kv(self, source: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys (rotated) and values of `source` `[B, S, D]` -> two `[B, H, S, Dh]`."""
-        k, v = self.kv(source).chunk(2, dim=-1)
+        k, v = F.linear(source, self.kv.weight).chunk(2, dim=-1)  # F.linear: no module-call overhead per decode step
         return apply_rope(self._split(k), *rope), self._split(v)
 
     def forward(
@@ -102,11 +102,11 @@ class Attention(nn.Module):
         mask: torch.Tensor | None = None,  # [B or 1, 1, T, S] bool, True = attend
         is_causal: bool = False,
     ) -> torch.Tensor:
-        q = apply_rope(self._split(self.q(x)), *q_rope)  # [B, H, T, Dh]
+        q = apply_rope(self._split(F.linear(x, self.q.weight)), *q_rope)  # [B, H, T, Dh]
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal and mask is None
         )  # [B, H, T, Dh]
-        return self.out(y.transpose(1, 2).reshape(x.shape))
+        return F.linear(y.transpose(1, 2).reshape(x.shape), self.out.weight)
 
 
 class FeedForward(nn.Module):
@@ -115,7 +115,10 @@ class FeedForward(nn.Module):
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        h = self.net[1](self.net[0](x))  # [.., hidden]
+        if self.training:
+            h = self.net[2](h)
+        return self.net[3](h)
 
 
 class Block(nn.Module):
@@ -165,8 +168,10 @@ class TransformerStack(nn.Module):
         memory_pos: torch.Tensor | None = None,  # [B, S]
         memory_mask: torch.Tensor | None = None,  # [B, S] bool
         cache: KVCache | None = None,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        rope = rope_angles(pos, self.head_dim)
+        """`rope`: cos/sin of `pos` already computed (the decode loop precomputes them)."""
+        rope = rope_angles(pos, self.head_dim) if rope is None else rope
         b, t, _ = x.shape
         start = cache.length if cache is not None else 0
         self_mask = self._self_mask(b, t, start, key_mask, x.device)
@@ -186,14 +191,17 @@ class TransformerStack(nn.Module):
                 layer.k[:, :, start : start + t] = k
                 layer.v[:, :, start : start + t] = v
                 k, v = layer.k[:, :, : start + t], layer.v[:, :, : start + t]
-            x = x + block.drop(block.attn(h, rope, k, v, mask=self_mask, is_causal=self.causal and start == 0))
+            y = block.attn(h, rope, k, v, mask=self_mask, is_causal=self.causal and start == 0)
+            x = x + (block.drop(y) if self.training else y)
             if block.cross is not None:
                 if cache is not None and cache.layers[i].cross_k is not None:
                     ck, cv = cache.layers[i].cross_k, cache.layers[i].cross_v
                 else:
                     ck, cv = block.cross.project_kv(block.norm_x(memory), cross_rope)
-                x = x + block.drop(block.cross(block.norm_x(x), rope, ck, cv, mask=cross_mask))
-            x = x + block.drop(block.ffn(block.norm2(x)))
+                y = block.cross(block.norm_x(x), rope, ck, cv, mask=cross_mask)
+                x = x + (block.drop(y) if self.training else y)
+            y = block.ffn(block.norm2(x))
+            x = x + (block.drop(y) if self.training else y)
         if cache is not None:
             cache.length = start + t
         return self.norm(x)
