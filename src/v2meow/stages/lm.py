@@ -199,6 +199,35 @@ class TokenLM(nn.Module):
                 progress.update(1)
         return out
 
+    def continue_codes(
+        self,
+        prefix: torch.Tensor,  # [B, P0] ids before the codes (its last id sits at the first code's time)
+        prefix_pos: torch.Tensor,  # [B, P0] ticks
+        prompt: torch.Tensor,  # [B, K, P] code frames already known
+        num_frames: int,
+        codebook_size: int,
+        offset: int,
+        ticks_per_frame: float,
+        sampling: SamplingConfig,
+        **generate_kwargs,
+    ) -> torch.Tensor:
+        """Continue `prompt` to `num_frames` frames of K flattened codebooks -> `[B, K, num_frames]`.
+
+        The layout every acoustic stage shares: `[prefix ; flattened codes]`, codes at their
+        frame's time, the new codes sampled from their own codebook's id range.
+        """
+        from v2meow.stages import layout
+
+        b, k, p = prompt.shape
+        times = layout.flat_times(num_frames, k, 1.0 / ticks_per_frame, prompt.device)  # [T * K] ticks
+        n_prompt = p * k
+        ids = torch.cat([prefix, layout.flatten_codes(prompt, codebook_size, offset)], 1)
+        pos = torch.cat([prefix_pos[:, :-1], times[: n_prompt + 1].expand(b, -1)], 1)
+        step_pos = torch.cat([times[n_prompt + 1 :], times[-1:]])  # a new code is fed at the next code's time
+        step_range = layout.flat_ranges((num_frames - p) * k, k, codebook_size, offset)
+        new = self.generate(ids, pos, step_pos, step_range, sampling, **generate_kwargs)  # [B, (T - P) * K]
+        return torch.cat([prompt, layout.unflatten_codes(new, k, codebook_size, offset)], dim=2)
+
 
 def _cat_memory(a: Memory, b: Memory) -> Memory:
     return Memory(torch.cat([a.states, b.states]), torch.cat([a.pos, b.pos]), torch.cat([a.mask, b.mask]))

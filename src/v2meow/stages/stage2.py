@@ -187,14 +187,8 @@ class Stage2(Component):
             if sampling.uses_cfg:
                 uncond = self._encode(semantic, None, features, feature_rate, torch.ones(b, dtype=torch.bool, device=dev))
         prefix, prefix_pos, _ = self._prefix(semantic, None)
-        flat_prompt = layout.flatten_codes(prompt, c.codebook_size, self.coarse_offset)  # [B, P * N_c]
-        times = self._ticks(layout.flat_times(num_frames, k, c.codec_rate, dev))  # [T * N_c]
-        n_prompt = p * k
-        ids = torch.cat([prefix, flat_prompt], 1)
-        pos = torch.cat([prefix_pos[:, :-1], times[: n_prompt + 1].expand(b, -1)], 1)
-        n_new = (num_frames - p) * k
-        step_pos = torch.cat([times[n_prompt + 1 :], times[-1:]])
-        step_range = layout.flat_ranges(n_new, k, c.codebook_size, self.coarse_offset)
-        new = self.decoder.generate(ids, pos, step_pos, step_range, sampling, memory, uncond, generator, use_cache, progress)
-        new_codes = layout.unflatten_codes(new, k, c.codebook_size, self.coarse_offset)  # [B, N_c, T - P]
-        return torch.cat([prompt, new_codes], dim=2)
+        return self.decoder.continue_codes(
+            prefix, prefix_pos, prompt, num_frames, c.codebook_size, self.coarse_offset,
+            c.ticks_per_second / c.codec_rate, sampling, memory=memory, uncond_memory=uncond,
+            generator=generator, use_cache=use_cache, progress=progress,
+        )  # [B, N_c, num_frames]

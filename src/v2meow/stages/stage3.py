@@ -102,12 +102,7 @@ class Stage3(Component):
         if p >= t:
             return prompt[:, :, :t]
         prefix, prefix_pos = self._prefix(coarse)
-        times = self._ticks(layout.flat_times(t, kf, c.codec_rate, coarse.device))  # [T * N_f]
-        n_prompt = p * kf
-        ids = torch.cat([prefix, layout.flatten_codes(prompt, c.codebook_size, self.fine_offset)], 1)
-        pos = torch.cat([prefix_pos[:, :-1], times[: n_prompt + 1].expand(b, -1)], 1)
-        n_new = (t - p) * kf
-        step_pos = torch.cat([times[n_prompt + 1 :], times[-1:]])
-        step_range = layout.flat_ranges(n_new, kf, c.codebook_size, self.fine_offset)
-        new = self.decoder.generate(ids, pos, step_pos, step_range, sampling, None, None, generator, use_cache, progress)
-        return torch.cat([prompt, layout.unflatten_codes(new, kf, c.codebook_size, self.fine_offset)], dim=2)
+        return self.decoder.continue_codes(
+            prefix, prefix_pos, prompt, t, c.codebook_size, self.fine_offset, c.ticks_per_second / c.codec_rate,
+            sampling, generator=generator, use_cache=use_cache, progress=progress,
+        )  # [B, N_f, T]
