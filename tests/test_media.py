@@ -194,3 +194,14 @@ def test_mux_to_bad_directory(make_video, tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         media.mux_audio(src, torch.zeros(1, 10), 8000, tmp_path / "missing" / "o.mp4")
     assert not (tmp_path / "missing").exists()
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        media.write_audio(tmp_path / "p.wav", torch.zeros(1, 100), 8000)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "p.wav").stat().st_mode) == 0o644

@@ -132,13 +132,11 @@ class CacheWriter:
                 records.append(asdict(record) | {"shard": "", "index": n})
             with atomic_output(self._next_name("items", ".safetensors")) as tmp:
                 save_file(tensors, str(tmp), metadata={"format_version": str(FORMAT_VERSION), "records": json.dumps(records)})
-                _shared_mode(tmp)
             self._items = []
             self.shards_written += 1
         if self._skipped:
             with atomic_output(self._next_name("skipped", ".json")) as tmp:
                 tmp.write_text(json.dumps(self._skipped, indent=1) + "\n")
-                _shared_mode(tmp)
             self._skipped = []
         self._since = None
 
@@ -165,15 +163,6 @@ def write_manifest(root: str | os.PathLike, contract: dict[str, Any]) -> None:
         return
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(contract, indent=2, sort_keys=True) + "\n")
-        _shared_mode(tmp)
-
-
-def _shared_mode(path: Path) -> None:
-    """Give a temporary file (created 0600) the permissions of a normal new file (0666 minus the umask),
-    so that caches can be shared between the users of a cluster."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
 
 
 def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
@@ -294,7 +283,6 @@ def _copy(src: Path, target: Path, link: bool) -> None:
             except OSError:
                 pass
         shutil.copyfile(src, tmp)
-        _shared_mode(tmp)
 
 
 def _same_file(a: Path, b: Path) -> bool:
