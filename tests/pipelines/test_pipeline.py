@@ -97,3 +97,14 @@ def test_missing_and_corrupted_bundles(bundle, tmp_path):
 def test_context_is_clamped_to_half_a_window():
     ws = plan_windows(20.0, 4.0, 10.0, [50.0])
     assert all(b.start - a.start == pytest.approx(2.0) for a, b in zip(ws, ws[1:]))
+
+
+def test_chunked_decode_matches_one_pass(pipe):
+    g = torch.Generator().manual_seed(0)
+    k, size = pipe.codec.num_codebooks, pipe.codec.codebook_size
+    codes = torch.randint(0, size, (1, k, 300), generator=g)  # 6 s at 50 Hz
+    coarse, fine = codes[:, : pipe.codec.num_coarse], codes[:, pipe.codec.num_coarse :]
+    whole = pipe.decode(coarse, fine, 6.0, chunk_seconds=60.0)
+    chunked = pipe.decode(coarse, fine, 6.0, chunk_seconds=1.0, context_seconds=1.0)
+    assert chunked.shape == whole.shape == (1, 1, 6 * pipe.codec.sample_rate)
+    torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=0)

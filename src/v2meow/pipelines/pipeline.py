@@ -191,11 +191,28 @@ class V2MeowPipeline:
                 out[:, :, s:e] = self.stage3.generate(coarse[:, :, s:e], self._sampling(3, gen), prompt=prompt, generator=generator, progress=bar)
         return out
 
-    def decode(self, coarse: torch.Tensor, fine: torch.Tensor, duration: float) -> torch.Tensor:
-        """Codec decode of all codebooks -> `[S, C, N]` with N = round(duration * sample_rate)."""
+    def decode(
+        self, coarse: torch.Tensor, fine: torch.Tensor, duration: float, chunk_seconds: float = 30.0, context_seconds: float = 1.0
+    ) -> torch.Tensor:
+        """Codec decode of all codebooks -> `[S, C, N]` with N = round(duration * sample_rate).
+
+        Long outputs are decoded `chunk_seconds` at a time, each chunk with `context_seconds`
+        of codes on both sides that are decoded and dropped, so that memory stays bounded
+        and chunk edges see the same context as a single pass would.
+        """
         n = round(duration * self.codec.sample_rate)
-        wav = self.codec.decode(torch.cat([coarse, fine], dim=1), length=n)  # [S, C, <= N]
-        return fit_length(wav, n)
+        codes = torch.cat([coarse, fine], dim=1)  # [S, K, T]
+        t, hop = codes.shape[2], self.codec.hop_length
+        chunk = max(1, round(chunk_seconds * self.codec.frame_rate))
+        ctx = round(context_seconds * self.codec.frame_rate)
+        if t <= chunk + 2 * ctx:
+            return fit_length(self.codec.decode(codes, length=n), n)
+        parts = []
+        for s in range(0, t, chunk):
+            lo, hi = max(0, s - ctx), min(t, s + chunk + ctx)
+            wav = self.codec.decode(codes[:, :, lo:hi])  # [S, C, (hi - lo) * hop]
+            parts.append(wav[..., (s - lo) * hop : (min(t, s + chunk) - lo) * hop])
+        return fit_length(torch.cat(parts, dim=-1), n)
 
     def rerank(self, audio: torch.Tensor, text_embedding: torch.Tensor) -> list[float]:
         """Cosine similarity of each candidate `[S, C, N]` to the text embedding."""
