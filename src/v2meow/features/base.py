@@ -81,6 +81,31 @@ class FeatureExtractor(nn.Module, ABC):
         """
 
 
+class StoredShapeExtractor(FeatureExtractor):
+    """An extractor whose constructor sets `_dim`, `_rate`, `_frame_rate` and `_size` (H, W)."""
+
+    _dim: int
+    _rate: float
+    _frame_rate: float
+    _size: tuple[int, int]
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self._frame_rate
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self._size
+
+
 @dataclass
 class Features:
     """Features of one video, with what produced them."""

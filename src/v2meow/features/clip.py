@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
 from v2meow.features._time import bin_index, prepare_frames, reduce_bins, resolve_duration
 from v2meow.features._weights import load_strict, read_state_dict
-from v2meow.features.base import FeatureExtractor, num_output_steps
+from v2meow.features.base import StoredShapeExtractor, num_output_steps
 
 #: A tiny ViT for tests and the debug preset (random weights, 32-d, 32x32 input).
 DEBUG_CLIP_ARCH: dict[str, Any] = {
@@ -33,7 +33,7 @@ def _is_path(pretrained: str | os.PathLike | None) -> bool:
     return isinstance(pretrained, os.PathLike) or os.sep in s or s.endswith((".safetensors", ".bin", ".pt", ".pth"))
 
 
-class ClipExtractor(FeatureExtractor):
+class ClipExtractor(StoredShapeExtractor):
     """Per output step, the CLIP image embedding of the step's frame(s).
 
     Frames are resized (whole frame, aspect not kept) to the model's input size and
@@ -102,22 +102,6 @@ class ClipExtractor(FeatureExtractor):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.eval()
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def rate(self) -> float:
-        return self._rate
-
-    @property
-    def frame_rate(self) -> float:
-        return self._frame_rate
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        return self._size
 
     @property
     def id(self) -> str:

@@ -17,7 +17,7 @@ from torch import nn
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.features._time import prepare_frames, resolve_duration, sample_frames_at
 from v2meow.features._weights import load_strict, read_state_dict
-from v2meow.features.base import FeatureExtractor, num_output_steps
+from v2meow.features.base import StoredShapeExtractor, num_output_steps
 
 I3D_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/I3D_8x8_R50.pyth"
 I3D_FILENAME = "I3D_8x8_R50.pyth"
@@ -33,7 +33,7 @@ def default_weights_path(hub_dir: str | os.PathLike | None = None) -> Path:
     return Path(hub_dir or torch.hub.get_dir()) / "checkpoints" / I3D_FILENAME
 
 
-class I3DExtractor(FeatureExtractor):
+class I3DExtractor(StoredShapeExtractor):
     """Per output step, the I3D-R50 embedding of a short clip centred on the step.
 
     Args:
@@ -77,22 +77,6 @@ class I3DExtractor(FeatureExtractor):
         self.register_buffer("mean", torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1), persistent=False)
         self.eval()
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def rate(self) -> float:
-        return self._rate
-
-    @property
-    def frame_rate(self) -> float:
-        return self._frame_rate
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        return self._size
 
     @property
     def id(self) -> str:
