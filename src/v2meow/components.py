@@ -32,6 +32,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 C = TypeVar("C", bound="ComponentConfig")
+T = TypeVar("T")
 M = TypeVar("M", bound="Component")
 
 
@@ -63,14 +64,7 @@ class ComponentConfig:
         d.pop("v2meow_version", None)
         if version != cls.format_version:
             d = cls.migrate(d, version)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"{cls.model_type}: unknown config field(s) {', '.join(unknown)}")
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise ConfigError(f"{cls.model_type}: {e}") from None
+        return build_dataclass(cls, d, cls.model_type)
 
     def save(self, path: str | os.PathLike) -> None:
         with atomic_output(path) as tmp:
@@ -85,6 +79,19 @@ class ComponentConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: config must be a JSON object")
         return cls.from_dict(d)
+
+
+def build_dataclass(cls: type[T], values: dict[str, Any] | None, label: str) -> T:
+    """`cls(**values)` for a config dataclass; unknown or bad fields are a `ConfigError` naming them."""
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{label}: unknown config field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise ConfigError(f"{label}: {e}") from None
 
 
 class Component(nn.Module):

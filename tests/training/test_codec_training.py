@@ -95,7 +95,7 @@ def test_train_resume_export(music_dir, tmp_path):
 def test_bad_configs_exit_2(music_dir, tmp_path, capsys):
     base = ["codec", "--config", "configs/codec.yaml", "--data", str(music_dir), "--out", str(tmp_path / "r"), *TINY]
     for extra, message in [
-        (["--set", "model.colour=1"], "model: unknown field(s) colour"),
+        (["--set", "model.colour=1"], "model: unknown config field(s) colour"),
         (["--set", "model.preset=huge"], "unknown soundstream preset 'huge'"),
         (["--set", "model.codec={num_coarse: 9}"], "num_coarse"),
         (["--set", "trainer.warp_speed=9"], "trainer:"),

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from v2meow.components import build_dataclass
 from v2meow.errors import ConfigError, MissingWeightsError
 
 log = logging.getLogger(__name__)
@@ -63,15 +64,7 @@ def set_value(cfg: dict[str, Any], dotted: str, value: Any) -> None:
 
 def typed(cls: type[T], values: dict[str, Any] | None, section: str) -> T:
     """Build a config dataclass from a YAML section, naming unknown or bad fields."""
-    values = dict(values or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{section}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-    try:
-        return cls(**values)
-    except TypeError as e:
-        raise ConfigError(f"{section}: {e}") from None
+    return build_dataclass(cls, values, section)
 
 
 @dataclasses.dataclass

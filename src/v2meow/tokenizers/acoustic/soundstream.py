@@ -10,7 +10,6 @@ The model is the codec component only: training losses and the discriminator liv
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from vector_quantize_pytorch import ResidualVQ
 
-from v2meow.components import ComponentConfig
+from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.modules import Decoder, Encoder
@@ -96,11 +95,7 @@ class SoundStreamConfig(ComponentConfig):
         """A named architecture (`list_presets()`), with fields overridden by keyword."""
         if name not in PRESETS:
             raise UnknownComponentError(f"unknown soundstream preset '{name}' (known: {', '.join(PRESETS)})")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ConfigError(f"soundstream: unknown config field(s) {', '.join(unknown)}")
-        return cls(**{**PRESETS[name], **overrides})
+        return build_dataclass(cls, {**PRESETS[name], **overrides}, "soundstream")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
