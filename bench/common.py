@@ -30,6 +30,26 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
+def paired_times(a: Callable[[], object], b: Callable[[], object], repeats: int = 5, warmup: int = 1) -> tuple[float, float, float]:
+    """Median wall times of `a()` and `b()` and the median per-round ratio time(b) / time(a).
+
+    Each round times a then b back to back, so a drift in machine speed (shared cores,
+    clock changes) hits both sides of a ratio alike; the order alternates between rounds.
+    """
+    for _ in range(warmup):
+        a(), b()
+    ta, tb, ratios = [], [], []
+    for i in range(repeats):
+        pair = []
+        for fn in (a, b) if i % 2 == 0 else (b, a):
+            t = time.perf_counter()
+            fn()
+            pair.append(time.perf_counter() - t)
+        da, db = pair if i % 2 == 0 else pair[::-1]
+        ta.append(da), tb.append(db), ratios.append(db / da)
+    return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
+
+
 def machine() -> dict:
     return {
         "cpu": platform.processor() or platform.machine(),

@@ -87,6 +87,7 @@ def test_bad_bundles_and_arguments(bundle, make_video, tmp_path, capsys):
         ["--bundle", str(bundle), "--out", str(tmp_path / "missing" / "o.mp4")],
         ["--bundle", str(bundle), "--out", str(tmp_path / "o.txt")],
         ["--bundle", str(bundle), "--temperatures", "1,2"],
+        ["--bundle", str(bundle), "--cuda-graphs"],  # CUDA graphs without --device cuda
     ]
     corrupt = tmp_path / "corrupt"
     shutil.copytree(bundle, corrupt)

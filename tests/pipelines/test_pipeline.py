@@ -50,6 +50,11 @@ def test_seed_gives_identical_audio(pipe, make_video):
     assert not torch.equal(a.semantic, c.semantic)
 
 
+def test_cuda_graphs_on_cpu_is_a_config_error(pipe, make_video):
+    with pytest.raises(ConfigError, match="CUDA"):
+        pipe(make_video(duration=1.0, fps=10, size=(32, 32)), cuda_graphs=True)
+
+
 def test_text_changes_stage1_and_candidates(pipe, make_video):
     video = make_video(duration=2.0, fps=10, size=(32, 32))
     feats = pipe.extract_features(video)

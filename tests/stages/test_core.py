@@ -1,8 +1,11 @@
+import pytest
 import torch
 
 from v2meow.stages import layout
+from v2meow.stages.graphs import DecodeGraph
 from v2meow.stages.lm import TokenLM
 from v2meow.stages.sampling import SamplingConfig, filter_logits, guide, make_generator, sample
+from v2meow.stages.transformer import use_decode_layout
 
 
 def test_flatten_round_trip_and_offsets():
@@ -68,3 +71,44 @@ def test_seeded_sampling_is_reproducible():
     a = sample(logits, SamplingConfig(), make_generator(7))
     b = sample(logits, SamplingConfig(), make_generator(7))
     assert torch.equal(a, b)
+
+
+def test_sampled_frequencies_follow_the_probabilities():
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0]])
+    g = make_generator(0)
+    draws = torch.cat([sample(probs.log().expand(1000, -1), SamplingConfig(), g) for _ in range(20)])  # 20,000 draws
+    freq = torch.bincount(draws, minlength=5).float() / draws.numel()
+    assert freq[1] == 0 and freq[4] == 0  # zero-probability tokens never come out
+    torch.testing.assert_close(freq, probs[0], atol=0.015, rtol=0)
+
+
+def test_decode_layout_changes_memory_order_only(tmp_path):
+    torch.manual_seed(0)
+    lm = TokenLM(30, 32, 2, 2, 64, cross=True)
+    ids, pos = torch.randint(0, 30, (2, 6)), torch.arange(6.0).expand(2, 6)
+    mem = torch.randn(2, 4, 32)
+    before = {k: v.clone() for k, v in lm.state_dict().items()}
+    out = lm.stack(lm.embed(ids), pos, memory=mem, memory_pos=torch.zeros(2, 4))
+    use_decode_layout(lm)
+    use_decode_layout(lm)  # idempotent
+    w = lm.stack.blocks[0].ffn.net[0].weight
+    assert w.shape == (64, 32) and not w.is_contiguous() and w.t().is_contiguous()
+    after = lm.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    torch.testing.assert_close(lm.stack(lm.embed(ids), pos, memory=mem, memory_pos=torch.zeros(2, 4)), out)
+    # Training still works on the re-laid-out weights, and gradients keep their shapes.
+    loss = lm.head(lm.stack(lm.embed(ids), pos, memory=mem, memory_pos=torch.zeros(2, 4))).logsumexp(-1).mean()
+    loss.backward()
+    assert w.grad is not None and w.grad.shape == w.shape
+
+
+def test_decode_graph_capture_needs_cuda():
+    lm = TokenLM(30, 32, 2, 2, 64, cross=False).eval()
+    cache = lm.stack.allocate_cache(1, 4, "cpu", torch.float32)
+    with pytest.raises(ValueError, match="CUDA"):
+        DecodeGraph(lm, cache, rows=1, capture=True)
+    step = DecodeGraph(lm, cache, rows=1, capture=False)
+    for _ in range(4):
+        step(torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, 1, 16), torch.zeros(1, 1, 1, 16))
+    with pytest.raises(ValueError, match="overflow"):
+        step(torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, 1, 16), torch.zeros(1, 1, 1, 16))

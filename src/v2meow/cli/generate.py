@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cfg", help="classifier-free guidance scale per stage (one value or three; 1 = off)")
     p.add_argument("--num-samples", type=int, help="candidates per video; with --text they are ranked by text similarity")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
+    p.add_argument("--cuda-graphs", action="store_true", help="with --device cuda: replay each decode step as a captured CUDA graph (faster)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -76,6 +77,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         o["top_p"] = _floats(args.top_p, "top-p")
     if args.cfg:
         o["cfg"] = _floats(args.cfg, "cfg")
+    if args.cuda_graphs:
+        o["cuda_graphs"] = True
     return o
 
 
@@ -138,6 +141,8 @@ def _one(pipe, video: Path, outputs: list[Path], args) -> list[Path]:
 def _main(args: argparse.Namespace) -> int:
     if args.video_dir and not args.out_dir:
         raise ConfigError("--video-dir needs --out-dir")
+    if args.cuda_graphs and args.device != "cuda":
+        raise ConfigError("--cuda-graphs needs --device cuda")
     _overrides(args)  # validate numbers before loading anything
     pipe = _load(args)
     if args.video:

@@ -42,6 +42,7 @@ class GenerationConfig:
     num_samples: int = 1
     seed: int | None = 0
     style_mode: str = "none"  # how stage 1's style input was trained: "none", "text" or "audio"
+    cuda_graphs: bool = False  # replay each stage's decode step as a captured CUDA graph (device cuda only)
 
     def __post_init__(self) -> None:
         for name in ("temperatures", "top_k", "top_p", "cfg", "context_seconds"):

@@ -151,7 +151,7 @@ class V2MeowPipeline:
                 prompt = out[:, s : s + p] if p else None
                 out[:, s:e] = self.stage1.generate(
                     feats[:, fs:fe], e - s, self._sampling(1, gen), style=style_rows, feature_rate=features.rate,
-                    prompt=prompt, generator=generator, progress=bar, **extra,
+                    prompt=prompt, generator=generator, progress=bar, cuda_graph=gen.cuda_graphs, **extra,
                 )
         return out
 
@@ -174,7 +174,8 @@ class V2MeowPipeline:
                     extra = {"features": feats[:, fs:fe], "feature_rate": features.rate}
                 prompt = out[:, :, s : s + p] if p else None
                 out[:, :, s:e] = self.stage2.generate(
-                    semantic[:, ss:se], e - s, self._sampling(2, gen), prompt=prompt, generator=generator, progress=bar, **extra
+                    semantic[:, ss:se], e - s, self._sampling(2, gen), prompt=prompt, generator=generator, progress=bar,
+                    cuda_graph=gen.cuda_graphs, **extra,
                 )
         return out
 
@@ -188,7 +189,8 @@ class V2MeowPipeline:
             for w in windows:
                 s, e, p = w.frames(c.codec_rate, total)
                 prompt = out[:, :, s : s + p] if p else None
-                out[:, :, s:e] = self.stage3.generate(coarse[:, :, s:e], self._sampling(3, gen), prompt=prompt, generator=generator, progress=bar)
+                out[:, :, s:e] = self.stage3.generate(coarse[:, :, s:e], self._sampling(3, gen), prompt=prompt, generator=generator, progress=bar,
+                                                     cuda_graph=gen.cuda_graphs)  # fmt: skip
         return out
 
     def decode(
@@ -240,11 +242,13 @@ class V2MeowPipeline:
         """Generate music for one video (a path, or features already extracted).
 
         Keyword overrides are `GenerationConfig` fields: `temperatures`, `top_k`, `top_p`,
-        `cfg`, `context_seconds`, `num_samples`, `seed`.
+        `cfg`, `context_seconds`, `num_samples`, `seed`, `cuda_graphs`.
         """
         import time
 
         gen = self.generation.replace(**overrides)
+        if gen.cuda_graphs and self.device.type != "cuda":
+            raise ConfigError(f"cuda_graphs needs the pipeline on a CUDA device, not {self.device.type}")
         timings: dict[str, float] = {}
         t = time.perf_counter()
         features = video if isinstance(video, Features) else self.extract_features(video)

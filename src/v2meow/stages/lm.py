@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from v2meow.stages.graphs import DecodeGraph
 from v2meow.stages.sampling import SamplingConfig, guide, sample
-from v2meow.stages.transformer import TransformerStack, rope_angles
+from v2meow.stages.transformer import TransformerStack, rope_angles, use_decode_layout
 
 
 @dataclass
@@ -143,7 +144,6 @@ class TokenLM(nn.Module):
             return F.linear(h[:, -1], self.head.weight[lo:hi])  # [B, hi - lo]
         return self.head(h)
 
-    @torch.inference_mode()
     def generate(
         self,
         prefix: torch.Tensor,  # [B, P] ids (P >= 1)
@@ -156,13 +156,23 @@ class TokenLM(nn.Module):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
         progress=None,
+        cuda_graph: bool = False,
     ) -> torch.Tensor:
         """Sample N tokens after `prefix`; returns `[B, N]` ids.
 
         With `sampling.cfg_scale != 1` and an `uncond_memory`, conditional and unconditional
         rows run as one batch of 2B and their log-probabilities are mixed before sampling.
         `use_cache=False` recomputes the whole sequence each step (for tests and benchmarks).
+        `cuda_graph=True` replays every step after the prefix as one captured CUDA graph
+        (`graphs.DecodeGraph`); on CPU it runs that same static step eagerly (for tests).
         """
+        if self.embed.weight.device.type == "cpu":
+            use_decode_layout(self)
+        with torch.inference_mode():
+            return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, uncond_memory, generator,
+                                  use_cache, progress, cuda_graph)  # fmt: skip
+
+    def _generate(self, prefix, prefix_pos, step_pos, step_range, sampling, memory, uncond_memory, generator, use_cache, progress, cuda_graph):
         b, n = prefix.shape[0], step_pos.shape[0]
         cfg = sampling.uses_cfg and uncond_memory is not None
         mem = _cat_memory(memory, uncond_memory) if cfg else memory
@@ -170,18 +180,25 @@ class TokenLM(nn.Module):
         ids = prefix.repeat(2, 1) if cfg else prefix
         pos = prefix_pos.repeat(2, 1) if cfg else prefix_pos
         out = torch.empty(b, n, dtype=torch.long, device=prefix.device)
-        cache = None
+        cache = graph = None
+        dev = prefix.device
         if use_cache:
-            dtype = self.embed.weight.dtype
-            cache = self.stack.allocate_cache(rows, ids.shape[1] + n, prefix.device, dtype)
+            # Under autocast the keys/values come out in its dtype (bf16 on CUDA): store them so.
+            dtype = torch.get_autocast_dtype(dev.type) if torch.is_autocast_enabled(dev.type) else self.embed.weight.dtype
+            cache = self.stack.allocate_cache(rows, ids.shape[1] + n, dev, dtype)
             if mem is not None:
                 self.stack.prepare_cross(cache, mem.states, mem.pos)
+            if cuda_graph:
+                mem_mask = None if mem is None or bool(mem.mask.all()) else mem.mask
+                graph = DecodeGraph(self, cache, rows, mem_mask, capture=dev.type == "cuda")
         step_in, step_in_pos = ids, pos
         ranges = [tuple(r) for r in step_range.tolist()]
         cos, sin = rope_angles(step_pos[None], self.stack.head_dim)  # [1, 1, N, Dh]: every step's rotation, once
         for i in range(n):
             lo, hi = ranges[i]
-            if use_cache:
+            if graph is not None and i > 0:
+                logits = graph(step_in, cos[:, :, i - 1 : i], sin[:, :, i - 1 : i])[:, lo:hi]  # [rows, hi - lo]
+            elif use_cache:
                 rope = None if i == 0 else (cos[:, :, i - 1 : i], sin[:, :, i - 1 : i])
                 logits = self(step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi), rope=rope)  # [rows, hi - lo]
             else:

@@ -197,6 +197,7 @@ class Stage1(Component):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
         progress=None,
+        cuda_graph: bool = False,
         long_features: torch.Tensor | None = None,  # [B, T_l, D] the whole video (long_term models)
     ) -> torch.Tensor:
         """Sample the semantic tokens of one window -> `[B, num_tokens]` (prompt included)."""
@@ -219,6 +220,6 @@ class Stage1(Component):
         step_pos = torch.cat([times[p + 1 :], times[-1:]])  # a new token i is fed at its target's time
         step_range = torch.tensor([[0, c.semantic_vocab]]).expand(num_tokens - p, 2)
         new = self.decoder.generate(
-            prefix, prefix_pos, step_pos, step_range, sampling, memory, uncond, generator, use_cache, progress
+            prefix, prefix_pos, step_pos, step_range, sampling, memory, uncond, generator, use_cache, progress, cuda_graph
         )
         return torch.cat([prompt, new], dim=1)

@@ -172,6 +172,7 @@ class Stage2(Component):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
         progress=None,
+        cuda_graph: bool = False,
     ) -> torch.Tensor:
         """Sample coarse codes for one window -> `[B, N_c, num_frames]` (prompt included)."""
         sampling = sampling or SamplingConfig()
@@ -190,5 +191,5 @@ class Stage2(Component):
         return self.decoder.continue_codes(
             prefix, prefix_pos, prompt, num_frames, c.codebook_size, self.coarse_offset,
             c.ticks_per_second / c.codec_rate, sampling, memory=memory, uncond_memory=uncond,
-            generator=generator, use_cache=use_cache, progress=progress,
+            generator=generator, use_cache=use_cache, progress=progress, cuda_graph=cuda_graph,
         )  # [B, N_c, num_frames]

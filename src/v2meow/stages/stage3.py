@@ -90,6 +90,7 @@ class Stage3(Component):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
         progress=None,
+        cuda_graph: bool = False,
     ) -> torch.Tensor:
         """Sample the fine codes of one window -> `[B, N_f, T]` (prompt included)."""
         sampling = sampling or SamplingConfig(temperature=0.4)
@@ -104,5 +105,5 @@ class Stage3(Component):
         prefix, prefix_pos = self._prefix(coarse)
         return self.decoder.continue_codes(
             prefix, prefix_pos, prompt, t, c.codebook_size, self.fine_offset, c.ticks_per_second / c.codec_rate,
-            sampling, generator=generator, use_cache=use_cache, progress=progress,
+            sampling, generator=generator, use_cache=use_cache, progress=progress, cuda_graph=cuda_graph,
         )  # [B, N_f, T]

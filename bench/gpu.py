@@ -1,0 +1,55 @@
+"""Benchmark: the GPU decode loop — stage 2 `paper` preset at paper rates, eager vs CUDA graphs.
+
+Three ways to run the same KV-cached decode of one 10-s window (250 semantic tokens, then
+coarse tokens at 4 x 75 Hz): eager fp32, eager bf16 autocast (the pipeline's CUDA setting),
+and bf16 with every step replayed as a captured CUDA graph (`--cuda-graphs`). Reports
+tokens/s and how many seconds of music per second that is for stage 2 (300 tokens per
+second of music). Without a CUDA device it reports `skipped`.
+
+Run: `.venv/bin/python bench/gpu.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, median_time  # noqa: E402
+
+from v2meow.stages.sampling import SamplingConfig, make_generator  # noqa: E402
+from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
+
+PAPER_RATES = dict(semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0)
+
+
+def run(new_frames: int = 128, repeats: int = 5) -> dict:
+    if not torch.cuda.is_available():
+        return {"gpu_decode_stage2_paper": {"skipped": "no CUDA device"}}
+    torch.manual_seed(0)
+    model = Stage2(Stage2Config.preset("paper", **PAPER_RATES)).cuda().eval()
+    semantic = torch.randint(0, 1024, (1, 250), device="cuda")
+    prompt = torch.randint(0, 1024, (1, 4, 750 - new_frames), device="cuda")  # decode the window's last frames
+    new_tokens = 4 * new_frames
+    out = {"preset": "paper", "new_tokens": new_tokens, "device": torch.cuda.get_device_name()}
+    for name, bf16, graph in (("eager_fp32", False, False), ("eager_bf16", True, False), ("cuda_graph_bf16", True, True)):
+
+        def decode(bf16=bf16, graph=graph):
+            ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+            with ctx:
+                model.generate(semantic, 750, SamplingConfig(temperature=0.95), prompt=prompt,
+                               generator=make_generator(0, "cuda"), cuda_graph=graph)  # fmt: skip
+            torch.cuda.synchronize()
+
+        seconds = median_time(decode, repeats=repeats)
+        out[name] = {"tokens_per_s": round(new_tokens / seconds), "music_s_per_s": round(new_tokens / seconds / 300, 2)}
+    out["graph_vs_eager_bf16_x"] = round(out["cuda_graph_bf16"]["tokens_per_s"] / out["eager_bf16"]["tokens_per_s"], 2)
+    return {"gpu_decode_stage2_paper": out, "machine": machine()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
