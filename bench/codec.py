@@ -64,7 +64,7 @@ def run(seconds: float = 10.0, repeats: int = 5) -> dict:
     encodec = EncodecCodec(EncodecCodecConfig(bandwidth=6.0)).eval()
     return {
         "codec_soundstream_small": measure(soundstream, seconds, repeats),
-        "codec_encodec_24khz_arch": measure(encodec, seconds, max(1, repeats // 2)),
+        "codec_encodec_24khz_arch": measure(encodec, seconds, repeats),
         "machine": machine(),
     }
 

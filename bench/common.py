@@ -7,6 +7,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -50,11 +51,35 @@ def paired_times(a: Callable[[], object], b: Callable[[], object], repeats: int 
     return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
 
 
+def use_all_cores() -> int:
+    """Undo `pin_one_core` (a child process inherits its parent's pinning): every core, one torch thread each."""
+    cores = os.cpu_count() or 1
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(range(cores)))
+    torch.set_num_threads(cores)
+    return cores
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    From /proc's VmHWM, which restarts at exec; `ru_maxrss` would carry over the peak of
+    the process that forked us (the `make bench` runner, after the other benchmarks)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def machine() -> dict:
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-    }
+    """CPU model, core count and software versions (each benchmark records its own thread count)."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        model = names[0] if names else model
+    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}

@@ -44,7 +44,7 @@ def _components(root: Path, codec_preset: str) -> tuple[str, str]:
     return str(root / "semantic"), str(root / codec_preset)
 
 
-def run(duration: float = 60.0, repeats: int = 3, codec_preset: str = "small") -> dict:
+def run(duration: float = 60.0, repeats: int = 5, codec_preset: str = "small") -> dict:
     pin_one_core()
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
@@ -86,7 +86,7 @@ def _breakdown(cfg: PrepareConfig, video: Path, duration: float) -> dict[str, fl
         "semantic_mel_kmeans": lambda: [c.semantic.encode(w, sr) for w, sr in audio],
         "codec_encode": lambda: [c.codec.encode(w, sr) for w, sr in audio],
     }
-    return {name: median_time(fn, repeats=3, warmup=1) for name, fn in stages.items()}
+    return {name: median_time(fn, repeats=5, warmup=1) for name, fn in stages.items()}
 
 
 if __name__ == "__main__":

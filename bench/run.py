@@ -14,20 +14,25 @@ BENCHMARKS = ["features", "semantic", "codec", "stages", "prepare", "peer", "e2e
 
 
 def main() -> int:
+    import torch
+
     results: dict = {}
+    threads: dict[str, int] = {}
     for name in BENCHMARKS:
         print(f"bench: {name} ...", file=sys.stderr)
-        results.update(importlib.import_module(name).run())
+        out = importlib.import_module(name).run()
+        results.update(out)
+        threads.update({key: torch.get_num_threads() for key in out if key != "machine"})
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["| benchmark | figure |", "|---|---|"]
+    m = results.get("machine", {})
+    lines = [f"Machine: {m.get('cpu')}, {m.get('cores')} cores; torch {m.get('torch')}; Python {m.get('python')}.", ""]
+    lines += ["| benchmark | torch threads | figure |", "|---|---|---|"]
     for key, value in results.items():
         if key == "machine":
             continue
         figures = ", ".join(f"{k}={v}" for k, v in value.items())
-        lines.append(f"| {key} | {figures} |")
-    m = results.get("machine", {})
-    lines.append("")
-    lines.append(f"Machine: {m}")
+        lines.append(f"| {key} | {value.get('torch_threads', threads.get(key))} | {figures} |")
+    lines += ["", "e2e runs each duration in a fresh process on every core; its thread count is inside its figures."]
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     print((HERE / "results.md").read_text())
     return 0
