@@ -51,13 +51,13 @@ def paired_times(a: Callable[[], object], b: Callable[[], object], repeats: int 
     return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
 
 
-def use_all_cores() -> int:
-    """Undo `pin_one_core` (a child process inherits its parent's pinning): every core, one torch thread each."""
-    cores = os.cpu_count() or 1
+def unpin() -> None:
+    """Let this process run on every core again (undoes `pin_one_core`'s affinity).
+
+    Meant as a subprocess `preexec_fn`: the child then starts, and creates its thread pools,
+    on every core; pinning back after import would leave pools made on one core."""
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, set(range(cores)))
-    torch.set_num_threads(cores)
-    return cores
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
 def peak_rss_mb() -> float:

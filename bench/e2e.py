@@ -16,6 +16,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from common import peak_rss_mb, unpin  # noqa: E402
 
 
 def one(seconds: float, bundle: str, repeats: int, device: str = "cpu", cuda_graphs: bool = False) -> dict:
@@ -27,10 +29,6 @@ def one(seconds: float, bundle: str, repeats: int, device: str = "cpu", cuda_gra
     from v2meow.demo.visualizer import render_pulse
     from v2meow.pipelines import V2MeowPipeline
 
-    sys.path.insert(0, str(HERE))
-    from common import peak_rss_mb, use_all_cores
-
-    use_all_cores()
     pipe = V2MeowPipeline.from_pretrained(bundle, device=device)
     with tempfile.TemporaryDirectory() as d:
         video = Path(d) / "pulse.mp4"
@@ -56,7 +54,7 @@ def run(bundle: str = str(ROOT / "checkpoints" / "demo"), device: str = "cpu", c
     out = {}
     for seconds, repeats in ((10.0, 5), (60.0, 5)):
         cmd = [sys.executable, __file__, "--one", str(seconds), bundle, str(repeats), device] + (["--cuda-graphs"] if cuda_graphs else [])
-        r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, check=True, preexec_fn=unpin)  # every core, from the start
         out[f"{seconds:g}s"] = json.loads(r.stdout.strip().splitlines()[-1])
     return {"e2e_demo_bundle" if device == "cpu" else f"e2e_demo_bundle_{device}": out}
 

@@ -11,6 +11,7 @@ Run: `.venv/bin/python bench/peer.py`.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -20,13 +21,50 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, paired_times, pin_one_core  # noqa: E402
 
-from v2meow.stages.sampling import SamplingConfig, make_generator  # noqa: E402
+from v2meow.stages.sampling import SamplingConfig, make_generator, sample  # noqa: E402
 from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
+
+
+def decode_step_parts(stage: Stage2, semantic: torch.Tensor, frames: int, repeats: int) -> dict:
+    """The two CPU changes in the decode loop, each against what it replaced, paired:
+
+    - the same `generate` with the weights column-major (`use_decode_layout`, the default)
+      vs left row-major (PyTorch's default order), on a copy of the model;
+    - one draw from 1,024 ids: `torch.multinomial` vs the inverse-CDF `sample`.
+    """
+    row_major = copy.deepcopy(stage)  # (a deep copy keeps each tensor's memory order)
+    row_major.decoder.column_major_decode = False
+    with torch.no_grad():
+        for m in row_major.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.data = m.weight.data.contiguous()
+
+    def gen(model):
+        return lambda: model.generate(semantic, frames, SamplingConfig(temperature=1.0), generator=make_generator(0))
+
+    t_col, t_row, layout_x = paired_times(gen(stage), gen(row_major), repeats=repeats)
+    logits = torch.randn(1, 1024)
+    g = make_generator(0)
+
+    def draws(fn):
+        return lambda: [fn() for _ in range(2000)]
+
+    multinomial = draws(lambda: torch.multinomial((logits / 0.95).softmax(-1), 1, generator=g))
+    inverse_cdf = draws(lambda: sample(logits, SamplingConfig(temperature=0.95), g))
+    t_inv, t_mult, sampler_x = paired_times(inverse_cdf, multinomial, repeats=repeats)
+    tokens = frames * stage.config.num_coarse
+    return {
+        "row_major_tokens_per_s": round(tokens / t_row, 1), "column_major_tokens_per_s": round(tokens / t_col, 1),
+        "column_major_x": round(layout_x, 2),
+        "multinomial_us": round(t_mult / 2000 * 1e6, 1), "inverse_cdf_us": round(t_inv / 2000 * 1e6, 1), "inverse_cdf_x": round(sampler_x, 2),
+    }  # fmt: skip
 
 
 def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
     from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+    from transformers.utils import logging
 
+    logging.set_verbosity_error()  # generate() warns on every call that min_new_tokens wins over min_length
     pin_one_core()
     torch.manual_seed(0)
     ours = Stage2(Stage2Config.preset("small", semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024,
@@ -55,6 +93,7 @@ def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
                                  temperature=1.0, top_k=0, guidance_scale=None, num_return_sequences=1, num_beams=1)  # fmt: skip
 
     t_ours, t_peer, ratio = paired_times(v2meow, musicgen, repeats=repeats)
+    parts = decode_step_parts(ours, semantic, frames, repeats)
     return {
         "peer_musicgen": {
             "width": c.dim, "depth": c.depth, "heads": c.heads, "ffn": c.ffn, "vocab": vocab,
@@ -62,6 +101,7 @@ def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
             "v2meow_tokens_per_s": round(new / t_ours, 1), "musicgen_tokens_per_s": round(new / t_peer, 1),
             "ratio_x": round(ratio, 2), "target_ratio_x": 1.5,
         },  # fmt: skip
+        "decode_step_parts": parts,
         "machine": machine(),
     }
 

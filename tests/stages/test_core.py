@@ -102,13 +102,16 @@ def test_decode_layout_changes_memory_order_only(tmp_path):
     assert w.grad is not None and w.grad.shape == w.shape
 
 
-def test_decode_graph_capture_needs_cuda():
+def test_decode_graph_static_step_and_capture_needs_cuda():
     lm = TokenLM(30, 32, 2, 2, 64, cross=False).eval()
     cache = lm.stack.allocate_cache(1, 4, "cpu", torch.float32)
     with pytest.raises(ValueError, match="CUDA"):
         DecodeGraph(lm, cache, rows=1, capture=True)
+    for layer in cache.layers:  # what uninitialised memory may hold
+        layer.k.fill_(float("nan")), layer.v.fill_(float("nan"))
     step = DecodeGraph(lm, cache, rows=1, capture=False)
     for _ in range(4):
-        step(torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, 1, 16), torch.zeros(1, 1, 1, 16))
+        logits = step(torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, 1, 16), torch.zeros(1, 1, 1, 16))
+        assert logits.shape == (1, 30) and torch.isfinite(logits).all()  # unfilled slots are masked and zeroed
     with pytest.raises(ValueError, match="overflow"):
         step(torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, 1, 16), torch.zeros(1, 1, 1, 16))

@@ -34,6 +34,9 @@ class DecodeGraph:
         self.cos = torch.ones(1, 1, 1, head_dim, device=dev)  # [1, 1, 1, Dh]
         self.sin = torch.zeros(1, 1, 1, head_dim, device=dev)  # [1, 1, 1, Dh]
         self.slot = torch.zeros(1, dtype=torch.long, device=dev)  # [1]
+        for layer in cache.layers:  # the static step attends over unfilled slots (masked): they must be finite
+            layer.k[:, :, cache.length :].zero_()
+            layer.v[:, :, cache.length :].zero_()
         self.graph: torch.cuda.CUDAGraph | None = None
         self.logits: torch.Tensor | None = None  # [rows, V], overwritten by every replay
 

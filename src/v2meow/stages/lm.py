@@ -106,6 +106,10 @@ class ConditionEncoder(nn.Module):
 class TokenLM(nn.Module):
     """Causal decoder over `vocab_size` tokens, cross-attending to a `Memory` when `cross`."""
 
+    #: On CPU, `generate` first stores the weights column-major (`use_decode_layout`), which
+    #: makes batch-1 steps faster; False keeps their memory order (bench/peer.py compares both).
+    column_major_decode: bool = True
+
     def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, ffn: int, cross: bool, dropout: float = 0.0):
         super().__init__()
         self.vocab_size = vocab_size
@@ -166,7 +170,7 @@ class TokenLM(nn.Module):
         `cuda_graph=True` replays every step after the prefix as one captured CUDA graph
         (`graphs.DecodeGraph`); on CPU it runs that same static step eagerly (for tests).
         """
-        if self.embed.weight.device.type == "cpu":
+        if self.column_major_decode and self.embed.weight.device.type == "cpu":
             use_decode_layout(self)
         with torch.inference_mode():
             return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, uncond_memory, generator,

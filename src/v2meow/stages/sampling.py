@@ -65,7 +65,7 @@ def sample(logits: torch.Tensor, config: SamplingConfig, generator: torch.Genera
     cum = logits.softmax(-1).cumsum(-1)  # [B, V]
     u = torch.rand(cum.shape[0], 1, generator=generator, device=cum.device, dtype=cum.dtype) * cum[:, -1:]  # [B, 1]
     # Inverse-CDF draw: the first token whose cumulative probability exceeds u. One uniform per
-    # row instead of torch.multinomial's V exponentials: ~6x cheaper per decode step on CPU.
+    # row instead of torch.multinomial's V exponentials: 2.2x faster per draw on CPU (bench/peer.py).
     return torch.searchsorted(cum, u, right=True).squeeze(-1).clamp_max(cum.shape[-1] - 1)
 
 

@@ -1,15 +1,17 @@
-"""What the transformers backbones share: offline loading, layer truncation, a layer tap."""
+"""What the transformers backbones share: offline loading, layer truncation, a layer tap,
+random-weight construction from a spec."""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from v2meow.errors import ConfigError, MissingWeightsError
+from v2meow.tokenizers.semantic.backbone import SemanticBackbone
 
 # Keys a transformers checkpoint may lack without harm (only used for masked pre-training).
 _OPTIONAL_KEYS = ("masked_spec_embed",)
@@ -108,3 +110,36 @@ def preprocessor_config(weights: str) -> dict[str, Any]:
         return {}
     with open(path) as f:
         return json.load(f)
+
+
+class TransformersBackbone(SemanticBackbone):
+    """A backbone around one transformers model class: builds it with random weights from a
+    spec or a tiny debug config. Subclasses name the classes and their tiny config."""
+
+    model_class: ClassVar[str]  # e.g. "HubertModel"
+    config_class: ClassVar[str]  # e.g. "HubertConfig"
+    default_layer: ClassVar[int]
+
+    @staticmethod
+    def tiny_config(**overrides: Any):
+        raise NotImplementedError
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> TransformersBackbone:
+        """Random weights with the architecture of `spec` (default: the tiny debug config)."""
+        import transformers
+
+        spec = dict(spec)
+        config = getattr(transformers, cls.config_class).from_dict(spec.pop("config")) if "config" in spec else cls.tiny_config()
+        layer = int(spec.pop("layer", min(cls.default_layer, config.num_hidden_layers)))
+        try:
+            return cls(getattr(transformers, cls.model_class)(config), layer=layer, **spec)
+        except TypeError as e:
+            raise ConfigError(f"{cls.name} backbone: bad spec ({e})") from None
+
+    @classmethod
+    def debug(cls, layer: int = 2, **overrides: Any) -> TransformersBackbone:
+        """A tiny random backbone (tests, demos)."""
+        import transformers
+
+        return cls(getattr(transformers, cls.model_class)(cls.tiny_config(**overrides)), layer=layer)

@@ -21,8 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from v2meow.errors import ConfigError
-from v2meow.tokenizers.semantic._hf import LayerTap, config_dict, load_hf, preprocessor_config, truncate_layers
-from v2meow.tokenizers.semantic.backbone import SemanticBackbone
+from v2meow.tokenizers.semantic._hf import LayerTap, TransformersBackbone, config_dict, load_hf, preprocessor_config, truncate_layers
 
 DEFAULT_WEIGHTS = "facebook/hubert-base-ls960"
 DEFAULT_LAYER = 6
@@ -56,7 +55,7 @@ def receptive_field(kernels: list[int], strides: list[int]) -> tuple[int, int]:
     return field, jump
 
 
-class HubertBackbone(SemanticBackbone):
+class HubertBackbone(TransformersBackbone):
     """Hidden states after transformer block `layer` (1-based) of a HubertModel.
 
     Blocks after `layer` are dropped at construction. The waveform is zero-padded by
@@ -72,6 +71,8 @@ class HubertBackbone(SemanticBackbone):
     """
 
     name = "hubert"
+    model_class, config_class, default_layer = "HubertModel", "HubertConfig", DEFAULT_LAYER
+    tiny_config = staticmethod(tiny_hubert_config)
 
     def __init__(self, model, layer: int = DEFAULT_LAYER, sample_rate: int = 16000, normalize_waveform: bool = False):
         cfg = model.config
@@ -105,26 +106,6 @@ class HubertBackbone(SemanticBackbone):
             "normalize_waveform": self.normalize_waveform,
             "config": config_dict(self.model.config),
         }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> HubertBackbone:
-        """Random weights with the architecture of `spec` (default: the tiny debug config)."""
-        from transformers import HubertConfig, HubertModel
-
-        spec = dict(spec)
-        config = HubertConfig.from_dict(spec.pop("config")) if "config" in spec else tiny_hubert_config()
-        layer = int(spec.pop("layer", min(DEFAULT_LAYER, config.num_hidden_layers)))
-        try:
-            return cls(HubertModel(config), layer=layer, **spec)
-        except TypeError as e:
-            raise ConfigError(f"hubert backbone: bad spec ({e})") from None
-
-    @classmethod
-    def debug(cls, layer: int = 2, **overrides: Any) -> HubertBackbone:
-        """A tiny random HuBERT backbone (tests, demos)."""
-        from transformers import HubertModel
-
-        return cls(HubertModel(tiny_hubert_config(**overrides)), layer=layer)
 
     @classmethod
     def load(

@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from v2meow.errors import ConfigError
-from v2meow.tokenizers.semantic._hf import LayerTap, config_dict, load_hf, preprocessor_config, truncate_layers
-from v2meow.tokenizers.semantic.backbone import SemanticBackbone
+from v2meow.tokenizers.semantic._hf import LayerTap, TransformersBackbone, config_dict, load_hf, preprocessor_config, truncate_layers
 
 DEFAULT_WEIGHTS = "facebook/w2v-bert-2.0"
 DEFAULT_LAYER = 7
@@ -41,7 +40,7 @@ def tiny_w2v_bert_config(**overrides: Any):
     return Wav2Vec2BertConfig(**kw)
 
 
-class W2VBertBackbone(SemanticBackbone):
+class W2VBertBackbone(TransformersBackbone):
     """Hidden states after conformer block `layer` (1-based) of a Wav2Vec2BertModel.
 
     Frames: 25-ms fbank windows every 10 ms, stacked by `stride` (2) -> 50 Hz at 16 kHz.
@@ -57,6 +56,8 @@ class W2VBertBackbone(SemanticBackbone):
     """
 
     name = "w2v-bert"
+    model_class, config_class, default_layer = "Wav2Vec2BertModel", "Wav2Vec2BertConfig", DEFAULT_LAYER
+    tiny_config = staticmethod(tiny_w2v_bert_config)
 
     def __init__(self, model, layer: int = DEFAULT_LAYER, extractor: dict[str, Any] | None = None):
         from transformers import SeamlessM4TFeatureExtractor
@@ -96,26 +97,6 @@ class W2VBertBackbone(SemanticBackbone):
             "extractor": {k: getattr(fe, k) for k in _EXTRACTOR_KEYS},
             "config": config_dict(self.model.config),
         }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> W2VBertBackbone:
-        """Random weights with the architecture of `spec` (default: the tiny debug config)."""
-        from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
-
-        spec = dict(spec)
-        config = Wav2Vec2BertConfig.from_dict(spec.pop("config")) if "config" in spec else tiny_w2v_bert_config()
-        layer = int(spec.pop("layer", min(DEFAULT_LAYER, config.num_hidden_layers)))
-        try:
-            return cls(Wav2Vec2BertModel(config), layer=layer, **spec)
-        except TypeError as e:
-            raise ConfigError(f"w2v-bert backbone: bad spec ({e})") from None
-
-    @classmethod
-    def debug(cls, layer: int = 2, **overrides: Any) -> W2VBertBackbone:
-        """A tiny random w2v-BERT backbone (tests, demos)."""
-        from transformers import Wav2Vec2BertModel
-
-        return cls(Wav2Vec2BertModel(tiny_w2v_bert_config(**overrides)), layer=layer)
 
     @classmethod
     def load(
