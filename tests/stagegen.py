@@ -1,7 +1,5 @@
 """Tiny stage models with shared sizes, for the stage tests."""
 
-import torch
-
 from v2meow.stages.stage1 import Stage1, Stage1Config
 from v2meow.stages.stage2 import Stage2, Stage2Config
 from v2meow.stages.stage3 import Stage3, Stage3Config

@@ -30,15 +30,6 @@ from v2meow.tokenizers.acoustic.losses import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest, and most steadily on a busy machine, on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def music_clip(sr: int = 16000, seconds: float = 1.0, seed: int = 0) -> torch.Tensor:
     """A real-sounding 1-channel clip [1, N]: a 15-harmonic tone with vibrato, three noise bursts, a noise floor."""
     rng = np.random.default_rng(seed)

@@ -31,14 +31,6 @@ TINY = [
 ]  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def music_dir(tmp_path):
     """Two short tones at 22.05 kHz (one stereo), a corrupt file and a too-short one (both skipped)."""

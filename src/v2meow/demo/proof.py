@@ -190,7 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=8)
     args = p.parse_args(argv)
     start = time.time()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     pipe = V2MeowPipeline.from_pretrained(args.bundle)
     clips = held_out(Path(args.data), args.clips)
     out = Path(args.out)

@@ -170,8 +170,8 @@ class TokenLM(nn.Module):
         `cuda_graph=True` replays every step after the prefix as one captured CUDA graph
         (`graphs.DecodeGraph`); on CPU it runs that same static step eagerly (for tests).
         """
-        if self.column_major_decode and self.embed.weight.device.type == "cpu":
-            use_decode_layout(self)
+        if self.column_major_decode:
+            use_decode_layout(self)  # CPU weights only
         with torch.inference_mode():
             return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, uncond_memory, generator,
                                   use_cache, progress, cuda_graph)  # fmt: skip
