@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, paired_times, pin_one_core  # noqa: E402
 
-from v2meow.stages.sampling import SamplingConfig, make_generator, sample  # noqa: E402
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator, sample  # noqa: E402
 from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
 
 
@@ -40,7 +40,8 @@ def decode_step_parts(stage: Stage2, semantic: torch.Tensor, frames: int, repeat
                 m.weight.data = m.weight.data.contiguous()
 
     def gen(model):
-        return lambda: model.generate(semantic, frames, SamplingConfig(temperature=1.0), generator=make_generator(0))
+        return lambda: model.generate(semantic, frames, sampling=SamplingConfig(temperature=1.0),
+                                      options=DecodeOptions(generator=make_generator(0)))
 
     t_col, t_row, layout_x = paired_times(gen(stage), gen(row_major), repeats=repeats)
     logits = torch.randn(1, 1024)
@@ -83,7 +84,7 @@ def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
     frames = new // 4
 
     def v2meow():
-        return ours.generate(semantic, frames, SamplingConfig(temperature=1.0), generator=make_generator(0))
+        return ours.generate(semantic, frames, sampling=SamplingConfig(temperature=1.0), options=DecodeOptions(generator=make_generator(0)))
 
     ids = torch.randint(0, vocab - 1, (1, prompt))  # MusicGen input_ids: [B * num_codebooks, T]
 

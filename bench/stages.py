@@ -21,7 +21,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_time, pin_one_core  # noqa: E402
 
-from v2meow.stages.sampling import SamplingConfig, make_generator  # noqa: E402
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator  # noqa: E402
 from v2meow.stages.stage1 import Stage1, Stage1Config  # noqa: E402
 from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
 from v2meow.stages.stage3 import Stage3, Stage3Config  # noqa: E402
@@ -38,7 +38,7 @@ def kv_cache(preset: str = "small", new_tokens: int = 32, repeats: int = 5) -> d
     s = SamplingConfig(temperature=0.95)
 
     def run(cache: bool):
-        return model.generate(semantic, 750, s, prompt=prompt, generator=make_generator(0), use_cache=cache)
+        return model.generate(semantic, 750, sampling=s, prompt=prompt, options=DecodeOptions(generator=make_generator(0), use_cache=cache))
 
     cached = median_time(lambda: run(True), repeats=repeats)
     full = median_time(lambda: run(False), repeats=repeats)
@@ -56,7 +56,7 @@ def training_throughput(preset: str = "small", batch: int = 4, repeats: int = 5)
     b = batch
     cases = {
         "stage1": (Stage1(Stage1Config.preset(preset, feature_dim=16, feature_rate=10.0, semantic_vocab=1024, semantic_rate=25.0)),
-                   dict(features=torch.randn(b, 100, 16), semantic=torch.randint(0, 1024, (b, 250)))),
+                   dict(semantic=torch.randint(0, 1024, (b, 250)), conditions={"visual": torch.randn(b, 100, 16)})),
         "stage2": (Stage2(Stage2Config.preset(preset, **PAPER_RATES)),
                    dict(semantic=torch.randint(0, 1024, (b, 250)), coarse=torch.randint(0, 1024, (b, 4, 750)))),
         "stage3": (Stage3(Stage3Config.preset(preset, codebook_size=1024, num_coarse=4, num_fine=4, codec_rate=75.0)),

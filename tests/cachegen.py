@@ -36,7 +36,7 @@ def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None
         t_v, t_s, t_a = round(dur * c["feature_rate"]), round(dur * c["semantic_rate"]), round(dur * c["codec_rate"])
         tensors = {
             # column 0 of features and the semantic / code values encode the frame index
-            "features": torch.cat([torch.arange(t_v, dtype=torch.float32)[:, None], torch.randn(t_v, c["feature_dim"] - 1, generator=g)], 1),
+            "visual": torch.cat([torch.arange(t_v, dtype=torch.float32)[:, None], torch.randn(t_v, c["feature_dim"] - 1, generator=g)], 1),
             "semantic": torch.arange(t_s) % c["semantic_vocab"],
             "codes": (torch.arange(t_a)[None] + torch.arange(c["num_codebooks"])[:, None]) % c["codebook_size"],
             "style": torch.randn(c["style_dim"], generator=g),
@@ -45,7 +45,7 @@ def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None
             tensors["beats"] = beat_pattern(t_s)
         has_video = i not in audio_only
         if not has_video:
-            del tensors["features"]
+            del tensors["visual"]
         split = splits[i] if splits else "train"
         w.add(ItemRecord(key=f"item{i}", source=f"item{i}.mp4", clip_start=0.0, duration=dur, split=split, has_video=has_video), tensors)
     w.flush()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -72,13 +72,22 @@ class ComponentConfig:
 
     @classmethod
     def load(cls: type[C], path: str | os.PathLike) -> C:
-        try:
-            d = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{path}: not a readable config ({e})") from None
-        if not isinstance(d, dict):
-            raise ConfigError(f"{path}: config must be a JSON object")
-        return cls.from_dict(d)
+        return cls.from_dict(read_json_config(path))
+
+
+def read_json_config(path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON object from `path`: `MissingWeightsError` when the file is missing, `ConfigError`
+    (one line naming the file) when it is unreadable, not JSON or not an object."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"{path}: not found")
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not a readable config ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: config must be a JSON object")
+    return d
 
 
 def build_dataclass(cls: type[T], values: dict[str, Any] | None, label: str) -> T:
@@ -110,7 +119,8 @@ class Component(nn.Module):
         self.config.save(directory / CONFIG_NAME)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         with atomic_output(directory / WEIGHTS_NAME) as tmp:
-            save_file(_untie(state), str(tmp), metadata={"model_type": self.config.model_type})
+            metadata = {"model_type": self.config.model_type, "format_version": str(self.config.format_version)}
+            save_file(_untie(state), str(tmp), metadata=metadata)
         return directory
 
     @classmethod
@@ -125,8 +135,19 @@ class Component(nn.Module):
         return model
 
     def load_weights(self, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> None:
-        """Load a safetensors state dict; a key or shape mismatch is a `ConfigError` naming it."""
-        load_state_strict(self, read_weights(path, map_location), source=str(path))
+        """Load a safetensors state dict (migrated from the format version it was written with);
+        a key or shape mismatch is a `ConfigError` naming it."""
+        state = read_weights(path, map_location)
+        version = weights_format_version(path)
+        if version != self.config.format_version:
+            state = self.migrate_state(state, version)
+        load_state_strict(self, state, source=str(path))
+
+    @classmethod
+    def migrate_state(cls, state: dict[str, torch.Tensor], from_version: int) -> dict[str, torch.Tensor]:
+        """Upgrade a state dict written with an older `format_version` (override with the renames
+        of each version step); the default keeps it as it is."""
+        return state
 
 
 def read_weights(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -137,6 +158,15 @@ def read_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
     try:
         return load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError) as e:
+        raise ConfigError(f"{path}: corrupted or unreadable weights ({e})") from None
+
+
+def weights_format_version(path: str | os.PathLike) -> int:
+    """The component `format_version` a weights file was written with (1 for files that predate the stamp)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return int((f.metadata() or {}).get("format_version", 1))
+    except (SafetensorError, OSError, ValueError) as e:
         raise ConfigError(f"{path}: corrupted or unreadable weights ({e})") from None
 
 

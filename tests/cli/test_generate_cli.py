@@ -88,6 +88,8 @@ def test_bad_bundles_and_arguments(bundle, make_video, tmp_path, capsys):
         ["--bundle", str(bundle), "--out", str(tmp_path / "o.txt")],
         ["--bundle", str(bundle), "--temperatures", "1,2"],
         ["--bundle", str(bundle), "--cuda-graphs"],  # CUDA graphs without --device cuda
+        ["--bundle", str(bundle), "--dtype", "bf16"],  # bf16 stage weights without --device cuda
+        ["--bundle", str(bundle), "--cfg", "1,1,3"],  # guidance for stage 3, which has no condition
     ]
     corrupt = tmp_path / "corrupt"
     shutil.copytree(bundle, corrupt)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import mediagen
 import numpy as np
 import pytest
 import torch
 
-import mediagen
 from v2meow.cli import prepare as prepare_cli
-from v2meow.data.beatweights import beat_weight_mask, beat_weights, clip_beat_weights, weights_at_rate
+from v2meow.data.beatweights import (
+    beat_weight_mask,
+    beat_weights,
+    clip_beat_weights,
+    weights_at_rate,
+)
 from v2meow.data.cache import CacheReader
 from v2meow.data.datasets import StageDataset
 from v2meow.errors import ConfigError
@@ -89,8 +94,8 @@ def test_long_term_stream_samples_the_whole_item(beat_cache):
     ds = StageDataset(beat_cache, "stage1", 1.0, long_term_steps=4)
     for _ in range(3):  # whatever the crop, the long-term stream covers the whole 3-s item (15 frames at 5 Hz)
         ex = ds[0]
-        assert ex["long_features"].shape == (4, 8)
-        assert ex["long_features"][:, 0].tolist() == [1.0, 5.0, 9.0, 13.0]  # column 0 = frame index
+        assert ex["conditions"]["long_term"].shape == (4, 8)
+        assert ex["conditions"]["long_term"][:, 0].tolist() == [1.0, 5.0, 9.0, 13.0]  # column 0 = frame index
 
 
 def _burst_wav(path: Path, rate: int = 16000) -> None:

@@ -1,11 +1,12 @@
 
 import pytest
 import torch
-
 from cachegen import CONTRACT, make_cache
+
 from v2meow.data.cache import CacheReader, CacheWriter, ItemRecord, write_manifest
-from v2meow.data.datasets import StageDataset, common_grid
+from v2meow.data.datasets import StageDataset
 from v2meow.errors import ConfigError
+from v2meow.stages.layout import common_grid
 
 
 def test_write_read_round_trip(tmp_path):
@@ -14,9 +15,22 @@ def test_write_read_round_trip(tmp_path):
     assert len(r) == 3 and r.keys() == {"item0", "item1", "item2"}
     assert len(list(tmp_path.glob("items-*.safetensors"))) == 2  # 2 items per shard
     item = r.load(0)
-    assert item["semantic"].dtype == torch.int32 and item["codes"].dtype == torch.int16 and item["features"].dtype == torch.float16
-    assert item["codes"].shape == (4, 60) and item["features"].shape == (15, 8)
-    assert "features" not in r.load(1) and not r.records[1].has_video
+    assert item["semantic"].dtype == torch.int32 and item["codes"].dtype == torch.int16 and item["visual"].dtype == torch.float16
+    assert item["codes"].shape == (4, 60) and item["visual"].shape == (15, 8)
+    assert "visual" not in r.load(1) and not r.records[1].has_video
+
+
+def test_old_caches_name_the_visual_stream_features_and_extra_streams_keep_their_dtype(tmp_path):
+    write_manifest(tmp_path, CONTRACT)
+    w = CacheWriter(tmp_path, items_per_shard=1)
+    rec = ItemRecord(key="a", source="a.wav", clip_start=0.0, duration=1.0)
+    w.add(rec, {"features": torch.ones(5, 8), "rhythm": torch.rand(10, 1), "chords": torch.arange(10)})
+    w.flush()
+    item = CacheReader(tmp_path).load(0)
+    assert "features" not in item and item["visual"].shape == (5, 8)  # read under the stream's name
+    assert item["rhythm"].dtype == torch.float16 and item["chords"].dtype == torch.int32
+    with pytest.raises(ConfigError, match="identifiers"):
+        w.add(rec, {"bad/name": torch.ones(1)})
 
 
 def test_manifest_refuses_other_components(tmp_path):
@@ -49,10 +63,10 @@ def test_stage_crops_are_aligned_across_rates(tmp_path):
     starts = set()
     for _ in range(8):
         ex = ds[0]
-        t0_feat = ex["features"][0, 0].item() / CONTRACT["feature_rate"]
+        t0_feat = ex["conditions"]["visual"][0, 0].item() / CONTRACT["feature_rate"]
         # semantic values are their frame index modulo the vocabulary
         assert round(t0_feat * CONTRACT["semantic_rate"]) % CONTRACT["semantic_vocab"] == ex["semantic"][0].item()
-        assert ex["features"].shape == (10, 8) and ex["semantic"].shape == (20,) and ex["feature_mask"].all()
+        assert ex["conditions"]["visual"].shape == (10, 8) and ex["semantic"].shape == (20,) and ex["masks"]["visual"].all()
         starts.add(t0_feat)
     assert len(starts) > 1  # crops move from one draw to the next
     ds2 = StageDataset(tmp_path, "stage2", crop_seconds=2.0, num_coarse=2)

@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import mediagen
 import pytest
 import torch
 
-import mediagen
 from v2meow.cli import cache as cache_cli
 from v2meow.cli import prepare as prepare_cli
 from v2meow.data.cache import CacheReader, merge_caches
@@ -78,9 +78,9 @@ def test_counts_shapes_and_corrupt_file(reference, media_dir):
         assert int(item["semantic"].max()) < m["semantic_vocab"] and int(item["codes"].max()) < m["codebook_size"]
         assert rec.extra["num_clips"] == EXPECTED[rec.source] and rec.content_hash
         if rec.source.endswith(".mp4"):
-            assert rec.has_video and item["features"].shape == (math.ceil(rec.duration * m["feature_rate"]), m["feature_dim"])
+            assert rec.has_video and item["visual"].shape == (math.ceil(rec.duration * m["feature_rate"]), m["feature_dim"])
         else:
-            assert not rec.has_video and "features" not in item
+            assert not rec.has_video and "visual" not in item
         assert "style" not in item  # text-only embedder, and a folder has no captions
     assert per_source == EXPECTED
     assert {rec.duration for rec in r.records} == {1.0}
@@ -164,8 +164,8 @@ def test_audio_only_items_train_stages_2_and_3_only(reference):
     assert len(s2) == len(s3) == 7 and len(s1) == 5
     assert all(not rec.has_video for rec in s2.reader.records if rec.source == "music.wav")
     ex = s2[[i for i, rec in enumerate(s2.reader.records) if rec.source == "music.wav"][0]]
-    assert ex["coarse"].shape == (2, 50) and ex["semantic"].shape == (50,) and "features" not in ex
-    assert s3[0]["fine"].shape == (2, 25) and s1[0]["features"].shape == (1, 16)
+    assert ex["coarse"].shape == (2, 50) and ex["semantic"].shape == (50,) and "conditions" not in ex
+    assert s3[0]["fine"].shape == (2, 25) and s1[0]["conditions"]["visual"].shape == (1, 16)
 
 
 def test_manifest_csv_separate_audio_captions_splits(media_dir, components, tmp_path):

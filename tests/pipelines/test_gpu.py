@@ -19,34 +19,39 @@ def test_generation_on_cuda_is_seeded_and_exact_length(tmp_path, make_video):
 
 
 def test_cached_generation_matches_uncached_on_cuda():
-    from v2meow.stages.sampling import SamplingConfig, make_generator
+    from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
     from v2meow.stages.stage3 import Stage3, Stage3Config
 
     model = Stage3(Stage3Config.preset("debug", codebook_size=16, num_coarse=2, num_fine=2, codec_rate=20.0)).cuda().eval()
     coarse = torch.randint(0, 16, (2, 2, 20), device="cuda")
     s = SamplingConfig(temperature=0)
-    assert torch.equal(model.generate(coarse, s, generator=make_generator(0, "cuda")),
-                       model.generate(coarse, s, generator=make_generator(0, "cuda"), use_cache=False))
+    cached = model.generate(coarse, sampling=s, options=DecodeOptions(generator=make_generator(0, "cuda")))
+    full = model.generate(coarse, sampling=s, options=DecodeOptions(generator=make_generator(0, "cuda"), use_cache=False))
+    assert torch.equal(cached, full)
 
 
 def test_cuda_graph_decoding_matches_eager_on_cuda():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from v2meow.stages.sampling import SamplingConfig, make_generator
+    from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
     from v2meow.stages.stage1 import Stage1, Stage1Config
 
     torch.manual_seed(0)
     cfg = Stage1Config.preset("debug", feature_dim=8, feature_rate=5.0, semantic_vocab=24, semantic_rate=10.0, window_seconds=2.0)
     model = Stage1(cfg).cuda().eval()
-    feats = torch.randn(2, 10, 8, device="cuda")
-    s = SamplingConfig(temperature=0, cfg_scale=2.0)  # greedy, with the [cond ; uncond] batch
+    feats = {"visual": torch.randn(2, 10, 8, device="cuda")}
+    s = SamplingConfig(temperature=0, guidance={"all": 2.0})  # greedy, with the [cond ; uncond] batch
+
+    def options(seed, graph):
+        return DecodeOptions(generator=make_generator(seed, "cuda"), cuda_graph=graph)
+
     with sdpa_kernel(SDPBackend.MATH):  # one attention kernel for both, masked or not: same arithmetic
-        eager = model.generate(feats, 20, s, generator=make_generator(0, "cuda"))
-        graphed = model.generate(feats, 20, s, generator=make_generator(0, "cuda"), cuda_graph=True)
+        eager = model.generate(feats, 20, sampling=s, options=options(0, False))
+        graphed = model.generate(feats, 20, sampling=s, options=options(0, True))
     assert torch.equal(eager, graphed)
     with torch.autocast("cuda", dtype=torch.bfloat16):  # the pipeline's setting: captured with autocast's cache off
-        a = model.generate(feats, 20, SamplingConfig(), generator=make_generator(1, "cuda"), cuda_graph=True)
-        b = model.generate(feats, 20, SamplingConfig(), generator=make_generator(1, "cuda"), cuda_graph=True)
+        a = model.generate(feats, 20, options=options(1, True))
+        b = model.generate(feats, 20, options=options(1, True))
     assert torch.equal(a, b) and a.min() >= 0 and a.max() < 24
 
 

@@ -19,14 +19,14 @@ def _semantic_with_calls(pipe, features):
     calls = []
     generate = pipe.stage1.generate
 
-    def recording(feats, *args, **kw):
-        calls.append((feats.shape[1], kw.get("long_features")))
-        return generate(feats, *args, **kw)
+    def recording(conditions, *args, **kw):
+        calls.append((conditions["visual"].shape[1], conditions.get("long_term")))
+        return generate(conditions, *args, **kw)
 
     pipe.stage1.generate = recording
     try:
         gen = pipe.generation.replace(temperatures=(0.0, 0.0, 0.0))
-        out = pipe.semantic_tokens(features, None, 1, gen, torch.Generator().manual_seed(0))
+        out = pipe.semantic_tokens(features, None, num_samples=1, generation=gen, generator=torch.Generator().manual_seed(0))
     finally:
         del pipe.stage1.generate
     return out, calls

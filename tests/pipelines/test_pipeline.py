@@ -59,8 +59,9 @@ def test_text_changes_stage1_and_candidates(pipe, make_video):
     video = make_video(duration=2.0, fps=10, size=(32, 32))
     feats = pipe.extract_features(video)
     with torch.no_grad():
-        with_text = pipe.stage1.encode(feats.features[None], feats.rate, style=pipe.embed_text("drum and bass")[None]).states
-        without = pipe.stage1.encode(feats.features[None], feats.rate, style=None).states
+        visual, rates = feats.features[None], {"visual": feats.rate}
+        with_text = pipe.stage1.encode({"visual": visual, "style": pipe.embed_text("drum and bass")[None]}, rates=rates).states
+        without = pipe.stage1.encode({"visual": visual}, rates=rates).states
     assert not torch.allclose(with_text, without)
     out = pipe(feats, text="slow ambient", num_samples=3, seed=0)
     assert out.audio.shape[0] == 3 and out.semantic.shape[0] == 3

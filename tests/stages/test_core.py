@@ -1,10 +1,17 @@
 import pytest
 import torch
 
+from v2meow.errors import ConfigError
 from v2meow.stages import layout
 from v2meow.stages.graphs import DecodeGraph
 from v2meow.stages.lm import TokenLM
-from v2meow.stages.sampling import SamplingConfig, filter_logits, guide, make_generator, sample
+from v2meow.stages.sampling import (
+    SamplingConfig,
+    filter_logits,
+    guide,
+    make_generator,
+    sample,
+)
 from v2meow.stages.transformer import use_decode_layout
 
 
@@ -49,9 +56,25 @@ def test_key_mask_hides_padding():
 
 def test_cfg_scale_one_is_conditional():
     cond, uncond = torch.randn(3, 10), torch.randn(3, 10)
-    torch.testing.assert_close(guide(cond, uncond, 1.0), cond.log_softmax(-1))
-    torch.testing.assert_close(guide(cond, uncond, 0.0), uncond.log_softmax(-1))
-    assert not SamplingConfig(cfg_scale=1.0).uses_cfg and SamplingConfig(cfg_scale=3.0).uses_cfg
+    torch.testing.assert_close(guide(cond, [(uncond, 1.0)]), cond.log_softmax(-1))
+    torch.testing.assert_close(guide(cond, [(uncond, 0.0)]), uncond.log_softmax(-1))
+    assert not SamplingConfig(guidance={"all": 1.0}).active_guidance
+    assert SamplingConfig(guidance={"all": 3.0, "style": 1.0}).active_guidance == [("all", 3.0)]
+
+
+def test_guidance_on_two_conditions_adds_each_difference():
+    """Two guided conditions: cond + sum_k (s_k - 1) (cond - without_k); scale 1 on one of them
+    gives the single-condition formula for the other."""
+    g = torch.Generator().manual_seed(0)
+    cond, u1, u2 = (torch.randn(2, 7, generator=g) for _ in range(3))
+    lp, l1, l2 = cond.log_softmax(-1), u1.log_softmax(-1), u2.log_softmax(-1)
+    torch.testing.assert_close(guide(cond, [(u1, 3.0), (u2, 2.0)]), lp + 2.0 * (lp - l1) + 1.0 * (lp - l2))
+    torch.testing.assert_close(guide(cond, [(u1, 3.0), (u2, 1.0)]), guide(cond, [(u1, 3.0)]))
+    for bad in ({"all": float("nan")}, {"all": -1.0}, {"all": "high"}):
+        with pytest.raises(ConfigError):
+            SamplingConfig(guidance=bad)
+    with pytest.raises(ConfigError, match="top_k"):
+        SamplingConfig(top_k=1.7)
 
 
 def test_top_k_top_p_and_greedy():
@@ -91,7 +114,7 @@ def test_decode_layout_changes_memory_order_only(tmp_path):
     out = lm.stack(lm.embed(ids), pos, memory=mem, memory_pos=torch.zeros(2, 4))
     use_decode_layout(lm)
     use_decode_layout(lm)  # idempotent
-    w = lm.stack.blocks[0].ffn.net[0].weight
+    w = lm.stack.blocks[0].ffn.fc1.weight
     assert w.shape == (64, 32) and not w.is_contiguous() and w.t().is_contiguous()
     after = lm.state_dict()
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from stagegen import FDIM, FRATE, VOCAB, stage1, stage2
+
 from v2meow.errors import ConfigError
 from v2meow.stages.contrastive import info_nce, video_music_loss
 from v2meow.stages.longshort import even_sample
@@ -13,11 +13,9 @@ from v2meow.stages.stage2 import Stage2
 
 def _batch(b=4, seconds=2.0, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return dict(
-        features=torch.randn(b, int(seconds * FRATE), FDIM, generator=g),
-        semantic=torch.randint(0, VOCAB, (b, int(seconds * 10)), generator=g),
-        style=torch.randn(b, 6, generator=g),
-    )
+    visual = torch.randn(b, int(seconds * FRATE), FDIM, generator=g)
+    semantic = torch.randint(0, VOCAB, (b, int(seconds * 10)), generator=g)
+    return dict(semantic=semantic, conditions={"visual": visual, "style": torch.randn(b, 6, generator=g)})
 
 
 # ---- VMAs contrastive objective -----------------------------------------------------------
@@ -81,11 +79,12 @@ def test_contrastive_video_side_does_not_see_the_music(monkeypatch):
     batch = _batch(b=2)
     model = stage1(contrastive_weight=0.25).eval()
     model(**batch)
-    model(**{**batch, "style": torch.randn(2, 6)})
+    model(batch["semantic"], {**batch["conditions"], "style": torch.randn(2, 6)})
     encdec = stage2("encdec", contrastive_weight=0.25).eval()
     coarse = torch.randint(0, 16, (2, 2, 40))
-    encdec(batch["semantic"], coarse, features=batch["features"])
-    encdec(torch.randint(0, VOCAB, (2, 20)), coarse, features=batch["features"])
+    visual = {"visual": batch["conditions"]["visual"]}
+    encdec(batch["semantic"], coarse, conditions=visual)
+    encdec(torch.randint(0, VOCAB, (2, 20)), coarse, conditions=visual)
     assert torch.equal(seen[0], seen[1]) and torch.equal(seen[2], seen[3])
 
 
@@ -95,7 +94,7 @@ def test_stage2_contrastive_needs_the_visual_variant():
     model = stage2("encdec", contrastive_weight=0.25, cond_dropout=0.0).train()
     g = torch.Generator().manual_seed(0)
     sem = torch.randint(0, VOCAB, (3, 20), generator=g)
-    out = model(sem, torch.randint(0, 16, (3, 2, 40), generator=g), features=torch.randn(3, 10, FDIM, generator=g))
+    out = model(sem, torch.randint(0, 16, (3, 2, 40), generator=g), conditions={"visual": torch.randn(3, 10, FDIM, generator=g)})
     out.aux_loss.backward()
     assert sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None) > 0
 
@@ -112,9 +111,9 @@ def test_even_sample_takes_segment_centres_and_repeats_short_inputs():
 
 def _window_states(model: Stage1, video: torch.Tensor) -> torch.Tensor:
     """Encoder states of the window of frames 10..19 of `video` [1, 50, D] (the whole video as long-term stream)."""
-    extra = {"long_features": video} if model.config.long_term else {}
+    extra = {"long_term": video} if model.config.long_term else {}
     with torch.no_grad():
-        return model.encode(video[:, 10:20], style=torch.zeros(1, 6), **extra).states
+        return model.encode({"visual": video[:, 10:20], "style": torch.zeros(1, 6), **extra}).states
 
 
 def test_long_term_window_sees_frames_outside_it():
@@ -128,20 +127,21 @@ def test_long_term_window_sees_frames_outside_it():
     base = stage1().eval()
     assert torch.equal(_window_states(base, video), _window_states(base, changed))
     with pytest.raises(ConfigError, match="long-term"):
-        base.encode(video[:, 10:20], long_features=video)
+        base.encode({"visual": video[:, 10:20], "long_term": video})
 
 
 def test_long_term_generation_and_training_shapes():
     model = stage1(long_term=True, long_term_steps=8)
     batch = _batch(b=2)
     long = torch.randn(2, 8, FDIM)
-    out = model.train()(**batch, long_features=long)
+    out = model.train()(batch["semantic"], {**batch["conditions"], "long_term": long})
     assert out.logits.shape == (2, 20, VOCAB + 1)
     out.logits.logsumexp(-1).mean().backward()
     assert model.long_short.long_in[1].weight.grad is not None
     model.eval()
-    a = model.generate(batch["features"][:1], 12, long_features=torch.randn(1, 33, FDIM))
-    b = model.generate(batch["features"][:1], 12)  # no long stream given: the window stands for the whole video
+    visual = batch["conditions"]["visual"][:1]
+    a = model.generate({"visual": visual, "long_term": torch.randn(1, 33, FDIM)}, 12)
+    b = model.generate({"visual": visual}, 12)  # no long stream given: the window stands for the whole video
     assert a.shape == b.shape == (1, 12)
 
 
@@ -160,9 +160,9 @@ def test_options_survive_save_and_load(make, tmp_path):
     batch = _batch(b=2)
     if isinstance(model, Stage2):
         args = (batch["semantic"], torch.randint(0, 16, (2, 2, 40)))
-        kw = dict(features=batch["features"])
+        kw = dict(conditions={"visual": batch["conditions"]["visual"]})
     else:
-        args, kw = (), dict(batch, long_features=torch.randn(2, 6, FDIM))
+        args, kw = (batch["semantic"], {**batch["conditions"], "long_term": torch.randn(2, 6, FDIM)}), {}
     torch.testing.assert_close(model(*args, **kw).logits, loaded(*args, **kw).logits)
 
 

@@ -1,31 +1,37 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from stagegen import FRATE, NC, VOCAB, K, stage1, stage2, stage3
 
-from stagegen import FRATE, K, NC, VOCAB, stage1, stage2, stage3
 from v2meow.errors import ConfigError
-from v2meow.stages.sampling import SamplingConfig, make_generator
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
 from v2meow.stages.stage1 import Stage1
 from v2meow.stages.stage2 import Stage2
 from v2meow.stages.stage3 import Stage3
 
 
-def _generate(model, clip, **kw):
+def _generate(model, clip, sampling=None, **kw):
+    options = DecodeOptions(**kw)
     if isinstance(model, Stage1):
-        return model.generate(clip["features"], clip["semantic"].shape[1], style=clip["style"], **kw)
+        conditions = {"visual": clip["visual"], "style": clip["style"]}
+        return model.generate(conditions, clip["semantic"].shape[1], sampling=sampling, options=options)
     if isinstance(model, Stage2):
-        extra = {"features": clip["features"]} if model.uses_visual else {}
-        return model.generate(clip["semantic"], clip["coarse"].shape[2], **extra, **kw)
-    return model.generate(clip["coarse"], **kw)
+        conditions = {"visual": clip["visual"]} if model.uses_visual else None
+        return model.generate(clip["semantic"], clip["coarse"].shape[2], conditions=conditions, sampling=sampling, options=options)
+    return model.generate(clip["coarse"], sampling=sampling, options=options)
 
 
 def _forward(model, clip):
     if isinstance(model, Stage1):
-        return model(clip["features"], clip["semantic"], style=clip["style"])
+        return model(clip["semantic"], {"visual": clip["visual"], "style": clip["style"]})
     if isinstance(model, Stage2):
-        extra = {"features": clip["features"]} if model.uses_visual else {}
-        return model(clip["semantic"], clip["coarse"], **extra)
+        conditions = {"visual": clip["visual"]} if model.uses_visual else None
+        return model(clip["semantic"], clip["coarse"], conditions=conditions)
     return model(clip["coarse"], clip["fine"])
+
+
+def _guided(model):
+    return {} if isinstance(model, Stage3) or (isinstance(model, Stage2) and not model.uses_visual) else {"all": 2.0}
 
 
 def _target(model, clip):
@@ -40,7 +46,7 @@ IDS = ["stage1", "stage2-decoder", "stage2-encdec", "stage3"]
 def test_cached_and_uncached_generation_agree(make, clip_tokens):
     torch.manual_seed(0)
     model = make().eval()
-    s = SamplingConfig(temperature=0.95, top_k=8, cfg_scale=2.0 if not isinstance(model, Stage3) else 1.0)
+    s = SamplingConfig(temperature=0.95, top_k=8, guidance=_guided(model))
     a = _generate(model, clip_tokens, sampling=s, generator=make_generator(5))
     b = _generate(model, clip_tokens, sampling=s, generator=make_generator(5), use_cache=False)
     assert torch.equal(a, b)
@@ -55,7 +61,7 @@ def test_static_decode_step_agrees_with_the_eager_loop(make, clip_tokens):
     step runs eagerly, so here it must sample exactly what the eager KV-cached loop samples."""
     torch.manual_seed(0)
     model = make().eval()
-    s = SamplingConfig(temperature=0.95, cfg_scale=2.0 if not isinstance(model, Stage3) else 1.0)
+    s = SamplingConfig(temperature=0.95, guidance=_guided(model))
     a = _generate(model, clip_tokens, sampling=s, generator=make_generator(3))
     b = _generate(model, clip_tokens, sampling=s, generator=make_generator(3), cuda_graph=True)
     assert torch.equal(a, b)
@@ -102,27 +108,42 @@ def test_save_load_identical_outputs(make, clip_tokens, tmp_path):
 def test_prompt_is_kept_and_continued(clip_tokens):
     model = stage2().eval()
     prompt = clip_tokens["coarse"][:, :, :7]
-    out = model.generate(clip_tokens["semantic"], 40, prompt=prompt, generator=make_generator(0))
+    out = model.generate(clip_tokens["semantic"], 40, prompt=prompt, options=DecodeOptions(generator=make_generator(0)))
     assert out.shape == (1, NC, 40) and torch.equal(out[:, :, :7], prompt)
-    sem = stage1().eval().generate(clip_tokens["features"], 20, prompt=clip_tokens["semantic"][:, :5])
+    sem = stage1().eval().generate({"visual": clip_tokens["visual"]}, 20, prompt=clip_tokens["semantic"][:, :5])
     assert torch.equal(sem[:, :5], clip_tokens["semantic"][:, :5])
 
 
 def test_stage1_style_and_rate(clip_tokens):
     model = stage1().eval()
-    a = model.encode(clip_tokens["features"], style=clip_tokens["style"]).states
-    b = model.encode(clip_tokens["features"], style=None).states
+    a = model.encode({"visual": clip_tokens["visual"], "style": clip_tokens["style"]}).states
+    b = model.encode({"visual": clip_tokens["visual"]}).states
     assert not torch.allclose(a, b)  # text vs no text changes the encoder input
     # features at twice the rate cover the same time span: positions are times
-    fast = clip_tokens["features"].repeat_interleave(2, dim=1)
-    mem = model.encode(fast, feature_rate=2 * FRATE)
+    fast = clip_tokens["visual"].repeat_interleave(2, dim=1)
+    mem = model.encode({"visual": fast}, rates={"visual": 2 * FRATE})
     assert mem.pos[0, 1] == pytest.approx(model.config.ticks_per_second / (2 * FRATE))
 
 
 def test_wrong_shapes_are_named(clip_tokens):
     with pytest.raises(ConfigError, match="16-d"):
-        stage1(feature_dim=16).encode(clip_tokens["features"])
+        stage1(feature_dim=16).encode({"visual": clip_tokens["visual"]})
     with pytest.raises(ConfigError, match="coarse codebooks"):
         stage3()(clip_tokens["fine"][:, :1], clip_tokens["fine"])
     with pytest.raises(ConfigError, match="variant"):
         stage2("both")
+
+
+@pytest.mark.parametrize("make", MODELS, ids=IDS)
+def test_bf16_weights_under_autocast_decode_eagerly_and_with_the_static_step(make, clip_tokens):
+    """The `--dtype bf16` path (stage weights stored in bf16, run under bf16 autocast), on CPU:
+    the cache takes autocast's dtype and both decode loops give valid tokens of the right shape."""
+    torch.manual_seed(0)
+    model = make().eval().to(torch.bfloat16)
+    s = SamplingConfig(temperature=0.95, guidance=_guided(model))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a = _generate(model, clip_tokens, sampling=s, generator=make_generator(3))
+        b = _generate(model, clip_tokens, sampling=s, generator=make_generator(3), cuda_graph=True)
+    target = _target(model, clip_tokens)
+    assert a.shape == b.shape == target.shape and a.min() >= 0 and b.min() >= 0
+    assert a.max() < model.decoder.vocab_size and b.max() < model.decoder.vocab_size

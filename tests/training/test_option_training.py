@@ -56,11 +56,11 @@ def test_step_adds_weighted_contrastive_loss_and_logs_it():
     logged = {}
     module.log = lambda name, value, **kw: logged.__setitem__(name, float(torch.as_tensor(value).detach()))
     g = torch.Generator().manual_seed(0)
-    batch = dict(features=torch.randn(3, 10, 8, generator=g), semantic=torch.randint(0, 24, (3, 20), generator=g),
+    batch = dict(conditions={"visual": torch.randn(3, 10, 8, generator=g)}, semantic=torch.randint(0, 24, (3, 20), generator=g),
                  weights=torch.rand(3, 20, generator=g))  # fmt: skip
     loss = module.training_step(batch, 0)
     with torch.no_grad():
-        out = module.model(batch["features"], batch["semantic"])
+        out = module.model(batch["semantic"], batch["conditions"])
         ce, _ = masked_cross_entropy(out.logits, out.targets, out.mask, batch["weights"])
     torch.testing.assert_close(loss.detach(), ce + 0.5 * out.aux_loss)
     assert {"train/loss", "train/loss_unweighted", "train/contrastive", "train/total"} <= set(logged)

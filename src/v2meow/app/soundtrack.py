@@ -19,6 +19,7 @@ from pathlib import Path
 
 from v2meow import media
 from v2meow.errors import ConfigError, EmptyMediaError, MediaError, V2MeowError
+from v2meow.stages.sampling import PAPER_TEMPERATURES
 
 MAX_CANDIDATES = 4
 Report = Callable[[float, str], None]
@@ -30,7 +31,7 @@ class Settings:
 
     text: str | None = None
     seed: int = 0
-    temperatures: tuple[float, float, float] = (1.0, 0.95, 0.4)
+    temperatures: tuple[float, float, float] = PAPER_TEMPERATURES
     num_samples: int = 1
 
     def checked(self) -> Settings:
@@ -94,7 +95,7 @@ class SoundtrackJob:
     def defaults(self) -> Settings:
         """The bundle's own sampling defaults."""
         gen = self.pipe.generation
-        return Settings(None, gen.seed or 0, tuple(gen.temperatures), 1)
+        return Settings(None, gen.seed or 0, tuple(s.temperature for s in gen.stages), 1)
 
     def check_video(self, video: str | os.PathLike) -> media.MediaInfo:
         """Probe an upload; MediaError (naming only the file, not its folder) when it is unusable."""
@@ -140,7 +141,7 @@ class SoundtrackJob:
 
     def _write(self, video: Path, result, folder: Path) -> tuple[list[Path], list[Path]]:
         """Muxed videos and wavs per candidate; .mkv where the video's codec cannot go in an .mp4."""
-        from v2meow.cli.generate import write_outputs
+        from v2meow.pipelines.outputs import write_outputs
 
         stem = f"{video.stem}_v2meow"
         try:

@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-samples", type=int, help="candidates per video; with --text they are ranked by text similarity")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
     p.add_argument("--cuda-graphs", action="store_true", help="with --device cuda: replay each decode step as a captured CUDA graph (faster)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bf16"],
+                   help="weights of the three stages (bf16: --device cuda only; they run under bf16 autocast there anyway)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -94,29 +96,6 @@ def _outputs(video: Path, out: str | None) -> list[Path]:
     return [path]
 
 
-def _candidate_path(path: Path, i: int) -> Path:
-    return path if i == 0 else path.with_name(f"{path.stem}-{i + 1}{path.suffix}")
-
-
-def write_outputs(video: Path, result, outputs: list[Path]) -> list[Path]:
-    """Write every candidate to every output (muxed video or audio file), atomically."""
-    from v2meow import media
-    from v2meow.io import check_writable
-
-    for path in outputs:
-        check_writable(path)
-    written = []
-    for i, wav in enumerate(result.audio):  # [C, N]
-        for path in outputs:
-            target = _candidate_path(path, i)
-            if target.suffix.lower() in (".wav", ".flac"):
-                media.write_audio(target, wav, result.sample_rate)
-            else:
-                media.mux_audio(video, wav, result.sample_rate, target)
-            written.append(target)
-    return written
-
-
 def _load(args: argparse.Namespace):
     from v2meow.pipelines import V2MeowPipeline
 
@@ -128,12 +107,14 @@ def _load(args: argparse.Namespace):
 
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available")
-    return V2MeowPipeline.from_pretrained(bundle, device=args.device, progress=not args.quiet)
+    return V2MeowPipeline.from_pretrained(bundle, device=args.device, progress=not args.quiet, dtype=args.dtype)
 
 
 def _one(pipe, video: Path, outputs: list[Path], args) -> list[Path]:
     if args.text is not None and not args.text.strip():
         raise ConfigError("--text is empty")
+    from v2meow.pipelines.outputs import write_outputs
+
     result = pipe(video, text=args.text, **_overrides(args))
     return write_outputs(video, result, outputs)
 
@@ -143,6 +124,8 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--video-dir needs --out-dir")
     if args.cuda_graphs and args.device != "cuda":
         raise ConfigError("--cuda-graphs needs --device cuda")
+    if args.dtype != "float32" and args.device != "cuda":
+        raise ConfigError(f"--dtype {args.dtype} needs --device cuda")
     _overrides(args)  # validate numbers before loading anything
     pipe = _load(args)
     if args.video:

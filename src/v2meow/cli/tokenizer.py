@@ -38,6 +38,8 @@ config.json, not copied (unless --inline-backbone).
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from v2meow.tokenizers.semantic.registry import list_backbones
+
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="{fit-kmeans,encode}")
 
@@ -48,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("--audio", required=True, help="folder (searched recursively) or single audio/video file")
-    f.add_argument("--backbone", required=True, choices=["mel", "hubert", "w2v-bert"])
+    f.add_argument("--backbone", required=True, choices=list_backbones())
     f.add_argument(
         "--weights",
         default=None,
@@ -104,8 +106,8 @@ def find_audio(root: str | Path) -> list[Path]:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from v2meow.tokenizers.semantic import FitReport, fit_kmeans, load_backbone
     from v2meow.io import atomic_directory
+    from v2meow.tokenizers.semantic import FitReport, fit_kmeans, load_backbone
 
     _quiet_transformers()
     files = find_audio(args.audio)

@@ -8,7 +8,7 @@ Per semantic token step i (at `i / rate` seconds):
 
 The weights multiply the token cross-entropy (Eq. 4): the moments where the music hits
 a visual beat count fully, every other step counts `alpha`. Onsets and video beats come
-from `v2meow.evaluation.beats`, the same detectors the beat-alignment metric uses, so
+from `v2meow.signal.rhythm`, the same detectors the beat-alignment metric uses, so
 training emphasises what evaluation measures.
 """
 
@@ -19,8 +19,14 @@ import math
 import numpy as np
 import torch
 
-from v2meow.evaluation.beats import ENVELOPE_RATE, MotionEnergy, onset_envelope, pick_peaks, video_beats
-from v2meow.evaluation.dsp import sliding_max
+from v2meow.signal.dsp import sliding_max
+from v2meow.signal.rhythm import (
+    ENVELOPE_RATE,
+    MotionEnergy,
+    onset_envelope,
+    pick_peaks,
+    video_beats,
+)
 
 DEFAULT_ALPHA = 0.05  # VMAs' alpha
 DEFAULT_DELTA = 0.2  # seconds; the video-beat window of the beat-alignment metric
@@ -73,7 +79,7 @@ def beat_weights(
 
     Video beats are the steps of `motion` `[T_m]` (at `motion_rate` Hz, step k covering
     `[k, k + 1) / motion_rate`, lagging the picture by `motion_lag` s) that are the
-    largest within +-`delta` seconds (`evaluation.beats.video_beats`, which also needs a
+    largest within +-`delta` seconds (`signal.rhythm.video_beats`, which also needs a
     beat to stand above its window's mean and 10 % of the clip's range, so flat or still
     stretches have none).
     """

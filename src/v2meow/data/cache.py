@@ -17,7 +17,8 @@ with `key`, `source`, `reason` and optional extra fields (e.g. `num_clips`).
 
 Per item (tensor names inside a shard are `<n>/<name>`, n the item's index in the shard):
 
-    features   [T_v, D] float16   visual features at `feature_rate` (absent for audio-only)
+    visual     [T_v, D] float16   visual features at `feature_rate` (absent for audio-only;
+                                  named `features` in caches written before v2meow 0.2, read as `visual`)
     semantic   [T_s]    int32     semantic tokens at `semantic_rate`
     codes      [K, T_a] int16     acoustic codes (all codebooks) at `codec_rate`
     style      [D_s]    float32   style embedding (optional)
@@ -27,6 +28,9 @@ Per item (tensor names inside a shard are `<n>/<name>`, n the item's index in th
 item of such a cache (all alpha for audio-only items), and the manifest then also holds
 `beat_weights: true`, `beat_alpha`, `beat_delta` (s) and `beat_motion_rate` (Hz); a cache
 made without the option has none of these keys, and the two kinds never mix in one directory.
+
+Other tensors are extra condition streams of the stages, stored under the stream's name
+(`v2meow.stages.conditions`): float ones as float16, integer ones as int32.
 """
 
 from __future__ import annotations
@@ -49,7 +53,12 @@ from v2meow.io import atomic_output
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-TENSOR_DTYPES = {"features": torch.float16, "semantic": torch.int32, "codes": torch.int16, "style": torch.float32, "beats": torch.float32}
+TENSOR_DTYPES = {"visual": torch.float16, "semantic": torch.int32, "codes": torch.int16, "style": torch.float32, "beats": torch.float32}
+
+
+def _stored_dtype(name: str, x: torch.Tensor) -> torch.dtype:
+    """The dtype a tensor is cached in: the table's, else float16 (float streams) or int32 (token streams)."""
+    return TENSOR_DTYPES.get(name, torch.float16 if x.is_floating_point() else torch.int32)
 
 
 @dataclass
@@ -98,10 +107,10 @@ class CacheWriter:
         return path
 
     def add(self, record: ItemRecord, tensors: dict[str, torch.Tensor]) -> None:
-        unknown = set(tensors) - set(TENSOR_DTYPES)
-        if unknown:
-            raise ConfigError(f"unknown cache tensor(s): {', '.join(sorted(unknown))}")
-        self._items.append((record, {k: v.detach().cpu().to(TENSOR_DTYPES[k]).contiguous() for k, v in tensors.items()}))
+        bad = sorted(k for k in tensors if not k.replace("_", "").isalnum())
+        if bad:
+            raise ConfigError(f"cache tensor names must be plain identifiers: {', '.join(bad)}")
+        self._items.append((record, {k: v.detach().cpu().to(_stored_dtype(k, v)).contiguous() for k, v in tensors.items()}))
         self._touch()
         if len(self._items) >= self.items_per_shard:
             self.flush()
@@ -211,7 +220,10 @@ class CacheReader:
         record = self.records[i]
         prefix = f"{record.index}/"
         with safe_open(str(self.root / record.shard), framework="pt") as f:
-            return {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+            item = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+        if "features" in item:  # caches written before the streams were named: the visual features
+            item["visual"] = item.pop("features")
+        return item
 
 
 def _shard_records(shard: Path) -> list[ItemRecord]:

@@ -3,11 +3,16 @@
 Each example is a dict whose keys are the keyword arguments of the stage model's
 `forward` (plus `weights` for the loss), so training calls `model(**inputs)`:
 
-    stage1: features [T_v, D], feature_mask [T_v], semantic [T_s], semantic_mask [T_s], style [D_s]
-            (+ long_features [T_l, D] with long_term_steps; + weights [T_s] with beat_weights)
-    stage2: semantic [T_s], semantic_mask [T_s], coarse [N_c, T_a], coarse_mask [T_a] (+ features, feature_mask)
+    stage1: semantic [T_s], semantic_mask [T_s],
+            conditions {visual [T_v, D], style [D_s], <extra streams>}, masks {visual [T_v], ...}
+            (+ conditions.long_term [T_l, D] with long_term_steps; + weights [T_s] with beat_weights)
+    stage2: semantic [T_s], semantic_mask [T_s], coarse [N_c, T_a], coarse_mask [T_a]
+            (+ conditions {visual}, masks {visual} for the encdec variant)
             (+ weights [T_a * N_c] with beat_weights: one per flattened coarse target)
     stage3: coarse [N_c, T_a], fine [N_f, T_a], mask [T_a]
+
+Condition streams are read from the cache item's tensor of the same name (`Stream.name`):
+time streams are cropped at their rate with a mask, vectors are passed whole.
 
 Every stream is cropped to the same time span (`crop_seconds`, 10 s for stages 1-2 and
 3 s for stage 3), starting on a time grid where all the rates have whole frames. Clips
@@ -25,17 +30,17 @@ from torch.utils.data import Dataset
 from v2meow.data.beatweights import weights_at_rate
 from v2meow.data.cache import CacheReader
 from v2meow.errors import ConfigError
+from v2meow.stages.conditions import Stream
+from v2meow.stages.layout import common_grid
 from v2meow.stages.longshort import even_sample
 
 
-def common_grid(rates: list[float], limit: int = 10_000) -> float:
-    """Smallest period (s) on which every rate has a whole number of frames (or 1/max rate)."""
-    top = max(rates)
-    for n in range(1, limit):
-        p = n / top
-        if all(abs(p * r - round(p * r)) < 1e-6 for r in rates):
-            return p
-    return 1.0 / top
+def default_streams(manifest: dict) -> list[Stream]:
+    """Stage 1's condition streams for a cache: its visual features and, when it has them, its style vectors."""
+    out = [Stream("visual", "features", int(manifest.get("feature_dim") or 1), float(manifest.get("feature_rate") or 1.0))]
+    if manifest.get("style_dim"):
+        out.append(Stream("style", "vector", int(manifest["style_dim"])))
+    return out
 
 
 class StageDataset(Dataset):
@@ -47,14 +52,17 @@ class StageDataset(Dataset):
         crop_seconds: window length.
         num_coarse: N_c, the codebooks stage 2 predicts and stage 3 reads.
         num_fine: N_f for stage 3 (default: the rest of the cached codebooks).
-        use_visual: stage 2 encoder-decoder variant reads features too.
+        streams: the model's condition streams (`config.streams()`); stage 1 reads at least
+            `visual`, stage 2's encdec variant `visual` too. None: stage 1's default streams
+            for this cache (`visual`, and `style` when it has one); none for stages 2 and 3. Items without video are skipped
+            when a stream needs the visual features.
         split: only items of this split (None: all).
         random_crop: False crops from the start (validation, determinism). Random crops
             draw from torch's global RNG, which Lightning seeds per worker
             (`seed_everything(..., workers=True)`), so runs are reproducible.
         beat_weights: give the loss the cache's VMAs beat weights (`v2meow-prepare
             --beat-weights`), mapped to the stage's targets by time (stages 1 and 2).
-        long_term_steps: > 0 adds `long_features`, that many frames sampled evenly from
+        long_term_steps: > 0 adds the `long_term` condition, that many frames sampled evenly from
             the item's whole feature sequence (VidMuse long-term stream; stage 1).
     """
 
@@ -65,7 +73,7 @@ class StageDataset(Dataset):
         crop_seconds: float,
         num_coarse: int = 0,
         num_fine: int | None = None,
-        use_visual: bool = False,
+        streams: list[Stream] | None = None,
         split: str | None = "train",
         random_crop: bool = True,
         beat_weights: bool = False,
@@ -80,7 +88,12 @@ class StageDataset(Dataset):
         self.semantic_rate = float(m["semantic_rate"])
         self.codec_rate = float(m["codec_rate"])
         self.num_coarse, self.num_fine = num_coarse, num_fine
-        self.use_visual = use_visual or stage == "stage1"
+        if streams is None:
+            streams = default_streams(m) if stage == "stage1" else []
+        self.streams = [st for st in streams if st.name != "semantic"]  # stage 2's own input is not a condition
+        self.use_visual = any(st.name == "visual" for st in self.streams)
+        if stage == "stage1" and not self.use_visual:
+            raise ConfigError("stage 1 needs the visual stream")
         self.random_crop = random_crop
         if stage in ("stage2", "stage3") and num_coarse <= 0:
             raise ConfigError(f"{stage} needs num_coarse > 0")
@@ -97,8 +110,12 @@ class StageDataset(Dataset):
                 raise ConfigError(f"{self.reader.root}: cache has no visual features, which {stage} needs")
         if not self.reader.records:
             raise ConfigError(f"{self.reader.root}: no usable items for {stage} (split={split})")
-        rates = [self.semantic_rate, self.codec_rate] + ([self.feature_rate] if self.use_visual else [])
+        rates = [self.semantic_rate, self.codec_rate] + [self._rate(st) for st in self.streams if st.kind != "vector"]
         self.grid = common_grid(rates)
+
+    def _rate(self, stream: Stream) -> float:
+        """The cached rate of a time stream: the manifest's feature rate for `visual`, else the stream's own."""
+        return self.feature_rate if stream.name == "visual" else stream.rate
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -130,12 +147,8 @@ class StageDataset(Dataset):
                 if "beats" not in item:
                     raise ConfigError(f"{self.reader.root}: item {record.key} has no beat weights")
                 out["weights"], _ = self._crop(item["beats"].float(), self.semantic_rate, start)  # [T_s]
-        if self.use_visual:
-            out["features"], out["feature_mask"] = self._crop(item["features"].float(), self.feature_rate, start)
-            if self.long_term_steps:
-                out["long_features"] = even_sample(item["features"].float(), self.long_term_steps)  # [T_l, D]
-        if self.stage == "stage1" and "style" in item:
-            out["style"] = item["style"].float()
+        if self.streams:
+            out["conditions"], out["masks"] = self._conditions(record, item, start)
         if self.stage in ("stage2", "stage3"):
             codes, mask = self._crop(item["codes"].long(), self.codec_rate, start, dim=1)  # [K, T_a]
             if codes.shape[0] < self.num_coarse + (self.num_fine or 0):
@@ -150,3 +163,22 @@ class StageDataset(Dataset):
                 fine_end = None if self.num_fine is None else self.num_coarse + self.num_fine
                 out["coarse"], out["fine"], out["mask"] = coarse, codes[self.num_coarse : fine_end], mask
         return out
+
+    def _conditions(self, record, item: dict[str, torch.Tensor], start: float) -> tuple[dict, dict]:
+        """The declared condition streams of one item, cropped to the window -> (conditions, masks)."""
+        conditions, masks = {}, {}
+        for st in self.streams:
+            if st.name not in item:
+                if st.kind == "vector" and st.name == "style":  # a cache without style: the model drops it
+                    continue
+                raise ConfigError(f"{self.reader.root}: item {record.key} has no '{st.name}' stream (re-run v2meow-prepare with it)")
+            x = item[st.name]
+            if st.kind == "vector":
+                conditions[st.name] = x.float()
+            elif st.kind == "tokens":
+                conditions[st.name], masks[st.name] = self._crop(x.long(), self._rate(st), start)
+            else:
+                conditions[st.name], masks[st.name] = self._crop(x.float(), self._rate(st), start)
+        if self.long_term_steps:
+            conditions["long_term"] = even_sample(item["visual"].float(), self.long_term_steps)  # [T_l, D]
+        return conditions, masks

@@ -1,4 +1,4 @@
-"""`prepare`: media files -> a versioned, resumable cache (DESIGN.md section 7).
+"""`prepare`: media files -> a versioned, resumable cache (docs/architecture.md).
 
     cfg = PrepareConfig(features="motion", semantic="ckpt/semantic", codec="ckpt/codec")
     report = prepare("videos/", "cache/", cfg, workers=4, shard="0/8")

@@ -21,8 +21,14 @@ from typing import Any
 
 import torch
 
+from v2meow.components import read_json_config
 from v2meow.data.sources import Source, clip_key, clip_spans, content_hash, source_key
-from v2meow.errors import ConfigError, MediaError, NoAudioStreamError, NoVideoStreamError, V2MeowError
+from v2meow.errors import (
+    MediaError,
+    NoAudioStreamError,
+    NoVideoStreamError,
+    V2MeowError,
+)
 
 # Audio that ends this much before the clip's end counts as missing (the clip is shortened).
 AUDIO_TOLERANCE_S = 0.5
@@ -223,14 +229,8 @@ def component_fingerprint(path: str | os.PathLike) -> str:
     p = Path(path)
     if not p.is_dir():
         return "ref-" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    config = {}
-    if (p / "config.json").is_file():
-        try:
-            config = json.loads((p / "config.json").read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{p / 'config.json'}: not a readable config ({e})") from None
-    if isinstance(config, dict):
-        config.pop("v2meow_version", None)
+    config = read_json_config(p / "config.json") if (p / "config.json").is_file() else {}
+    config.pop("v2meow_version", None)
     cfg_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     h = hashlib.sha256()
     for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".") and q.name != "config.json"):
@@ -306,7 +306,7 @@ def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
     tensors["codes"] = fit_frames(codes, round(length * c.codec.frame_rate))  # [K, T_a]
     if task.has_video and c.extractor is not None:
         feats = extract_video(c.extractor, task.source.video, start=task.start, duration=length)
-        tensors["features"] = feats.features  # [ceil(length * feature_rate), D]
+        tensors["visual"] = feats.features  # [ceil(length * feature_rate), D]
     if cfg.beat_weights:
         tensors["beats"] = _beats(task, cfg, c, wav, sr, length, tensors)  # [T_s]
     if c.style is not None:
@@ -324,7 +324,7 @@ def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
         "split": task.source.split,
         "caption": task.source.caption,
         "content_hash": task.digest,
-        "has_video": "features" in tensors,
+        "has_video": "visual" in tensors,
         "extra": {
             "source_key": task.source_key,
             "clip_index": task.index,
@@ -341,14 +341,14 @@ def _beats(task: ClipTask, cfg: PrepareConfig, c: Components, wav: torch.Tensor,
            tensors: dict[str, torch.Tensor]) -> torch.Tensor:  # fmt: skip
     """VMAs beat weights of one clip at the semantic rate (all alpha without video)."""
     from v2meow.data.beatweights import clip_beat_weights
-    from v2meow.evaluation.beats import MotionEnergy
     from v2meow.features.motion import MOTION_FEATURES
     from v2meow.features.video import extract_video
+    from v2meow.signal.rhythm import MotionEnergy
 
     motion = None
-    if "features" in tensors:
+    if "visual" in tensors:
         extractor = c.motion or c.extractor
-        feats = tensors["features"] if c.motion is None else extract_video(c.motion, task.source.video, start=task.start,
+        feats = tensors["visual"] if c.motion is None else extract_video(c.motion, task.source.video, start=task.start,
                                                                             duration=length).features  # fmt: skip
         energy = feats[:, MOTION_FEATURES.index("motion_mean")].double().numpy()  # [T_m]
         motion = MotionEnergy(energy=energy, rate=float(extractor.rate), frame_rate=float(extractor.frame_rate))

@@ -1,4 +1,4 @@
-"""The demo data recipe and music-visualizer videos (DESIGN.md section 9).
+"""The demo data recipe and music-visualizer videos (checkpoints.md).
 
 - `v2meow.demo.debian`: fetch and unpack Debian packages, read their licences.
 - `v2meow.demo.data`: the recipe (`python -m v2meow.demo.data`): tracks.json, then clips.

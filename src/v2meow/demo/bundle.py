@@ -121,7 +121,7 @@ class Recipe:
         shutil.rmtree(staging, ignore_errors=True)
         for name, src in parts.items():
             shutil.copytree(src, staging / name)
-        generation = GenerationConfig(style_mode="text", context_seconds=(4.0, 2.0, 1.0))  # windows 10 s, 4 s, 2 s
+        generation = GenerationConfig(context_seconds=(4.0, 2.0, 1.0))  # windows 10 s, 4 s, 2 s
         write_bundle_file(staging, {"spec": "motion", "options": {"rate": FEATURE_RATE}}, {n: n for n in parts}, generation)
         shutil.rmtree(self.out, ignore_errors=True)
         staging.replace(self.out)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
-from v2meow.evaluation.dsp import log_mel_spectrogram
+from v2meow.signal.dsp import log_mel_spectrogram
 from v2meow.evaluation.vggish import VGGISH_URL, VGGish, vggish_examples
 from v2meow.media import resample
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.evaluation.dsp import log_mel_spectrogram
+from v2meow.signal.dsp import log_mel_spectrogram
 
 VGGISH_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
 SAMPLE_RATE = 16_000

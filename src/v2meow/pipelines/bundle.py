@@ -2,12 +2,16 @@
 
     pipeline.json
     {
-      "format_version": 1,
+      "format_version": 2,
       "features": {"spec": "motion", "options": {}},        # build_extractor(spec, **options)
       "components": {"stage1": "stage1", "stage2": "stage2", "stage3": "stage3",
                      "codec": "codec", "semantic": "semantic", "style": "style"},  # dirs, relative
-      "generation": {...}                                   # GenerationConfig fields
+      "generation": {"stages": [{"temperature": 1.0, "top_k": 0, "top_p": 1.0, "guidance": {}}, x3],
+                     "context_seconds": [4.0, 4.0, 1.0], "num_samples": 1, "seed": 0, "cuda_graphs": false}
     }
+
+Format 1 (per-setting tuples `temperatures`/`top_k`/`top_p`/`cfg` and an unused
+`style_mode`) is read and migrated (`migrate_generation`).
 
 `semantic` (the tokenizer that made the training tokens) is not needed to generate; when
 present, its vocabulary and rate are checked against the stages. `style` is optional.
@@ -22,39 +26,102 @@ from pathlib import Path
 from typing import Any
 
 from v2meow import __version__
+from v2meow.components import build_dataclass
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
+from v2meow.stages.conditions import ALL
+from v2meow.stages.sampling import PAPER_TEMPERATURES, SamplingConfig
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PIPELINE_FILE = "pipeline.json"
 REQUIRED = ("stage1", "stage2", "stage3", "codec")
 
 
+def paper_sampling() -> tuple[SamplingConfig, SamplingConfig, SamplingConfig]:
+    """V2Meow's per-stage sampling: temperatures 1.0, 0.95, 0.4, no top-k/top-p, no guidance."""
+    return tuple(SamplingConfig(temperature=t) for t in PAPER_TEMPERATURES)
+
+
 @dataclasses.dataclass
 class GenerationConfig:
-    """Sampling defaults per stage (stage 1, 2, 3) and windowing."""
+    """Sampling settings per stage (stage 1, 2, 3), windowing, candidates, seed."""
 
-    temperatures: tuple[float, float, float] = (1.0, 0.95, 0.4)
-    top_k: tuple[int, int, int] = (0, 0, 0)
-    top_p: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    cfg: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    stages: tuple[SamplingConfig, SamplingConfig, SamplingConfig] = dataclasses.field(default_factory=paper_sampling)
     context_seconds: tuple[float, float, float] = (4.0, 4.0, 1.0)  # prompt overlap between windows
     num_samples: int = 1
     seed: int | None = 0
-    style_mode: str = "none"  # how stage 1's style input was trained: "none", "text" or "audio"
     cuda_graphs: bool = False  # replay each stage's decode step as a captured CUDA graph (device cuda only)
 
     def __post_init__(self) -> None:
-        for name in ("temperatures", "top_k", "top_p", "cfg", "context_seconds"):
-            value = tuple(getattr(self, name))
-            if len(value) != 3:
-                raise ConfigError(f"generation.{name} needs 3 values (stage 1, 2, 3), got {len(value)}")
-            setattr(self, name, value)
+        stages = tuple(self.stages)
+        if len(stages) != 3:
+            raise ConfigError(f"generation.stages needs 3 entries (stage 1, 2, 3), got {len(stages)}")
+        self.stages = tuple(_sampling(s, f"generation.stages[{i}]") for i, s in enumerate(stages))
+        context = tuple(self.context_seconds)
+        if len(context) != 3:
+            raise ConfigError(f"generation.context_seconds needs 3 values (stage 1, 2, 3), got {len(context)}")
+        self.context_seconds = context
         if self.num_samples < 1:
             raise ConfigError(f"num_samples must be >= 1, got {self.num_samples}")
 
-    def replace(self, **changes: Any) -> GenerationConfig:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["stages"] = [s.to_dict() for s in self.stages]
+        return d
+
+    def replace(
+        self,
+        temperatures: tuple[float, ...] | None = None,
+        top_k: tuple[int, ...] | None = None,
+        top_p: tuple[float, ...] | None = None,
+        cfg: tuple[float, ...] | None = None,
+        guidance: tuple[dict[str, float], ...] | None = None,
+        **changes: Any,
+    ) -> GenerationConfig:
+        """A copy with `changes` (fields; None = keep) and per-stage overrides, each 3 values
+        (stage 1, 2, 3): `temperatures`, `top_k`, `top_p`, `cfg` (the guidance scale of all
+        conditions together) and `guidance` (per-condition scales, merged in)."""
+        stages = [dataclasses.asdict(s) for s in changes.pop("stages", None) or self.stages]
+        per_stage = {"temperature": temperatures, "top_k": top_k, "top_p": top_p, "cfg": cfg, "guidance": guidance}
+        for key, values in per_stage.items():
+            if values is None:
+                continue
+            values = tuple(values)
+            if len(values) != 3:
+                raise ConfigError(f"{key} needs 3 values (stage 1, 2, 3), got {len(values)}")
+            for s, v in zip(stages, values):
+                if key == "cfg":
+                    s["guidance"] = {**s["guidance"], ALL: v}
+                elif key == "guidance":
+                    s["guidance"] = {**s["guidance"], **v}
+                else:
+                    s[key] = v
+        return dataclasses.replace(self, stages=tuple(stages), **{k: v for k, v in changes.items() if v is not None})
+
+
+def _sampling(value: Any, label: str) -> SamplingConfig:
+    if isinstance(value, SamplingConfig):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{label} must be an object with temperature, top_k, top_p, guidance; got {value!r}")
+    return build_dataclass(SamplingConfig, value, label)
+
+
+def migrate_generation(d: dict[str, Any], from_version: int) -> dict[str, Any]:
+    """Generation settings of an older pipeline.json in this version's shape."""
+    if from_version == 1:  # per-setting tuples -> one SamplingConfig per stage; style_mode was never read
+        d = dict(d)
+        d.pop("style_mode", None)
+        temps = d.pop("temperatures", PAPER_TEMPERATURES)
+        top_k, top_p, cfg = d.pop("top_k", (0, 0, 0)), d.pop("top_p", (1.0, 1.0, 1.0)), d.pop("cfg", (1.0, 1.0, 1.0))
+        for name, v in (("temperatures", temps), ("top_k", top_k), ("top_p", top_p), ("cfg", cfg)):
+            if not isinstance(v, (list, tuple)) or len(v) != 3:
+                raise ConfigError(f"generation.{name} needs 3 values (stage 1, 2, 3), got {v!r}")
+        d["stages"] = [
+            {"temperature": t, "top_k": k, "top_p": p, "guidance": {} if g == 1 else {ALL: g}}
+            for t, k, p, g in zip(temps, top_k, top_p, cfg)
+        ]
+    return d
 
 
 def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
@@ -69,8 +136,11 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
         spec = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: unreadable ({e})") from None
-    if spec.get("format_version") != FORMAT_VERSION:
-        raise ConfigError(f"{path}: format_version {spec.get('format_version')} (this v2meow reads {FORMAT_VERSION})")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: must be a JSON object")
+    version = spec.get("format_version")
+    if version not in range(1, FORMAT_VERSION + 1):
+        raise ConfigError(f"{path}: format_version {version} (this v2meow reads 1 to {FORMAT_VERSION})")
     components = spec.get("components", {})
     missing = [c for c in REQUIRED if c not in components]
     if missing:
@@ -79,10 +149,13 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
     for name, comp_dir in spec["components"].items():
         if not Path(comp_dir).is_dir():
             raise MissingWeightsError(f"{directory}: component '{name}' directory {comp_dir} not found")
+    generation = spec.get("generation", {})
+    if not isinstance(generation, dict):
+        raise ConfigError(f"{path}: generation must be an object")
     try:
-        spec["generation"] = GenerationConfig(**spec.get("generation", {}))
-    except TypeError as e:
-        raise ConfigError(f"{path}: bad generation settings ({e})") from None
+        spec["generation"] = build_dataclass(GenerationConfig, migrate_generation(generation, version), "generation")
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     spec.setdefault("features", {"spec": "motion", "options": {}})
     return spec
 
@@ -94,7 +167,7 @@ def write_bundle_file(directory: str | os.PathLike, features: dict[str, Any], co
         "v2meow_version": __version__,
         "features": features,
         "components": components,
-        "generation": dataclasses.asdict(generation),
+        "generation": generation.to_dict(),
     }
     path = Path(directory) / PIPELINE_FILE
     with atomic_output(path) as tmp:

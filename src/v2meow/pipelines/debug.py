@@ -64,6 +64,6 @@ def build_debug_bundle(
         components["style"] = style_model
     for name, module in components.items():
         module.save_pretrained(out / name)
-    generation = GenerationConfig(context_seconds=(1.0, 1.0, 0.5), style_mode="text" if style else "none")
+    generation = GenerationConfig(context_seconds=(1.0, 1.0, 0.5))
     write_bundle_file(out, {"spec": feature_spec, "options": {"debug": True}}, {n: n for n in components}, generation)
     return out

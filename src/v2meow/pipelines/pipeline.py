@@ -13,7 +13,6 @@ with the tail of the previous one, and the visual features move with it.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -22,17 +21,21 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from v2meow.components import CONFIG_NAME
+from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
 from v2meow.media import fit_length
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.windows import plan_windows
-from v2meow.stages.sampling import SamplingConfig, make_generator
+from v2meow.stages.sampling import DecodeOptions, make_generator
 from v2meow.stages.stage1 import Stage1
 from v2meow.stages.stage2 import Stage2
 from v2meow.stages.stage3 import Stage3
+
+
+#: Weight dtypes the stages can be stored in (`set_stage_dtype`).
+STAGE_DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16}
 
 
 @dataclass
@@ -85,9 +88,28 @@ class V2MeowPipeline:
             m.to(device)
         return self
 
+    def set_stage_dtype(self, dtype: str | torch.dtype) -> V2MeowPipeline:
+        """Store the three stages' weights in `dtype` ("float32" or "bf16"; bf16 on CUDA only).
+
+        On CUDA the stages run under bf16 autocast anyway; bf16 weights halve their memory and
+        spare autocast a cast of every weight in every decode step (a captured CUDA graph
+        replays those casts otherwise). The extractor, style embedder and codec stay float32.
+        """
+        dt = STAGE_DTYPES.get(dtype) if isinstance(dtype, str) else dtype
+        if dt not in STAGE_DTYPES.values():
+            raise ConfigError(f"stage dtype must be one of {', '.join(STAGE_DTYPES)}, got {dtype}")
+        if dt != torch.float32 and self.device.type != "cuda":
+            raise ConfigError(f"bf16 stage weights need a CUDA device (this pipeline is on {self.device.type})")
+        for m in (self.stage1, self.stage2, self.stage3):
+            m.to(dt)
+        return self
+
     @classmethod
-    def from_pretrained(cls, bundle: str | os.PathLike, device: str = "cpu", progress: bool = False) -> V2MeowPipeline:
-        """Load a bundle directory; components are checked against each other."""
+    def from_pretrained(
+        cls, bundle: str | os.PathLike, device: str = "cpu", progress: bool = False, dtype: str = "float32"
+    ) -> V2MeowPipeline:
+        """Load a bundle directory; components are checked against each other. `dtype`: the
+        stages' weights ("bf16" on CUDA: `set_stage_dtype`)."""
         from v2meow.features.registry import build_extractor
         from v2meow.tokenizers.acoustic import load_codec
         from v2meow.tokenizers.style import load_style_embedder
@@ -98,7 +120,7 @@ class V2MeowPipeline:
         extractor = build_extractor(feats["spec"], **feats.get("options", {}))
         semantic_info = None
         if "semantic" in comps:
-            semantic_info = json.loads((Path(comps["semantic"]) / CONFIG_NAME).read_text())
+            semantic_info = read_json_config(Path(comps["semantic"]) / CONFIG_NAME)
         pipe = cls(
             extractor=extractor,
             stage1=Stage1.from_pretrained(comps["stage1"]),
@@ -110,7 +132,7 @@ class V2MeowPipeline:
             generation=spec["generation"],
             progress=progress,
         )
-        return pipe.to(device)
+        return pipe.to(device).set_stage_dtype(dtype)
 
     # ---- steps -------------------------------------------------------------------------
 
@@ -128,70 +150,78 @@ class V2MeowPipeline:
             raise ConfigError("this bundle has no style input: it cannot take a text prompt")
         return self.style.embed_text(text).to(self.device)
 
-    def _sampling(self, stage: int, gen: GenerationConfig) -> SamplingConfig:
-        i = stage - 1
-        return SamplingConfig(gen.temperatures[i], gen.top_k[i], gen.top_p[i], gen.cfg[i])
-
     def _bar(self, total: int, desc: str):
         return tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, leave=False)
 
-    def semantic_tokens(self, features: Features, style: torch.Tensor | None, num_samples: int, gen: GenerationConfig, generator) -> torch.Tensor:
+    def _windowed(self, out: torch.Tensor, rate: float, duration: float, window: float, context: float,
+                  rates: list[float], desc: str, step) -> torch.Tensor:  # fmt: skip
+        """Fill `out` `[S, ..., T]` (T frames at `rate`) window by window.
+
+        `step(window, (start, end), prompt, bar)` returns the window's frames `[S, ..., end - start]`;
+        `prompt` holds the frames already generated at its start (the previous window's tail), or None.
+        """
+        total = out.shape[-1]
+        per_frame = math.prod(out.shape[1:-1])  # tokens per frame (codebooks)
+        with self._bar(total * per_frame, desc) as bar:
+            for w in plan_windows(duration, window, context, rates):
+                s, e, p = w.frames(rate, total)
+                prompt = out[..., s : s + p] if p else None
+                out[..., s:e] = step(w, (s, e), prompt, bar)
+        return out
+
+    def _options(self, gen: GenerationConfig, generator, bar) -> DecodeOptions:
+        return DecodeOptions(generator=generator, progress=bar, cuda_graph=gen.cuda_graphs)
+
+    def semantic_tokens(self, features: Features, style: torch.Tensor | None, *, num_samples: int,
+                        generation: GenerationConfig, generator=None) -> torch.Tensor:  # fmt: skip
         """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every window."""
-        c = self.stage1.config
+        c, gen = self.stage1.config, generation
         total = math.ceil(features.duration * c.semantic_rate - 1e-6)
         feats = features.features.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_v, D]
-        extra = {"long_features": feats} if c.long_term else {}
-        style_rows = None if style is None else style[None].expand(num_samples, -1)
+        whole = {"long_term": feats} if c.long_term else {}
+        if style is not None:
+            whole["style"] = style[None].expand(num_samples, -1)  # [S, D_s]
         out = torch.zeros(num_samples, total, dtype=torch.long, device=self.device)
-        windows = plan_windows(features.duration, c.window_seconds, gen.context_seconds[0], [c.semantic_rate, features.rate])
-        with self._bar(total, "stage 1") as bar:
-            for w in windows:
-                s, e, p = w.frames(c.semantic_rate, total)
-                fs, fe, _ = w.frames(features.rate, feats.shape[1])
-                prompt = out[:, s : s + p] if p else None
-                out[:, s:e] = self.stage1.generate(
-                    feats[:, fs:fe], e - s, self._sampling(1, gen), style=style_rows, feature_rate=features.rate,
-                    prompt=prompt, generator=generator, progress=bar, cuda_graph=gen.cuda_graphs, **extra,
-                )
-        return out
 
-    def coarse_tokens(self, semantic: torch.Tensor, features: Features, gen: GenerationConfig, generator) -> torch.Tensor:
+        def step(w, span, prompt, bar):
+            fs, fe, _ = w.frames(features.rate, feats.shape[1])
+            conditions = {"visual": feats[:, fs:fe], **whole}
+            return self.stage1.generate(conditions, span[1] - span[0], sampling=gen.stages[0], rates={"visual": features.rate},
+                                        prompt=prompt, options=self._options(gen, generator, bar))  # fmt: skip
+
+        rates = [c.semantic_rate, features.rate]
+        return self._windowed(out, c.semantic_rate, features.duration, c.window_seconds, gen.context_seconds[0], rates, "stage 1", step)
+
+    def coarse_tokens(self, semantic: torch.Tensor, features: Features, *, generation: GenerationConfig,
+                      generator=None) -> torch.Tensor:  # fmt: skip
         """Stage 2 over windows -> `[S, N_c, T_a]`."""
-        c = self.stage2.config
+        c, gen = self.stage2.config, generation
         total = math.ceil(features.duration * c.codec_rate - 1e-6)
-        s_total = semantic.shape[1]
         out = torch.zeros(semantic.shape[0], c.num_coarse, total, dtype=torch.long, device=self.device)
-        feats = features.features.to(self.device)[None].expand(semantic.shape[0], -1, -1)
-        rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.stage2.uses_visual else [])
-        windows = plan_windows(features.duration, c.window_seconds, gen.context_seconds[1], rates)
-        with self._bar(total * c.num_coarse, "stage 2") as bar:
-            for w in windows:
-                s, e, p = w.frames(c.codec_rate, total)
-                ss, se, _ = w.frames(c.semantic_rate, s_total)
-                extra = {}
-                if self.stage2.uses_visual:
-                    fs, fe, _ = w.frames(features.rate, feats.shape[1])
-                    extra = {"features": feats[:, fs:fe], "feature_rate": features.rate}
-                prompt = out[:, :, s : s + p] if p else None
-                out[:, :, s:e] = self.stage2.generate(
-                    semantic[:, ss:se], e - s, self._sampling(2, gen), prompt=prompt, generator=generator, progress=bar,
-                    cuda_graph=gen.cuda_graphs, **extra,
-                )
-        return out
+        feats = features.features.to(self.device)[None].expand(semantic.shape[0], -1, -1)  # [S, T_v, D]
 
-    def fine_tokens(self, coarse: torch.Tensor, duration: float, gen: GenerationConfig, generator) -> torch.Tensor:
+        def step(w, span, prompt, bar):
+            ss, se, _ = w.frames(c.semantic_rate, semantic.shape[1])
+            conditions = rates = None
+            if self.stage2.uses_visual:
+                fs, fe, _ = w.frames(features.rate, feats.shape[1])
+                conditions, rates = {"visual": feats[:, fs:fe]}, {"visual": features.rate}
+            return self.stage2.generate(semantic[:, ss:se], span[1] - span[0], conditions=conditions, rates=rates,
+                                        sampling=gen.stages[1], prompt=prompt, options=self._options(gen, generator, bar))  # fmt: skip
+
+        rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.stage2.uses_visual else [])
+        return self._windowed(out, c.codec_rate, features.duration, c.window_seconds, gen.context_seconds[1], rates, "stage 2", step)
+
+    def fine_tokens(self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None) -> torch.Tensor:
         """Stage 3 over windows -> `[S, N_f, T_a]`."""
-        c = self.stage3.config
-        total = coarse.shape[2]
-        out = torch.zeros(coarse.shape[0], c.num_fine, total, dtype=torch.long, device=self.device)
-        windows = plan_windows(duration, c.window_seconds, gen.context_seconds[2], [c.codec_rate])
-        with self._bar(total * c.num_fine, "stage 3") as bar:
-            for w in windows:
-                s, e, p = w.frames(c.codec_rate, total)
-                prompt = out[:, :, s : s + p] if p else None
-                out[:, :, s:e] = self.stage3.generate(coarse[:, :, s:e], self._sampling(3, gen), prompt=prompt, generator=generator, progress=bar,
-                                                     cuda_graph=gen.cuda_graphs)  # fmt: skip
-        return out
+        c, gen = self.stage3.config, generation
+        out = torch.zeros(coarse.shape[0], c.num_fine, coarse.shape[2], dtype=torch.long, device=self.device)
+
+        def step(w, span, prompt, bar):
+            return self.stage3.generate(coarse[:, :, span[0] : span[1]], sampling=gen.stages[2], prompt=prompt,
+                                        options=self._options(gen, generator, bar))  # fmt: skip
+
+        return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds[2], [c.codec_rate], "stage 3", step)
 
     def decode(
         self, coarse: torch.Tensor, fine: torch.Tensor, duration: float, chunk_seconds: float = 30.0, context_seconds: float = 1.0
@@ -241,8 +271,9 @@ class V2MeowPipeline:
     ) -> PipelineOutput:
         """Generate music for one video (a path, or features already extracted).
 
-        Keyword overrides are `GenerationConfig` fields: `temperatures`, `top_k`, `top_p`,
-        `cfg`, `context_seconds`, `num_samples`, `seed`, `cuda_graphs`.
+        Keyword overrides go to `GenerationConfig.replace`: its fields (`stages`,
+        `context_seconds`, `num_samples`, `seed`, `cuda_graphs`) and the per-stage shortcuts
+        `temperatures`, `top_k`, `top_p`, `cfg`, `guidance` (3 values each).
         """
         import time
 
@@ -257,11 +288,11 @@ class V2MeowPipeline:
         generator = make_generator(gen.seed, self.device)
         t = time.perf_counter()
         with self._autocast():
-            semantic = self.semantic_tokens(features, style, gen.num_samples, gen, generator)
+            semantic = self.semantic_tokens(features, style, num_samples=gen.num_samples, generation=gen, generator=generator)
             timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
-            coarse = self.coarse_tokens(semantic, features, gen, generator)
+            coarse = self.coarse_tokens(semantic, features, generation=gen, generator=generator)
             timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
-            fine = self.fine_tokens(coarse, features.duration, gen, generator)
+            fine = self.fine_tokens(coarse, features.duration, generation=gen, generator=generator)
             timings["stage3"], t = time.perf_counter() - t, time.perf_counter()
         audio = self.decode(coarse, fine, features.duration)
         timings["decode"] = time.perf_counter() - t

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from v2meow.data.datasets import common_grid
+from v2meow.stages.layout import common_grid
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,13 @@ def flat_ranges(num_tokens: int, num_codebooks: int, codebook_size: int, offset:
 def expand_frame_mask(mask: torch.Tensor, num_codebooks: int) -> torch.Tensor:
     """Frame mask `[B, T]` -> flattened token mask `[B, T * K]`."""
     return mask.repeat_interleave(num_codebooks, dim=1)
+
+
+def common_grid(rates: list[float], limit: int = 10_000) -> float:
+    """Smallest period (s) on which every rate has a whole number of frames (or 1/max rate)."""
+    top = max(rates)
+    for n in range(1, limit):
+        p = n / top
+        if all(abs(p * r - round(p * r)) < 1e-6 for r in rates):
+            return p
+    return 1.0 / top

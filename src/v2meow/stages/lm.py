@@ -15,19 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from v2meow.stages import layout
+from v2meow.stages.conditions import Stream
 from v2meow.stages.graphs import DecodeGraph
-from v2meow.stages.sampling import SamplingConfig, guide, sample
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, guide, sample
 from v2meow.stages.transformer import TransformerStack, rope_angles, use_decode_layout
-
-
-@dataclass
-class Stream:
-    """One conditioning stream of the encoder."""
-
-    name: str
-    kind: str  # "features" ([B, T, dim] at `rate`), "tokens" ([B, T] ids < vocab at `rate`), "vector" ([B, dim]),
-    #            "embedded" ([B, T, width] already projected by a front-end: no input projection)
-    size: int  # feature dim, or vocabulary size for tokens
 
 
 @dataclass
@@ -51,20 +43,24 @@ class LMOutput:
 
 
 class ConditionEncoder(nn.Module):
-    """Projects each stream to width `dim`, tags it with a learned type embedding, and runs a
-    bidirectional transformer over the concatenation. Positions are times in ticks, so
-    streams at different rates line up. A stream can be dropped per example (replaced by a
-    learned null embedding, same length) for classifier-free guidance."""
+    """Projects each named stream to width `dim`, tags it with a learned type embedding, and runs
+    a bidirectional transformer over the concatenation. Positions are times in ticks
+    (frame i of a stream at `rate` sits at i / rate seconds; a vector at 0), so streams at
+    different rates line up. A stream can be dropped per example (replaced by a learned
+    null embedding, same length) for classifier-free guidance."""
 
-    def __init__(self, streams: list[Stream], dim: int, depth: int, heads: int, ffn: int, dropout: float = 0.0):
+    def __init__(self, streams: list[Stream], dim: int, depth: int, heads: int, ffn: int, dropout: float = 0.0,
+                 ticks_per_second: float = 50.0):  # fmt: skip
         super().__init__()
         self.streams = streams
+        self.ticks_per_second = ticks_per_second
         self.inputs = nn.ModuleDict()
         for s in streams:
             if s.kind == "tokens":
                 self.inputs[s.name] = nn.Embedding(s.size, dim)
-            elif s.kind in ("features", "vector"):
-                self.inputs[s.name] = nn.Sequential(nn.LayerNorm(s.size), nn.Linear(s.size, dim))
+            elif s.kind in ("features", "vector"):  # (a 1-d stream skips the norm: LayerNorm(1) outputs 0)
+                norm = nn.LayerNorm(s.size) if s.size > 1 else nn.Identity()
+                self.inputs[s.name] = nn.Sequential(norm, nn.Linear(s.size, dim))
             elif s.kind == "embedded":
                 if s.size != dim:
                     raise ValueError(f"embedded stream {s.name} has width {s.size}, the encoder {dim}")
@@ -75,25 +71,39 @@ class ConditionEncoder(nn.Module):
         self.null_embed = nn.Parameter(torch.randn(len(streams), dim) * 0.02)
         self.stack = TransformerStack(dim, depth, heads, ffn, causal=False, cross=False, dropout=dropout)
 
+    def positions(self, stream: Stream, x: torch.Tensor, rate: float | None = None) -> torch.Tensor:
+        """Ticks of each position of stream input `x` -> `[B, T]` (`[B, 1]` for a vector)."""
+        if stream.kind == "vector":
+            return x.new_zeros(x.shape[0], 1, dtype=torch.float32)
+        b, t = x.shape[:2]
+        seconds = torch.arange(t, device=x.device, dtype=torch.float32) / (rate or stream.rate)
+        return (seconds * self.ticks_per_second).expand(b, t)
+
     def forward(
         self,
-        inputs: dict[str, torch.Tensor],
-        pos: dict[str, torch.Tensor],  # name -> [B, T] ticks (vectors: [B, 1])
-        masks: dict[str, torch.Tensor] | None = None,  # name -> [B, T] bool
+        conditions: dict[str, torch.Tensor],  # name -> stream input (see Stream.kind)
+        masks: dict[str, torch.Tensor] | None = None,  # name -> [B, T] bool, True = real position
+        rates: dict[str, float] | None = None,  # name -> frames/s when not the stream's declared rate
         drop: dict[str, torch.Tensor] | None = None,  # name -> [B] bool: replace by null
     ) -> Memory:
+        unknown = sorted(set(conditions) - {s.name for s in self.streams})
+        if unknown:
+            raise ValueError(f"unknown condition stream(s) {', '.join(unknown)} (declared: {', '.join(s.name for s in self.streams)})")
         parts, poss, keep = [], [], []
         for i, s in enumerate(self.streams):
-            if s.name not in inputs:
+            if s.name not in conditions:
                 continue
-            x = inputs[s.name]
+            x = conditions[s.name]
+            pos = self.positions(s, x, (rates or {}).get(s.name))
             if s.kind == "vector":
                 x = x[:, None]  # [B, 1, size]
+            if x.is_floating_point():
+                x = x.to(self.type_embed.dtype)  # float32 inputs into a model stored in bf16
             h = self.inputs[s.name](x) + self.type_embed[i]  # [B, T, D]
             if drop is not None and s.name in drop:
                 h = torch.where(drop[s.name][:, None, None], self.null_embed[i] + self.type_embed[i], h)
             parts.append(h)
-            poss.append(pos[s.name].float())
+            poss.append(pos)
             m = masks.get(s.name) if masks else None
             keep.append(m if m is not None else torch.ones(h.shape[:2], dtype=torch.bool, device=h.device))
         if not parts:
@@ -154,45 +164,45 @@ class TokenLM(nn.Module):
         prefix_pos: torch.Tensor,  # [B, P] ticks
         step_pos: torch.Tensor,  # [N] ticks of each new token
         step_range: torch.Tensor,  # [N, 2] allowed id range [lo, hi) of each new token
+        *,
         sampling: SamplingConfig,
         memory: Memory | None = None,
-        uncond_memory: Memory | None = None,
-        generator: torch.Generator | None = None,
-        use_cache: bool = True,
-        progress=None,
-        cuda_graph: bool = False,
+        guided: list[tuple[Memory, float]] = (),  # (memory with a condition dropped, guidance scale) each
+        options: DecodeOptions | None = None,
     ) -> torch.Tensor:
         """Sample N tokens after `prefix`; returns `[B, N]` ids.
 
-        With `sampling.cfg_scale != 1` and an `uncond_memory`, conditional and unconditional
-        rows run as one batch of 2B and their log-probabilities are mixed before sampling.
-        `use_cache=False` recomputes the whole sequence each step (for tests and benchmarks).
-        `cuda_graph=True` replays every step after the prefix as one captured CUDA graph
-        (`graphs.DecodeGraph`); on CPU it runs that same static step eagerly (for tests).
+        With `guided` memories, the conditional rows and one set of rows per guided memory
+        run as one batch and their log-probabilities are mixed before sampling
+        (`sampling.guide`). `options.use_cache=False` recomputes the whole sequence each
+        step (for tests and benchmarks). `options.cuda_graph` replays every step after the
+        prefix as one captured CUDA graph (`graphs.DecodeGraph`); on CPU it runs that same
+        static step eagerly (for tests).
         """
         if self.column_major_decode:
             use_decode_layout(self)  # CPU weights only
         with torch.inference_mode():
-            return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, uncond_memory, generator,
-                                  use_cache, progress, cuda_graph)  # fmt: skip
+            return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, list(guided),
+                                  options or DecodeOptions())  # fmt: skip
 
-    def _generate(self, prefix, prefix_pos, step_pos, step_range, sampling, memory, uncond_memory, generator, use_cache, progress, cuda_graph):
+    def _generate(self, prefix, prefix_pos, step_pos, step_range, sampling, memory, guided, options):
         b, n = prefix.shape[0], step_pos.shape[0]
-        cfg = sampling.uses_cfg and uncond_memory is not None
-        mem = _cat_memory(memory, uncond_memory) if cfg else memory
-        rows = 2 * b if cfg else b
-        ids = prefix.repeat(2, 1) if cfg else prefix
-        pos = prefix_pos.repeat(2, 1) if cfg else prefix_pos
+        groups = 1 + len(guided)  # conditional rows first, then one block of B rows per guided memory
+        mem = memory if not guided else _cat_memory([memory, *(m for m, _ in guided)])
+        scales = [s for _, s in guided]
+        rows = groups * b
+        ids = prefix.repeat(groups, 1)
+        pos = prefix_pos.repeat(groups, 1)
         out = torch.empty(b, n, dtype=torch.long, device=prefix.device)
         cache = graph = None
         dev = prefix.device
-        if use_cache:
+        if options.use_cache:
             # Under autocast the keys/values come out in its dtype (bf16 on CUDA): store them so.
             dtype = torch.get_autocast_dtype(dev.type) if torch.is_autocast_enabled(dev.type) else self.embed.weight.dtype
             cache = self.stack.allocate_cache(rows, ids.shape[1] + n, dev, dtype)
             if mem is not None:
                 self.stack.prepare_cross(cache, mem.states, mem.pos)
-            if cuda_graph:
+            if options.cuda_graph:
                 mem_mask = None if mem is None or bool(mem.mask.all()) else mem.mask
                 graph = DecodeGraph(self, cache, rows, mem_mask, capture=dev.type == "cuda")
         step_in, step_in_pos = ids, pos
@@ -202,22 +212,22 @@ class TokenLM(nn.Module):
             lo, hi = ranges[i]
             if graph is not None and i > 0:
                 logits = graph(step_in, cos[:, :, i - 1 : i], sin[:, :, i - 1 : i])[:, lo:hi]  # [rows, hi - lo]
-            elif use_cache:
+            elif cache is not None:
                 rope = None if i == 0 else (cos[:, :, i - 1 : i], sin[:, :, i - 1 : i])
                 logits = self(step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi), rope=rope)  # [rows, hi - lo]
             else:
                 logits = self(ids, pos, memory=mem)[:, -1, lo:hi]
             logits = logits.float()
-            if cfg:
-                logits = guide(logits[:b], logits[b:], sampling.cfg_scale)
-            token = sample(logits, sampling, generator) + lo  # [B]
+            if guided:
+                logits = guide(logits[:b], [(logits[(g + 1) * b : (g + 2) * b], s) for g, s in enumerate(scales)])
+            token = sample(logits, sampling, options.generator) + lo  # [B]
             out[:, i] = token
-            step_in = (token.repeat(2) if cfg else token)[:, None]  # [rows, 1]
+            step_in = token.repeat(groups)[:, None]  # [rows, 1]
             step_in_pos = step_pos[i].expand(rows, 1).to(pos.dtype)
-            if not use_cache:
+            if cache is None:
                 ids, pos = torch.cat([ids, step_in], 1), torch.cat([pos, step_in_pos], 1)
-            if progress is not None:
-                progress.update(1)
+            if options.progress is not None:
+                options.progress.update(1)
         return out
 
     def continue_codes(
@@ -229,16 +239,17 @@ class TokenLM(nn.Module):
         codebook_size: int,
         offset: int,
         ticks_per_frame: float,
+        *,
         sampling: SamplingConfig,
-        **generate_kwargs,
+        memory: Memory | None = None,
+        guided: list[tuple[Memory, float]] = (),
+        options: DecodeOptions | None = None,
     ) -> torch.Tensor:
         """Continue `prompt` to `num_frames` frames of K flattened codebooks -> `[B, K, num_frames]`.
 
         The layout every acoustic stage shares: `[prefix ; flattened codes]`, codes at their
         frame's time, the new codes sampled from their own codebook's id range.
         """
-        from v2meow.stages import layout
-
         b, k, p = prompt.shape
         times = layout.flat_times(num_frames, k, 1.0 / ticks_per_frame, prompt.device)  # [T * K] ticks
         n_prompt = p * k
@@ -246,9 +257,11 @@ class TokenLM(nn.Module):
         pos = torch.cat([prefix_pos[:, :-1], times[: n_prompt + 1].expand(b, -1)], 1)
         step_pos = torch.cat([times[n_prompt + 1 :], times[-1:]])  # a new code is fed at the next code's time
         step_range = layout.flat_ranges((num_frames - p) * k, k, codebook_size, offset)
-        new = self.generate(ids, pos, step_pos, step_range, sampling, **generate_kwargs)  # [B, (T - P) * K]
+        new = self.generate(ids, pos, step_pos, step_range, sampling=sampling, memory=memory, guided=guided,
+                            options=options)  # [B, (T - P) * K]
         return torch.cat([prompt, layout.unflatten_codes(new, k, codebook_size, offset)], dim=2)
 
 
-def _cat_memory(a: Memory, b: Memory) -> Memory:
-    return Memory(torch.cat([a.states, b.states]), torch.cat([a.pos, b.pos]), torch.cat([a.mask, b.mask]))
+def _cat_memory(parts: list[Memory]) -> Memory:
+    """Memories of equal length stacked along the batch."""
+    return Memory(torch.cat([m.states for m in parts]), torch.cat([m.pos for m in parts]), torch.cat([m.mask for m in parts]))

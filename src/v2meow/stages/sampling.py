@@ -2,45 +2,81 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from v2meow.errors import ConfigError
+
+#: V2Meow's sampling temperatures for stages 1, 2 and 3 (the paper's defaults).
+PAPER_TEMPERATURES: tuple[float, float, float] = (1.0, 0.95, 0.4)
 
 
 @dataclass
 class SamplingConfig:
     """How one stage samples.
 
-    temperature 0 means greedy (argmax). `cfg_scale` 1 means no guidance:
-    logits = uncond + scale * (cond - uncond).
+    temperature 0 means greedy (argmax). `guidance` maps a condition name (or `"all"`,
+    every guidable condition at once) to a classifier-free guidance scale; 1 means none.
+    One key with scale s: logits = uncond + s * (cond - uncond); several keys add
+    (s_k - 1) * (cond - without_k) for each (one extra batched pass per key).
     """
 
     temperature: float = 1.0
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
-    cfg_scale: float = 1.0
+    guidance: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ConfigError(f"top_k must be >= 0, got {self.top_k}")
-        if not 0 < self.top_p <= 1:
+        if not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature) or self.temperature < 0:
+            raise ConfigError(f"temperature must be finite and >= 0, got {self.temperature}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, float)) or int(self.top_k) != self.top_k or self.top_k < 0:
+            raise ConfigError(f"top_k must be an integer >= 0, got {self.top_k}")
+        self.top_k = int(self.top_k)
+        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.cfg_scale < 0:
-            raise ConfigError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if not isinstance(self.guidance, dict):
+            raise ConfigError(f"guidance must map condition names to scales, got {self.guidance!r}")
+        for name, scale in self.guidance.items():
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+                raise ConfigError(f"guidance scale for '{name}' must be finite and >= 0, got {scale}")
+        self.guidance = {str(k): float(v) for k, v in self.guidance.items()}
 
     @property
-    def uses_cfg(self) -> bool:
-        return self.cfg_scale != 1.0
+    def active_guidance(self) -> list[tuple[str, float]]:
+        """(condition, scale) pairs that change the logits (scale != 1), in a fixed order."""
+        return [(k, v) for k, v in self.guidance.items() if v != 1.0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "guidance": dict(self.guidance)}
 
 
-def guide(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:
-    """Classifier-free guidance on logits (in log-probability space)."""
-    cond, uncond = cond.log_softmax(-1), uncond.log_softmax(-1)
-    return uncond + scale * (cond - uncond)
+@dataclass
+class DecodeOptions:
+    """How a decode loop runs (not what it samples)."""
+
+    generator: torch.Generator | None = None  # seeded draws; None = the global RNG
+    use_cache: bool = True  # False recomputes the whole sequence each step (tests, benchmarks)
+    progress: Any = None  # something with .update(n) (a tqdm bar)
+    cuda_graph: bool = False  # replay each step as a captured CUDA graph (graphs.DecodeGraph)
+
+
+def guide(cond: torch.Tensor, unconds: list[tuple[torch.Tensor, float]]) -> torch.Tensor:
+    """Classifier-free guidance on logits `[B, V]` (in log-probability space).
+
+    `unconds`: (logits with a condition dropped `[B, V]`, scale) per guided condition.
+    """
+    lp = cond.log_softmax(-1)
+    if len(unconds) == 1:
+        u, scale = unconds[0]
+        u = u.log_softmax(-1)
+        return u + scale * (lp - u)
+    out = lp
+    for u, scale in unconds:
+        out = out + (scale - 1.0) * (lp - u.log_softmax(-1))
+    return out
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

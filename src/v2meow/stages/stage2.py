@@ -8,8 +8,8 @@ Two variants (`Stage2Config.variant`):
       ids      [s_0 .. s_{S-1}, SEP, c_0 .. c_{L-2}]    # [B, S + L], L = T * N_c
       targets  loss only on the L coarse targets c_0 .. c_{L-1}
 
-* `encdec` (V2Meow's (b)): the encoder reads the semantic tokens and the visual features
-  (each at its time); the decoder predicts `[c_0 .. c_{L-1}]` after a BOS.
+* `encdec` (V2Meow's (b)): the encoder reads the semantic tokens and the `visual`
+  condition (each at its time); the decoder predicts `[c_0 .. c_{L-1}]` after a BOS.
 
 Coarse codes `[B, N_c, T]` are flattened time-major with per-codebook offsets (`layout`).
 Semantic tokens sit at their own times; coarse positions at the time of their target frame.
@@ -25,13 +25,13 @@ import dataclasses
 
 import torch
 
-from v2meow.components import Component
 from v2meow.errors import ConfigError
 from v2meow.stages import layout
-from v2meow.stages.config import StageConfig
+from v2meow.stages.conditions import Stream, guidance_drop, training_drops
+from v2meow.stages.config import StageComponent, StageConfig
 from v2meow.stages.contrastive import video_music_loss
-from v2meow.stages.lm import ConditionEncoder, LMOutput, Stream, TokenLM
-from v2meow.stages.sampling import SamplingConfig
+from v2meow.stages.lm import ConditionEncoder, LMOutput, Memory, TokenLM
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig
 
 
 @dataclasses.dataclass
@@ -61,14 +61,22 @@ class Stage2Config(StageConfig):
         if self.contrastive_weight > 0 and self.variant != "encdec":
             raise ConfigError("stage 2: contrastive_weight needs the visual variant (variant: encdec)")
 
+    def streams(self) -> list[Stream]:
+        """The encoder's streams (encdec): the semantic tokens (never dropped) and the visual condition."""
+        if self.variant != "encdec":
+            return []
+        return [Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False),
+                Stream("visual", "features", self.feature_dim, self.feature_rate, self.cond_dropout)]  # fmt: skip
 
-class Stage2(Component):
+
+class Stage2(StageComponent):
     config_class = Stage2Config
 
     def __init__(self, config: Stage2Config):
         super().__init__(config)
         c = config
         self.coarse_vocab = c.num_coarse * c.codebook_size
+        self.streams = c.streams()
         if c.variant == "decoder":
             self.coarse_offset = c.semantic_vocab  # ids: [semantic | coarse | SEP]
             self.sep = c.semantic_vocab + self.coarse_vocab
@@ -77,30 +85,29 @@ class Stage2(Component):
         else:
             self.coarse_offset = 0  # ids: [coarse | BOS]
             self.sep = self.coarse_vocab
-            streams = [Stream("semantic", "tokens", c.semantic_vocab), Stream("visual", "features", c.feature_dim)]
-            self.encoder = ConditionEncoder(streams, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout)
+            self.encoder = ConditionEncoder(self.streams, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout, c.ticks_per_second)
             self.decoder = TokenLM(self.sep + 1, c.dim, c.depth, c.heads, c.ffn, cross=True, dropout=c.dropout)
 
     @property
     def uses_visual(self) -> bool:
         return self.config.variant == "encdec"
 
-    def _ticks(self, seconds: torch.Tensor) -> torch.Tensor:
-        return seconds * self.config.ticks_per_second
-
-    def _encode(self, semantic, semantic_mask, features, feature_rate, drop_visual, feature_mask=None):
-        c = self.config
-        if features is None:
-            raise ConfigError("stage 2 variant 'encdec' needs visual features")
-        b, s = semantic.shape
-        t_v = features.shape[1]
-        pos = {
-            "semantic": self._ticks(layout.frame_times(s, c.semantic_rate, semantic.device)).expand(b, s),
-            "visual": self._ticks(layout.frame_times(t_v, feature_rate or c.feature_rate, semantic.device)).expand(b, t_v),
-        }
-        masks = {k: v for k, v in (("semantic", semantic_mask), ("visual", feature_mask)) if v is not None}
-        drop = None if drop_visual is None else {"visual": drop_visual}
-        return self.encoder({"semantic": semantic, "visual": features}, pos, masks=masks, drop=drop)
+    def encode(
+        self,
+        semantic: torch.Tensor,  # [B, S]
+        conditions: dict[str, torch.Tensor] | None,
+        semantic_mask: torch.Tensor | None = None,  # [B, S] bool
+        masks: dict[str, torch.Tensor] | None = None,
+        rates: dict[str, float] | None = None,
+        drop: dict[str, torch.Tensor] | None = None,
+    ) -> Memory:
+        """The encoder over the semantic tokens and the conditions (encdec)."""
+        if not conditions or "visual" not in conditions:
+            raise ConfigError("stage 2 variant 'encdec' needs the visual condition")
+        masks = dict(masks or {})
+        if semantic_mask is not None:
+            masks["semantic"] = semantic_mask
+        return self.encoder({"semantic": semantic, **conditions}, masks, rates, drop)
 
     def _prefix(self, semantic: torch.Tensor, semantic_mask: torch.Tensor | None):
         """Decoder-side prefix before the coarse tokens: ids, positions, key mask."""
@@ -112,9 +119,13 @@ class Stage2(Component):
             mask = None
             if semantic_mask is not None:
                 mask = torch.cat([semantic_mask, semantic_mask.new_ones(b, 1)], 1)
-            return ids, self._ticks(pos).expand(b, s + 1), mask
+            return ids, self.ticks(pos).expand(b, s + 1), mask
         ids = semantic.new_full((b, 1), self.sep)  # BOS
         return ids, semantic.new_zeros(b, 1, dtype=torch.float32), None
+
+    def _check_conditions(self, conditions: dict[str, torch.Tensor] | None) -> None:
+        if conditions and self.encoder is None:
+            raise ConfigError(f"stage 2 variant 'decoder' takes no conditions (got {', '.join(conditions)})")
 
     def forward(
         self,
@@ -122,21 +133,23 @@ class Stage2(Component):
         coarse: torch.Tensor,  # [B, N_c, T]
         semantic_mask: torch.Tensor | None = None,  # [B, S] bool
         coarse_mask: torch.Tensor | None = None,  # [B, T] bool
-        features: torch.Tensor | None = None,  # [B, T_v, D] (encdec)
-        feature_rate: float | None = None,
-        feature_mask: torch.Tensor | None = None,  # [B, T_v] bool (encdec)
+        conditions: dict[str, torch.Tensor] | None = None,  # encdec: {"visual": [B, T_v, D]}
+        masks: dict[str, torch.Tensor] | None = None,  # encdec: {"visual": [B, T_v] bool}
+        rates: dict[str, float] | None = None,
     ) -> LMOutput:
         c = self.config
         b, k, t = coarse.shape
         if k != c.num_coarse:
             raise ConfigError(f"stage 2 expects {c.num_coarse} coarse codebooks, got {k}")
-        memory = drop = None
+        self._check_conditions(conditions)
+        memory = None
+        drop = {}
         if self.encoder is not None:
-            drop = torch.rand(b, device=coarse.device) < c.cond_dropout if self.training else None
-            memory = self._encode(semantic, semantic_mask, features, feature_rate, drop, feature_mask)
+            drop = training_drops(self.streams, conditions or {}, b, coarse.device) if self.training else {}
+            memory = self.encode(semantic, conditions, semantic_mask, masks, rates, drop)
         prefix, prefix_pos, prefix_mask = self._prefix(semantic, semantic_mask)
         flat = layout.flatten_codes(coarse, c.codebook_size, self.coarse_offset)  # [B, L]
-        flat_pos = self._ticks(layout.flat_times(t, k, c.codec_rate, coarse.device)).expand(b, -1)  # [B, L]
+        flat_pos = self.ticks(layout.flat_times(t, k, c.codec_rate, coarse.device)).expand(b, -1)  # [B, L]
         ids = torch.cat([prefix, flat[:, :-1]], 1)  # [B, P + L - 1]
         pos = torch.cat([prefix_pos[:, :-1], flat_pos], 1)  # last prefix id sits at the first target's time
         flat_mask = layout.expand_frame_mask(coarse_mask, k) if coarse_mask is not None else None
@@ -149,14 +162,13 @@ class Stage2(Component):
         mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)
         aux = None
         if c.contrastive_weight > 0:  # video side: the encoder over the visual stream alone (no music in it)
-            t_v = features.shape[1]
-            vpos = self._ticks(layout.frame_times(t_v, feature_rate or c.feature_rate, coarse.device)).expand(b, t_v)
-            masks = None if feature_mask is None else {"visual": feature_mask}
-            video = self.encoder({"visual": features}, {"visual": vpos}, masks=masks).states  # [B, T_v, D]
+            visual_mask = (masks or {}).get("visual")
+            video = self.encoder({"visual": conditions["visual"]}, masks, rates).states  # [B, T_v, D]
+            drop_v = drop.get("visual")
             aux = video_music_loss(
-                video, feature_mask, logits[..., : self.coarse_vocab],
+                video, visual_mask, logits[..., : self.coarse_vocab],
                 self.decoder.embed.weight[: self.coarse_vocab], mask, c.contrastive_temperature,
-                rows=None if drop is None else ~drop,
+                rows=None if drop_v is None else ~drop_v,
             )  # fmt: skip
         return LMOutput(logits=logits, targets=flat, mask=mask, memory=memory, aux_loss=aux)
 
@@ -165,31 +177,31 @@ class Stage2(Component):
         self,
         semantic: torch.Tensor,  # [B, S]
         num_frames: int,
+        *,
+        conditions: dict[str, torch.Tensor] | None = None,  # encdec: {"visual": [B, T_v, D]}
+        rates: dict[str, float] | None = None,
         sampling: SamplingConfig | None = None,
         prompt: torch.Tensor | None = None,  # [B, N_c, P] coarse frames that start the window
-        features: torch.Tensor | None = None,  # [B, T_v, D] (encdec)
-        feature_rate: float | None = None,
-        generator: torch.Generator | None = None,
-        use_cache: bool = True,
-        progress=None,
-        cuda_graph: bool = False,
+        options: DecodeOptions | None = None,
     ) -> torch.Tensor:
         """Sample coarse codes for one window -> `[B, N_c, num_frames]` (prompt included)."""
         sampling = sampling or SamplingConfig()
         c = self.config
         b, k, dev = semantic.shape[0], c.num_coarse, semantic.device
+        self._check_conditions(conditions)
         prompt = semantic.new_zeros(b, k, 0) if prompt is None else prompt
         p = prompt.shape[2]
         if p >= num_frames:
             return prompt[:, :, :num_frames]
-        memory = uncond = None
+        memory, guided = None, []
         if self.encoder is not None:
-            memory = self._encode(semantic, None, features, feature_rate, None)
-            if sampling.uses_cfg:
-                uncond = self._encode(semantic, None, features, feature_rate, torch.ones(b, dtype=torch.bool, device=dev))
+            memory = self.encode(semantic, conditions, rates=rates)
+            guided = [(self.encode(semantic, conditions, rates=rates, drop=guidance_drop(self.streams, key, b, dev, "stage 2")), scale)
+                      for key, scale in sampling.active_guidance]  # fmt: skip
+        elif sampling.active_guidance:
+            guidance_drop(self.streams, sampling.active_guidance[0][0], b, dev, "stage 2 (decoder variant)")  # raises
         prefix, prefix_pos, _ = self._prefix(semantic, None)
         return self.decoder.continue_codes(
             prefix, prefix_pos, prompt, num_frames, c.codebook_size, self.coarse_offset,
-            c.ticks_per_second / c.codec_rate, sampling, memory=memory, uncond_memory=uncond,
-            generator=generator, use_cache=use_cache, progress=progress, cuda_graph=cuda_graph,
+            c.ticks_per_second / c.codec_rate, sampling=sampling, memory=memory, guided=guided, options=options,
         )  # [B, N_c, num_frames]

@@ -13,12 +13,11 @@ import dataclasses
 
 import torch
 
-from v2meow.components import Component
 from v2meow.errors import ConfigError
 from v2meow.stages import layout
-from v2meow.stages.config import StageConfig
+from v2meow.stages.config import StageComponent, StageConfig
 from v2meow.stages.lm import LMOutput, TokenLM
-from v2meow.stages.sampling import SamplingConfig
+from v2meow.stages.sampling import PAPER_TEMPERATURES, DecodeOptions, SamplingConfig
 
 
 @dataclasses.dataclass
@@ -32,7 +31,7 @@ class Stage3Config(StageConfig):
     window_seconds: float = 3.0
 
 
-class Stage3(Component):
+class Stage3(StageComponent):
     config_class = Stage3Config
 
     def __init__(self, config: Stage3Config):
@@ -41,9 +40,6 @@ class Stage3(Component):
         self.fine_offset = c.num_coarse * c.codebook_size
         self.sep = (c.num_coarse + c.num_fine) * c.codebook_size
         self.decoder = TokenLM(self.sep + 1, c.dim, c.depth, c.heads, c.ffn, cross=False, dropout=c.dropout)
-
-    def _ticks(self, seconds: torch.Tensor) -> torch.Tensor:
-        return seconds * self.config.ticks_per_second
 
     def _check(self, coarse: torch.Tensor) -> None:
         if coarse.shape[1] != self.config.num_coarse:
@@ -54,7 +50,7 @@ class Stage3(Component):
         c = self.config
         b, k, t = coarse.shape
         ids = torch.cat([layout.flatten_codes(coarse, c.codebook_size), coarse.new_full((b, 1), self.sep)], 1)
-        pos = self._ticks(layout.flat_times(t, k, c.codec_rate, coarse.device))
+        pos = self.ticks(layout.flat_times(t, k, c.codec_rate, coarse.device))
         pos = torch.cat([pos, pos.new_zeros(1)]).expand(b, -1)
         return ids, pos
 
@@ -69,7 +65,7 @@ class Stage3(Component):
         b, kf, t = fine.shape
         prefix, prefix_pos = self._prefix(coarse)
         flat = layout.flatten_codes(fine, c.codebook_size, self.fine_offset)  # [B, Lf]
-        flat_pos = self._ticks(layout.flat_times(t, kf, c.codec_rate, fine.device)).expand(b, -1)
+        flat_pos = self.ticks(layout.flat_times(t, kf, c.codec_rate, fine.device)).expand(b, -1)
         ids = torch.cat([prefix, flat[:, :-1]], 1)
         pos = torch.cat([prefix_pos[:, :-1], flat_pos], 1)
         key_mask = flat_mask = None
@@ -85,15 +81,16 @@ class Stage3(Component):
     def generate(
         self,
         coarse: torch.Tensor,  # [B, N_c, T]
+        *,
         sampling: SamplingConfig | None = None,
         prompt: torch.Tensor | None = None,  # [B, N_f, P] fine frames that start the window
-        generator: torch.Generator | None = None,
-        use_cache: bool = True,
-        progress=None,
-        cuda_graph: bool = False,
+        options: DecodeOptions | None = None,
     ) -> torch.Tensor:
-        """Sample the fine codes of one window -> `[B, N_f, T]` (prompt included)."""
-        sampling = sampling or SamplingConfig(temperature=0.4)
+        """Sample the fine codes of one window -> `[B, N_f, T]` (prompt included). Stage 3 has no
+        condition, so it takes no guidance."""
+        sampling = sampling or SamplingConfig(temperature=PAPER_TEMPERATURES[2])
+        if sampling.active_guidance:
+            raise ConfigError("stage 3 has no condition to guide (guidance must be 1 or unset)")
         c = self.config
         self._check(coarse)
         b, _, t = coarse.shape
@@ -105,5 +102,5 @@ class Stage3(Component):
         prefix, prefix_pos = self._prefix(coarse)
         return self.decoder.continue_codes(
             prefix, prefix_pos, prompt, t, c.codebook_size, self.fine_offset, c.ticks_per_second / c.codec_rate,
-            sampling, generator=generator, use_cache=use_cache, progress=progress, cuda_graph=cuda_graph,
+            sampling=sampling, options=options,
         )  # [B, N_f, T]

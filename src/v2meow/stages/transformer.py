@@ -14,6 +14,7 @@ buffers, cross-attention keys/values are computed once per sequence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -127,15 +128,23 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
+    """Two linear layers with a GELU between them (dropout on the hidden layer in training)."""
+
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.net[1](self.net[0](x))  # [.., hidden]
-        if self.training:
-            h = self.net[2](h)
-        return self.net[3](h)
+        h = F.gelu(self.fc1(x))  # [.., hidden]
+        if self.training and self.dropout:
+            h = F.dropout(h, self.dropout)
+        return self.fc2(h)
+
+
+#: `Block.forward`'s `kv_store`: gets the new keys/values `[B, H, T, Dh]` of a block's
+#: self-attention and returns the keys/values to attend over (e.g. written into a cache).
+KVStore = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 class Block(nn.Module):
@@ -147,7 +156,30 @@ class Block(nn.Module):
         self.norm_x = nn.LayerNorm(dim) if cross else None
         self.cross = Attention(dim, heads, dropout) if cross else None
         self.norm2, self.ffn = nn.LayerNorm(dim), FeedForward(dim, ffn, dropout)
-        self.drop = nn.Dropout(dropout)
+        self.dropout = dropout
+
+    def _residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + (F.dropout(y, self.dropout) if self.training and self.dropout else y)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # [B, T, D]
+        rope: tuple[torch.Tensor, torch.Tensor],  # cos/sin of the positions of x
+        self_mask: torch.Tensor | None = None,  # [B or 1, 1, T, S] bool, True = attend
+        is_causal: bool = False,
+        kv_store: KVStore | None = None,
+        cross_kv: tuple[torch.Tensor, torch.Tensor] | None = None,  # [B, H, S_m, Dh] each (keys rotated)
+        cross_mask: torch.Tensor | None = None,  # [B, 1, 1, S_m] bool
+    ) -> torch.Tensor:
+        """`x` after the block `[B, T, D]`; `kv_store` decides where the self-attention K/V live."""
+        h = self.norm1(x)
+        k, v = self.attn.project_kv(h, rope)  # [B, H, T, Dh]
+        if kv_store is not None:
+            k, v = kv_store(k, v)
+        x = self._residual(x, self.attn(h, rope, k, v, mask=self_mask, is_causal=is_causal))
+        if self.cross is not None:
+            x = self._residual(x, self.cross(self.norm_x(x), rope, *cross_kv, mask=cross_mask))
+        return self._residual(x, self.ffn(self.norm2(x)))
 
 
 class TransformerStack(nn.Module):
@@ -199,26 +231,14 @@ class TransformerStack(nn.Module):
                 raise ValueError("this stack cross-attends: pass memory (or prepare_cross on the cache)")
             cross_rope = rope_angles(memory_pos, self.head_dim)
         for i, block in enumerate(self.blocks):
-            h = block.norm1(x)
-            k, v = block.attn.project_kv(h, rope)  # [B, H, T, Dh]
-            if cache is not None:
-                layer = cache.layers[i]
-                if start + t > layer.k.shape[2]:
-                    raise ValueError(f"KV cache overflow: {start + t} > {layer.k.shape[2]}")
-                layer.k[:, :, start : start + t] = k
-                layer.v[:, :, start : start + t] = v
-                k, v = layer.k[:, :, : start + t], layer.v[:, :, : start + t]
-            y = block.attn(h, rope, k, v, mask=self_mask, is_causal=self.causal and start == 0)
-            x = x + (block.drop(y) if self.training else y)
+            store = None if cache is None else _append_store(cache.layers[i], start, t)
+            cross_kv = None
             if block.cross is not None:
                 if cache is not None and cache.layers[i].cross_k is not None:
-                    ck, cv = cache.layers[i].cross_k, cache.layers[i].cross_v
+                    cross_kv = cache.layers[i].cross_k, cache.layers[i].cross_v
                 else:
-                    ck, cv = block.cross.project_kv(block.norm_x(memory), cross_rope)
-                y = block.cross(block.norm_x(x), rope, ck, cv, mask=cross_mask)
-                x = x + (block.drop(y) if self.training else y)
-            y = block.ffn(block.norm2(x))
-            x = x + (block.drop(y) if self.training else y)
+                    cross_kv = block.cross.project_kv(block.norm_x(memory), cross_rope)
+            x = block(x, rope, self_mask, self.causal and start == 0, store, cross_kv, cross_mask)
         if cache is not None:
             cache.length = start + t
         return self.norm(x)
@@ -243,14 +263,8 @@ class TransformerStack(nn.Module):
         self_mask = (slots <= slot)[None, None, None, :]  # [1, 1, 1, T_max]
         cross_mask = None if memory_mask is None else memory_mask[:, None, None, :]  # [B, 1, 1, S]
         for block, layer in zip(self.blocks, cache.layers):
-            h = block.norm1(x)
-            k, v = block.attn.project_kv(h, rope)  # [B, H, 1, Dh]
-            layer.k.index_copy_(2, slot, k.to(layer.k.dtype))
-            layer.v.index_copy_(2, slot, v.to(layer.v.dtype))
-            x = x + block.attn(h, rope, layer.k, layer.v, mask=self_mask)
-            if block.cross is not None:
-                x = x + block.cross(block.norm_x(x), rope, layer.cross_k, layer.cross_v, mask=cross_mask)
-            x = x + block.ffn(block.norm2(x))
+            cross_kv = None if block.cross is None else (layer.cross_k, layer.cross_v)
+            x = block(x, rope, self_mask, False, _slot_store(layer, slot), cross_kv, cross_mask)
         return self.norm(x)
 
     def _self_mask(self, b: int, t: int, start: int, key_mask: torch.Tensor | None, device) -> torch.Tensor | None:
@@ -266,3 +280,27 @@ class TransformerStack(nn.Module):
             mask = mask & key_mask[:, None, None, :]
             mask = mask | (k_idx == q_idx)[None, None]  # a padded query still sees itself: rows stay finite
         return mask
+
+
+def _append_store(layer: LayerCache, start: int, t: int) -> KVStore:
+    """Write the new K/V at positions start..start+t-1 of the cache; attend over all filled ones."""
+
+    def store(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if start + t > layer.k.shape[2]:
+            raise ValueError(f"KV cache overflow: {start + t} > {layer.k.shape[2]}")
+        layer.k[:, :, start : start + t] = k
+        layer.v[:, :, start : start + t] = v
+        return layer.k[:, :, : start + t], layer.v[:, :, : start + t]
+
+    return store
+
+
+def _slot_store(layer: LayerCache, slot: torch.Tensor) -> KVStore:
+    """Write the new K/V into cache slot `slot` (a tensor: replayable in a CUDA graph); attend over the whole cache."""
+
+    def store(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        layer.k.index_copy_(2, slot, k.to(layer.k.dtype))
+        layer.v.index_copy_(2, slot, v.to(layer.v.dtype))
+        return layer.k, layer.v
+
+    return store

@@ -9,7 +9,6 @@ with the cache is an error.
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,12 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from v2meow.components import CONFIG_NAME, Component, load_state_strict
+from v2meow.components import (
+    CONFIG_NAME,
+    Component,
+    load_state_strict,
+    read_json_config,
+)
 from v2meow.data.cache import CacheReader
 from v2meow.data.datasets import StageDataset
 from v2meow.errors import ConfigError, MissingWeightsError
@@ -93,7 +97,7 @@ def _source_config_and_state(path: Path) -> tuple[dict[str, Any], dict[str, torc
 
         if not (path / CONFIG_NAME).is_file():
             raise MissingWeightsError(f"--init-from {path}: not a component directory")
-        return json.loads((path / CONFIG_NAME).read_text()), load_file(str(path / "model.safetensors"))
+        return read_json_config(path / CONFIG_NAME), load_file(str(path / "model.safetensors"))
     from v2meow.training.export import component_state, read_checkpoint
 
     ckpt = read_checkpoint(path)
@@ -151,8 +155,9 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
 
 def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, beat_weights: bool = False) -> list[DataLoader]:
     crop = data.crop_seconds or config.window_seconds
+    streams = config.streams() if hasattr(config, "streams") else []
     kwargs = dict(num_coarse=getattr(config, "num_coarse", 0), num_fine=getattr(config, "num_fine", None),
-                  use_visual=stage == "stage1" or getattr(config, "variant", "") == "encdec", beat_weights=beat_weights,
+                  streams=streams, beat_weights=beat_weights,
                   long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0)  # fmt: skip
     train = StageDataset(reader, stage, crop, **kwargs)
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
-from v2meow.components import CONFIG_NAME
+from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.encodec import DEFAULT_REPO, EncodecCodec
@@ -35,13 +34,10 @@ def load_codec(
         if str(path) == DEFAULT_REPO:
             return EncodecCodec.from_hf(DEFAULT_REPO, bandwidth=6.0 if bandwidth is None else bandwidth).eval()
         raise MissingWeightsError(f"{path}: no such codec directory")
-    try:
-        raw = json.loads((p / CONFIG_NAME).read_text())
-    except FileNotFoundError:
-        raise MissingWeightsError(f"{p}: not a codec directory (no {CONFIG_NAME})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{p / CONFIG_NAME}: not a readable config ({e})") from None
-    model_type = raw.get("model_type") if isinstance(raw, dict) else None
+    if not (p / CONFIG_NAME).is_file():
+        raise MissingWeightsError(f"{p}: not a codec directory (no {CONFIG_NAME})")
+    raw = read_json_config(p / CONFIG_NAME)
+    model_type = raw.get("model_type")
     if model_type == "encodec" and "v2meow_version" not in raw:  # a transformers checkpoint directory
         return EncodecCodec.from_hf(p, bandwidth=6.0 if bandwidth is None else bandwidth).eval()
     if model_type not in CODECS:

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from v2meow.errors import UnknownComponentError
 from v2meow.tokenizers.semantic._audio import AudioTooShortError
 
 
@@ -70,35 +69,6 @@ class SemanticBackbone(nn.Module):
     def load(cls, weights: str | None, layer: int | None = None, **options: Any) -> SemanticBackbone:
         """Load pretrained weights from a local directory or the HF cache (never the network)."""
         raise NotImplementedError
-
-
-def backbone_class(name: str) -> type[SemanticBackbone]:
-    """The backbone class registered under `name` (`mel`, `hubert`, `w2v-bert`)."""
-    from v2meow.tokenizers.semantic.hubert import HubertBackbone
-    from v2meow.tokenizers.semantic.mel import MelBackbone
-    from v2meow.tokenizers.semantic.w2v_bert import W2VBertBackbone
-
-    registry = {c.name: c for c in (MelBackbone, HubertBackbone, W2VBertBackbone)}
-    if name not in registry:
-        raise UnknownComponentError(f"unknown semantic backbone {name!r}; known: {', '.join(sorted(registry))}")
-    return registry[name]
-
-
-def list_backbones() -> list[str]:
-    return ["hubert", "mel", "w2v-bert"]
-
-
-def build_backbone(name: str, spec: dict[str, Any] | None = None) -> SemanticBackbone:
-    """Build a backbone with random weights from its `spec()` (no I/O)."""
-    return backbone_class(name).from_spec(dict(spec or {}))
-
-
-def load_backbone(name: str, weights: str | None = None, layer: int | None = None, **options: Any) -> SemanticBackbone:
-    """Load a backbone's pretrained weights (`weights`: a local dir or HF repo id; None = default repo).
-
-    For `mel`, which has no weights, this builds it from `options`.
-    """
-    return backbone_class(name).load(weights, layer=layer, **options)
 
 
 def min_samples(backbone: SemanticBackbone, average_frames: int = 1) -> int:

@@ -1,6 +1,6 @@
 """fairseq HuBERT checkpoints -> transformers `HubertModel` directories, without importing fairseq.
 
-fairseq cannot be installed on Python 3.11+ (DESIGN.md section 6), but its HuBERT state
+fairseq cannot be installed on Python 3.11+, but its HuBERT state
 dicts map one to one onto transformers' HuBERT. The architecture comes from the
 checkpoint's `cfg["model"]` (or legacy `args`), cross-checked against tensor shapes;
 without a config it is inferred from the shapes (heads = dim / 64, fairseq's default

@@ -21,7 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from v2meow.errors import ConfigError
-from v2meow.tokenizers.semantic._hf import LayerTap, TransformersBackbone, config_dict, load_hf, preprocessor_config, truncate_layers
+from v2meow.tokenizers.semantic._hf import (
+    LayerTap,
+    TransformersBackbone,
+    config_dict,
+    load_hf,
+    preprocessor_config,
+    truncate_layers,
+)
 
 DEFAULT_WEIGHTS = "facebook/hubert-base-ls960"
 DEFAULT_LAYER = 6
@@ -72,6 +79,7 @@ class HubertBackbone(TransformersBackbone):
 
     name = "hubert"
     model_class, config_class, default_layer = "HubertModel", "HubertConfig", DEFAULT_LAYER
+    default_weights = DEFAULT_WEIGHTS
     tiny_config = staticmethod(tiny_hubert_config)
 
     def __init__(self, model, layer: int = DEFAULT_LAYER, sample_rate: int = 16000, normalize_waveform: bool = False):
@@ -118,8 +126,9 @@ class HubertBackbone(TransformersBackbone):
         """Load a HuBERT/MERT checkpoint from a local dir or the HF cache (`local_files_only`).
 
         Args:
-            weights: directory or repo id (default `facebook/hubert-base-ls960`).
-            layer: 1-based block (default 6).
+            weights: directory or repo id (default `cls.default_weights`: `facebook/hubert-base-ls960`,
+                `m-a-p/MERT-v1-95M` for `mert`).
+            layer: 1-based block (default `cls.default_layer`).
             sample_rate, normalize_waveform: override the checkpoint's preprocessor config.
 
         Raises:
@@ -128,15 +137,22 @@ class HubertBackbone(TransformersBackbone):
         """
         from transformers import HubertConfig, HubertModel
 
-        weights = str(weights or DEFAULT_WEIGHTS)
-        model, _ = load_hf(HubertModel, HubertConfig, weights, cls.name, DEFAULT_WEIGHTS)
+        weights = str(weights or cls.default_weights)
+        model, _ = load_hf(HubertModel, HubertConfig, weights, cls.name, cls.default_weights)
         pre = preprocessor_config(weights)
         backbone = cls(
             model,
-            layer=DEFAULT_LAYER if layer is None else layer,
+            layer=cls.default_layer if layer is None else layer,
             sample_rate=sample_rate or int(pre.get("sampling_rate", 16000)),
             normalize_waveform=bool(pre.get("do_normalize", False)) if normalize_waveform is None else normalize_waveform,
         )
         backbone.weights_source = weights
         return backbone
 
+
+class MertBackbone(HubertBackbone):
+    """`mert`: MERT (`m-a-p/MERT-v1-95M`), a HuBERT trained on music at 24 kHz (75 Hz frames),
+    loaded through `HubertModel` (see the module docstring for the checkpoints that fit)."""
+
+    name = "mert"
+    default_weights = "m-a-p/MERT-v1-95M"

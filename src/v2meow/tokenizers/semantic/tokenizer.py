@@ -26,17 +26,23 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, Component, ComponentConfig, load_state_strict, read_weights
+from v2meow.components import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    Component,
+    ComponentConfig,
+    load_state_strict,
+    read_weights,
+)
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
 from v2meow.tokenizers.semantic._audio import prepare_waveform
 from v2meow.tokenizers.semantic.backbone import (
     SemanticBackbone,
-    module_device,
-    build_backbone,
     iter_features,
-    load_backbone,
+    module_device,
 )
+from v2meow.tokenizers.semantic.registry import build_backbone, load_backbone
 
 
 @dataclasses.dataclass

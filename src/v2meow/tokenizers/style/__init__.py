@@ -1,4 +1,4 @@
-"""Style embedders: captions and music in one space (DESIGN.md section 2).
+"""Style embedders: captions and music in one space (docs/architecture.md).
 
     emb = build_style_embedder("clap")                 # laion/larger_clap_music from the HF cache
     emb = build_style_embedder("clap", debug=True)     # tiny random CLAP, no files
@@ -11,14 +11,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from v2meow.components import CONFIG_NAME
+from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
-from v2meow.tokenizers.style.base import StyleEmbedder, UnsupportedInputError, prepare_audio, validate_texts
+from v2meow.tokenizers.style.base import (
+    StyleEmbedder,
+    UnsupportedInputError,
+    prepare_audio,
+    validate_texts,
+)
 from v2meow.tokenizers.style.clap import (
     DEFAULT_CLAP_REPO,
     KNOWN_CLAP_REPOS,
@@ -89,10 +93,7 @@ def load_style_embedder(directory: str | os.PathLike, map_location: str = "cpu")
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise MissingWeightsError(f"{directory}: not a component directory (no {CONFIG_NAME})")
-    try:
-        model_type = json.loads(path.read_text()).get("model_type")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
-        raise ConfigError(f"{path}: not a readable config ({e})") from None
+    model_type = read_json_config(path).get("model_type")
     cls = _BY_MODEL_TYPE.get(model_type)
     if cls is None:
         known = ", ".join(sorted(_BY_MODEL_TYPE))

@@ -36,7 +36,13 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, ComponentConfig, _untie
+from v2meow.components import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    ComponentConfig,
+    _untie,
+    read_json_config,
+)
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
 from v2meow.tokenizers.style.base import StyleEmbedder
@@ -178,7 +184,12 @@ class ClapStyleEmbedder(StyleEmbedder):
             emb = cls.from_source(config.source, batch_size=config.batch_size)
             _check_same_contract(emb.config, config, directory)
             return emb.to(map_location)
-        from transformers import AutoTokenizer, ClapConfig, ClapFeatureExtractor, ClapModel
+        from transformers import (
+            AutoTokenizer,
+            ClapConfig,
+            ClapFeatureExtractor,
+            ClapModel,
+        )
 
         try:
             model = ClapModel(ClapConfig.from_dict(config.clap_config))
@@ -296,13 +307,7 @@ def _check_same_contract(loaded: ClapStyleConfig, saved: ClapStyleConfig, direct
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: not a readable config ({_first_line(e)})") from None
-    if not isinstance(d, dict):
-        raise ConfigError(f"{path}: config must be a JSON object")
-    return d
+    return read_json_config(path)
 
 
 def _read_config(directory: Path) -> dict[str, Any]:

@@ -127,7 +127,10 @@ class HashedTextEmbedder(StyleEmbedder):
             for key, weight in self.features(text).items():
                 bucket, sign = self._bucket(key)
                 counts[i, bucket] += sign * weight
-        return counts.to(self.projection) @ self.projection  # [B, D]
+        counts = counts.to(self.projection)
+        # Row by row: a batched matmul may sum in another order (other kernels for other batch
+        # sizes), and a text must embed to the same bits whatever batch it comes in.
+        return torch.stack([row @ self.projection for row in counts])  # [B, D]
 
     def _embed_windows(self, windows: list[torch.Tensor]) -> torch.Tensor:  # pragma: no cover - guarded
         raise AssertionError("text-only embedder")

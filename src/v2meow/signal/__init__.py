@@ -1,0 +1,2 @@
+"""Weight-free signal processing shared by data preparation and evaluation: spectrograms
+(`dsp`) and rhythm analysis: onsets, video beats, tempo (`rhythm`)."""

@@ -1,0 +1,207 @@
+"""Music onsets, video beats and tempo: the weight-free rhythm analysis that the data
+preparation (VMAs beat weights, rhythm envelopes) and the evaluation (beat alignment,
+tempo following) share.
+
+Music side: an onset strength envelope (positive log-mel spectral flux at 100 Hz),
+onsets picked as its local maxima above a moving average, and a tempo from the
+envelope's autocorrelation. Video side: the motion energy of the `motion` extractor;
+a video beat is a step whose energy is the largest within +-`window` seconds (VMAs
+section 4.4), and the video's pulse rate comes from the same autocorrelation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from v2meow.media import resample
+from v2meow.signal.dsp import (
+    log_mel_spectrogram,
+    parabolic_peak,
+    sliding_max,
+    sliding_mean,
+)
+
+ENVELOPE_RATE = 100.0  # onset envelope frames per second
+ANALYSIS_RATE = 16_000  # audio is resampled to this before onset analysis
+_HOP = int(ANALYSIS_RATE / ENVELOPE_RATE)
+
+
+@dataclass
+class Rhythm:
+    """The pulses of one clip: music onsets or video beats."""
+
+    times: np.ndarray  # [K] seconds, ascending
+    tempo: float | None  # BPM (None: no periodicity found)
+    duration: float  # seconds analysed
+
+
+def onset_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Onset strength at `ENVELOPE_RATE` Hz: mean over mel bands of the positive log-power rise.
+
+    Args:
+        wav: `[N]` mono float audio.
+        sample_rate: its rate.
+
+    Returns:
+        `[F]` float64, frame `k` centred at `k / ENVELOPE_RATE` seconds.
+    """
+    x = resample(np.asarray(wav, np.float32)[None], sample_rate, ANALYSIS_RATE)[0]  # [M]
+    logmel = log_mel_spectrogram(
+        x, ANALYSIS_RATE, n_fft=1024, hop=_HOP, n_mels=40, fmin=30.0, fmax=8000.0,
+        win_length=512, power=2.0, log_offset=1e-10, center=True,
+    )  # fmt: skip  # [F, 40]
+    db = 10.0 / math.log(10.0) * logmel
+    db = np.maximum(db, db.max() - 80.0)  # an 80-dB floor keeps silence from producing flux
+    flux = np.maximum(0.0, np.diff(db, axis=0)).mean(1)  # [F - 1]
+    return np.concatenate([[0.0], flux])
+
+
+def pick_peaks(
+    env: np.ndarray,
+    rate: float,
+    pre_max: float = 0.03,
+    post_max: float = 0.03,
+    pre_avg: float = 0.1,
+    post_avg: float = 0.1,
+    delta: float = 0.07,
+    wait: float = 0.05,
+) -> np.ndarray:
+    """Indices of onsets in `env [F]`: local maxima that rise `delta` above the local mean.
+
+    The envelope is first scaled to [0, 1]. Windows are in seconds; `wait` is the
+    shortest gap between two onsets. A flat envelope has no onsets.
+    """
+    env = np.asarray(env, np.float64)
+    span = env.max() - env.min() if env.size else 0.0
+    if env.size < 3 or span <= 1e-12:
+        return np.zeros(0, dtype=np.int64)
+    e = (env - env.min()) / span
+    s = lambda sec: max(0, round(sec * rate))  # noqa: E731
+    is_max = e >= sliding_max(e, s(pre_max), s(post_max))
+    loud = e >= sliding_mean(e, s(pre_avg), s(post_avg)) + delta
+    out, last = [], -np.inf
+    for k in np.flatnonzero(is_max & loud):
+        if k - last > s(wait):
+            out.append(k)
+            last = k
+    return np.asarray(out, dtype=np.int64)
+
+
+def estimate_tempo(
+    env: np.ndarray,
+    rate: float,
+    min_bpm: float = 40.0,
+    max_bpm: float = 240.0,
+    prior_bpm: float = 120.0,
+    prior_octaves: float = 1.0,
+) -> float | None:
+    """Tempo in BPM from the autocorrelation of a pulse-strength envelope.
+
+    Candidate periods are local maxima of the autocorrelation between `60 / max_bpm`
+    and `60 / min_bpm` seconds, weighted by a log-normal prior around `prior_bpm`
+    (`prior_octaves` wide) against octave errors. The winner is refined to sub-frame
+    precision with the peaks at its first few multiples (least squares through the
+    origin on parabola-fitted lags).
+
+    Returns:
+        BPM, or None when the envelope is flat, too short, or has no periodicity.
+    """
+    x = np.asarray(env, np.float64) - np.mean(env)
+    n = x.shape[0]
+    lo, hi = max(1, math.floor(rate * 60.0 / max_bpm)), math.ceil(rate * 60.0 / min_bpm)
+    hi = min(hi, n - 2)
+    if n < 4 or hi <= lo or float(x @ x) <= 1e-12:
+        return None
+    spec = np.fft.rfft(x, n=2 * n)
+    ac = np.fft.irfft(spec * np.conj(spec))[:n]  # [n] lag 0..n-1, biased (falls off with lag)
+    ac /= ac[0]
+    lags = np.arange(lo, hi + 1)
+    peak = (ac[lags] >= ac[lags - 1]) & (ac[lags] > ac[lags + 1]) & (ac[lags] > 0)
+    if not peak.any():
+        return None
+    prior = np.exp(-0.5 * (np.log2(rate * 60.0 / lags / prior_bpm) / prior_octaves) ** 2)
+    best = int(lags[np.argmax(np.where(peak, ac[lags] * prior, -np.inf))])
+    period = _refine_period(ac, best)
+    return 60.0 * rate / period
+
+
+def _refine_period(ac: np.ndarray, lag: int, harmonics: int = 4) -> float:
+    """Least-squares period from the autocorrelation peaks near `m * lag`, m = 1..harmonics."""
+    num = den = 0.0
+    base = parabolic_peak(ac, lag)
+    for m in range(1, harmonics + 1):
+        centre = m * base
+        radius = max(1, round(0.1 * base))
+        a, b = round(centre) - radius, round(centre) + radius
+        if b >= ac.shape[0] - 1:
+            break
+        k = a + int(np.argmax(ac[a : b + 1]))
+        if not (a < k < b) or ac[k] <= 0:  # no peak inside the search window
+            continue
+        num += m * parabolic_peak(ac, k)
+        den += m * m
+    return num / den if den else base
+
+
+def music_rhythm(wav: np.ndarray, sample_rate: int, delta: float = 0.07) -> Rhythm:
+    """Onsets and tempo of `wav [N]` (mono float audio at `sample_rate`)."""
+    env = onset_envelope(wav, sample_rate)  # [F]
+    times = pick_peaks(env, ENVELOPE_RATE, delta=delta) / ENVELOPE_RATE
+    return Rhythm(times=times, tempo=estimate_tempo(env, ENVELOPE_RATE), duration=len(wav) / sample_rate)
+
+
+def video_beats(
+    energy: np.ndarray, rate: float, window: float = 0.2, threshold: float = 0.1, lag: float = 0.0
+) -> np.ndarray:
+    """Video beats: steps of `energy [T]` that are the maximum within +-`window` seconds.
+
+    A beat must also stand above the mean of its window (flat stretches have none) and
+    above `threshold` of the clip's energy range; of a plateau only the first step
+    counts. Step `k` covers `[k / rate, (k + 1) / rate)`; its beat time is the step
+    centre minus `lag`, the delay of the energy after the motion (see `MotionEnergy`).
+
+    Returns:
+        `[K]` beat times in seconds.
+    """
+    e = np.asarray(energy, np.float64)
+    if e.size == 0 or e.max() - e.min() <= 1e-12:
+        return np.zeros(0)
+    w = max(1, round(window * rate))
+    floor = e.min() + threshold * (e.max() - e.min())
+    cand = (e >= sliding_max(e, w, w)) & (e > sliding_mean(e, w, w)) & (e >= floor)
+    out, last = [], -np.inf
+    for k in np.flatnonzero(cand):
+        if k - last > w:
+            out.append(k)
+            last = k
+    return np.maximum(0.0, (np.asarray(out, np.float64) + 0.5) / rate - lag)
+
+
+@dataclass
+class MotionEnergy:
+    """Motion energy of a video: `energy[k]` sums the frame differences of step k.
+
+    A difference at frame time `g` measures a change in `(g - 1 / frame_rate, g]`, so
+    the energy trails the motion by `lag = 1 / frame_rate` on average over a step.
+    """
+
+    energy: np.ndarray  # [T]
+    rate: float  # steps per second
+    frame_rate: float  # rate the frames were read and differenced at
+
+    @property
+    def lag(self) -> float:
+        return 1.0 / self.frame_rate
+
+
+def video_rhythm(motion: MotionEnergy, window: float = 0.2) -> Rhythm:
+    """Beats and pulse rate of a video's motion energy."""
+    e, rate = np.asarray(motion.energy, np.float64), motion.rate
+    duration = e.shape[0] / rate
+    t = np.arange(0.0, duration, 1.0 / ENVELOPE_RATE)  # the energy on the onset envelope's grid
+    dense = np.interp(t, (np.arange(e.shape[0]) + 0.5) / rate - motion.lag, e)
+    beats = video_beats(e, rate, window, lag=motion.lag)
+    return Rhythm(times=beats, tempo=estimate_tempo(dense, ENVELOPE_RATE), duration=duration)

@@ -1,0 +1,47 @@
+"""Imports point down the floors of docs/architecture.md (checked on the source, lazy imports included)."""
+
+import ast
+from pathlib import Path
+
+import v2meow
+
+#: Floor of each top-level module or package; a module may import its own package and lower floors.
+FLOORS = {
+    "errors": 0, "io": 0, "v2meow": 0,
+    "media": 1, "components": 1,
+    "signal": 2,
+    "features": 3, "tokenizers": 3, "stages": 3,
+    "data": 4, "pipelines": 4, "evaluation": 4,
+    "training": 5,
+    "cli": 6, "app": 6, "demo": 6,
+}  # fmt: skip
+#: Floors whose packages may not import each other (model code; data, pipelines and evaluation).
+ISOLATED = {3, 4}
+
+
+def _imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "v2meow":
+                yield node.lineno, parts[1] if len(parts) > 1 else "v2meow"
+
+
+def test_every_import_points_down():
+    root = Path(v2meow.__file__).parent
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).parts
+        own = rel[0].removesuffix(".py") if rel[0] != "__init__.py" else "v2meow"
+        assert own in FLOORS, f"{path}: add its package to FLOORS (and to docs/architecture.md)"
+        for line, target in _imports(path):
+            if target == own:
+                continue
+            up = FLOORS[target] > FLOORS[own]
+            sideways = FLOORS[target] == FLOORS[own] and FLOORS[own] in ISOLATED
+            if up or sideways:
+                bad.append(f"{path.relative_to(root)}:{line} ({own}, floor {FLOORS[own]}) imports {target} (floor {FLOORS[target]})")
+    assert not bad, "imports that point up or sideways:\n" + "\n".join(bad)
