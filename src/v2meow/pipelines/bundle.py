@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from v2meow import __version__
-from v2meow.components import build_dataclass
+from v2meow.components import build_dataclass, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
 from v2meow.stages.conditions import ALL
@@ -132,12 +132,7 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
         raise MissingWeightsError(f"{directory}: bundle directory not found")
     if not path.is_file():
         raise MissingWeightsError(f"{directory}: not a v2meow bundle (no {PIPELINE_FILE})")
-    try:
-        spec = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: unreadable ({e})") from None
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{path}: must be a JSON object")
+    spec = read_json_config(path)
     version = spec.get("format_version")
     if version not in range(1, FORMAT_VERSION + 1):
         raise ConfigError(f"{path}: format_version {version} (this v2meow reads 1 to {FORMAT_VERSION})")

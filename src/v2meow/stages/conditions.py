@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from v2meow.components import build_dataclass
 from v2meow.errors import ConfigError
 
 #: Guidance key that drops every guidable stream at once (V2Meow's unconditional pass).
@@ -65,14 +66,7 @@ class Stream:
         """A stream from a config entry (`{"name": ..., "kind": ..., "size": ..., "rate": ..., "dropout": ...}`)."""
         if not isinstance(d, dict):
             raise ConfigError(f"a condition stream entry must be a mapping, got {d!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"condition stream entry {d}: unknown field(s) {', '.join(unknown)}")
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise ConfigError(f"condition stream entry {d}: {e}") from None
+        return build_dataclass(cls, d, f"condition stream entry {d}")
 
 
 def check_unique(streams: Iterable[Stream]) -> list[Stream]:
