@@ -10,10 +10,17 @@ from v2meow.stages.stage2 import Stage2
 from v2meow.stages.stage3 import Stage3
 
 
+def _stage1_conditions(model, clip):
+    conditions = {"visual": clip["visual"], "style": clip["style"]}
+    if any(s.name == "rhythm" for s in model.streams):  # an aligned 1-d stream at the semantic rate
+        conditions["rhythm"] = clip["semantic"][..., None].float().remainder(3) / 2
+    return conditions
+
+
 def _generate(model, clip, sampling=None, **kw):
     options = DecodeOptions(**kw)
     if isinstance(model, Stage1):
-        conditions = {"visual": clip["visual"], "style": clip["style"]}
+        conditions = _stage1_conditions(model, clip)
         return model.generate(conditions, clip["semantic"].shape[1], sampling=sampling, options=options)
     if isinstance(model, Stage2):
         conditions = {"visual": clip["visual"]} if model.uses_visual else None
@@ -23,7 +30,7 @@ def _generate(model, clip, sampling=None, **kw):
 
 def _forward(model, clip):
     if isinstance(model, Stage1):
-        return model(clip["semantic"], {"visual": clip["visual"], "style": clip["style"]})
+        return model(clip["semantic"], _stage1_conditions(model, clip))
     if isinstance(model, Stage2):
         conditions = {"visual": clip["visual"]} if model.uses_visual else None
         return model(clip["semantic"], clip["coarse"], conditions=conditions)
@@ -38,8 +45,13 @@ def _target(model, clip):
     return {Stage1: clip["semantic"], Stage2: clip["coarse"], Stage3: clip["fine"]}[type(model)]
 
 
-MODELS = [stage1, lambda: stage2("decoder"), lambda: stage2("encdec"), stage3]
-IDS = ["stage1", "stage2-decoder", "stage2-encdec", "stage3"]
+RHYTHM = {"name": "rhythm", "kind": "features", "size": 1, "rate": 10.0, "dropout": 0.1, "route": "aligned"}
+MODELS = [stage1, lambda: stage2("decoder"), lambda: stage2("encdec"), stage3,
+          lambda **kw: stage1(visual_route="both", extra_streams=[RHYTHM], **kw),
+          lambda **kw: stage2("decoder", aligned_semantic=True, **kw), lambda **kw: stage2("encdec", aligned_semantic=True, **kw),
+          lambda **kw: stage3(aligned_coarse=True, **kw)]  # fmt: skip
+IDS = ["stage1", "stage2-decoder", "stage2-encdec", "stage3", "stage1-aligned", "stage2-decoder-aligned",
+       "stage2-encdec-aligned", "stage3-aligned"]  # fmt: skip
 
 
 @pytest.mark.parametrize("make", MODELS, ids=IDS)
@@ -76,11 +88,9 @@ def test_codes_stay_in_range(make, clip_tokens):
 @pytest.mark.parametrize("make", MODELS, ids=IDS)
 def test_overfit_one_clip_then_greedy_decode_it(make, clip_tokens):
     torch.manual_seed(0)
-    model = make(dropout=0.0) if make is stage3 else make()
-    if hasattr(model.config, "cond_dropout"):
-        model.config.cond_dropout = 0.0
-    if hasattr(model.config, "style_dropout"):
-        model.config.style_dropout = 0.0
+    model = make()
+    for s in getattr(model, "streams", []):
+        object.__setattr__(s, "dropout", 0.0)  # no condition dropout: memorise the clip exactly
     opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
     for _ in range(100):

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from v2meow.components import read_json_config
+from v2meow.stages.layout import fit_frames
 from v2meow.data.sources import Source, clip_key, clip_spans, content_hash, source_key
 from v2meow.errors import (
     MediaError,
@@ -355,15 +356,6 @@ def _beats(task: ClipTask, cfg: PrepareConfig, c: Components, wav: torch.Tensor,
     n = tensors["semantic"].shape[0]
     return clip_beat_weights(wav, sr, motion, n, c.semantic.frame_rate, cfg.beat_alpha, cfg.beat_delta)
 
-
-def fit_frames(x: torch.Tensor, n: int) -> torch.Tensor:
-    """Trim `[..., T]` to n frames, or pad by repeating the last frame (tokenizers round down by < 1 frame)."""
-    t = x.shape[-1]
-    if t >= n:
-        return x[..., :n]
-    if t == 0:
-        raise MediaError("no frames to pad from")
-    return torch.cat([x, x[..., -1:].expand(*x.shape[:-1], n - t)], dim=-1)
 
 
 def _reason(e: BaseException, source: Source) -> str:

@@ -24,10 +24,12 @@ from tqdm.auto import tqdm
 from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
+from v2meow import media
 from v2meow.media import fit_length
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.windows import plan_windows
+from v2meow.stages.layout import fit_frames
 from v2meow.stages.sampling import DecodeOptions, make_generator
 from v2meow.stages.stage1 import Stage1
 from v2meow.stages.stage2 import Stage2
@@ -47,7 +49,7 @@ class PipelineOutput:
     semantic: torch.Tensor  # [S, T_s]
     coarse: torch.Tensor  # [S, N_c, T_a]
     fine: torch.Tensor  # [S, N_f, T_a]
-    features: Features
+    features: Features | None  # None for a resynthesis without video
     duration: float
     scores: list[float] | None = None  # text-audio similarity per candidate, when reranked
     timings: dict[str, float] = field(default_factory=dict)
@@ -67,17 +69,33 @@ class V2MeowPipeline:
         semantic_info: dict | None = None,
         generation: GenerationConfig | None = None,
         progress: bool = False,
+        semantic=None,
     ):
+        """`semantic`: the bundle's semantic tokenizer (a `SemanticTokenizer`, or its directory,
+        loaded on first use), needed only to read audio (`resynthesize`); `semantic_info` (its
+        config) is enough for the compatibility check."""
         self.extractor, self.stage1, self.stage2, self.stage3 = extractor, stage1, stage2, stage3
         self.codec, self.style = codec, style
+        self._semantic = semantic
         self.generation = generation or GenerationConfig()
         self.progress = progress
+        if isinstance(semantic, torch.nn.Module) and semantic_info is None:
+            semantic_info = semantic.config.to_dict()
         check_components(extractor, stage1, stage2, stage3, codec, style, semantic_info)
         for m in self.modules():
             m.eval()
 
     def modules(self) -> list[torch.nn.Module]:
         return [m for m in (self.extractor, self.stage1, self.stage2, self.stage3, self.codec, self.style) if m is not None]
+
+    @property
+    def semantic(self):
+        """The semantic tokenizer (loaded on first use; its backbone may need pretrained weights), or None."""
+        if self._semantic is not None and not isinstance(self._semantic, torch.nn.Module):
+            from v2meow.tokenizers.semantic import SemanticTokenizer
+
+            self._semantic = SemanticTokenizer.from_pretrained(self._semantic, map_location=str(self.device)).eval()
+        return self._semantic
 
     @property
     def device(self) -> torch.device:
@@ -131,6 +149,7 @@ class V2MeowPipeline:
             semantic_info=semantic_info,
             generation=spec["generation"],
             progress=progress,
+            semantic=comps.get("semantic"),
         )
         return pipe.to(device).set_stage_dtype(dtype)
 
@@ -192,13 +211,15 @@ class V2MeowPipeline:
         rates = [c.semantic_rate, features.rate]
         return self._windowed(out, c.semantic_rate, features.duration, c.window_seconds, gen.context_seconds[0], rates, "stage 1", step)
 
-    def coarse_tokens(self, semantic: torch.Tensor, features: Features, *, generation: GenerationConfig,
-                      generator=None) -> torch.Tensor:  # fmt: skip
-        """Stage 2 over windows -> `[S, N_c, T_a]`."""
+    def coarse_tokens(self, semantic: torch.Tensor, duration: float, *, features: Features | None = None,
+                      generation: GenerationConfig, generator=None) -> torch.Tensor:  # fmt: skip
+        """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant)."""
         c, gen = self.stage2.config, generation
-        total = math.ceil(features.duration * c.codec_rate - 1e-6)
+        if self.stage2.uses_visual and features is None:
+            raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
+        total = math.ceil(duration * c.codec_rate - 1e-6)
         out = torch.zeros(semantic.shape[0], c.num_coarse, total, dtype=torch.long, device=self.device)
-        feats = features.features.to(self.device)[None].expand(semantic.shape[0], -1, -1)  # [S, T_v, D]
+        feats = None if features is None else features.features.to(self.device)[None].expand(semantic.shape[0], -1, -1)  # [S, T_v, D]
 
         def step(w, span, prompt, bar):
             ss, se, _ = w.frames(c.semantic_rate, semantic.shape[1])
@@ -210,7 +231,7 @@ class V2MeowPipeline:
                                         sampling=gen.stages[1], prompt=prompt, options=self._options(gen, generator, bar))  # fmt: skip
 
         rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.stage2.uses_visual else [])
-        return self._windowed(out, c.codec_rate, features.duration, c.window_seconds, gen.context_seconds[1], rates, "stage 2", step)
+        return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds[1], rates, "stage 2", step)
 
     def fine_tokens(self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None) -> torch.Tensor:
         """Stage 3 over windows -> `[S, N_f, T_a]`."""
@@ -290,7 +311,7 @@ class V2MeowPipeline:
         with self._autocast():
             semantic = self.semantic_tokens(features, style, num_samples=gen.num_samples, generation=gen, generator=generator)
             timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
-            coarse = self.coarse_tokens(semantic, features, generation=gen, generator=generator)
+            coarse = self.coarse_tokens(semantic, features.duration, features=features, generation=gen, generator=generator)
             timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
             fine = self.fine_tokens(coarse, features.duration, generation=gen, generator=generator)
             timings["stage3"], t = time.perf_counter() - t, time.perf_counter()
@@ -306,3 +327,47 @@ class V2MeowPipeline:
             audio=audio.cpu(), sample_rate=self.codec.sample_rate, semantic=semantic.cpu(), coarse=coarse.cpu(),
             fine=fine.cpu(), features=features, duration=features.duration, scores=scores, timings=timings,
         )
+
+    # ---- resynthesis -------------------------------------------------------------------
+
+    def audio_semantic_tokens(self, audio: str | os.PathLike | torch.Tensor, sample_rate: int | None = None) -> tuple[torch.Tensor, float]:
+        """Semantic tokens `[T_s]` of an audio file or waveform (`[N]` or `[C, N]` at `sample_rate`), and its duration (s)."""
+        if self.semantic is None:
+            raise ConfigError("this bundle has no semantic tokenizer (component 'semantic'), so it cannot read audio")
+        if isinstance(audio, (str, os.PathLike)):
+            wav, sample_rate = media.read_audio(audio, channels=1)
+        elif sample_rate is None:
+            raise ConfigError("a waveform needs its sample_rate")
+        else:
+            wav = torch.as_tensor(audio, dtype=torch.float32)
+        duration = wav.shape[-1] / sample_rate
+        tokens = self.semantic.encode(wav, sample_rate)  # [T']
+        return fit_frames(tokens, math.ceil(duration * self.stage2.config.semantic_rate - 1e-6)), duration
+
+    @torch.inference_mode()
+    def resynthesize(
+        self, audio: str | os.PathLike | torch.Tensor, sample_rate: int | None = None, *,
+        video: str | os.PathLike | Features | None = None, **overrides,
+    ) -> PipelineOutput:  # fmt: skip
+        """Music -> its own semantic tokens -> stages 2 and 3 -> decode (AudioLM's acoustic resynthesis).
+
+        The output keeps the input's melody and rhythm as far as the semantic tokens carry
+        them, re-rendered by the acoustic stages; stage 1 and the video are not used (except
+        by a stage 2 of the `encdec` variant, which needs `video`). Overrides as for `__call__`.
+        """
+        gen = self.generation.replace(**overrides)
+        tokens, duration = self.audio_semantic_tokens(audio, sample_rate)
+        semantic = tokens.to(self.device)[None].expand(gen.num_samples, -1)  # [S, T_s]
+        features = None
+        if self.stage2.uses_visual:
+            if video is None:
+                raise ConfigError("this bundle's stage 2 reads the video (variant encdec): pass video=")
+            features = video if isinstance(video, Features) else self.extract_features(video)
+        generator = make_generator(gen.seed, self.device)
+        with self._autocast():
+            coarse = self.coarse_tokens(semantic, duration, features=features, generation=gen, generator=generator)
+            fine = self.fine_tokens(coarse, duration, generation=gen, generator=generator)
+        wav = self.decode(coarse, fine, duration)
+        return PipelineOutput(audio=wav.cpu(), sample_rate=self.codec.sample_rate, semantic=semantic.cpu(), coarse=coarse.cpu(),
+                              fine=fine.cpu(), features=features, duration=duration)  # fmt: skip
+

@@ -29,6 +29,7 @@ from v2meow.errors import ConfigError
 ALL = "all"
 
 KINDS = ("features", "tokens", "vector", "embedded")
+ROUTES = ("encoder", "aligned", "both")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Stream:
     rate: float = 0.0  # frames per second of the training data (time streams); a call may pass others
     dropout: float = 0.0  # P(replace by the null embedding) per training example
     guidable: bool = True  # may be dropped for guidance (False for a stage's main input, e.g. stage 2's semantic tokens)
+    route: str = "encoder"  # "encoder" (cross-attended), "aligned" (summed into the decoder inputs at their times), "both"
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
@@ -60,6 +62,20 @@ class Stream:
             raise ConfigError(f"condition stream {self.name}: a {self.kind} stream needs a rate > 0")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"condition stream {self.name}: dropout must be in [0, 1), got {self.dropout}")
+        if self.route not in ROUTES:
+            raise ConfigError(f"condition stream {self.name}: route must be one of {', '.join(ROUTES)}, got '{self.route}'")
+        if self.aligned and self.kind not in ("features", "tokens"):
+            raise ConfigError(f"condition stream {self.name}: a {self.kind} stream cannot be time-aligned")
+
+    @property
+    def encoded(self) -> bool:
+        """Read by the encoder (cross-attention)."""
+        return self.route in ("encoder", "both")
+
+    @property
+    def aligned(self) -> bool:
+        """Summed into the decoder inputs at their times (`stages/aligned.py`)."""
+        return self.route in ("aligned", "both")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Stream:

@@ -24,7 +24,8 @@ from v2meow.stages.transformer import KVCache
 class DecodeGraph:
     """One decode step of `lm` over `cache`, captured on first call when `capture`."""
 
-    def __init__(self, lm, cache: KVCache, rows: int, memory_mask: torch.Tensor | None = None, capture: bool = True):
+    def __init__(self, lm, cache: KVCache, rows: int, memory_mask: torch.Tensor | None = None, capture: bool = True,
+                 aligned: bool = False):  # fmt: skip
         dev = lm.embed.weight.device
         if capture and dev.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device; the model is on {dev}")
@@ -34,21 +35,26 @@ class DecodeGraph:
         self.cos = torch.ones(1, 1, 1, head_dim, device=dev)  # [1, 1, 1, Dh]
         self.sin = torch.zeros(1, 1, 1, head_dim, device=dev)  # [1, 1, 1, Dh]
         self.slot = torch.zeros(1, dtype=torch.long, device=dev)  # [1]
+        width = lm.embed.weight.shape[1]
+        self.aligned = torch.zeros(rows, 1, width, device=dev, dtype=lm.embed.weight.dtype) if aligned else None  # [rows, 1, D]
         for layer in cache.layers:  # the static step attends over unfilled slots (masked): they must be finite
             layer.k[:, :, cache.length :].zero_()
             layer.v[:, :, cache.length :].zero_()
         self.graph: torch.cuda.CUDAGraph | None = None
         self.logits: torch.Tensor | None = None  # [rows, V], overwritten by every replay
 
-    def __call__(self, ids: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        """Logits `[rows, V]` for tokens `ids` `[rows, 1]` at angles cos/sin `[1, 1, 1, Dh]`;
-        writes slot `cache.length` and advances it. The result is only valid until the next call."""
+    def __call__(self, ids: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits `[rows, V]` for tokens `ids` `[rows, 1]` at angles cos/sin `[1, 1, 1, Dh]` (plus the
+        time-aligned input `[rows, 1, D]` when the graph has one); writes slot `cache.length` and
+        advances it. The result is only valid until the next call."""
         if self.cache.length >= self.cache.max_len:
             raise ValueError(f"KV cache overflow: {self.cache.length + 1} > {self.cache.max_len}")
         self.ids.copy_(ids)
         self.cos.copy_(cos)
         self.sin.copy_(sin)
         self.slot.fill_(self.cache.length)
+        if self.aligned is not None:
+            self.aligned.copy_(aligned)
         if not self.capture:
             logits = self._step()
         else:
@@ -60,7 +66,10 @@ class DecodeGraph:
         return logits
 
     def _step(self) -> torch.Tensor:
-        h = self.lm.stack.step_static(self.lm.embed(self.ids), (self.cos, self.sin), self.cache, self.slot, self.memory_mask)
+        x = self.lm.embed(self.ids)  # [rows, 1, D]
+        if self.aligned is not None:
+            x = x + self.aligned
+        h = self.lm.stack.step_static(x, (self.cos, self.sin), self.cache, self.slot, self.memory_mask)
         return F.linear(h[:, -1], self.lm.head.weight)  # [rows, V]
 
     def _capture(self) -> None:

@@ -61,3 +61,13 @@ def common_grid(rates: list[float], limit: int = 10_000) -> float:
         if all(abs(p * r - round(p * r)) < 1e-6 for r in rates):
             return p
     return 1.0 / top
+
+
+def fit_frames(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Trim `[..., T]` to n frames, or pad by repeating the last frame (tokenizers round down by < 1 frame)."""
+    t = x.shape[-1]
+    if t >= n:
+        return x[..., :n]
+    if t == 0:
+        raise ValueError("no frames to pad from")
+    return torch.cat([x, x[..., -1:].expand(*x.shape[:-1], n - t)], dim=-1)

@@ -136,6 +136,7 @@ class TokenLM(nn.Module):
         cache=None,
         last_range: tuple[int, int] | None = None,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        aligned: torch.Tensor | None = None,  # [B, T, D] time-aligned conditioning, added to the embeddings
     ) -> torch.Tensor:
         """Logits `[B, T, vocab_size]`; with a cache, only for the new positions.
 
@@ -143,8 +144,11 @@ class TokenLM(nn.Module):
         `[B, hi - lo]`: sampling needs no more, and the output projection is the largest
         matrix of a step when the vocabulary spans several codebooks.
         """
+        x = self.embed(ids)  # [B, T, D]
+        if aligned is not None:
+            x = x + aligned.to(x.dtype)
         h = self.stack(
-            self.embed(ids),
+            x,
             pos,
             key_mask=key_mask,
             memory=None if memory is None else memory.states,
@@ -168,9 +172,14 @@ class TokenLM(nn.Module):
         sampling: SamplingConfig,
         memory: Memory | None = None,
         guided: list[tuple[Memory, float]] = (),  # (memory with a condition dropped, guidance scale) each
+        aligned: torch.Tensor | None = None,  # [(1 + len(guided)) * B, P + N, D]: time-aligned inputs (aligned.py)
         options: DecodeOptions | None = None,
     ) -> torch.Tensor:
         """Sample N tokens after `prefix`; returns `[B, N]` ids.
+
+        `aligned` holds what is added to each input's embedding: the P prefix positions, then
+        the input fed at each step (new token i sits at `step_pos[i]`); its rows follow the
+        batch layout below (conditional rows, then one block per guided memory).
 
         With `guided` memories, the conditional rows and one set of rows per guided memory
         run as one batch and their log-probabilities are mixed before sampling
@@ -182,10 +191,10 @@ class TokenLM(nn.Module):
         if self.column_major_decode:
             use_decode_layout(self)  # CPU weights only
         with torch.inference_mode():
-            return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, list(guided),
+            return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, list(guided), aligned,
                                   options or DecodeOptions())  # fmt: skip
 
-    def _generate(self, prefix, prefix_pos, step_pos, step_range, sampling, memory, guided, options):
+    def _generate(self, prefix, prefix_pos, step_pos, step_range, sampling, memory, guided, aligned, options):
         b, n = prefix.shape[0], step_pos.shape[0]
         groups = 1 + len(guided)  # conditional rows first, then one block of B rows per guided memory
         mem = memory if not guided else _cat_memory([memory, *(m for m, _ in guided)])
@@ -193,6 +202,9 @@ class TokenLM(nn.Module):
         rows = groups * b
         ids = prefix.repeat(groups, 1)
         pos = prefix_pos.repeat(groups, 1)
+        p = ids.shape[1]
+        if aligned is not None and aligned.shape[:2] != (rows, p + n):
+            raise ValueError(f"aligned must be [{rows}, {p + n}, D], got {list(aligned.shape)}")
         out = torch.empty(b, n, dtype=torch.long, device=prefix.device)
         cache = graph = None
         dev = prefix.device
@@ -204,19 +216,23 @@ class TokenLM(nn.Module):
                 self.stack.prepare_cross(cache, mem.states, mem.pos)
             if options.cuda_graph:
                 mem_mask = None if mem is None or bool(mem.mask.all()) else mem.mask
-                graph = DecodeGraph(self, cache, rows, mem_mask, capture=dev.type == "cuda")
+                graph = DecodeGraph(self, cache, rows, mem_mask, capture=dev.type == "cuda", aligned=aligned is not None)
         step_in, step_in_pos = ids, pos
         ranges = [tuple(r) for r in step_range.tolist()]
         cos, sin = rope_angles(step_pos[None], self.stack.head_dim)  # [1, 1, N, Dh]: every step's rotation, once
         for i in range(n):
             lo, hi = ranges[i]
+            step_aligned = None
+            if aligned is not None:
+                step_aligned = aligned[:, :p] if i == 0 else aligned[:, p + i - 1 : p + i]  # what step_in gets
             if graph is not None and i > 0:
-                logits = graph(step_in, cos[:, :, i - 1 : i], sin[:, :, i - 1 : i])[:, lo:hi]  # [rows, hi - lo]
+                logits = graph(step_in, cos[:, :, i - 1 : i], sin[:, :, i - 1 : i], step_aligned)[:, lo:hi]  # [rows, hi - lo]
             elif cache is not None:
                 rope = None if i == 0 else (cos[:, :, i - 1 : i], sin[:, :, i - 1 : i])
-                logits = self(step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi), rope=rope)  # [rows, hi - lo]
+                logits = self(step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi), rope=rope,
+                              aligned=step_aligned)  # [rows, hi - lo]
             else:
-                logits = self(ids, pos, memory=mem)[:, -1, lo:hi]
+                logits = self(ids, pos, memory=mem, aligned=None if aligned is None else aligned[:, : ids.shape[1]])[:, -1, lo:hi]
             logits = logits.float()
             if guided:
                 logits = guide(logits[:b], [(logits[(g + 1) * b : (g + 2) * b], s) for g, s in enumerate(scales)])
@@ -243,12 +259,15 @@ class TokenLM(nn.Module):
         sampling: SamplingConfig,
         memory: Memory | None = None,
         guided: list[tuple[Memory, float]] = (),
+        aligned_fn=None,
         options: DecodeOptions | None = None,
     ) -> torch.Tensor:
         """Continue `prompt` to `num_frames` frames of K flattened codebooks -> `[B, K, num_frames]`.
 
         The layout every acoustic stage shares: `[prefix ; flattened codes]`, codes at their
-        frame's time, the new codes sampled from their own codebook's id range.
+        frame's time, the new codes sampled from their own codebook's id range. `aligned_fn`
+        maps the input positions `[1, P + N]` (ticks) to the time-aligned inputs (`generate`'s
+        `aligned`), or is None.
         """
         b, k, p = prompt.shape
         times = layout.flat_times(num_frames, k, 1.0 / ticks_per_frame, prompt.device)  # [T * K] ticks
@@ -257,8 +276,9 @@ class TokenLM(nn.Module):
         pos = torch.cat([prefix_pos[:, :-1], times[: n_prompt + 1].expand(b, -1)], 1)
         step_pos = torch.cat([times[n_prompt + 1 :], times[-1:]])  # a new code is fed at the next code's time
         step_range = layout.flat_ranges((num_frames - p) * k, k, codebook_size, offset)
+        aligned = None if aligned_fn is None else aligned_fn(torch.cat([pos[:1], step_pos[None]], 1))
         new = self.generate(ids, pos, step_pos, step_range, sampling=sampling, memory=memory, guided=guided,
-                            options=options)  # [B, (T - P) * K]
+                            aligned=aligned, options=options)  # [B, (T - P) * K]
         return torch.cat([prompt, layout.unflatten_codes(new, k, codebook_size, offset)], dim=2)
 
 

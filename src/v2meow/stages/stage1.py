@@ -28,6 +28,7 @@ import dataclasses
 import torch
 
 from v2meow.errors import ConfigError
+from v2meow.stages.aligned import AlignedInputs
 from v2meow.stages.conditions import Stream, check_unique, guidance_drop, training_drops
 from v2meow.stages.config import StageComponent, StageConfig
 from v2meow.stages.contrastive import video_music_loss
@@ -51,6 +52,7 @@ class Stage1Config(StageConfig):
     contrastive_temperature: float = 1.0  # cosine similarity / temperature (1.0 = the paper's plain cosine)
     long_term: bool = False  # VidMuse long-short-term front-end
     long_term_steps: int = 32  # long-term frames sampled evenly from the whole video
+    visual_route: str = "encoder"  # "encoder" (V2Meow: cross-attention) or "both" (also time-aligned into the decoder)
     extra_streams: list[dict] = dataclasses.field(default_factory=list)  # more conditions: Stream fields each
 
     def __post_init__(self) -> None:
@@ -59,18 +61,24 @@ class Stage1Config(StageConfig):
             raise ConfigError("stage 1: contrastive_weight must be >= 0 and contrastive_temperature > 0")
         if self.long_term and self.long_term_steps < 1:
             raise ConfigError("stage 1: long_term_steps must be at least 1")
+        if self.visual_route not in ("encoder", "both"):
+            raise ConfigError(f"stage 1: visual_route must be 'encoder' or 'both', got '{self.visual_route}'")
+        if self.long_term and self.visual_route != "encoder":
+            raise ConfigError("stage 1: the long_term front-end reads the visual stream in the encoder only (visual_route: encoder)")
         self.streams()  # validates extra_streams
 
     def streams(self) -> list[Stream]:
         """The encoder's condition streams, in order (their order fixes the weights' layout)."""
         visual_kind = "embedded" if self.long_term else "features"
         visual_size = self.dim if self.long_term else self.feature_dim
-        out = [Stream("visual", visual_kind, visual_size, self.feature_rate, self.cond_dropout)]
+        out = [Stream("visual", visual_kind, visual_size, self.feature_rate, self.cond_dropout, route=self.visual_route)]
         if self.style_dim:
             out.append(Stream("style", "vector", self.style_dim, dropout=self.style_dropout))
         out += [Stream.from_dict(d) for d in self.extra_streams]
         if any(s.name == "long_term" for s in out):
             raise ConfigError("stage 1: 'long_term' names the whole-video input of the long_term option; pick another name")
+        if not any(s.encoded for s in out):
+            raise ConfigError("stage 1: at least one condition stream must go to the encoder")
         return check_unique(out)
 
 
@@ -86,7 +94,10 @@ class Stage1(StageComponent):
         if c.long_term:
             self.long_short = LongShortFusion(c.feature_dim, c.dim, c.heads, c.ffn, c.dropout, c.ticks_per_second)
         self.streams = c.streams()
-        self.encoder = ConditionEncoder(self.streams, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout, c.ticks_per_second)
+        encoded = [s for s in self.streams if s.encoded]
+        self.encoder = ConditionEncoder(encoded, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout, c.ticks_per_second)
+        aligned = [s for s in self.streams if s.aligned]
+        self.aligned = AlignedInputs(aligned, c.dim) if aligned else None
         self.decoder = TokenLM(c.semantic_vocab + 1, c.dim, c.depth, c.heads, c.ffn, cross=True, dropout=c.dropout)
         self.bos = c.semantic_vocab
 
@@ -101,6 +112,9 @@ class Stage1(StageComponent):
         """
         c = self.config
         conditions, drop = dict(conditions), dict(drop or {})
+        unknown = sorted(set(conditions) - {s.name for s in self.streams} - {"long_term"})
+        if unknown:
+            raise ConfigError(f"stage 1: unknown condition stream(s) {', '.join(unknown)} (declared: {', '.join(s.name for s in self.streams)})")
         if "visual" not in conditions:
             raise ConfigError("stage 1 needs the visual condition")
         features = conditions["visual"]
@@ -111,7 +125,15 @@ class Stage1(StageComponent):
             b = features.shape[0]
             conditions["style"] = features.new_zeros(b, c.style_dim)
             drop["style"] = torch.ones(b, dtype=torch.bool, device=features.device)
-        return conditions, drop
+        encoded = {s.name for s in self.encoder.streams}
+        return {k: v for k, v in conditions.items() if k in encoded}, drop
+
+    def aligned_inputs(self, conditions: dict[str, torch.Tensor], times: torch.Tensor, rates: dict[str, float] | None = None,
+                       drop: dict[str, torch.Tensor] | None = None) -> torch.Tensor | None:  # fmt: skip
+        """The time-aligned streams summed at the decoder input times `[1, T]` (s) -> `[B, T, D]`, or None."""
+        if self.aligned is None:
+            return None
+        return self.aligned(conditions, times, rates, drop)
 
     def encode(
         self,
@@ -161,11 +183,13 @@ class Stage1(StageComponent):
         inputs, drop = self.encoder_inputs(conditions, drop)
         memory = self.encoder(inputs, masks, rates, drop)
         ids = torch.cat([semantic.new_full((b, 1), self.bos), semantic[:, :-1]], dim=1)  # [B, T]
-        pos = self.ticks(torch.arange(t, device=semantic.device, dtype=torch.float32) / c.semantic_rate).expand(b, t)
+        times = torch.arange(t, device=semantic.device, dtype=torch.float32)[None] / c.semantic_rate  # [1, T] s
+        pos = self.ticks(times).expand(b, t)
         key_mask = None
         if semantic_mask is not None:
             key_mask = torch.cat([semantic_mask.new_ones(b, 1), semantic_mask[:, :-1]], dim=1)
-        logits = self.decoder(ids, pos, memory=memory, key_mask=key_mask)  # [B, T, V]
+        aligned = self.aligned_inputs(conditions, times, rates, drop)  # [B, T, D] or None
+        logits = self.decoder(ids, pos, memory=memory, key_mask=key_mask, aligned=aligned)  # [B, T, V]
         mask = semantic_mask if semantic_mask is not None else torch.ones_like(semantic, dtype=torch.bool)
         aux = None
         if c.contrastive_weight > 0:
@@ -206,14 +230,18 @@ class Stage1(StageComponent):
         p = prompt.shape[1]
         if p >= num_tokens:
             return prompt[:, :num_tokens]
-        memory = self.encode(conditions, masks, rates)
-        guided = [(self.encode(conditions, masks, rates, guidance_drop(self.streams, key, b, dev, "stage 1")), scale)
-                  for key, scale in sampling.active_guidance]  # fmt: skip
+        drops = [{}] + [guidance_drop(self.streams, key, b, dev, "stage 1") for key, _ in sampling.active_guidance]
+        memories = [self.encode(conditions, masks, rates, d) for d in drops]
+        guided = [(m, scale) for m, (_, scale) in zip(memories[1:], sampling.active_guidance)]
         times = self.ticks(torch.arange(num_tokens, device=dev, dtype=torch.float32) / c.semantic_rate)  # [N]
         prefix = torch.cat([prompt.new_full((b, 1), self.bos), prompt], dim=1)  # [B, 1 + P]
         prefix_pos = times[: p + 1].expand(b, p + 1)
         step_pos = torch.cat([times[p + 1 :], times[-1:]])  # a new token i is fed at its target's time
         step_range = torch.tensor([[0, c.semantic_vocab]]).expand(num_tokens - p, 2)
-        new = self.decoder.generate(prefix, prefix_pos, step_pos, step_range, sampling=sampling, memory=memory,
-                                    guided=guided, options=options)  # fmt: skip
+        aligned = None
+        if self.aligned is not None:  # [groups * B, 1 + P + N, D]: the inputs' times, one block per pass
+            seconds = torch.cat([prefix_pos[:1], step_pos[None]], 1) / c.ticks_per_second
+            aligned = torch.cat([self.aligned_inputs(conditions, seconds, rates, d) for d in drops])
+        new = self.decoder.generate(prefix, prefix_pos, step_pos, step_range, sampling=sampling, memory=memories[0],
+                                    guided=guided, aligned=aligned, options=options)  # fmt: skip
         return torch.cat([prompt, new], dim=1)

@@ -27,6 +27,7 @@ import torch
 
 from v2meow.errors import ConfigError
 from v2meow.stages import layout
+from v2meow.stages.aligned import AlignedInputs
 from v2meow.stages.conditions import Stream, guidance_drop, training_drops
 from v2meow.stages.config import StageComponent, StageConfig
 from v2meow.stages.contrastive import video_music_loss
@@ -49,6 +50,7 @@ class Stage2Config(StageConfig):
     cond_dropout: float = 0.1  # encdec only: P(drop the visual features), for CFG
     contrastive_weight: float = 0.0  # encdec only: VMAs video-music contrastive loss weight (0 = off)
     contrastive_temperature: float = 1.0
+    aligned_semantic: bool = False  # SoundStorm-style: each input also gets the embedding of the semantic token at its time
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -87,6 +89,15 @@ class Stage2(StageComponent):
             self.sep = self.coarse_vocab
             self.encoder = ConditionEncoder(self.streams, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout, c.ticks_per_second)
             self.decoder = TokenLM(self.sep + 1, c.dim, c.depth, c.heads, c.ffn, cross=True, dropout=c.dropout)
+        self.aligned = None
+        if c.aligned_semantic:
+            self.aligned = AlignedInputs([Stream("semantic", "tokens", c.semantic_vocab, c.semantic_rate, guidable=False)], c.dim)
+
+    def _aligned(self, semantic: torch.Tensor, pos: torch.Tensor) -> torch.Tensor | None:
+        """The semantic token at the time of each decoder input (ticks `pos` `[1 or B, T]`) -> `[B, T, D]`, or None."""
+        if self.aligned is None:
+            return None
+        return self.aligned({"semantic": semantic}, pos / self.config.ticks_per_second)
 
     @property
     def uses_visual(self) -> bool:
@@ -158,7 +169,8 @@ class Stage2(StageComponent):
             pm = prefix_mask if prefix_mask is not None else prefix.new_ones(prefix.shape, dtype=torch.bool)
             fm = flat_mask if flat_mask is not None else flat.new_ones(flat.shape, dtype=torch.bool)
             key_mask = torch.cat([pm, fm[:, :-1]], 1)
-        logits = self.decoder(ids, pos, memory=memory, key_mask=key_mask)[:, prefix.shape[1] - 1 :]  # [B, L, V]
+        aligned = self._aligned(semantic, pos)  # [B, P + L - 1, D] or None
+        logits = self.decoder(ids, pos, memory=memory, key_mask=key_mask, aligned=aligned)[:, prefix.shape[1] - 1 :]  # [B, L, V]
         mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)
         aux = None
         if c.contrastive_weight > 0:  # video side: the encoder over the visual stream alone (no music in it)
@@ -204,4 +216,5 @@ class Stage2(StageComponent):
         return self.decoder.continue_codes(
             prefix, prefix_pos, prompt, num_frames, c.codebook_size, self.coarse_offset,
             c.ticks_per_second / c.codec_rate, sampling=sampling, memory=memory, guided=guided, options=options,
+            aligned_fn=None if self.aligned is None else lambda pos: self._aligned(semantic, pos).repeat(1 + len(guided), 1, 1),
         )  # [B, N_c, num_frames]

@@ -15,6 +15,8 @@ import torch
 
 from v2meow.errors import ConfigError
 from v2meow.stages import layout
+from v2meow.stages.aligned import AlignedInputs
+from v2meow.stages.conditions import Stream
 from v2meow.stages.config import StageComponent, StageConfig
 from v2meow.stages.lm import LMOutput, TokenLM
 from v2meow.stages.sampling import PAPER_TEMPERATURES, DecodeOptions, SamplingConfig
@@ -29,6 +31,7 @@ class Stage3Config(StageConfig):
     num_fine: int = 4
     codec_rate: float = 75.0
     window_seconds: float = 3.0
+    aligned_coarse: bool = False  # SoundStorm-style: each input also gets the embeddings of the coarse codes of its frame
 
 
 class Stage3(StageComponent):
@@ -40,6 +43,17 @@ class Stage3(StageComponent):
         self.fine_offset = c.num_coarse * c.codebook_size
         self.sep = (c.num_coarse + c.num_fine) * c.codebook_size
         self.decoder = TokenLM(self.sep + 1, c.dim, c.depth, c.heads, c.ffn, cross=False, dropout=c.dropout)
+        self.aligned = None
+        if c.aligned_coarse:
+            streams = [Stream(f"coarse{k}", "tokens", c.codebook_size, c.codec_rate, guidable=False) for k in range(c.num_coarse)]
+            self.aligned = AlignedInputs(streams, c.dim)
+
+    def _aligned(self, coarse: torch.Tensor, pos: torch.Tensor) -> torch.Tensor | None:
+        """The coarse codes of the frame at each decoder input's time (ticks `pos`) -> `[B, T, D]`, or None."""
+        if self.aligned is None:
+            return None
+        codes = {f"coarse{k}": coarse[:, k] for k in range(coarse.shape[1])}
+        return self.aligned(codes, pos / self.config.ticks_per_second)
 
     def _check(self, coarse: torch.Tensor) -> None:
         if coarse.shape[1] != self.config.num_coarse:
@@ -73,7 +87,7 @@ class Stage3(StageComponent):
             coarse_mask = layout.expand_frame_mask(mask, c.num_coarse)
             flat_mask = layout.expand_frame_mask(mask, kf)
             key_mask = torch.cat([coarse_mask, mask.new_ones(b, 1), flat_mask[:, :-1]], 1)
-        logits = self.decoder(ids, pos, key_mask=key_mask)[:, prefix.shape[1] - 1 :]  # [B, Lf, V]
+        logits = self.decoder(ids, pos, key_mask=key_mask, aligned=self._aligned(coarse, pos))[:, prefix.shape[1] - 1 :]  # [B, Lf, V]
         target_mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)
         return LMOutput(logits=logits, targets=flat, mask=target_mask)
 
@@ -102,5 +116,5 @@ class Stage3(StageComponent):
         prefix, prefix_pos = self._prefix(coarse)
         return self.decoder.continue_codes(
             prefix, prefix_pos, prompt, t, c.codebook_size, self.fine_offset, c.ticks_per_second / c.codec_rate,
-            sampling=sampling, options=options,
+            sampling=sampling, options=options, aligned_fn=None if self.aligned is None else lambda pos: self._aligned(coarse, pos),
         )  # [B, N_f, T]

@@ -1,0 +1,161 @@
+"""The ladder: which link of the chain keeps the rhythm, each tested with ground truth fed in.
+
+On held-out music (and pulse videos for stage 1), the tempo that comes out of each link is
+compared with the true one by the octave-folded deviation
+`|log2(est / true) - round(log2(est / true))|` (0: the same tempo or an octave of it; about
+0.25: chance). Links, from the bottom up:
+
+1. `codec`: the music encoded and decoded by the codec;
+2. `stage3`: stage 3 sampling the fine codes from the music's true coarse codes, decoded;
+3. `semantic`: the music's semantic tokens themselves, read back as a novelty curve of their
+   centroids (the log-mel flux of the centroids for the weight-free `mel` backbone);
+4. `stage2`: stages 2 and 3 from the music's true semantic tokens, decoded
+   (`V2MeowPipeline.resynthesize`);
+5. `stage1`: stage 1's semantic tokens for silent videos pulsing at known tempi, read as in 3,
+   without and with guidance.
+
+Run: `python -m v2meow.demo.ladder [--bundle checkpoints/demo] [--data data/demo] [--out FILE.json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from v2meow import media
+from v2meow.signal.rhythm import estimate_tempo, music_rhythm
+
+PULSE_TEMPI = (70, 88, 106, 124, 142, 160)
+
+
+def octave_deviation(estimate: float | None, truth: float | None) -> float:
+    """|log2(est/true) - round(log2(est/true))|; NaN when either is missing."""
+    if not estimate or not truth or not math.isfinite(estimate) or not math.isfinite(truth):
+        return float("nan")
+    r = math.log2(estimate / truth)
+    return abs(r - round(r))
+
+
+def music_tempo(wav: torch.Tensor, sample_rate: int) -> float | None:
+    """Estimated tempo (BPM) of `[C, N]` or `[N]` audio."""
+    mono = wav.float().mean(0) if wav.dim() == 2 else wav.float()
+    return music_rhythm(mono.numpy(), sample_rate).tempo
+
+
+def token_novelty(tokenizer, tokens: torch.Tensor) -> np.ndarray:
+    """A novelty curve `[T]` of semantic tokens `[T]`: the positive log-mel flux of their centroids
+    (`mel` backbone), or the distance between consecutive centroids (other backbones)."""
+    q = tokenizer.quantizer
+    feats = (q.centroids[tokens.long()] * q.std + q.mean).double().numpy()  # [T, D] in feature space
+    if tokenizer.config.backbone == "mel":
+        n_mels = int(tokenizer.config.backbone_spec.get("n_mels", feats.shape[1]))
+        flux = np.maximum(0.0, np.diff(feats[:, :n_mels], axis=0)).mean(1)
+    else:
+        flux = np.linalg.norm(np.diff(feats, axis=0), axis=1)
+    return np.concatenate([[0.0], flux])
+
+
+def token_tempo(tokenizer, tokens: torch.Tensor) -> float | None:
+    return estimate_tempo(token_novelty(tokenizer, tokens), float(tokenizer.frame_rate))
+
+
+def held_out_excerpts(data: Path, n: int, seconds: float) -> list[tuple[str, torch.Tensor, int]]:
+    """The first `seconds` of the first `n` held-out (eval split) clips: (id, wav [1, N], rate)."""
+    index = json.loads((data / "clips.json").read_text())
+    clips = sorted((c for c in index["clips"] if c["split"] == "eval"), key=lambda c: c["id"])[:n]
+    out = []
+    for c in clips:
+        wav, sr = media.read_audio(data / c["path"], channels=1, duration=seconds)
+        out.append((c["id"], wav, sr))
+    return out
+
+
+def music_links(pipe, excerpts, seed: int = 0) -> dict[str, list[float]]:
+    """Deviation per excerpt for the links that start from music: codec, stage3, semantic, stage2."""
+    devs: dict[str, list[float]] = {"codec": [], "stage3": [], "semantic": [], "stage2": []}
+    gen = pipe.generation.replace(seed=seed)
+    for _, wav, sr in excerpts:
+        truth = music_tempo(wav, sr)
+        codec_wav = media.resample(wav.numpy(), sr, pipe.codec.sample_rate)
+        n = codec_wav.shape[-1]
+        with torch.inference_mode():
+            codes = pipe.codec.encode(torch.from_numpy(codec_wav)[None])  # [1, K, T]
+            round_trip = pipe.codec.decode(codes, length=n)[0]
+            coarse = codes[:, : pipe.codec.num_coarse]
+            fine = pipe.fine_tokens(coarse, n / pipe.codec.sample_rate, generation=gen,
+                                    generator=torch.Generator().manual_seed(seed))  # fmt: skip
+            from_coarse = pipe.decode(coarse, fine, n / pipe.codec.sample_rate)[0]
+        devs["codec"].append(octave_deviation(music_tempo(round_trip, pipe.codec.sample_rate), truth))
+        devs["stage3"].append(octave_deviation(music_tempo(from_coarse, pipe.codec.sample_rate), truth))
+        tokens, _ = pipe.audio_semantic_tokens(wav, sr)
+        devs["semantic"].append(octave_deviation(token_tempo(pipe.semantic, tokens), truth))
+        out = pipe.resynthesize(wav, sr, seed=seed)
+        devs["stage2"].append(octave_deviation(music_tempo(out.audio[0], out.sample_rate), truth))
+    return devs
+
+
+def stage1_link(pipe, seconds: float, seeds: int, guidance: float) -> list[float]:
+    """Deviation of stage 1's tokens (read as in `token_tempo`) from each pulse video's tempo."""
+    from v2meow.demo.visualizer import render_pulse
+
+    devs = []
+    gen = pipe.generation.replace(cfg=(guidance, 1.0, 1.0))
+    with tempfile.TemporaryDirectory() as tmp:
+        for bpm in PULSE_TEMPI:
+            video = Path(tmp) / f"pulse{bpm}.mp4"
+            render_pulse(bpm, seconds, video, seed=0)
+            feats = pipe.extract_features(video)
+            for seed in range(seeds):
+                with torch.inference_mode():
+                    tokens = pipe.semantic_tokens(feats, None, num_samples=1, generation=gen,
+                                                  generator=torch.Generator().manual_seed(seed))[0]  # fmt: skip
+                devs.append(octave_deviation(token_tempo(pipe.semantic, tokens.cpu()), bpm))
+    return devs
+
+
+def run(bundle: str, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int = 2) -> dict:
+    from v2meow.pipelines import V2MeowPipeline
+
+    torch.set_num_threads(1)
+    pipe = V2MeowPipeline.from_pretrained(bundle)
+    excerpts = held_out_excerpts(data, clips, seconds)
+    links = music_links(pipe, excerpts)
+    links["stage1_guidance1"] = stage1_link(pipe, seconds, seeds, 1.0)
+    links["stage1_guidance3"] = stage1_link(pipe, seconds, seeds, 3.0)
+    return {
+        "bundle": str(bundle), "clips": [e[0] for e in excerpts], "seconds": seconds,
+        "median_deviation": {k: round(float(np.nanmedian(v)), 3) if np.isfinite(v).any() else None for k, v in links.items()},
+        "deviations": {k: [round(x, 3) for x in v] for k, v in links.items()},
+        "chance": 0.25, "target_stage2": 0.05,
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m v2meow.demo.ladder", description=__doc__.split("\n\n")[0])
+    p.add_argument("--bundle", default="checkpoints/demo")
+    p.add_argument("--data", default="data/demo", help="the demo data (make demo-data)")
+    p.add_argument("--clips", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--seeds", type=int, default=2, help="seeds per pulse tempo for the stage-1 link")
+    p.add_argument("--out", help="also write the result as JSON here")
+    a = p.parse_args(argv)
+    result = run(a.bundle, Path(a.data), a.clips, a.seconds, a.seeds)
+    text = json.dumps(result, indent=2)
+    if a.out:
+        from v2meow.io import atomic_output
+
+        with atomic_output(a.out) as tmp:
+            tmp.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
