@@ -52,8 +52,9 @@ STAGES: dict[str, Stage] = {
 
 EPILOG = """\
 Outputs under --out: config.yaml (the config used), checkpoints/ (Lightning .ckpt for
-resuming; last.ckpt is the final state), logs/ (CSV metrics) and the trained component
-directory, e.g. codec/. --ckpt-path last resumes from checkpoints/last.ckpt and continues
+resuming; last.ckpt is the final state), logs/ (CSV metrics), tb/ (TensorBoard:
+tensorboard --logdir OUT/tb), loss.png (train/val curves, redrawn on every checkpoint and
+at the end) and the trained component directory, e.g. codec/. --ckpt-path last resumes from checkpoints/last.ckpt and continues
 its global step (it starts from scratch when there is none yet).
 """
 
@@ -105,11 +106,15 @@ def build_config(args: argparse.Namespace) -> dict:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from v2meow.training.runner import watch_lines
+
     cfg = build_config(args)
     module_name, _, func = STAGES[args.stage].entry.partition(":")
     train = getattr(importlib.import_module(module_name), func)
+    out = cfg.get("out") or f"runs/{args.stage}"
+    print(f"v2meow-train {args.stage}: {watch_lines(out)}", file=sys.stderr, flush=True)
     exported = train(cfg, ckpt_path=args.ckpt_path)
-    print(f"v2meow-train {args.stage}: exported {exported}", file=sys.stderr)
+    print(f"v2meow-train {args.stage}: exported {exported}; {watch_lines(out)}", file=sys.stderr)
     return 0
 
 

@@ -74,22 +74,20 @@ class CheckpointConfig:
 
 
 def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig):
-    """A `lightning.Trainer` writing checkpoints to `out/checkpoints` and CSV logs to `out/logs`."""
+    """A `lightning.Trainer` writing checkpoints to `out/checkpoints`, CSV logs to `out/logs`,
+    TensorBoard logs to `out/tb` and the loss curves to `out/loss.png` (`watch_lines`)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from v2meow.training.plots import LossPlot
 
     kwargs = dict(trainer_cfg or {})
     for forbidden in ("callbacks", "logger", "plugins", "strategy_object"):
         if isinstance(kwargs.get(forbidden), (dict, list)):
             raise ConfigError(f"trainer.{forbidden}: objects cannot be built from a run config")
-    loggers = [CSVLogger(str(out), name="logs")]  # logs/version_N/metrics.csv, one per (re)start
-    try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(str(out), name="tb"))
-    except ModuleNotFoundError:  # tensorboard is optional
-        pass
+    # logs/version_N/metrics.csv and tb/version_N/ (TensorBoard), one version per (re)start
+    loggers = [CSVLogger(str(out), name="logs"), TensorBoardLogger(str(out), name="tb")]
     ckpt = ModelCheckpoint(
         dirpath=str(out / "checkpoints"),
         filename="step{step:08d}",
@@ -100,13 +98,20 @@ def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: Che
     )
     kwargs.setdefault("default_root_dir", str(out))
     try:
-        return L.Trainer(logger=loggers, callbacks=[ckpt], **kwargs)
+        return L.Trainer(logger=loggers, callbacks=[ckpt, LossPlot(out, title=out.name)], **kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"trainer: {e}") from None
     except Exception as e:  # lightning's MisconfigurationException and friends
         if type(e).__name__.endswith("MisconfigurationException"):
             raise ConfigError(f"trainer: {e}") from None
         raise
+
+
+def watch_lines(out: str | Path) -> str:
+    """Where to watch a run: its TensorBoard folder and its loss plot (printed by v2meow-train)."""
+    out = Path(out)
+    return (f"TensorBoard: tensorboard --logdir {out / 'tb'}; loss curves: {out / 'loss.png'} "
+            "(redrawn on every checkpoint and at the end)")
 
 
 def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
