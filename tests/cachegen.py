@@ -26,11 +26,11 @@ def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None
     """Items whose streams are deterministic functions of time, so crops can be checked.
 
     `beats=True` also stores VMAs beat weights (`beat_pattern`), as `v2meow-prepare --beat-weights` does;
-    `contract` adds or replaces manifest fields (e.g. `num_coarse`, which real caches carry).
+    `contract` adds or replaces manifest fields (e.g. `num_coarse`, which real caches carry, or the sizes).
     """
-    c = CONTRACT
+    c = {**CONTRACT, **(contract or {})}
     extra = dict(beat_weights=True, beat_alpha=BEAT_ALPHA, beat_delta=0.2, beat_motion_rate=10.0) if beats else {}
-    write_manifest(root, {**c, **extra, **(contract or {})})
+    write_manifest(root, {**c, **extra})
     w = CacheWriter(root, items_per_shard=items_per_shard)
     g = torch.Generator().manual_seed(seed)
     for i, dur in enumerate(durations):
