@@ -61,18 +61,12 @@ proof: $(STAMP)
 demo-bundle: $(STAMP)
 	$(PY) -m v2meow.demo.bundle
 
-# Training (see configs/*.yaml; pass extra flags with ARGS="--data DIR --out DIR ...")
-train-codec: $(STAMP)
-	$(VENV)/bin/v2meow-train codec --config configs/codec.yaml $(ARGS)
-
-train-stage1: $(STAMP)
-	$(VENV)/bin/v2meow-train stage1 --config configs/stage1.yaml $(ARGS)
-
-train-stage2: $(STAMP)
-	$(VENV)/bin/v2meow-train stage2 --config configs/stage2.yaml $(ARGS)
-
-train-stage3: $(STAMP)
-	$(VENV)/bin/v2meow-train stage3 --config configs/stage3.yaml $(ARGS)
+# Training on a fresh clone: with no ARGS, the demo data is fetched and prepared on first use
+# (each step skips finished work) and the config fits the machine (configs/demo/*.yaml without a
+# GPU, configs/*.yaml with one). ARGS="--data DIR --out DIR" trains on your own cache; any
+# v2meow-train option goes in ARGS, e.g. ARGS="--config configs/stage1.yaml --set model.preset=paper".
+train-codec train-stage1 train-stage2 train-stage3: $(STAMP)
+	$(PY) -m v2meow.demo.train $(@:train-%=%) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
