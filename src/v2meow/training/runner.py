@@ -129,6 +129,23 @@ def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
     return ckpt_path
 
 
+def export_last(trainer, out: Path, name: str) -> Path:
+    """Save `out/checkpoints/last.ckpt` and export its component to `out/<name>`; returns that directory.
+
+    Every rank calls `save_checkpoint` (under FSDP that gathers the full state dict, which rank 0
+    writes); rank 0 then exports from the saved file, never from the live, possibly sharded,
+    module; the other ranks wait for it."""
+    from v2meow.training.export import export_checkpoint
+
+    last = out / "checkpoints" / LAST
+    trainer.save_checkpoint(str(last), weights_only=False)
+    export_dir = out / name
+    if trainer.is_global_zero:
+        export_checkpoint(last, export_dir)
+    trainer.strategy.barrier("v2meow-export")
+    return export_dir
+
+
 def write_resolved_config(cfg: dict[str, Any], out: Path) -> Path:
     """Save the run config actually used (after command-line overrides) as `out/config.yaml`."""
     from v2meow.io import atomic_output

@@ -153,11 +153,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.fit(module, *loaders, ckpt_path=runner.resolve_ckpt_path(ckpt_path, out), weights_only=True)
-    trainer.save_checkpoint(str(out / "checkpoints" / runner.LAST), weights_only=False)
-    export_dir = out / stage
-    if trainer.is_global_zero:
-        module.release_model().save_pretrained(export_dir)
-    return export_dir
+    return runner.export_last(trainer, out, stage)
 
 
 def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, beat_weights: bool = False) -> list[DataLoader]:
