@@ -14,6 +14,8 @@ help:
 	@echo "make demo      install if needed, then run the main job on the shipped demo bundle"
 	@echo "make bench     benchmarks (speed figures for the README)"
 	@echo "make app       the web app on the demo bundle (make app-deps installs gradio, playwright, chromium)"
+	@echo "make train-stage1 (train-codec, -stage2, -stage3)  train on the demo data, fetched and prepared on first use;"
+	@echo "               ARGS=\"--data DIR --out DIR\" for your own cache (README: Training, stage by stage)"
 
 # Re-install when the package metadata changes.
 $(STAMP): pyproject.toml
@@ -28,7 +30,8 @@ install: $(STAMP)
 # /usr/bin/chromium; its own browser download is never used). Without chromium that test skips.
 $(APP_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,app-test]"
-	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; } \
+	command -v chromium >/dev/null || { echo "app-deps: installing Debian's chromium (no recommended packages) for the web app's browser test (tests/app/test_app_browser.py)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; } \
 		|| echo "app-deps: could not install chromium; tests/app/test_app_browser.py will be skipped"
 	touch $(APP_STAMP)
 

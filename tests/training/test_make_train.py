@@ -95,3 +95,13 @@ def test_first_use_prepares_the_demo_cache_with_the_demo_components_then_skips(t
     assert (work / "runs" / "stage3" / "stage3" / "model.safetensors").is_file()
     assert main(["stage3", *tiny, "--ckpt-path", "last", "--set", "trainer.max_steps=2"]) == 0
     assert "demo cache: already prepared in data/demo/cache (skipped)" in capsys.readouterr().err
+
+
+def test_app_deps_installs_chromium_without_recommends_and_says_why(tmp_path):
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    r = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), "app-deps", f"STAMP={stamp}",
+                        f"APP_STAMP={tmp_path / 'app'}", "PY=python"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "apt-get install -y -qq --no-install-recommends chromium" in r.stdout
+    assert "installing Debian's chromium (no recommended packages) for the web app's browser test" in r.stdout
