@@ -31,6 +31,8 @@ def test_plan_without_data_uses_the_demo_data_and_a_config_for_the_machine():
 def test_plan_with_data_or_config_passes_them_through():
     args, needs = plan("stage1", ["--data", "my/cache", "--out", "runs/x"], has_gpu=False)
     assert not needs and args == ["stage1", "--config", "configs/demo/stage1.yaml", "--data", "my/cache", "--out", "runs/x"]
+    args, _ = plan("stage1", ["--data", "my/cache"], has_gpu=False)  # not the demo recipe's runs/demo/stage1
+    assert args == ["stage1", "--config", "configs/demo/stage1.yaml", "--out", "runs/stage1", "--data", "my/cache"]
     args, needs = plan("stage3", ["--config", "configs/stage3.yaml", "--set", "model.preset=paper"], has_gpu=False)
     assert needs and args[:3] == ["stage3", "--data", "data/demo/cache"] and args[-4:] == ["--config", "configs/stage3.yaml", "--set", "model.preset=paper"]
 

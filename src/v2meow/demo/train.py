@@ -13,8 +13,9 @@ Every option is passed to `v2meow-train STAGE`. What this adds:
   each step skipping finished work with a one-line note: Debian game music cut into clips and
   visualizer videos (`data/demo`, as `make demo-data`), then, for stages 1-3, a cache made with
   the demo bundle's own semantic tokenizer, codec and style embedder (`data/demo/cache`), so the
-  trained stages fit those components (`v2meow-bundle create` swaps them into a bundle). The run
-  goes to `runs/STAGE` and validates on the held-out package (`eval` split).
+  trained stages fit those components (`v2meow-bundle create` swaps them into a bundle). It
+  validates on the held-out package (`eval` split).
+- **`runs/STAGE` as the run folder** unless `--out` says otherwise.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ def plan(stage: str, argv: list[str], has_gpu: bool, data: Path = Path("data/dem
     if known.config is None:
         args += ["--config", str(default_config(stage, has_gpu))]
     if known.data is not None:
-        return args + argv, False
+        return args + ([] if known.out else ["--out", f"runs/{stage}"]) + argv, False
     args += ["--data", str(data / ("train_audio" if stage == "codec" else "cache"))]
-    if known.out is None:
+    if known.out is None:  # never the demo recipe's runs/demo/STAGE that configs/demo/*.yaml name
         args += ["--out", f"runs/{stage}"]
     if stage != "codec":
         args += ["--set", "data.val_split=eval"]  # the held-out package: val curves in loss.png
