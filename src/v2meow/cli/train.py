@@ -54,8 +54,9 @@ EPILOG = """\
 Outputs under --out: config.yaml (the config used), checkpoints/ (Lightning .ckpt for
 resuming; last.ckpt is the final state), logs/ (CSV metrics), tb/ (TensorBoard:
 tensorboard --logdir OUT/tb), loss.png (train/val curves, redrawn on every checkpoint and
-at the end) and the trained component directory, e.g. codec/. --ckpt-path last resumes from checkpoints/last.ckpt and continues
-its global step (it starts from scratch when there is none yet).
+at the end) and the trained component directory, e.g. codec/. --ckpt-path last resumes
+from checkpoints/last.ckpt and continues its global step (it starts from scratch when
+there is none yet). Data-dependent model fields come from the cache manifest.
 """
 
 
