@@ -63,7 +63,7 @@ def ensure_demo_cache(data: Path, components: Path) -> Path:
     if (cache / PREPARED).is_file():
         note(f"demo cache: already prepared in {cache} (skipped)")
         return cache
-    note(f"demo cache: preparing {cache} with the components of {components} (first use only; about 2 min on 2 cores)")
+    note(f"demo cache: preparing {cache} with the components of {components} (first use only; 1.5 to 6 min on 2 cores)")
     t0 = time.perf_counter()
     work = data / "prepare"
     work.mkdir(parents=True, exist_ok=True)
