@@ -107,14 +107,13 @@ def build_config(args: argparse.Namespace) -> dict:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from v2meow.training.runner import watch_lines
+    from v2meow.training.plots import watch_lines
 
     cfg = build_config(args)
     module_name, _, func = STAGES[args.stage].entry.partition(":")
     train = getattr(importlib.import_module(module_name), func)
     out = cfg.get("out") or f"runs/{args.stage}"
-    print(f"v2meow-train {args.stage}: {watch_lines(out)}", file=sys.stderr, flush=True)
-    exported = train(cfg, ckpt_path=args.ckpt_path)
+    exported = train(cfg, ckpt_path=args.ckpt_path)  # prints where to watch once training starts
     print(f"v2meow-train {args.stage}: exported {exported}; {watch_lines(out)}", file=sys.stderr)
     return 0
 

@@ -1,5 +1,7 @@
 """`loss.png`: the curves of whatever a run logs, redrawn on every checkpoint and at the end.
 
+When training starts, `LossPlot` prints where the plot and the TensorBoard logs are.
+
 `LossPlot` is a Lightning callback that reads the run's CSV logs (`out/logs/version_*/metrics.csv`,
 one folder per start, so a resumed run's curves continue) and draws one panel per metric name,
 train and val overlaid: `train/loss` and `val/loss` share the "loss" panel, `train/acc` and
@@ -12,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -92,6 +95,13 @@ def plot_metrics(series: Series, path: str | Path, title: str = "") -> Path | No
     return path
 
 
+def watch_lines(out: str | Path) -> str:
+    """Where to watch a run: its TensorBoard folder and its loss plot."""
+    out = Path(out)
+    return (f"TensorBoard: tensorboard --logdir {out / 'tb'}; loss curves: {out / PLOT_NAME} "
+            "(redrawn on every checkpoint and at the end)")
+
+
 class LossPlot(Callback):
     """Write `out/loss.png` from the run's CSV logs on every checkpoint and at the end of training.
 
@@ -114,6 +124,10 @@ class LossPlot(Callback):
             if type(logger).__name__ == "CSVLogger":
                 logger.save()
         return plot_metrics(read_metrics(self.out / "logs"), self.path, self.title)
+
+    def on_fit_start(self, trainer, pl_module) -> None:  # after the config was checked: bad input stays one line
+        if trainer.is_global_zero:
+            print(f"v2meow-train: {watch_lines(self.out)}", file=sys.stderr, flush=True)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         self.draw(trainer)

@@ -75,7 +75,8 @@ class CheckpointConfig:
 
 def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig):
     """A `lightning.Trainer` writing checkpoints to `out/checkpoints`, CSV logs to `out/logs`,
-    TensorBoard logs to `out/tb` and the loss curves to `out/loss.png` (`watch_lines`)."""
+    TensorBoard logs to `out/tb` and the loss curves to `out/loss.png` (`plots.LossPlot`, which says
+    where both are when training starts)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -105,13 +106,6 @@ def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: Che
         if type(e).__name__.endswith("MisconfigurationException"):
             raise ConfigError(f"trainer: {e}") from None
         raise
-
-
-def watch_lines(out: str | Path) -> str:
-    """Where to watch a run: its TensorBoard folder and its loss plot (printed by v2meow-train)."""
-    out = Path(out)
-    return (f"TensorBoard: tensorboard --logdir {out / 'tb'}; loss curves: {out / 'loss.png'} "
-            "(redrawn on every checkpoint and at the end)")
 
 
 def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
