@@ -14,6 +14,8 @@ help:
 	@echo "make demo      install if needed, then run the main job on the shipped demo bundle"
 	@echo "make bench     benchmarks (speed figures for the README)"
 	@echo "make app       the web app on the demo bundle (make app-deps installs gradio, playwright, chromium)"
+	@echo "make train-stage1 (train-codec, -stage2, -stage3)  train on the demo data, fetched and prepared on first use;"
+	@echo "               ARGS=\"--data DIR --out DIR\" for your own cache (README: Training, stage by stage)"
 
 # Re-install when the package metadata changes.
 $(STAMP): pyproject.toml
@@ -28,7 +30,8 @@ install: $(STAMP)
 # /usr/bin/chromium; its own browser download is never used). Without chromium that test skips.
 $(APP_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,app-test]"
-	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; } \
+	command -v chromium >/dev/null || { echo "app-deps: installing Debian's chromium (no recommended packages) for the web app's browser test (tests/app/test_app_browser.py)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; } \
 		|| echo "app-deps: could not install chromium; tests/app/test_app_browser.py will be skipped"
 	touch $(APP_STAMP)
 
@@ -61,18 +64,12 @@ proof: $(STAMP)
 demo-bundle: $(STAMP)
 	$(PY) -m v2meow.demo.bundle
 
-# Training (see configs/*.yaml; pass extra flags with ARGS="--data DIR --out DIR ...")
-train-codec: $(STAMP)
-	$(VENV)/bin/v2meow-train codec --config configs/codec.yaml $(ARGS)
-
-train-stage1: $(STAMP)
-	$(VENV)/bin/v2meow-train stage1 --config configs/stage1.yaml $(ARGS)
-
-train-stage2: $(STAMP)
-	$(VENV)/bin/v2meow-train stage2 --config configs/stage2.yaml $(ARGS)
-
-train-stage3: $(STAMP)
-	$(VENV)/bin/v2meow-train stage3 --config configs/stage3.yaml $(ARGS)
+# Training on a fresh clone: with no ARGS, the demo data is fetched and prepared on first use
+# (each step skips finished work) and the config fits the machine (configs/demo/*.yaml without a
+# GPU, configs/*.yaml with one). ARGS="--data DIR --out DIR" trains on your own cache; any
+# v2meow-train option goes in ARGS, e.g. ARGS="--config configs/stage1.yaml --set model.preset=paper".
+train-codec train-stage1 train-stage2 train-stage3: $(STAMP)
+	$(PY) -m v2meow.demo.train $(@:train-%=%) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

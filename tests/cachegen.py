@@ -22,12 +22,13 @@ def beat_pattern(t_s: int) -> torch.Tensor:
 
 
 def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None, seed=0, items_per_shard=2,
-               beats: bool = False) -> Path:
+               beats: bool = False, contract: dict | None = None) -> Path:
     """Items whose streams are deterministic functions of time, so crops can be checked.
 
-    `beats=True` also stores VMAs beat weights (`beat_pattern`), as `v2meow-prepare --beat-weights` does.
+    `beats=True` also stores VMAs beat weights (`beat_pattern`), as `v2meow-prepare --beat-weights` does;
+    `contract` adds or replaces manifest fields (e.g. `num_coarse`, which real caches carry, or the sizes).
     """
-    c = CONTRACT
+    c = {**CONTRACT, **(contract or {})}
     extra = dict(beat_weights=True, beat_alpha=BEAT_ALPHA, beat_delta=0.2, beat_motion_rate=10.0) if beats else {}
     write_manifest(root, {**c, **extra})
     w = CacheWriter(root, items_per_shard=items_per_shard)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from v2meow.cli.app import find_examples, main
 
 
-def test_missing_demo_bundle_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+def test_missing_env_bundle_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("V2MEOW_BUNDLE", str(tmp_path / "demo"))
     assert main(["--port", "7999"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert "no --bundle given and the demo bundle is missing" in err and "make demo-bundle" in err
+    assert f"$V2MEOW_BUNDLE={tmp_path / 'demo'} is not a v2meow bundle" in err and "--bundle DIR" in err
 
 
 def test_given_bundle_missing_is_exit_2(tmp_path, capsys):

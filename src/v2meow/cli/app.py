@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from v2meow.cli.common import run
-from v2meow.cli.generate import VIDEO_SUFFIXES, default_bundle
-from v2meow.errors import ConfigError, MissingWeightsError
+from v2meow.cli.generate import VIDEO_SUFFIXES
+from v2meow.errors import ConfigError
 
 DESCRIPTION = """\
 Serve a local web page where you upload a video (or pick an example), optionally type a
@@ -47,12 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _bundle(args: argparse.Namespace) -> Path:
-    if args.bundle:
-        return Path(args.bundle)
-    bundle = default_bundle()
-    if not (bundle / "pipeline.json").exists():
-        raise MissingWeightsError(f"no --bundle given and the demo bundle is missing at {bundle} (make demo-bundle builds it)")
-    return bundle
+    from v2meow.resources import resolve_bundle
+
+    return resolve_bundle(args.bundle)
 
 
 def _gradio_installed() -> None:

@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 from v2meow.cli.common import run
-from v2meow.errors import ConfigError, MissingWeightsError, V2MeowError
+from v2meow.errors import ConfigError, V2MeowError
+from v2meow.resources import default_bundle, resolve_bundle
+
+__all__ = ["default_bundle", "main"]  # default_bundle: re-exported for make demo (python -m v2meow.demo)
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
 
@@ -16,22 +19,14 @@ DESCRIPTION = """\
 Generate music for a silent video with V2Meow's three stages, optionally steered by a
 short text, and write it muxed into a copy of the video (.mp4/.mkv/.mov: the video stream
 is copied, not re-encoded) or as audio only (.wav/.flac). The music lasts exactly as long
-as the video. Without --bundle, the demo bundle shipped in the repository is used
-(or $V2MEOW_BUNDLE).
+as the video. Without --bundle: $V2MEOW_BUNDLE, else the demo bundle (the repository's
+checkpoints/demo, or the copy installed with the package).
 
 examples:
   v2meow-generate --video clip.mp4 --out clip_music.mp4
   v2meow-generate --video clip.mp4 --text "drum and bass" --num-samples 4 --out outdir/
   v2meow-generate --video-dir videos/ --out-dir soundtracks/     # skips done and bad files
 """
-
-
-def default_bundle() -> Path:
-    """$V2MEOW_BUNDLE, else checkpoints/demo in the source tree."""
-    env = os.environ.get("V2MEOW_BUNDLE")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "checkpoints" / "demo"
 
 
 def _floats(text: str, name: str, count: int = 3) -> tuple:
@@ -99,9 +94,7 @@ def _outputs(video: Path, out: str | None) -> list[Path]:
 def _load(args: argparse.Namespace):
     from v2meow.pipelines import V2MeowPipeline
 
-    bundle = Path(args.bundle) if args.bundle else default_bundle()
-    if not args.bundle and not (bundle / "pipeline.json").exists():
-        raise MissingWeightsError(f"no --bundle given and the demo bundle is missing at {bundle} (make demo-bundle builds it)")
+    bundle = resolve_bundle(args.bundle)  # --bundle, $V2MEOW_BUNDLE, the demo bundle (source tree or wheel)
     if args.device == "cuda":
         import torch
 

@@ -52,9 +52,11 @@ STAGES: dict[str, Stage] = {
 
 EPILOG = """\
 Outputs under --out: config.yaml (the config used), checkpoints/ (Lightning .ckpt for
-resuming; last.ckpt is the final state), logs/ (CSV metrics) and the trained component
-directory, e.g. codec/. --ckpt-path last resumes from checkpoints/last.ckpt and continues
-its global step (it starts from scratch when there is none yet).
+resuming; last.ckpt is the final state), logs/ (CSV metrics), tb/ (TensorBoard:
+tensorboard --logdir OUT/tb), loss.png (train/val curves, redrawn on every checkpoint and
+at the end) and the trained component directory, e.g. codec/. --ckpt-path last resumes
+from checkpoints/last.ckpt and continues its global step (it starts from scratch when
+there is none yet). Data-dependent model fields come from the cache manifest.
 """
 
 
@@ -105,11 +107,14 @@ def build_config(args: argparse.Namespace) -> dict:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from v2meow.training.plots import watch_lines
+
     cfg = build_config(args)
     module_name, _, func = STAGES[args.stage].entry.partition(":")
     train = getattr(importlib.import_module(module_name), func)
-    exported = train(cfg, ckpt_path=args.ckpt_path)
-    print(f"v2meow-train {args.stage}: exported {exported}", file=sys.stderr)
+    out = cfg.get("out") or f"runs/{args.stage}"
+    exported = train(cfg, ckpt_path=args.ckpt_path)  # prints where to watch once training starts
+    print(f"v2meow-train {args.stage}: exported {exported}; {watch_lines(out)}", file=sys.stderr)
     return 0
 
 

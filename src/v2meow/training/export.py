@@ -24,8 +24,13 @@ from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfi
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a Lightning checkpoint with `weights_only=True` (no code runs) and check it is ours."""
+    """Load a Lightning checkpoint with `weights_only=True` (no code runs) and check it is ours.
+
+    A directory is a sharded checkpoint (Lightning's FSDP with `state_dict_type="sharded"`:
+    torch.distributed.checkpoint shards + `meta.pt`); it is consolidated into one full state dict."""
     path = Path(path)
+    if path.is_dir():
+        return consolidate_sharded(path)
     if not path.is_file():
         raise MissingWeightsError(f"{path}: checkpoint not found")
     try:
@@ -33,6 +38,26 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - unpickling junk raises anything (struct.error, EOFError, ...)
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ConfigError(f"{path}: not a readable checkpoint ({first})") from None
+    return _checked(ckpt, path)
+
+
+def consolidate_sharded(path: Path) -> dict[str, Any]:
+    """A sharded (FSDP) checkpoint directory as one checkpoint dict with a full `state_dict`, on CPU, in one process."""
+    from lightning.fabric.utilities.load import _load_distributed_checkpoint
+
+    if not (path / ".metadata").is_file():
+        raise ConfigError(f"{path}: a directory, but not a sharded checkpoint (no .metadata)")
+    try:
+        ckpt = _load_distributed_checkpoint(path)
+    except Exception as e:  # noqa: BLE001 - a damaged shard raises anything
+        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise ConfigError(f"{path}: not a readable sharded checkpoint ({first})") from None
+    if "model" in ckpt and "state_dict" not in ckpt:  # Lightning's FSDP keeps the module state under "model"
+        ckpt["state_dict"] = ckpt.pop("model")
+    return _checked(ckpt, path)
+
+
+def _checked(ckpt: Any, path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("v2meow"), dict) or "state_dict" not in ckpt:
         raise ConfigError(f"{path}: not a v2meow training checkpoint (no embedded component config)")
     return ckpt
@@ -41,7 +66,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def component_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The component's weights, prefix stripped, from a checkpoint's state dict."""
     prefix = ckpt["v2meow"].get("component_prefix", "")
-    return {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    state = {_unwrapped(k): v for k, v in ckpt["state_dict"].items()}
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _unwrapped(key: str) -> str:
+    """A parameter name without the wrapper segments FSDP / activation checkpointing may leave in it."""
+    for wrapper in ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module."):
+        key = key.replace(wrapper, "")
+    return key
 
 
 def _build_component(cls: type[Component]) -> Callable[[dict[str, Any], str], Component]:

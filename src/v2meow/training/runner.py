@@ -74,22 +74,21 @@ class CheckpointConfig:
 
 
 def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig):
-    """A `lightning.Trainer` writing checkpoints to `out/checkpoints` and CSV logs to `out/logs`."""
+    """A `lightning.Trainer` writing checkpoints to `out/checkpoints`, CSV logs to `out/logs`,
+    TensorBoard logs to `out/tb` and the loss curves to `out/loss.png` (`plots.LossPlot`, which says
+    where both are when training starts)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from v2meow.training.plots import LossPlot
 
     kwargs = dict(trainer_cfg or {})
     for forbidden in ("callbacks", "logger", "plugins", "strategy_object"):
         if isinstance(kwargs.get(forbidden), (dict, list)):
             raise ConfigError(f"trainer.{forbidden}: objects cannot be built from a run config")
-    loggers = [CSVLogger(str(out), name="logs")]  # logs/version_N/metrics.csv, one per (re)start
-    try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(str(out), name="tb"))
-    except ModuleNotFoundError:  # tensorboard is optional
-        pass
+    # logs/version_N/metrics.csv and tb/version_N/ (TensorBoard), one version per (re)start
+    loggers = [CSVLogger(str(out), name="logs"), TensorBoardLogger(str(out), name="tb")]
     ckpt = ModelCheckpoint(
         dirpath=str(out / "checkpoints"),
         filename="step{step:08d}",
@@ -100,7 +99,7 @@ def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: Che
     )
     kwargs.setdefault("default_root_dir", str(out))
     try:
-        return L.Trainer(logger=loggers, callbacks=[ckpt], **kwargs)
+        return L.Trainer(logger=loggers, callbacks=[ckpt, LossPlot(out, title=out.name)], **kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"trainer: {e}") from None
     except Exception as e:  # lightning's MisconfigurationException and friends
@@ -122,6 +121,23 @@ def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
     if not Path(ckpt_path).is_file():
         raise MissingWeightsError(f"{ckpt_path}: checkpoint to resume from not found")
     return ckpt_path
+
+
+def export_last(trainer, out: Path, name: str) -> Path:
+    """Save `out/checkpoints/last.ckpt` and export its component to `out/<name>`; returns that directory.
+
+    Every rank calls `save_checkpoint` (under FSDP that gathers the full state dict, which rank 0
+    writes); rank 0 then exports from the saved file, never from the live, possibly sharded,
+    module; the other ranks wait for it."""
+    from v2meow.training.export import export_checkpoint
+
+    last = out / "checkpoints" / LAST
+    trainer.save_checkpoint(str(last), weights_only=False)
+    export_dir = out / name
+    if trainer.is_global_zero:
+        export_checkpoint(last, export_dir)
+    trainer.strategy.barrier("v2meow-export")
+    return export_dir
 
 
 def write_resolved_config(cfg: dict[str, Any], out: Path) -> Path:

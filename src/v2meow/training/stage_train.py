@@ -71,7 +71,7 @@ def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) ->
     if stage == "stage1":
         return dict(feature_dim=m["feature_dim"], feature_rate=m["feature_rate"], style_dim=m.get("style_dim") or 0,
                     semantic_vocab=m["semantic_vocab"], semantic_rate=m["semantic_rate"])  # fmt: skip
-    num_coarse = fields.get("num_coarse", m.get("num_coarse"))
+    num_coarse = m.get("num_coarse") or fields.get("num_coarse")  # the codec's split, when the cache names it
     if num_coarse is None:
         raise ConfigError(f"{stage}: set model.fields.num_coarse (the cache manifest does not name it)")
     codec = dict(codebook_size=m["codebook_size"], codec_rate=m["codec_rate"], num_coarse=num_coarse)
@@ -82,13 +82,24 @@ def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) ->
     return dict(codec, num_fine=m["num_codebooks"] - num_coarse)
 
 
-def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dict[str, Any]):
+def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dict[str, Any], cache: str = "the cache"):
+    """The stage config: preset, then the YAML's fields, then the data-dependent fields of the manifest.
+
+    A data-dependent field set in the YAML must equal the manifest's value: a different one is
+    a `ConfigError` naming both (the manifest always wins, never silently)."""
     _, config_cls = MODELS[stage]
     implied = data_fields(stage, manifest, model_cfg.fields)
     for key, value in model_cfg.fields.items():
-        if key in implied and value != implied[key]:
-            raise ConfigError(f"model.fields.{key}={value} disagrees with the cache ({implied[key]})")
+        if key in implied and not _equal(value, implied[key]):
+            raise ConfigError(f"model.fields.{key}={value} in the config disagrees with {cache}'s manifest ({key}={implied[key]}): "
+                              f"remove it from the config (data-dependent fields come from the manifest) or set it to {implied[key]}")  # fmt: skip
     return config_cls.preset(model_cfg.preset, **{**model_cfg.fields, **implied})
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(float(a) - float(b)) < 1e-9
+    return a == b
 
 
 def _source_config_and_state(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -128,7 +139,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     out = Path(cfg.get("out") or f"runs/{stage}")
     L.seed_everything(int(cfg.get("seed_everything", 0)), workers=True, verbose=False)
     reader = CacheReader(data_cfg.cache, split=data_cfg.train_split)
-    config = build_stage_config(stage, model_cfg, reader.manifest)
+    config = build_stage_config(stage, model_cfg, reader.manifest, data_cfg.cache)
     model_cls, _ = MODELS[stage]
     model = model_cls(config)
     if model_cfg.init_from:
@@ -146,11 +157,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.fit(module, *loaders, ckpt_path=runner.resolve_ckpt_path(ckpt_path, out), weights_only=True)
-    trainer.save_checkpoint(str(out / "checkpoints" / runner.LAST), weights_only=False)
-    export_dir = out / stage
-    if trainer.is_global_zero:
-        module.release_model().save_pretrained(export_dir)
-    return export_dir
+    return runner.export_last(trainer, out, stage)
 
 
 def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, beat_weights: bool = False) -> list[DataLoader]:
