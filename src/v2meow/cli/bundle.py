@@ -44,8 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c.add_argument("--temperatures", metavar="T1,T2,T3", help="per-stage sampling temperatures (default: the paper's 1.0,0.95,0.4)")
     c.add_argument("--context-seconds", metavar="C1,C2,C3",
                    help="per-stage primed context between windows (default: 4,4,1, at most half of each stage's window)")  # fmt: skip
-    c.add_argument("--style-mode", choices=["none", "text", "audio"],
-                   help="how stage 1's style input was trained (default: text with --style, else none)")  # fmt: skip
     c.add_argument("--out", required=True, metavar="BUNDLE", help="bundle directory to write (must not exist, or be empty)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out (only once the new one is complete)")
     i = sub.add_parser("inspect", help="list a bundle's components, sizes, rates, vocabularies and check them",
@@ -80,7 +78,7 @@ def _main(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2) if args.json else format_inspection(info))
         return 0 if info["compatible"] and info["sha256"].get("ok", True) else 1
     components = {n: getattr(args, n) for n in ("stage1", "stage2", "stage3", "codec", "semantic", "style")}
-    out = create_bundle(args.out, components, features=args.features, feature_rate=args.feature_rate, style_mode=args.style_mode,
+    out = create_bundle(args.out, components, features=args.features, feature_rate=args.feature_rate,
                         overwrite=args.overwrite, temperatures=_triple(args.temperatures, "temperatures"),
                         context_seconds=_triple(args.context_seconds, "context-seconds"))  # fmt: skip
     print(format_inspection(inspect_bundle(out)), file=sys.stderr)

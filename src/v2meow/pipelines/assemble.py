@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from v2meow.components import CONFIG_NAME, WEIGHTS_NAME
+from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, V2MeowError
 from v2meow.io import atomic_directory
 from v2meow.pipelines.bundle import PIPELINE_FILE, GenerationConfig, read_bundle, write_bundle_file
@@ -28,22 +28,16 @@ def _component_config(directory: Path) -> dict[str, Any]:
     path = directory / CONFIG_NAME
     if not path.is_file():
         raise MissingWeightsError(f"{directory}: not a component directory (no {CONFIG_NAME})")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: not a readable config ({e})") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: config must be a JSON object")
-    return config
+    return read_json_config(path)
 
 
-def default_generation(stage_configs: dict[str, dict[str, Any]], style_mode: str, **changes: Any) -> GenerationConfig:
+def default_generation(stage_configs: dict[str, dict[str, Any]], **changes: Any) -> GenerationConfig:
     """Generation defaults for these stages: the paper's, with each window's primed context at most
     half the stage's window (so short-window stages such as the demo's still advance)."""
     base = GenerationConfig()
     windows = [float(stage_configs[f"stage{i}"].get("window_seconds", 10.0)) for i in (1, 2, 3)]
     context = tuple(min(c, w / 2) for c, w in zip(base.context_seconds, windows))
-    return base.replace(**{"context_seconds": context, "style_mode": style_mode, **{k: v for k, v in changes.items() if v is not None}})
+    return base.replace(**{"context_seconds": context, **{k: v for k, v in changes.items() if v is not None}})
 
 
 def create_bundle(
@@ -51,14 +45,12 @@ def create_bundle(
     components: dict[str, str | os.PathLike],
     features: str = "motion",
     feature_rate: float | None = None,
-    style_mode: str | None = None,
     overwrite: bool = False,
     **generation: Any,
 ) -> Path:
     """Copy `components` (name -> component dir) into a new bundle `out`, atomically.
 
     `features` is the extractor spec; its rate defaults to stage 1's `feature_rate`.
-    `style_mode` defaults to "text" with a style component and "none" without.
     `generation` overrides `GenerationConfig` fields (e.g. `temperatures=(1.0, 0.95, 0.4)`).
     The components are checked against each other before the bundle appears under `out`.
     """
@@ -73,7 +65,7 @@ def create_bundle(
     if feature_rate is None:
         feature_rate = configs["stage1"].get("feature_rate")
     options = {"rate": float(feature_rate)} if feature_rate else {}
-    gen = default_generation(configs, style_mode or ("text" if "style" in sources else "none"), **generation)
+    gen = default_generation(configs, **generation)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for name, src in sources.items():
             shutil.copytree(src, tmp / name)
@@ -181,12 +173,10 @@ STAGE_FIELDS = {
 def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
     """What a bundle holds: components (type, size, parameters, rates, vocabularies), features,
     generation defaults, the compatibility verdict and the SHA256SUMS check. Plain JSON data."""
-    import dataclasses
-
     bundle = Path(bundle)
     spec = read_bundle(bundle)
     info: dict[str, Any] = {"bundle": str(bundle), "format_version": json.loads((bundle / PIPELINE_FILE).read_text())["format_version"],
-                            "features": spec["features"], "generation": dataclasses.asdict(spec["generation"]), "components": {}}  # fmt: skip
+                            "features": spec["features"], "generation": spec["generation"].to_dict(), "components": {}}  # fmt: skip
     for name, directory in spec["components"].items():
         directory = Path(directory)
         config = _component_config(directory)
@@ -224,7 +214,10 @@ def format_inspection(info: dict[str, Any]) -> str:
         params = "?" if c["parameters"] is None else f"{c['parameters']:,}"
         extra = ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("path", "model_type", "bytes", "parameters"))
         lines.append(f"  {name:9s} {c['model_type']:20s} {c['bytes'] / 1e6:7.2f} MB {params:>12s} params  {extra}")
-    g = info["generation"]
+    g = dict(info["generation"])
+    for i, s in enumerate(g.pop("stages"), 1):
+        guidance = ", ".join(f"{k} {v:g}" for k, v in s["guidance"].items()) or "none"
+        lines.append(f"  sampling stage {i}: temperature {s['temperature']:g}, top-k {s['top_k']}, top-p {s['top_p']:g}, guidance {guidance}")
     lines.append("generation: " + ", ".join(f"{k}={v}" for k, v in g.items()))
     lines.append("compatible: yes" if info["compatible"] else f"compatible: NO: {info['problem']}")
     s = info["sha256"]
