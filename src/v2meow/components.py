@@ -27,6 +27,7 @@ from torch import nn
 from v2meow import __version__
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
+from v2meow.validation import dataclass_values
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -60,10 +61,13 @@ class ComponentConfig:
         model_type = d.pop("model_type", cls.model_type)
         if model_type != cls.model_type:
             raise ConfigError(f"config is for model_type '{model_type}', expected '{cls.model_type}'")
-        version = int(d.pop("format_version", cls.format_version))
+        version = d.pop("format_version", cls.format_version)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ConfigError(f"{cls.model_type}: format_version must be a whole number, got {version!r}")
         d.pop("v2meow_version", None)
         if version != cls.format_version:
             d = cls.migrate(d, version)
+        dataclass_values(cls, d, cls.model_type)
         return build_dataclass(cls, d, cls.model_type)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -78,7 +82,10 @@ class ComponentConfig:
             raise ConfigError(f"{path}: not a readable config ({e})") from None
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: config must be a JSON object")
-        return cls.from_dict(d)
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
 
 
 def build_dataclass(cls: type[T], values: dict[str, Any] | None, label: str) -> T:

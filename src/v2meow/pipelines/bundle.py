@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from v2meow import __version__
+from v2meow import __version__, validation
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
 
@@ -45,15 +45,12 @@ class GenerationConfig:
     cuda_graphs: bool = False  # replay each stage's decode step as a captured CUDA graph (device cuda only)
 
     def __post_init__(self) -> None:
-        for name in ("temperatures", "top_k", "top_p", "cfg", "context_seconds"):
-            value = tuple(getattr(self, name))
-            if len(value) != 3:
-                raise ConfigError(f"generation.{name} needs 3 values (stage 1, 2, 3), got {len(value)}")
+        checked = validation.generation({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        for name, value in checked.items():
             setattr(self, name, value)
-        if self.num_samples < 1:
-            raise ConfigError(f"num_samples must be >= 1, got {self.num_samples}")
 
     def replace(self, **changes: Any) -> GenerationConfig:
+        validation.generation({k: v for k, v in changes.items() if v is not None})  # names an unknown field
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -69,6 +66,7 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
         spec = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: unreadable ({e})") from None
+    validation.pipeline_spec(spec, str(path))
     if spec.get("format_version") != FORMAT_VERSION:
         raise ConfigError(f"{path}: format_version {spec.get('format_version')} (this v2meow reads {FORMAT_VERSION})")
     components = spec.get("components", {})
@@ -79,10 +77,7 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
     for name, comp_dir in spec["components"].items():
         if not Path(comp_dir).is_dir():
             raise MissingWeightsError(f"{directory}: component '{name}' directory {comp_dir} not found")
-    try:
-        spec["generation"] = GenerationConfig(**spec.get("generation", {}))
-    except TypeError as e:
-        raise ConfigError(f"{path}: bad generation settings ({e})") from None
+    spec["generation"] = GenerationConfig(**spec.get("generation", {}))  # fields checked by pipeline_spec
     spec.setdefault("features", {"spec": "motion", "options": {}})
     return spec
 

@@ -128,6 +128,10 @@ class V2MeowPipeline:
             raise ConfigError("this bundle has no style input: it cannot take a text prompt")
         return self.style.embed_text(text).to(self.device)
 
+    def guided_stages(self) -> tuple[int, ...]:
+        """Stages classifier-free guidance applies to: those with a condition to drop (stage 1; stage 2 with an encoder)."""
+        return (1, 2) if getattr(self.stage2, "encoder", None) is not None else (1,)
+
     def _sampling(self, stage: int, gen: GenerationConfig) -> SamplingConfig:
         i = stage - 1
         return SamplingConfig(gen.temperatures[i], gen.top_k[i], gen.top_p[i], gen.cfg[i])
@@ -246,7 +250,13 @@ class V2MeowPipeline:
         """
         import time
 
-        gen = self.generation.replace(**overrides)
+        gen = self.generation.replace(**overrides)  # every value checked by v2meow.validation
+        unguided = [s for s, scale in enumerate(gen.cfg, 1) if scale != 1.0 and s not in self.guided_stages()]
+        if unguided:
+            raise ConfigError(
+                f"cfg for stage {unguided[0]}: this bundle's stage {unguided[0]} has no condition to drop, so guidance "
+                f"cannot apply (only stage {' and '.join(map(str, self.guided_stages()))} can be guided); leave it at 1"
+            )
         if gen.cuda_graphs and self.device.type != "cuda":
             raise ConfigError(f"cuda_graphs needs the pipeline on a CUDA device, not {self.device.type}")
         timings: dict[str, float] = {}

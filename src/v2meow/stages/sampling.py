@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from v2meow.errors import ConfigError
+from v2meow import validation
 
 
 @dataclass
@@ -22,15 +22,11 @@ class SamplingConfig:
     top_p: float = 1.0  # 1 = off
     cfg_scale: float = 1.0
 
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ConfigError(f"top_k must be >= 0, got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.cfg_scale < 0:
-            raise ConfigError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+    def __post_init__(self) -> None:  # the checks every entry point shares
+        self.temperature = validation.temperature(self.temperature)
+        self.top_k = validation.top_k(self.top_k)
+        self.top_p = validation.top_p(self.top_p)
+        self.cfg_scale = validation.cfg(self.cfg_scale, "cfg_scale")
 
     @property
     def uses_cfg(self) -> bool:

@@ -17,6 +17,7 @@ import torch
 
 from v2meow.components import Component, load_state_strict
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
+from v2meow.safeload import load_torch
 from v2meow.stages.stage1 import Stage1, Stage1Config
 from v2meow.stages.stage2 import Stage2, Stage2Config
 from v2meow.stages.stage3 import Stage3, Stage3Config
@@ -28,11 +29,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - unpickling junk raises anything (struct.error, EOFError, ...)
-        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
-        raise ConfigError(f"{path}: not a readable checkpoint ({first})") from None
+    ckpt = load_torch(path)  # weights only: no code from the file runs; TorchScript refused
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("v2meow"), dict) or "state_dict" not in ckpt:
         raise ConfigError(f"{path}: not a v2meow training checkpoint (no embedded component config)")
     return ckpt
