@@ -91,6 +91,14 @@ def context(value: Any, field: str = "context_seconds") -> float:
     return value
 
 
+def positive(value: Any, field: str) -> float:
+    """A finite number > 0 (limits, sizes, durations)."""
+    value = _finite(value, field)
+    if value <= 0:
+        raise ConfigError(f"{field} must be > 0, got {value:g}")
+    return value
+
+
 def seed(value: Any, field: str = "seed") -> int | None:
     if value is None:
         return None

@@ -86,8 +86,14 @@ class V2MeowPipeline:
         return self
 
     @classmethod
-    def from_pretrained(cls, bundle: str | os.PathLike, device: str = "cpu", progress: bool = False) -> V2MeowPipeline:
-        """Load a bundle directory; components are checked against each other."""
+    def from_pretrained(
+        cls, bundle: str | os.PathLike, device: str = "cpu", progress: bool = False, trust_pickle: bool = False
+    ) -> V2MeowPipeline:
+        """Load a bundle directory; components are checked against each other.
+
+        `trust_pickle` lets a feature extractor read weight files that can run code
+        (TorchScript, pickles holding objects); see `v2meow.safeload`.
+        """
         from v2meow.features.registry import build_extractor
         from v2meow.tokenizers.acoustic import load_codec
         from v2meow.tokenizers.style import load_style_embedder
@@ -95,7 +101,7 @@ class V2MeowPipeline:
         spec = read_bundle(bundle)
         comps = spec["components"]
         feats = spec["features"]
-        extractor = build_extractor(feats["spec"], **feats.get("options", {}))
+        extractor = build_extractor(feats["spec"], trust_pickle=trust_pickle, **feats.get("options", {}))
         semantic_info = None
         if "semantic" in comps:
             semantic_info = json.loads((Path(comps["semantic"]) / CONFIG_NAME).read_text())
