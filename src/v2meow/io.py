@@ -99,9 +99,12 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get a normal new file's mode
+    mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)  # mkstemp makes 0600; outputs get a normal new file's mode
     try:
         yield tmp
+        if tmp.exists():  # some writers (safetensors) replace the file, and with it its mode
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
