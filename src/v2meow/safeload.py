@@ -45,6 +45,7 @@ def load_torch(
     trust_pickle: bool = False,
     map_location: str = "cpu",
     pickle_module: types.ModuleType | None = None,
+    what: str = "torch file",
 ) -> Any:
     """The object in a `torch.save` file, or the module in a TorchScript archive (with `trust_pickle` only).
 
@@ -55,6 +56,7 @@ def load_torch(
         map_location: where tensors go.
         pickle_module: the unpickler for a trusted full load (e.g. one that stands in
             placeholders for classes that cannot be imported).
+        what: the file's kind in messages ("not a readable checkpoint").
 
     Raises:
         MissingWeightsError: no such file.
@@ -80,16 +82,16 @@ def load_torch(
             return torch.load(str(path), map_location=map_location, weights_only=True)
     except Exception as safe_error:  # noqa: BLE001 - any refusal leads to the same choice
         if not _looks_pickled(path) or "weights only load failed" not in str(safe_error).lower():
-            raise ConfigError(f"{path}: not a readable torch file ({_first_line(safe_error)})") from None
+            raise ConfigError(f"{path}: not a readable {what} ({_first_line(safe_error)})") from None
         if not trust_pickle:
             unsafe = _unsupported_global(safe_error)
-            what = f"a pickled {unsafe} object" if unsafe else "pickled objects the safe reader refuses"
-            raise ConfigError(f"{path}: holds {what}, not only tensors, and unpickling it can run arbitrary code; {HINT}") from None
+            held = f"a pickled {unsafe} object" if unsafe else "pickled objects the safe reader refuses"
+            raise ConfigError(f"{path}: holds {held}, not only tensors, and unpickling it can run arbitrary code; {HINT}") from None
     kwargs = {"pickle_module": pickle_module} if pickle_module is not None else {}
     try:
         return torch.load(str(path), map_location=map_location, weights_only=False, **kwargs)
     except Exception as e:  # noqa: BLE001
-        raise ConfigError(f"{path}: not a readable torch file ({_first_line(e)})") from None
+        raise ConfigError(f"{path}: not a readable {what} ({_first_line(e)})") from None
 
 
 def _unsupported_global(error: Exception) -> str | None:

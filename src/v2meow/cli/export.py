@@ -28,8 +28,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from v2meow.io import check_output_dir
     from v2meow.training.export import export_checkpoint
 
+    check_output_dir(args.out_dir, [args.ckpt])
     out = export_checkpoint(args.ckpt, args.out_dir)
     print(f"v2meow-export: wrote {out}", file=sys.stderr)
     return 0

@@ -57,11 +57,9 @@ def _main(args: argparse.Namespace) -> int:
     from v2meow.features.registry import build_extractor
     from v2meow.features.storage import save_features
     from v2meow.features.video import extract_video
-    from v2meow.io import check_writable
+    from v2meow.io import check_outputs
 
-    if not args.out.endswith(".safetensors"):
-        raise ConfigError(f"{args.out}: --out must end in .safetensors")
-    check_writable(args.out)
+    check_outputs([args.out], [args.video], [".safetensors"])  # before any extractor loads
     overrides = {}
     for item in args.weights:
         name, sep, path = item.partition("=")

@@ -29,7 +29,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"{path}: checkpoint not found")
-    ckpt = load_torch(path)  # weights only: no code from the file runs; TorchScript refused
+    ckpt = load_torch(path, what="checkpoint")  # weights only: no code from the file runs; TorchScript refused
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("v2meow"), dict) or "state_dict" not in ckpt:
         raise ConfigError(f"{path}: not a v2meow training checkpoint (no embedded component config)")
     return ckpt
