@@ -132,13 +132,17 @@ class ClipExtractor(StoredShapeExtractor):
             MissingWeightsError: the file is not available locally; says what to fetch.
         """
         path = pretrained if _is_path(pretrained) else find_clip_weights(model_name, str(pretrained), cache_dir)
+        state = read_state_dict(path, trust_pickle=trust_pickle)  # before the (slow) build: a bad file fails fast
         ext = cls(model_name=model_name, pretrained=pretrained, **kwargs)
-        ext.load_weights(path, trust_pickle=trust_pickle)
+        ext.load_state(state, path)
         return ext
 
     def load_weights(self, path: str | os.PathLike, trust_pickle: bool = False) -> None:
         """Load the image tower from an open_clip/OpenAI checkpoint or a saved `state_dict()`."""
-        state = read_state_dict(path, trust_pickle=trust_pickle)
+        self.load_state(read_state_dict(path, trust_pickle=trust_pickle), path)
+
+    def load_state(self, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+        """Load the image tower from a state dict read from `path`."""
         visual = {k[len("visual.") :]: v for k, v in state.items() if k.startswith("visual.")}
         if not visual:
             raise ConfigError(f"{path} holds no CLIP image tower weights (no 'visual.*' keys)")

@@ -106,13 +106,17 @@ class I3DExtractor(StoredShapeExtractor):
                 f"I3D weights not found at {target} and v2meow never downloads. Download {I3D_URL} "
                 f"to {default_weights_path(hub_dir)} (or anywhere, and pass that path)."
             )
+        state = read_state_dict(target, trust_pickle=trust_pickle)  # before the (slow) build: a bad file fails fast
         ext = cls(**kwargs)
-        ext.load_weights(target, trust_pickle=trust_pickle)
+        ext.load_state(state, target)
         return ext
 
     def load_weights(self, path: str | os.PathLike, trust_pickle: bool = False) -> None:
         """Load a pytorchvideo checkpoint (`model_state`) or a saved `state_dict()`; the head is ignored."""
-        state = read_state_dict(path, trust_pickle=trust_pickle)
+        self.load_state(read_state_dict(path, trust_pickle=trust_pickle), path)
+
+    def load_state(self, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+        """Load the backbone from a state dict read from `path`."""
         if any(k.startswith("backbone.") for k in state):
             state = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
         head = f"blocks.{len(self.backbone.blocks) - 1}."
