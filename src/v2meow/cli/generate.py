@@ -17,9 +17,9 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
 DESCRIPTION = """\
 Generate music for a silent video with V2Meow's three stages, optionally steered by a
 short text, and write it muxed into a copy of the video (.mp4/.mkv/.mov, or .webm for VP9:
-the video stream is copied, not re-encoded) or as audio only (.wav/.flac). Every output
-is checked before the model loads (its folder exists and is writable, it is not an input). The music lasts exactly as long
-as the video. Without --bundle, the demo bundle shipped in the repository is used
+the video stream is copied, not re-encoded) or as audio only (.wav/.flac). The music lasts
+exactly as long as the video. Every output is checked before the model loads: its folder
+exists and is writable, and it is not an input (nor a link to one). Without --bundle, the demo bundle shipped in the repository is used
 (or $V2MEOW_BUNDLE).
 
 examples:
