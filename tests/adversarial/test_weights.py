@@ -104,3 +104,14 @@ def test_vggish_weights(planted):
         with pytest.raises(ConfigError, match="--trust-pickle"):
             VGGish.from_pretrained(path)
     assert not marker.exists()
+
+
+def test_resume_checkpoint_is_read_safely(planted, tmp_path):
+    from v2meow.errors import ConfigError
+    from v2meow.training.runner import resolve_ckpt_path
+
+    marker, files = planted
+    for path in (files[".ckpt"], files["torchscript"]):
+        with pytest.raises(ConfigError, match="--trust-pickle"):
+            resolve_ckpt_path(str(path), tmp_path)
+    assert not marker.exists()

@@ -90,8 +90,8 @@ def _main(args: argparse.Namespace) -> int:
         demo = build_app(SoundtrackJob(pipe, space.outputs, limits), examples, bundle_name=bundle.name)
         url = launch(demo, args.host, args.port, max_upload_mb=limits.max_upload_mb)
         print(
-            f"v2meow-app: serving {url} (Ctrl+C stops; temporary files in {space.root}, each kept "
-            f"{limits.keep_minutes:g} min; uploads up to {limits.max_upload_mb:g} MB and {limits.max_seconds:g} s)",
+            f"v2meow-app: serving {url} (uploads up to {limits.max_upload_mb:g} MB and {limits.max_seconds:g} s, "
+            f"files kept {limits.keep_minutes:g} min; Ctrl+C stops; temporary files in {space.root})",
             flush=True,
         )
         wait_for_stop(demo.close)
