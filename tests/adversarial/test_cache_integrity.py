@@ -6,11 +6,11 @@ import json
 import stat
 import struct
 
+import cachegen
 import pytest
 import torch
 from safetensors.torch import save_file
 
-import cachegen
 from v2meow.cli.cache import main
 from v2meow.data.cache import CacheReader, verify_shard
 from v2meow.errors import UnreadableMediaError
@@ -44,7 +44,7 @@ def test_verify_names_the_changed_shard(cache, refused, capsys):
 
 
 def test_old_shards_without_checksums_still_load(cache, capsys):
-    shard = sorted(cache.glob("items-*.safetensors"))[0]
+    shard = min(cache.glob("items-*.safetensors"))
     from safetensors import safe_open
 
     with safe_open(str(shard), framework="pt") as f:
@@ -58,7 +58,7 @@ def test_old_shards_without_checksums_still_load(cache, capsys):
 
 
 def test_truncated_shard_says_delete_and_rerun(cache, refused):
-    shard = sorted(cache.glob("items-*.safetensors"))[0]
+    shard = min(cache.glob("items-*.safetensors"))
     shard.write_bytes(shard.read_bytes()[:100])
     err = refused(main, ["info", cache])
     assert shard.name in err and "delete it and re-run v2meow-prepare" in err
@@ -67,7 +67,7 @@ def test_truncated_shard_says_delete_and_rerun(cache, refused):
 def test_out_of_range_tokens_are_an_error_not_clamped(tmp_path, refused):
     root = tmp_path / "c"
     cachegen.make_cache(root, durations=(1.0,))
-    shard = sorted(root.glob("items-*.safetensors"))[0]
+    shard = min(root.glob("items-*.safetensors"))
     from safetensors import safe_open
 
     with safe_open(str(shard), framework="pt") as f:

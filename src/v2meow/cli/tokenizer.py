@@ -104,8 +104,8 @@ def find_audio(root: str | Path) -> list[Path]:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from v2meow.tokenizers.semantic import FitReport, fit_kmeans, load_backbone
     from v2meow.io import atomic_directory, check_output_dir
+    from v2meow.tokenizers.semantic import FitReport, fit_kmeans, load_backbone
 
     _quiet_transformers()
     check_output_dir(args.out, [args.audio])
