@@ -27,6 +27,7 @@ from torch import nn
 from v2meow import __version__
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
+from v2meow.validation import dataclass_values
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -60,10 +61,13 @@ class ComponentConfig:
         model_type = d.pop("model_type", cls.model_type)
         if model_type != cls.model_type:
             raise ConfigError(f"config is for model_type '{model_type}', expected '{cls.model_type}'")
-        version = int(d.pop("format_version", cls.format_version))
+        version = d.pop("format_version", cls.format_version)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ConfigError(f"{cls.model_type}: format_version must be a whole number, got {version!r}")
         d.pop("v2meow_version", None)
         if version != cls.format_version:
             d = cls.migrate(d, version)
+        dataclass_values(cls, d, cls.model_type)
         return build_dataclass(cls, d, cls.model_type)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -72,7 +76,11 @@ class ComponentConfig:
 
     @classmethod
     def load(cls: type[C], path: str | os.PathLike) -> C:
-        return cls.from_dict(read_json_config(path))
+        try:
+            return cls.from_dict(read_json_config(path))
+        except ConfigError as e:
+            message = str(e)
+            raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 def read_json_config(path: str | os.PathLike) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from v2meow.errors import OutputError
@@ -22,6 +22,63 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise OutputError(f"{path}: cannot write, directory {parent} is not writable")
     if path.is_dir():
         raise OutputError(f"{path}: cannot write, it is a directory")
+    return path
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file: after symlinks and `..` are resolved, or as hard links (same inode)."""
+    a, b = Path(a), Path(b)
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def check_outputs(
+    outputs: Iterable[str | os.PathLike],
+    inputs: Iterable[str | os.PathLike] = (),
+    suffixes: Iterable[str] | None = None,
+    option: str = "--out",
+) -> list[Path]:
+    """Check output files before any work: accepted suffix, directory exists and is writable, not an input.
+
+    An output that resolves to an input (the same path, a symlink to it, a hard link
+    of it, a path through `..`) is refused, so that no command ever overwrites what it
+    reads. Every CLI calls this before it loads a model.
+
+    Raises:
+        OutputError: the first output that cannot be written, and why.
+    """
+    inputs = [Path(i) for i in inputs]
+    accepted = None if suffixes is None else {s.lower() for s in suffixes}
+    checked = []
+    for out in outputs:
+        out = Path(out)
+        if accepted is not None and out.suffix.lower() not in accepted:
+            raise OutputError(f"{out}: {option} must end in {', '.join(sorted(accepted))}")
+        check_writable(out)
+        for source in inputs:
+            if same_file(out, source):
+                raise OutputError(f"{out}: {option} is the input {source}; writing it would destroy the input, choose another path")
+        checked.append(out)
+    return checked
+
+
+def check_output_dir(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), option: str = "--out") -> Path:
+    """Check an output directory before any work: it exists (or its parent does), is writable, is not an input."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: {option} must be a directory, but it is a file")
+    target = path if path.is_dir() else (path.parent if str(path.parent) else Path("."))
+    if not target.is_dir():
+        raise OutputError(f"{path}: cannot write, directory {target} does not exist")
+    if not os.access(target, os.W_OK):
+        raise OutputError(f"{path}: cannot write, directory {target} is not writable")
+    for source in inputs:
+        if same_file(path, source):
+            raise OutputError(f"{path}: {option} is the input {source}; choose another directory")
     return path
 
 
@@ -42,9 +99,12 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get a normal new file's mode
+    mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)  # mkstemp makes 0600; outputs get a normal new file's mode
     try:
         yield tmp
+        if tmp.exists():  # some writers (safetensors) replace the file, and with it its mode
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

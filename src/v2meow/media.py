@@ -362,35 +362,85 @@ def mux_audio(
         video_path: the source video.
         wav: `[C, N]` or `[N]` float audio, C in (1, 2).
         sample_rate: rate of `wav`.
-        out_path: destination; the container comes from its suffix (.mp4, .mkv, .mov).
+        out_path: destination; the container comes from its suffix (`OUTPUT_CONTAINERS`:
+            .mp4, .mov, .mkv with AAC audio, .webm with Opus, .avi with PCM).
     """
     wav = _as_channels_first(wav)
+    fmt, audio_codec = output_container(out_path)
     with _open(video_path) as src:
         vin = _video_stream(src, video_path)
+        check_copyable(vin.codec_context.name, out_path, video_path)
         duration = _stream_duration(vin, src)
         if duration <= 0:
             raise EmptyMediaError(f"{video_path}: video has no duration")
+        rate = _AUDIO_RATES.get(audio_codec)
+        if rate is not None and sample_rate not in rate:
+            wav = torch.from_numpy(resample(wav.numpy(), sample_rate, max(rate)))
+            sample_rate = max(rate)
         wav = fit_length(wav, round(duration * sample_rate))
         layout = "mono" if wav.shape[0] == 1 else "stereo"
+        fps = vin.average_rate or vin.guessed_rate or 25
+        step = max(1, round(1 / (fps * vin.time_base))) if vin.time_base else 1  # one frame, in stream ticks
         with atomic_output(out_path) as tmp:
             try:
-                with av.open(str(tmp), mode="w", format=_container_format(Path(out_path))) as dst:
+                with av.open(str(tmp), mode="w", format=fmt) as dst:
                     vout = dst.add_stream_from_template(vin)
-                    aout = dst.add_stream("aac", rate=sample_rate, layout=layout)
-                    aout.bit_rate = bit_rate
+                    aout = dst.add_stream(audio_codec, rate=sample_rate, layout=layout)
+                    if audio_codec != "pcm_s16le":
+                        aout.bit_rate = bit_rate
                     audio_packets = _encode_audio(aout, wav, sample_rate)
-                    _mux_interleaved(dst, src.demux(vin), vout, audio_packets)
+                    _mux_interleaved(dst, src.demux(vin), vout, audio_packets, step)
             except av.FFmpegError as e:
                 raise MediaError(f"{out_path}: cannot write ({_short(e)}); try an .mkv output") from None
     return Path(out_path)
 
 
-def _container_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    formats = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-    if suffix not in formats:
-        raise MediaError(f"{path}: unsupported video container '{suffix}' (use one of {', '.join(formats)})")
-    return formats[suffix]
+# Output container per suffix: (FFmpeg format, audio codec). Exactly these are accepted; the
+# video stream is copied, so it must be one the container holds (`COPYABLE`). tests/test_mux.py
+# muxes every pair PyAV can write here and checks frames and durations.
+OUTPUT_CONTAINERS = {
+    ".mp4": ("mp4", "aac"),
+    ".mov": ("mov", "aac"),
+    ".mkv": ("matroska", "aac"),
+    ".webm": ("webm", "libopus"),
+    
+}
+# Video codecs (FFmpeg decoder names) each container takes by copy; None: any.
+COPYABLE: dict[str, set[str] | None] = {
+    ".mp4": {"h264", "hevc", "mpeg4", "vp9", "av1"},
+    ".mov": {"h264", "hevc", "mpeg4"},
+    ".mkv": None,
+    ".webm": {"vp8", "vp9", "av1"},
+
+}
+_AUDIO_RATES = {"libopus": (8000, 12000, 16000, 24000, 48000)}
+
+
+def output_container(path: str | os.PathLike) -> tuple[str, str]:
+    """`(format, audio codec)` for a muxed output, from its suffix; MediaError for any other suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_CONTAINERS:
+        raise MediaError(f"{path}: unsupported video container '{suffix}' (use one of {', '.join(OUTPUT_CONTAINERS)})")
+    return OUTPUT_CONTAINERS[suffix]
+
+
+def check_copyable(codec: str, out_path: str | os.PathLike, video_path: str | os.PathLike = "") -> None:
+    """MediaError when a video stream of `codec` cannot be copied into the container of `out_path`."""
+    output_container(out_path)
+    suffix = Path(out_path).suffix.lower()
+    allowed = COPYABLE[suffix]
+    if allowed is not None and codec not in allowed:
+        fits = [s for s, c in COPYABLE.items() if c is None or codec in c]
+        raise MediaError(
+            f"{out_path}: a {suffix} file cannot hold the {codec} video of {video_path or 'the input'} "
+            f"(copied, not re-encoded); use {' or '.join(fits)}"
+        )
+
+
+def video_codec(path: str | os.PathLike) -> str:
+    """FFmpeg name of the video codec of `path` (`h264`, `vp9`, ...)."""
+    with _open(path) as c:
+        return _video_stream(c, path).codec_context.name
 
 
 def _encode_audio(stream, wav: torch.Tensor, sample_rate: int) -> list:
@@ -403,13 +453,44 @@ def _encode_audio(stream, wav: torch.Tensor, sample_rate: int) -> list:
     return list(stream.encode(frame)) + list(stream.encode(None))
 
 
-def _mux_interleaved(dst, video_packets, vout, audio_packets: list) -> None:
-    """Mux copied video packets and encoded audio packets in presentation order."""
+def _with_dts(packets, step: int):
+    """Video packets, each with a decoding timestamp; the final empty flush packet dropped.
+
+    Some demuxers give a packet no dts: Matroska stores only presentation times, so with
+    B-frames the first packets (the IDR keyframe among them) come without one. Such a
+    packet gets a dts that keeps decode order: counted back by `step` (one frame, in
+    the stream's time base) from the next known dts, else forward from the previous one,
+    never above its pts; with no dts anywhere it is the pts. A packet without a duration
+    gets `step`.
+    """
+    waiting: list = []  # packets without dts before the first known one
+    last = None
+    for packet in packets:
+        if packet.size == 0 and packet.pts is None:  # the demuxer's flush packet
+            continue
+        if not packet.duration:  # AVI stores none; mp4 would then cut the last frame from its edit list
+            packet.duration = step
+        if packet.dts is None and last is None:
+            waiting.append(packet)
+            continue
+        if packet.dts is None:
+            packet.dts = last + step if packet.pts is None else min(last + step, max(packet.pts, last + 1))
+        for j, early in enumerate(waiting):
+            early.dts = packet.dts - (len(waiting) - j) * step
+            yield early
+        waiting = []
+        last = packet.dts
+        yield packet
+    for j, early in enumerate(waiting):  # no packet had a dts: decode order is presentation order
+        early.dts = early.pts if early.pts is not None else j * step
+        yield early
+
+
+def _mux_interleaved(dst, video_packets, vout, audio_packets: list, step: int = 1) -> None:
+    """Mux copied video packets and encoded audio packets in decoding-time order."""
     audio = iter(audio_packets)
     pending = next(audio, None)
-    for packet in video_packets:
-        if packet.dts is None:  # the demuxer's final flush packet
-            continue
+    for packet in _with_dts(video_packets, step):
         t = float(packet.dts * packet.time_base)
         while pending is not None and float(pending.dts * pending.time_base) <= t:
             dst.mux(pending)

@@ -75,7 +75,7 @@ def test_loads_a_full_open_clip_checkpoint(tmp_path, synth):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_reads_torchscript_archives(tmp_path):
+def test_reads_torchscript_archives_only_when_trusted(tmp_path, monkeypatch):
     class Holder(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -86,7 +86,14 @@ def test_reads_torchscript_archives(tmp_path):
 
     path = tmp_path / "ViT-X.pt"
     torch.jit.script(Holder()).save(str(path))
-    assert set(read_state_dict(path)) == {"visual.weight", "visual.bias"}
+    calls = []
+    real = torch.jit.load
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with pytest.raises(ConfigError, match="TorchScript.*--trust-pickle") as err:
+        read_state_dict(path)
+    assert "\n" not in str(err.value) and calls == []  # refused before torch.jit.load ran anything
+    assert set(read_state_dict(path, trust_pickle=True)) == {"visual.weight", "visual.bias"}
+    assert len(calls) == 1
 
 
 def test_wrong_weights_give_a_clear_error(tmp_path):

@@ -1,7 +1,6 @@
 """Fine-tuning the released demo components, and every example command in a config header, run as written."""
 
 import json
-import os
 import re
 import shlex
 import sys

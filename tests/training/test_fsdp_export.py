@@ -36,7 +36,9 @@ def test_two_process_fsdp_checkpoint_exports_the_whole_model(fsdp_checkpoints, n
     ckpt = fsdp_checkpoints / name
     if name == "sharded.ckpt":  # one shard file per rank: really split
         assert sorted(p.name for p in ckpt.glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
-    assert export_main([str(ckpt), str(tmp_path / "component")]) == 0
+    if name == "sharded.ckpt":  # its index is a pickle: refused without --trust-pickle, in one line
+        assert export_main([str(ckpt), str(tmp_path / "component")]) == 2 and not (tmp_path / "component").exists()
+    assert export_main([str(ckpt), str(tmp_path / "component"), "--trust-pickle"]) == 0
     ref = Stage3.from_pretrained(fsdp_checkpoints / "reference").state_dict()
     got = Stage3.from_pretrained(tmp_path / "component").state_dict()
     assert got.keys() == ref.keys() and all(torch.equal(got[k], ref[k]) for k in ref)

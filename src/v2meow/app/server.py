@@ -11,8 +11,11 @@ from v2meow.errors import ConfigError
 MAX_QUEUE = 32  # waiting Generate requests; more get "queue full" in the page
 
 
-def launch(demo, host: str, port: int) -> str:
-    """Queue the work (one generation at a time) and serve `demo`; return the local URL."""
+def launch(demo, host: str, port: int, max_upload_mb: float = 500.0) -> str:
+    """Queue the work (one generation at a time) and serve `demo`; return the local URL.
+
+    Gradio refuses uploads over `max_upload_mb` while they arrive (the job checks again).
+    """
     from v2meow.app.ui import CSS, theme
 
     demo.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)
@@ -20,7 +23,7 @@ def launch(demo, host: str, port: int) -> str:
         _, url, _ = demo.launch(
             server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, share=False,
             inbrowser=False, show_error=False, ssr_mode=False, mcp_server=False, pwa=False,
-            theme=theme(), css=CSS,
+            theme=theme(), css=CSS, max_file_size=int(max_upload_mb * 1e6),
         )
     except OSError:  # Gradio's message names its own environment variables; ours names the option
         raise ConfigError(f"cannot serve on {host}:{port}: the port is in use or not allowed here; pick another --port") from None

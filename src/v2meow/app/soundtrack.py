@@ -17,12 +17,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from v2meow import media
+from v2meow import media, validation
 from v2meow.errors import ConfigError, EmptyMediaError, MediaError, V2MeowError
 from v2meow.stages.sampling import PAPER_TEMPERATURES
 
-MAX_CANDIDATES = 4
+MAX_CANDIDATES = 4  # side by side in the page (the CLI allows validation.MAX_SAMPLES)
 Report = Callable[[float, str], None]
+
+
+@dataclass
+class Limits:
+    """What the app accepts and how long it keeps files (`v2meow-app --max-upload-mb ...`)."""
+
+    max_upload_mb: float = 500.0  # larger uploads are refused (by Gradio while uploading, and here)
+    max_seconds: float = 600.0  # longer videos are refused before any work
+    keep_minutes: float = 60.0  # each job's files (and uploads) are deleted this long after they were made
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_mb", "max_seconds", "keep_minutes"):
+            setattr(self, name, validation.positive(getattr(self, name), "--" + name.replace("_", "-")))
 
 
 @dataclass
@@ -35,15 +48,14 @@ class Settings:
     num_samples: int = 1
 
     def checked(self) -> Settings:
-        """A copy with a blank prompt as None; ConfigError for values the pipeline cannot use."""
+        """A copy with a blank prompt as None; ConfigError (from `v2meow.validation`) for values the pipeline cannot use."""
         text = (self.text or "").strip() or None
-        if not 1 <= int(self.num_samples) <= MAX_CANDIDATES:
-            raise ConfigError(f"candidates must be between 1 and {MAX_CANDIDATES}, got {self.num_samples}")
-        if len(self.temperatures) != 3 or any(t is None or t < 0 for t in self.temperatures):
-            raise ConfigError(f"temperatures must be three numbers >= 0, got {self.temperatures}")
-        if self.seed is None or int(self.seed) != self.seed or self.seed < 0:
-            raise ConfigError(f"the seed must be a whole number >= 0, got {self.seed}")
-        return Settings(text, int(self.seed), tuple(float(t) for t in self.temperatures), int(self.num_samples))
+        count = validation.num_samples(self.num_samples, "candidates", cap=MAX_CANDIDATES)
+        temperatures = validation.per_stage(self.temperatures, "temperature", validation.temperature)
+        if self.seed is None:
+            raise ConfigError("the seed must be a whole number between 0 and 2**63-1, got nothing")
+        seed = validation.seed(self.seed, "seed")
+        return Settings(text, seed, temperatures, count)
 
 
 @dataclass
@@ -83,9 +95,10 @@ def _quiet(fraction: float, message: str) -> None:
 class SoundtrackJob:
     """Runs a loaded `V2MeowPipeline` on uploaded videos and writes its outputs under `out_dir`."""
 
-    def __init__(self, pipe, out_dir: str | os.PathLike):
+    def __init__(self, pipe, out_dir: str | os.PathLike, limits: Limits | None = None):
         self.pipe = pipe
         self.out_dir = Path(out_dir)
+        self.limits = limits or Limits()
 
     @property
     def accepts_text(self) -> bool:
@@ -100,12 +113,20 @@ class SoundtrackJob:
     def check_video(self, video: str | os.PathLike) -> media.MediaInfo:
         """Probe an upload; MediaError (naming only the file, not its folder) when it is unusable."""
         path = Path(video)
+        limits = self.limits
         try:
+            size_mb = path.stat().st_size / 1e6 if path.is_file() else 0.0
+            if size_mb > limits.max_upload_mb:
+                raise MediaError(f"{path}: {size_mb:.0f} MB is over this app's upload limit of {limits.max_upload_mb:g} MB")
             info = media.probe(path)
             if not info.has_video:
                 raise MediaError(f"{path}: has no video stream (is it an audio file?)")
             if info.duration <= 0:
                 raise EmptyMediaError(f"{path}: the video has no duration")
+            if info.duration > limits.max_seconds:
+                raise MediaError(
+                    f"{path}: {info.duration:.0f} s is longer than this app's limit of {limits.max_seconds:g} s; trim the video"
+                )
         except V2MeowError as e:
             raise type(e)(_without_folder(str(e), path)) from None
         return info
@@ -115,6 +136,7 @@ class SoundtrackJob:
         from v2meow.app.plots import soundtrack_figure
 
         video = Path(video)
+        prune(self.out_dir, self.limits.keep_minutes * 60)
         settings = settings.checked()
         if settings.text is not None and not self.accepts_text:
             raise ConfigError("this bundle takes no text prompt: leave the prompt empty")
@@ -149,6 +171,27 @@ class SoundtrackJob:
         except MediaError:
             written = write_outputs(video, result, [folder / f"{stem}.mkv", folder / f"{stem}.wav"])
         return written[0::2], written[1::2]
+
+
+def prune(folder: str | os.PathLike, max_age: float, now: float | None = None) -> list[Path]:
+    """Delete the entries of `folder` (files, or job folders with everything in them) older than `max_age` seconds."""
+    import shutil
+
+    folder = Path(folder)
+    now = time.time() if now is None else now
+    removed = []
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        try:
+            if now - entry.stat().st_mtime <= max_age:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+        except OSError:  # removed meanwhile, or not ours to remove
+            continue
+    return removed
 
 
 def _without_folder(message: str, path: Path) -> str:

@@ -40,7 +40,8 @@ def theme() -> gr.themes.Base:
 
 def build_app(job: SoundtrackJob, examples: Sequence[Path] = (), bundle_name: str = "") -> gr.Blocks:
     """Lay out the page and wire Generate to `job`; `server.launch` queues and serves it."""
-    with gr.Blocks(title="V2Meow", analytics_enabled=False) as demo:
+    keep = int(job.limits.keep_minutes * 60)  # Gradio's own cache (the files it serves) is swept alike
+    with gr.Blocks(title="V2Meow", analytics_enabled=False, delete_cache=(max(60, keep // 4), keep)) as demo:
         gr.Markdown(INTRO)
         if bundle_name:
             note = "takes text prompts" if job.accepts_text else "takes no text prompt"

@@ -1,10 +1,15 @@
-"""The app's temporary folder: uploads (Gradio's cache) and outputs, removed when the app stops."""
+"""The app's temporary folder: uploads (Gradio's cache) and outputs, removed when the app stops.
+
+While the app runs, a `Janitor` deletes uploads and job folders older than the app's
+`--keep-minutes`, so a long-running app does not fill the disk.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +31,30 @@ class Workspace:
     @property
     def outputs(self) -> Path:
         return self.root / "outputs"
+
+
+class Janitor:
+    """A daemon thread that deletes entries of `folders` older than `max_age` seconds, every `every` seconds."""
+
+    def __init__(self, folders: list[Path], max_age: float, every: float = 60.0):
+        self.folders, self.max_age, self.every = folders, max_age, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="v2meow-janitor", daemon=True)
+
+    def _loop(self) -> None:
+        from v2meow.app.soundtrack import prune
+
+        while not self._stop.wait(self.every):
+            for folder in self.folders:
+                prune(folder, self.max_age)
+
+    def __enter__(self) -> Janitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 @contextmanager

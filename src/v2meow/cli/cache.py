@@ -13,7 +13,9 @@ PROG = "v2meow-cache"
 DESCRIPTION = """\
 info     items, hours, per-split counts, skips grouped by reason, the components
          and token statistics (vocabulary / codebook usage, perplexity, most
-         common semantic tokens) of a cache made by v2meow-prepare.
+         common semantic tokens) of a cache made by v2meow-prepare. --verify
+         checks each shard against the checksum written with it and names the
+         bad ones (delete a bad shard and re-run v2meow-prepare to rebuild it).
 skipped  every skipped item with its reason, one per line.
 merge    combine caches made by separate `--shard i/n` runs (or machines) into
          --out: shard files are copied (or hard-linked with --link) after a check
@@ -29,6 +31,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     info.add_argument("cache", help="cache directory")
     info.add_argument("--max-items", type=int, default=2000, help="items read for token statistics (0: none; default 2000)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.add_argument(
+        "--verify", action="store_true",
+        help="check every shard against the checksum recorded when it was written; bad shards are named (exit 2)",
+    )
     skipped = sub.add_parser("skipped", help="list skipped items")
     skipped.add_argument("cache", help="cache directory")
     merge = sub.add_parser("merge", help="combine caches into --out")
@@ -45,8 +51,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     if args.command == "info":
-        from v2meow.data.info import cache_info, format_info
+        from v2meow.data.info import cache_info, check_verdicts, format_info, verify_cache
 
+        if args.verify:
+            from v2meow.data.cache import read_manifest
+
+            read_manifest(args.cache)  # not a cache: that error, not "0 shards ok"
+            print(check_verdicts(args.cache, verify_cache(args.cache)), file=sys.stderr)
         info = cache_info(args.cache, max_items=max(0, args.max_items))
         print(json.dumps(info, indent=2) if args.json else "\n".join(format_info(info)))
     elif args.command == "skipped":

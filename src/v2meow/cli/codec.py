@@ -38,14 +38,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from v2meow.errors import ConfigError
-    from v2meow.io import check_writable
+    from v2meow.io import check_outputs
     from v2meow.media import read_audio, write_audio
     from v2meow.tokenizers.acoustic import EncodedAudio, load_codec
 
-    if args.command == "encode" and not args.output.endswith(".safetensors"):
-        raise ConfigError(f"{args.output}: the codes file must end in .safetensors")
-    check_writable(args.output)
+    suffixes = [".safetensors"] if args.command == "encode" else [".wav", ".flac", ".ogg"]
+    check_outputs([args.output], [args.input, args.codec], suffixes, "the output")  # before the codec loads
     codec = load_codec(args.codec, bandwidth=args.bandwidth).to(args.device)
     if args.command == "encode":
         wav, _ = read_audio(args.input, sample_rate=codec.sample_rate, channels=codec.channels)  # [C, N]

@@ -120,7 +120,11 @@ def _main(args: argparse.Namespace) -> int:
         rhythm=RhythmSettings(motion_rate=args.motion_rate, beat_window=args.beat_window),
         beats=BeatSettings(tolerance=args.tolerance, sigma=args.sigma),
     )  # fmt: skip
+    from v2meow.io import check_output_dir
+
     prepare_out_dir(args.out)  # fail before the long part
+    inputs = [p for p in (args.generated, args.reference, args.videos, args.prompts) if p]
+    check_output_dir(args.out, inputs)  # never write the report into an input folder
     result = evaluate(
         config, on_problem=lambda p: print(f"{PROG}: {p.line()}", file=sys.stderr), progress=not args.quiet
     )

@@ -39,6 +39,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--debug", action="store_true", help="tiny random clip/i3d models (no weights; for testing only)")
+    p.add_argument(
+        "--trust-pickle", action="store_true",
+        help="allow weight files that run code when loaded (OpenAI's TorchScript .pt, pickles holding objects); "
+        "only for files from a source you trust",
+    )
     return p.parse_args(argv)
 
 
@@ -52,11 +57,9 @@ def _main(args: argparse.Namespace) -> int:
     from v2meow.features.registry import build_extractor
     from v2meow.features.storage import save_features
     from v2meow.features.video import extract_video
-    from v2meow.io import check_writable
+    from v2meow.io import check_outputs
 
-    if not args.out.endswith(".safetensors"):
-        raise ConfigError(f"{args.out}: --out must end in .safetensors")
-    check_writable(args.out)
+    check_outputs([args.out], [args.video], [".safetensors"])  # before any extractor loads
     overrides = {}
     for item in args.weights:
         name, sep, path = item.partition("=")
@@ -64,7 +67,7 @@ def _main(args: argparse.Namespace) -> int:
         if not sep or name not in WEIGHT_ARGS or not path:
             raise ConfigError(f"--weights expects clip=PATH or i3d=PATH, got '{item}'")
         overrides[name] = {WEIGHT_ARGS[name]: path}
-    extractor = build_extractor(args.extractors, rate=args.rate, debug=args.debug, **overrides)
+    extractor = build_extractor(args.extractors, rate=args.rate, debug=args.debug, trust_pickle=args.trust_pickle, **overrides)
     extractor = extractor.to(args.device)
     feats = extract_video(extractor, args.video)
     save_features(args.out, feats, source=args.video)

@@ -7,8 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from v2meow import media, validation
 from v2meow.cli.common import run
-from v2meow.errors import ConfigError, V2MeowError
+from v2meow.errors import ConfigError, MediaError, V2MeowError
+from v2meow.io import check_output_dir
+from v2meow.pipelines.outputs import OUT_SUFFIXES, check_plan, write_outputs
 from v2meow.resources import default_bundle, resolve_bundle
 
 __all__ = ["default_bundle", "main"]  # default_bundle: re-exported for make demo (python -m v2meow.demo)
@@ -17,10 +20,12 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
 
 DESCRIPTION = """\
 Generate music for a silent video with V2Meow's three stages, optionally steered by a
-short text, and write it muxed into a copy of the video (.mp4/.mkv/.mov: the video stream
-is copied, not re-encoded) or as audio only (.wav/.flac). The music lasts exactly as long
-as the video. Without --bundle: $V2MEOW_BUNDLE, else the demo bundle (the repository's
-checkpoints/demo, or the copy installed with the package).
+short text, and write it muxed into a copy of the video (.mp4/.mkv/.mov, or .webm for VP9:
+the video stream is copied, not re-encoded) or as audio only (.wav/.flac). The music lasts
+exactly as long as the video. Every output is checked before the model loads: its folder
+exists and is writable, and it is not an input (nor a link to one). Without --bundle:
+$V2MEOW_BUNDLE, else the demo bundle (the repository's checkpoints/demo, or the copy
+installed with the package).
 
 examples:
   v2meow-generate --video clip.mp4 --out clip_music.mp4
@@ -29,65 +34,83 @@ examples:
 """
 
 
-def _floats(text: str, name: str, count: int = 3) -> tuple:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--{name} expects numbers separated by commas, got '{text}'") from None
-    if len(values) == 1:
-        values = values * count
-    if len(values) != count:
-        raise ConfigError(f"--{name} expects 1 or {count} values, got {len(values)}")
-    return values
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="v2meow-generate", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", help="input video")
     src.add_argument("--video-dir", help="folder of videos (with --out-dir)")
-    p.add_argument("--out", help="output .mp4/.mkv/.mov (muxed), .wav/.flac (audio), or a directory (both); default: <video>_v2meow.mp4 here")
+    p.add_argument(
+        "--out",
+        help=f"output {'/'.join(media.OUTPUT_CONTAINERS)} (muxed), .wav/.flac (audio), or a directory (both); "
+        "default: <video>_v2meow.mp4 here (.mkv when the video's codec cannot go in an mp4)",
+    )
     p.add_argument("--out-dir", help="output folder for --video-dir")
     p.add_argument("--text", help='style prompt, e.g. "drum and bass" (needs a bundle with a style embedder)')
     p.add_argument("--bundle", help="bundle directory (default: the shipped demo bundle)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: same seed and inputs give identical audio (default 0)")
-    p.add_argument("--temperatures", help="per-stage temperatures, default from the bundle (paper: 1.0,0.95,0.4)")
-    p.add_argument("--top-k", help="top-k per stage (one value or three; 0 = off)")
-    p.add_argument("--top-p", help="top-p per stage (one value or three; 1 = off)")
-    p.add_argument("--cfg", help="classifier-free guidance scale per stage (one value or three; 1 = off)")
-    p.add_argument("--num-samples", type=int, help="candidates per video; with --text they are ranked by text similarity")
+    p.add_argument("--seed", default="0", help="random seed, 0 to 2**63-1: same seed and inputs give identical audio (default 0)")
+    p.add_argument("--temperatures", help="per-stage temperatures >= 0 (0 = greedy), default from the bundle (paper: 1.0,0.95,0.4)")
+    p.add_argument("--top-k", help="top-k per stage, whole numbers >= 0 (one value or three; 0 = off)")
+    p.add_argument("--top-p", help="top-p per stage in (0, 1] (one value or three; 1 = off)")
+    p.add_argument(
+        "--cfg",
+        help="classifier-free guidance scale >= 0 (1 = off): one value for every stage that can be guided "
+        "(stage 1; stage 2 with a visual encoder), or three; a value other than 1 for a stage with nothing to guide is an error",
+    )
+    p.add_argument("--num-samples", help=f"candidates per video, 1 to {validation.MAX_SAMPLES}; with --text they are ranked by text similarity")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
     p.add_argument("--cuda-graphs", action="store_true", help="with --device cuda: replay each decode step as a captured CUDA graph (faster)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bf16"],
                    help="weights of the three stages (bf16: --device cuda only; they run under bf16 autocast there anyway)")
+    p.add_argument(
+        "--trust-pickle", action="store_true",
+        help="let the bundle's feature extractor read weight files that run code when loaded (TorchScript, pickles holding objects)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    o = {"seed": args.seed, "num_samples": args.num_samples}
-    if args.temperatures:
-        o["temperatures"] = _floats(args.temperatures, "temperatures")
-    if args.top_k:
-        o["top_k"] = tuple(int(v) for v in _floats(args.top_k, "top-k"))
-    if args.top_p:
-        o["top_p"] = _floats(args.top_p, "top-p")
-    if args.cfg:
-        o["cfg"] = _floats(args.cfg, "cfg")
+    """Generation settings from the command line, each checked by `v2meow.validation`; cfg stays as given."""
+    v = validation
+    o = {"seed": v.seed(v.parse_int(args.seed, "--seed"), "--seed")}
+    if args.num_samples is not None:
+        o["num_samples"] = v.num_samples(v.parse_int(args.num_samples, "--num-samples"), "--num-samples")
+    for name, key, check in (("--temperatures", "temperatures", v.temperature), ("--top-k", "top_k", v.top_k),
+                             ("--top-p", "top_p", v.top_p), ("--cfg", "cfg", v.cfg)):  # fmt: skip
+        text = getattr(args, key)
+        if text:
+            o[key] = v.per_stage(v.parse_numbers(text, name), name, check)
     if args.cuda_graphs:
         o["cuda_graphs"] = True
     return o
 
 
+def _guidance(args: argparse.Namespace, overrides: dict, pipe) -> dict:
+    """One --cfg value applies to the stages that can be guided; three apply as given (the pipeline checks them)."""
+    if args.cfg and "," not in args.cfg:
+        value = overrides["cfg"][0]
+        overrides = {**overrides, "cfg": tuple(value if s in pipe.guided_stages() else 1.0 for s in (1, 2, 3))}
+    return overrides
+
+
+def _muxed_suffix(video: Path) -> str:
+    """.mp4, or .mkv when the video's codec cannot be copied into an mp4 (or the video cannot be probed)."""
+    try:
+        media.check_copyable(media.video_codec(video), "x.mp4")
+        return ".mp4"
+    except MediaError:
+        return ".mkv"
+
+
 def _outputs(video: Path, out: str | None) -> list[Path]:
     """Files to write for `video`: from --out (file or directory) or the default."""
     if out is None:
-        return [Path.cwd() / f"{video.stem}_v2meow.mp4"]
+        return [Path.cwd() / f"{video.stem}_v2meow{_muxed_suffix(video)}"]
     path = Path(out)
     if path.is_dir() or out.endswith(os.sep):
-        return [path / f"{video.stem}_v2meow.mp4", path / f"{video.stem}_v2meow.wav"]
-    if path.suffix.lower() not in {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".wav", ".flac"}:
-        raise ConfigError(f"{out}: --out must end in .mp4, .mkv, .mov, .wav or .flac, or be a directory")
+        return [path / f"{video.stem}_v2meow{_muxed_suffix(video)}", path / f"{video.stem}_v2meow.wav"]
+    if path.suffix.lower() not in OUT_SUFFIXES:
+        raise ConfigError(f"{out}: --out must end in {', '.join(OUT_SUFFIXES)}, or be a directory")
     return [path]
 
 
@@ -100,44 +123,57 @@ def _load(args: argparse.Namespace):
 
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available")
-    return V2MeowPipeline.from_pretrained(bundle, device=args.device, progress=not args.quiet, dtype=args.dtype)
+    trust = getattr(args, "trust_pickle", False)
+    return V2MeowPipeline.from_pretrained(bundle, device=args.device, progress=not args.quiet,
+                                        dtype=getattr(args, "dtype", "float32"), trust_pickle=trust)
 
 
-def _one(pipe, video: Path, outputs: list[Path], args) -> list[Path]:
+def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[Path]:
     if args.text is not None and not args.text.strip():
         raise ConfigError("--text is empty")
-    from v2meow.pipelines.outputs import write_outputs
-
-    result = pipe(video, text=args.text, **_overrides(args))
+    result = pipe(video, text=args.text, **_guidance(args, overrides, pipe))
     return write_outputs(video, result, outputs)
 
 
 def _main(args: argparse.Namespace) -> int:
     if args.video_dir and not args.out_dir:
         raise ConfigError("--video-dir needs --out-dir")
+    if args.out_dir and not args.video_dir:
+        raise ConfigError("--out-dir goes with --video-dir (use --out with --video)")
     if args.cuda_graphs and args.device != "cuda":
         raise ConfigError("--cuda-graphs needs --device cuda")
     if args.dtype != "float32" and args.device != "cuda":
         raise ConfigError(f"--dtype {args.dtype} needs --device cuda")
-    _overrides(args)  # validate numbers before loading anything
-    pipe = _load(args)
+    if args.text is not None and not args.text.strip():
+        raise ConfigError("--text is empty")
+    overrides = _overrides(args)  # numbers checked before anything is loaded
+    count = overrides.get("num_samples", 1)
     if args.video:
-        for path in _one(pipe, Path(args.video), _outputs(Path(args.video), args.out), args):
+        video = Path(args.video)
+        media.probe(video)  # an unreadable video is reported before the model loads
+        outputs = _outputs(video, args.out)
+        check_plan(video, outputs, count, [video])  # outputs checked before the model loads
+        pipe = _load(args)
+        for path in _one(pipe, video, outputs, args, overrides):
             print(path)
         return 0
     src, dst = Path(args.video_dir), Path(args.out_dir)
     if not src.is_dir():
         raise ConfigError(f"{src}: not a directory")
-    dst.mkdir(parents=True, exist_ok=True)
+    check_output_dir(dst, [src], "--out-dir")
     videos = sorted(p for p in src.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    dst.mkdir(parents=True, exist_ok=True)
+    plan = {video: _outputs(video, str(dst) + os.sep) for video in videos}
+    for video, outputs in plan.items():  # no output may be any of the inputs
+        check_plan(video, outputs, count, videos, probe=False)
+    pipe = _load(args)
     done = failed = skipped = 0
-    for video in videos:
-        outputs = _outputs(video, str(dst) + os.sep)
+    for video, outputs in plan.items():
         if all(o.exists() for o in outputs):
             skipped += 1
             continue
         try:
-            _one(pipe, video, outputs, args)
+            _one(pipe, video, outputs, args, overrides)
             done += 1
         except V2MeowError as e:
             failed += 1

@@ -103,10 +103,11 @@ def _weights(items: list[str]) -> tuple:
 
 def _main(args: argparse.Namespace) -> int:
     from v2meow.data.prepare import PrepareConfig, prepare
-    from v2meow.io import atomic_output, check_writable
+    from v2meow.io import atomic_output, check_output_dir, check_outputs
 
+    check_output_dir(args.out, [args.input])  # before any model loads
     if args.report:
-        check_writable(args.report)
+        check_outputs([args.report], [args.input], option="--report")
     cfg = PrepareConfig(
         features=args.features, semantic=args.semantic, codec=args.codec, style=args.style,
         feature_rate=args.feature_rate, feature_weights=_weights(args.weights), feature_debug=args.debug_features,

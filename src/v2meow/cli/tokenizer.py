@@ -106,10 +106,11 @@ def find_audio(root: str | Path) -> list[Path]:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from v2meow.io import atomic_directory
+    from v2meow.io import atomic_directory, check_output_dir
     from v2meow.tokenizers.semantic import FitReport, fit_kmeans, load_backbone
 
     _quiet_transformers()
+    check_output_dir(args.out, [args.audio])
     files = find_audio(args.audio)
     report = FitReport()
     progress = None
@@ -150,14 +151,11 @@ def _fit(args: argparse.Namespace) -> int:
 def _encode(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
 
-    from v2meow.errors import ConfigError
-    from v2meow.io import atomic_output, check_writable
+    from v2meow.io import atomic_output, check_outputs
     from v2meow.media import read_audio
     from v2meow.tokenizers.semantic import SemanticTokenizer
 
-    if not args.out.endswith(".safetensors"):
-        raise ConfigError(f"{args.out}: --out must end in .safetensors")
-    check_writable(args.out)
+    check_outputs([args.out], [args.input, args.tokenizer], [".safetensors"])  # before the tokenizer loads
     _quiet_transformers()
     tok = SemanticTokenizer.from_pretrained(args.tokenizer, backbone_weights=args.weights).to(args.device)
     wav, sr = read_audio(args.input, sample_rate=tok.sample_rate, channels=1)  # [1, N] mono at the tokenizer's rate

@@ -6,6 +6,12 @@ Layout of a cache directory:
     items-<tag>-<seq>.safetensors one shard: tensors of several items + their records as metadata
     skipped-<tag>-<seq>.json      items that could not be prepared, with the reason
 
+Each shard records a checksum of its tensors (`checksum` in its metadata: blake2b over
+every tensor's name, dtype, shape and bytes), written at prepare and checked by
+`verify_shard` (`v2meow-cache info --verify`); shards from before checksums load as
+before and verify as "no checksum recorded". Token ids outside the manifest's vocabulary
+or codebook are an error when an item is loaded, never clamped.
+
 Each shard is written to a temporary file and renamed, so a shard either exists whole or
 not at all; the set of shard files *is* the cache (the manifest holds no item list), so a
 run killed at any moment loses at most the items not yet flushed, and a re-run skips
@@ -53,6 +59,8 @@ from v2meow.io import atomic_output
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+CHECKSUM_KEY = "checksum"
+REBUILD = "delete it and re-run v2meow-prepare with the same --input and --out (only its items are prepared again)"
 TENSOR_DTYPES = {"visual": torch.float16, "semantic": torch.int32, "codes": torch.int16, "style": torch.float32, "beats": torch.float32}
 
 
@@ -139,8 +147,9 @@ class CacheWriter:
             for n, (record, item) in enumerate(self._items):
                 tensors.update({f"{n}/{k}": v for k, v in item.items()})
                 records.append(asdict(record) | {"shard": "", "index": n})
+            meta = {"format_version": str(FORMAT_VERSION), "records": json.dumps(records), CHECKSUM_KEY: tensor_checksum(tensors)}
             with atomic_output(self._next_name("items", ".safetensors")) as tmp:
-                save_file(tensors, str(tmp), metadata={"format_version": str(FORMAT_VERSION), "records": json.dumps(records)})
+                save_file(tensors, str(tmp), metadata=meta)
             self._items = []
             self.shards_written += 1
         if self._skipped:
@@ -216,14 +225,66 @@ class CacheReader:
         return out
 
     def load(self, i: int) -> dict[str, torch.Tensor]:
-        """Tensors of item `i` (only those it has), in their stored dtypes."""
+        """Tensors of item `i` (only those it has), in their stored dtypes.
+
+        Raises:
+            UnreadableMediaError: the shard cannot be read, or holds token ids outside the
+                manifest's vocabulary / codebook (the message names the shard and how to rebuild it).
+        """
         record = self.records[i]
         prefix = f"{record.index}/"
-        with safe_open(str(self.root / record.shard), framework="pt") as f:
-            item = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+        shard = self.root / record.shard
+        try:
+            with safe_open(str(shard), framework="pt") as f:
+                item = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise UnreadableMediaError(f"{shard}: corrupted cache shard ({_first_line(e)}); {REBUILD}") from None
         if "features" in item:  # caches written before the streams were named: the visual features
             item["visual"] = item.pop("features")
+        check_token_range(item, self.manifest, f"{shard} (item {record.key})")
         return item
+
+
+def check_token_range(item: dict[str, torch.Tensor], manifest: dict[str, Any], where: str) -> None:
+    """Token ids must lie in [0, semantic_vocab) and codes in [0, codebook_size); out of range is an error."""
+    limits = (("semantic", manifest.get("semantic_vocab")), ("codes", manifest.get("codebook_size")))
+    for name, size in limits:
+        if name in item and size and item[name].numel():
+            lo, hi = int(item[name].min()), int(item[name].max())
+            if lo < 0 or hi >= int(size):
+                bad = lo if lo < 0 else hi
+                raise UnreadableMediaError(
+                    f"{where}: {name} id {bad} is outside 0..{int(size) - 1} (the manifest's "
+                    f"{'semantic_vocab' if name == 'semantic' else 'codebook_size'}); the shard is corrupted: {REBUILD}"
+                )
+
+
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """blake2b over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return "blake2b:" + h.hexdigest()
+
+
+def verify_shard(shard: str | os.PathLike) -> str:
+    """`"ok"`, `"no checksum recorded"` (a shard from before checksums) or what is wrong with the shard."""
+    shard = Path(shard)
+    try:
+        with safe_open(str(shard), framework="pt") as f:
+            expected = (f.metadata() or {}).get(CHECKSUM_KEY)
+            if expected is None:
+                return "no checksum recorded"
+            actual = tensor_checksum({k: f.get_tensor(k) for k in f.keys()})
+    except (SafetensorError, OSError, RuntimeError) as e:
+        return f"unreadable ({_first_line(e)})"
+    return "ok" if actual == expected else "checksum mismatch: its tensors changed after it was written"
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _shard_records(shard: Path) -> list[ItemRecord]:
@@ -231,11 +292,14 @@ def _shard_records(shard: Path) -> list[ItemRecord]:
         with safe_open(str(shard), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError) as e:
-        raise UnreadableMediaError(f"{shard}: corrupted cache shard ({e})") from None
+        raise UnreadableMediaError(f"{shard}: corrupted or truncated cache shard ({_first_line(e)}); {REBUILD}") from None
     records = []
-    for d in json.loads(meta.get("records", "[]")):
-        d["shard"] = shard.name
-        records.append(ItemRecord(**d))
+    try:
+        for d in json.loads(meta.get("records", "[]")):
+            d["shard"] = shard.name
+            records.append(ItemRecord(**d))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise UnreadableMediaError(f"{shard}: corrupted cache shard records ({_first_line(e)}); {REBUILD}") from None
     return records
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from v2meow.data.cache import CacheReader
+from v2meow.data.cache import REBUILD, CacheReader, verify_shard
+from v2meow.errors import UnreadableMediaError
 
 
 def cache_info(root: str | os.PathLike, max_items: int = 2000, top: int = 5) -> dict[str, Any]:
@@ -56,6 +57,21 @@ def cache_info(root: str | os.PathLike, max_items: int = 2000, top: int = 5) -> 
     return info
 
 
+def verify_cache(root: str | os.PathLike) -> dict[str, str]:
+    """Each shard's `verify_shard` verdict, by file name."""
+    return {shard.name: verify_shard(shard) for shard in sorted(Path(root).glob("items-*.safetensors"))}
+
+
+def check_verdicts(root: str | os.PathLike, verdicts: dict[str, str]) -> str:
+    """One summary line; `UnreadableMediaError` naming every bad shard (and how to rebuild) when any is bad."""
+    bad = {name: v for name, v in verdicts.items() if v not in ("ok", "no checksum recorded")}
+    if bad:
+        listed = "; ".join(f"{name}: {v}" for name, v in bad.items())
+        raise UnreadableMediaError(f"{root}: {len(bad)} bad shard(s): {listed}; for each, {REBUILD}")
+    old = sum(v == "no checksum recorded" for v in verdicts.values())
+    return f"verify: {len(verdicts) - old} shard(s) ok" + (f", {old} with no checksum recorded (written before checksums)" if old else "")
+
+
 def _reason_kind(reason: str) -> str:
     """A reason without its clip, file name, details and numbers, to group skips: 'not a readable media file'."""
     text = re.sub(r"^clip \d+ \([^)]*\): ", "", reason)
@@ -74,9 +90,9 @@ def _token_stats(reader: CacheReader, manifest: dict[str, Any], max_items: int, 
     for i in picks:
         item = reader.load(i)
         if "semantic" in item and vocab:
-            sem += torch.bincount(item["semantic"].long().clamp(0, vocab - 1), minlength=vocab)
+            sem += torch.bincount(item["semantic"].long(), minlength=vocab)  # ids checked by reader.load
         if "codes" in item and k and size:
-            c = item["codes"].long().clamp(0, size - 1)  # [K, T]
+            c = item["codes"].long()  # [K, T], ids checked by reader.load
             for j in range(min(k, c.shape[0])):
                 codes[j] += torch.bincount(c[j], minlength=size)
     total = int(sem.sum())

@@ -63,7 +63,7 @@ class VGGish(nn.Module):
         return self.embeddings(x)  # [B, 128]
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, final_relu: bool = False) -> VGGish:
+    def from_pretrained(cls, path: str | os.PathLike, final_relu: bool = False, trust_pickle: bool = False) -> VGGish:
         """Load torchvggish-layout weights from a `.pth`/`.pt` state dict or a `.safetensors` file.
 
         Raises:
@@ -76,7 +76,7 @@ class VGGish(nn.Module):
                 f"VGGish weights not found at {path}; download {VGGISH_URL} (torchvggish) "
                 "on a machine with network and pass its path with --weights"
             )
-        state = _read_state_dict(path)
+        state = _read_state_dict(path, trust_pickle)
         state = {k.removeprefix("module."): v for k, v in state.items()}
         state = {k: v for k, v in state.items() if k.startswith(("features.", "embeddings."))}
         model = cls(final_relu=final_relu)
@@ -92,16 +92,20 @@ class VGGish(nn.Module):
         return model.eval()
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+def _read_state_dict(path: Path, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             state = load_file(str(path))
-        else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to parse means "not a weight file"
-        raise ConfigError(f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        except Exception as e:  # noqa: BLE001 - any failure to parse means "not a weight file"
+            raise ConfigError(f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    else:
+        from v2meow.safeload import load_torch
+
+        state = load_torch(path, trust_pickle=trust_pickle)  # weights only unless trusted; TorchScript refused
+        if isinstance(state, torch.nn.Module):
+            state = state.state_dict()
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import warnings
-import zipfile
 from pathlib import Path
 
 import torch
 
 from v2meow.errors import ConfigError, MissingWeightsError
+from v2meow.safeload import load_torch
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
     """Read a state dict from safetensors, a `torch.save` file or a TorchScript archive.
 
     Pickles are read with `weights_only=True`; TorchScript archives (OpenAI's CLIP files)
-    with `torch.jit.load`. A checkpoint dict holding the weights under `state_dict` or
+    run code when loaded, so they are read only with `trust_pickle` (`--trust-pickle`),
+    and so is a pickle the weights-only reader refuses (`v2meow.safeload`). A checkpoint dict holding the weights under `state_dict` or
     `model_state` is unwrapped, and a `module.` (DDP) prefix is dropped.
 
     Raises:
@@ -25,19 +25,17 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise MissingWeightsError(f"weight file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             state = load_file(str(path), device="cpu")
-        elif _is_torchscript(path):
-            with warnings.catch_warnings():  # jit.load is deprecated, but OpenAI ships TorchScript
-                warnings.simplefilter("ignore", FutureWarning)
-                state = torch.jit.load(str(path), map_location="cpu").state_dict()
-        else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any reader failure means "not usable weights"
-        raise ConfigError(f"cannot read weights from {path}: {e}") from e
+        except Exception as e:  # noqa: BLE001 - any reader failure means "not usable weights"
+            raise ConfigError(f"cannot read weights from {path}: {str(e).splitlines()[0][:200]}") from None
+    else:
+        state = load_torch(path, trust_pickle=trust_pickle)
+        if isinstance(state, torch.nn.Module):  # a trusted TorchScript archive
+            state = state.state_dict()
     for key in ("state_dict", "model_state", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -47,13 +45,6 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if all(k.startswith("module.") for k in state):
         state = {k[len("module.") :]: v for k, v in state.items()}
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
 
 
 def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

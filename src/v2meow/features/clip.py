@@ -115,6 +115,7 @@ class ClipExtractor(StoredShapeExtractor):
         pretrained: str | os.PathLike = "openai",
         model_name: str = "ViT-L-14",
         cache_dir: str | os.PathLike | None = None,
+        trust_pickle: bool = False,
         **kwargs: Any,
     ) -> ClipExtractor:
         """Build and load weights from a local file or the local Hugging Face cache.
@@ -123,19 +124,25 @@ class ClipExtractor(StoredShapeExtractor):
             pretrained: an open_clip tag for `model_name` or a path to a weight file
                 (open_clip `.safetensors`/`.bin`, or OpenAI's TorchScript `.pt`).
             cache_dir: Hugging Face hub cache to look in (default: `HF_HUB_CACHE`).
+            trust_pickle: allow OpenAI's TorchScript `.pt` (loading it runs code from the
+                file) and pickles the weights-only reader refuses (`--trust-pickle`).
             **kwargs: other constructor arguments.
 
         Raises:
             MissingWeightsError: the file is not available locally; says what to fetch.
         """
         path = pretrained if _is_path(pretrained) else find_clip_weights(model_name, str(pretrained), cache_dir)
+        state = read_state_dict(path, trust_pickle=trust_pickle)  # before the (slow) build: a bad file fails fast
         ext = cls(model_name=model_name, pretrained=pretrained, **kwargs)
-        ext.load_weights(path)
+        ext.load_state(state, path)
         return ext
 
-    def load_weights(self, path: str | os.PathLike) -> None:
+    def load_weights(self, path: str | os.PathLike, trust_pickle: bool = False) -> None:
         """Load the image tower from an open_clip/OpenAI checkpoint or a saved `state_dict()`."""
-        state = read_state_dict(path)
+        self.load_state(read_state_dict(path, trust_pickle=trust_pickle), path)
+
+    def load_state(self, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+        """Load the image tower from a state dict read from `path`."""
         visual = {k[len("visual.") :]: v for k, v in state.items() if k.startswith("visual.")}
         if not visual:
             raise ConfigError(f"{path} holds no CLIP image tower weights (no 'visual.*' keys)")

@@ -85,7 +85,8 @@ class I3DExtractor(StoredShapeExtractor):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike | None = None, hub_dir: str | os.PathLike | None = None, **kwargs: Any
+        cls, path: str | os.PathLike | None = None, hub_dir: str | os.PathLike | None = None, trust_pickle: bool = False,
+        **kwargs: Any,
     ) -> I3DExtractor:
         """Build and load the Kinetics-400 I3D-R50 weights from a local file (no network).
 
@@ -93,6 +94,7 @@ class I3DExtractor(StoredShapeExtractor):
             path: the `I3D_8x8_R50.pyth` checkpoint (or a saved `state_dict()`); default:
                 the torch hub cache, `default_weights_path(hub_dir)`.
             hub_dir: torch hub directory (default `torch.hub.get_dir()`).
+            trust_pickle: allow a pickle the weights-only reader refuses, or TorchScript (`--trust-pickle`).
             **kwargs: other constructor arguments.
 
         Raises:
@@ -104,13 +106,17 @@ class I3DExtractor(StoredShapeExtractor):
                 f"I3D weights not found at {target} and v2meow never downloads. Download {I3D_URL} "
                 f"to {default_weights_path(hub_dir)} (or anywhere, and pass that path)."
             )
+        state = read_state_dict(target, trust_pickle=trust_pickle)  # before the (slow) build: a bad file fails fast
         ext = cls(**kwargs)
-        ext.load_weights(target)
+        ext.load_state(state, target)
         return ext
 
-    def load_weights(self, path: str | os.PathLike) -> None:
+    def load_weights(self, path: str | os.PathLike, trust_pickle: bool = False) -> None:
         """Load a pytorchvideo checkpoint (`model_state`) or a saved `state_dict()`; the head is ignored."""
-        state = read_state_dict(path)
+        self.load_state(read_state_dict(path, trust_pickle=trust_pickle), path)
+
+    def load_state(self, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+        """Load the backbone from a state dict read from `path`."""
         if any(k.startswith("backbone.") for k in state):
             state = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
         head = f"blocks.{len(self.backbone.blocks) - 1}."

@@ -78,7 +78,8 @@ def _accepted(cls: type, with_loader: bool) -> set[str]:
 
 
 def build_extractor(
-    spec: str, *, debug: bool = False, load_weights: bool = True, rate: float | None = None, **overrides: Any
+    spec: str, *, debug: bool = False, load_weights: bool = True, rate: float | None = None, trust_pickle: bool = False,
+    **overrides: Any,
 ) -> FeatureExtractor:
     """Build one extractor, or a `FusedExtractor` of several, by name.
 
@@ -89,6 +90,8 @@ def build_extractor(
             caches only; raises `MissingWeightsError` with a download hint). False
             builds the full architectures with random weights.
         rate: output rate: of the extractor if one, else the fused common rate.
+        trust_pickle: let `clip`/`i3d` read weight files that can run code (TorchScript,
+            pickles the weights-only reader refuses); see `v2meow.safeload`.
         **overrides: `name={...}` passes keyword arguments to that extractor (e.g.
             `clip={"pretrained": "/path/open_clip_model.safetensors"}`, `i3d={"path": ...}`);
             any other keyword goes to every named extractor that accepts it.
@@ -117,6 +120,8 @@ def build_extractor(
         kwargs.update(per_name.get(n, {}))
         if rate is not None and len(names) == 1:
             kwargs["rate"] = rate
+        if load and "trust_pickle" in accepted:
+            kwargs["trust_pickle"] = trust_pickle
         parts.append(cls.from_pretrained(**kwargs) if load else cls(**kwargs))
     unused = set(overrides) - shared_used
     if unused:

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from v2meow import __version__
+from v2meow import __version__, validation
 from v2meow.components import build_dataclass, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
@@ -53,16 +53,11 @@ class GenerationConfig:
     cuda_graphs: bool = False  # replay each stage's decode step as a captured CUDA graph (device cuda only)
 
     def __post_init__(self) -> None:
-        stages = tuple(self.stages)
-        if len(stages) != 3:
-            raise ConfigError(f"generation.stages needs 3 entries (stage 1, 2, 3), got {len(stages)}")
-        self.stages = tuple(_sampling(s, f"generation.stages[{i}]") for i, s in enumerate(stages))
-        context = tuple(self.context_seconds)
-        if len(context) != 3:
-            raise ConfigError(f"generation.context_seconds needs 3 values (stage 1, 2, 3), got {len(context)}")
-        self.context_seconds = context
-        if self.num_samples < 1:
-            raise ConfigError(f"num_samples must be >= 1, got {self.num_samples}")
+        checked = validation.generation({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        self.stages = tuple(_sampling(st, f"generation.stages[{i + 1}]") for i, st in enumerate(checked["stages"]))
+        self.context_seconds = checked["context_seconds"]
+        self.num_samples, self.seed = checked["num_samples"], checked["seed"]
+        self.cuda_graphs = checked["cuda_graphs"]
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -81,29 +76,28 @@ class GenerationConfig:
         """A copy with `changes` (fields; None = keep) and per-stage overrides, each 3 values
         (stage 1, 2, 3): `temperatures`, `top_k`, `top_p`, `cfg` (the guidance scale of all
         conditions together) and `guidance` (per-condition scales, merged in)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        validation.generation(changes)  # names an unknown field or a bad value
         stages = [dataclasses.asdict(s) for s in changes.pop("stages", None) or self.stages]
-        per_stage = {"temperature": temperatures, "top_k": top_k, "top_p": top_p, "cfg": cfg, "guidance": guidance}
-        for key, values in per_stage.items():
+        per_stage = {"temperature": (temperatures, "temperatures", validation.temperature), "top_k": (top_k, "top_k", validation.top_k),
+                     "top_p": (top_p, "top_p", validation.top_p), "cfg": (cfg, "cfg", validation.cfg),
+                     "guidance": (guidance, "guidance", validation.guidance)}  # fmt: skip
+        for key, (values, name, check) in per_stage.items():
             if values is None:
                 continue
-            values = tuple(values)
-            if len(values) != 3:
-                raise ConfigError(f"{key} needs 3 values (stage 1, 2, 3), got {len(values)}")
-            for s, v in zip(stages, values):
+            for s, v in zip(stages, validation.per_stage(values, name, check)):
                 if key == "cfg":
                     s["guidance"] = {**s["guidance"], ALL: v}
                 elif key == "guidance":
                     s["guidance"] = {**s["guidance"], **v}
                 else:
                     s[key] = v
-        return dataclasses.replace(self, stages=tuple(stages), **{k: v for k, v in changes.items() if v is not None})
+        return dataclasses.replace(self, stages=tuple(stages), **changes)
 
 
 def _sampling(value: Any, label: str) -> SamplingConfig:
     if isinstance(value, SamplingConfig):
         return value
-    if not isinstance(value, dict):
-        raise ConfigError(f"{label} must be an object with temperature, top_k, top_p, guidance; got {value!r}")
     return build_dataclass(SamplingConfig, value, label)
 
 
@@ -112,11 +106,10 @@ def migrate_generation(d: dict[str, Any], from_version: int) -> dict[str, Any]:
     if from_version == 1:  # per-setting tuples -> one SamplingConfig per stage; style_mode was never read
         d = dict(d)
         d.pop("style_mode", None)
-        temps = d.pop("temperatures", PAPER_TEMPERATURES)
-        top_k, top_p, cfg = d.pop("top_k", (0, 0, 0)), d.pop("top_p", (1.0, 1.0, 1.0)), d.pop("cfg", (1.0, 1.0, 1.0))
-        for name, v in (("temperatures", temps), ("top_k", top_k), ("top_p", top_p), ("cfg", cfg)):
-            if not isinstance(v, (list, tuple)) or len(v) != 3:
-                raise ConfigError(f"generation.{name} needs 3 values (stage 1, 2, 3), got {v!r}")
+        temps = validation.per_stage(d.pop("temperatures", PAPER_TEMPERATURES), "generation.temperatures", validation.temperature)
+        top_k = validation.per_stage(d.pop("top_k", (0, 0, 0)), "generation.top_k", validation.top_k)
+        top_p = validation.per_stage(d.pop("top_p", (1.0, 1.0, 1.0)), "generation.top_p", validation.top_p)
+        cfg = validation.per_stage(d.pop("cfg", (1.0, 1.0, 1.0)), "generation.cfg", validation.cfg)
         d["stages"] = [
             {"temperature": t, "top_k": k, "top_p": p, "guidance": {} if g == 1 else {ALL: g}}
             for t, k, p, g in zip(temps, top_k, top_p, cfg)
@@ -133,6 +126,7 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise MissingWeightsError(f"{directory}: not a v2meow bundle (no {PIPELINE_FILE})")
     spec = read_json_config(path)
+    validation.pipeline_spec(spec, str(path))
     version = spec.get("format_version")
     if version not in range(1, FORMAT_VERSION + 1):
         raise ConfigError(f"{path}: format_version {version} (this v2meow reads 1 to {FORMAT_VERSION})")
@@ -144,11 +138,9 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
     for name, comp_dir in spec["components"].items():
         if not Path(comp_dir).is_dir():
             raise MissingWeightsError(f"{directory}: component '{name}' directory {comp_dir} not found")
-    generation = spec.get("generation", {})
-    if not isinstance(generation, dict):
-        raise ConfigError(f"{path}: generation must be an object")
     try:
-        spec["generation"] = build_dataclass(GenerationConfig, migrate_generation(generation, version), "generation")
+        generation = validation.generation(migrate_generation(spec.get("generation", {}), version), "generation.")
+        spec["generation"] = GenerationConfig(**generation)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     spec.setdefault("features", {"spec": "motion", "options": {}})

@@ -1,13 +1,15 @@
-"""Writing a pipeline's candidates to files: muxed videos and audio files, atomically."""
+"""Writing a pipeline's candidates to files: muxed videos and audio files, atomically, after
+checking every planned output (writable, an accepted container, never one of the inputs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from v2meow import media
-from v2meow.io import check_writable
+from v2meow.io import check_outputs
 
 AUDIO_SUFFIXES = (".wav", ".flac")
+OUT_SUFFIXES = (*media.OUTPUT_CONTAINERS, *AUDIO_SUFFIXES)
 
 
 def candidate_path(path: Path, i: int) -> Path:
@@ -15,11 +17,25 @@ def candidate_path(path: Path, i: int) -> Path:
     return path if i == 0 else path.with_name(f"{path.stem}-{i + 1}{path.suffix}")
 
 
+def planned(video: Path, outputs: list[Path], num_samples: int) -> list[Path]:
+    """Every file a run writes for `video`: each output, once per candidate."""
+    return [candidate_path(path, i) for i in range(num_samples) for path in outputs]
+
+
+def check_plan(video: Path, outputs: list[Path], num_samples: int, inputs: list[Path], probe: bool = True) -> None:
+    """Before any model work: every output writable, accepted, not an input; muxed outputs can hold the video's codec."""
+    check_outputs(planned(video, outputs, num_samples), inputs, OUT_SUFFIXES)
+    muxed = [o for o in outputs if o.suffix.lower() in media.OUTPUT_CONTAINERS]
+    if muxed and probe:
+        codec = media.video_codec(video)
+        for out in muxed:
+            media.check_copyable(codec, out, video)
+
+
 def write_outputs(video: Path, result, outputs: list[Path]) -> list[Path]:
     """Write every candidate of `result` (a `PipelineOutput`) to every output: a muxed copy of
     `video`, or an audio file for `.wav`/`.flac`; each atomically. Returns the files written."""
-    for path in outputs:
-        check_writable(path)
+    check_outputs(planned(video, outputs, len(result.audio)), [video], OUT_SUFFIXES)
     written = []
     for i, wav in enumerate(result.audio):  # [C, N]
         for path in outputs:

@@ -29,6 +29,7 @@ from v2meow.media import fit_length
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.windows import plan_windows
+from v2meow.stages.conditions import ALL
 from v2meow.stages.layout import fit_frames
 from v2meow.stages.sampling import DecodeOptions, make_generator
 from v2meow.stages.stage1 import Stage1
@@ -124,10 +125,15 @@ class V2MeowPipeline:
 
     @classmethod
     def from_pretrained(
-        cls, bundle: str | os.PathLike, device: str = "cpu", progress: bool = False, dtype: str = "float32"
+        cls, bundle: str | os.PathLike, device: str = "cpu", progress: bool = False, dtype: str = "float32",
+        trust_pickle: bool = False,
     ) -> V2MeowPipeline:
-        """Load a bundle directory; components are checked against each other. `dtype`: the
-        stages' weights ("bf16" on CUDA: `set_stage_dtype`)."""
+        """Load a bundle directory; components are checked against each other.
+
+        `dtype`: the stages' weights ("bf16" on CUDA: `set_stage_dtype`). `trust_pickle` lets a
+        feature extractor read weight files that can run code (TorchScript, pickles holding
+        objects); see `v2meow.safeload`.
+        """
         from v2meow.features.registry import build_extractor
         from v2meow.tokenizers.acoustic import load_codec
         from v2meow.tokenizers.style import load_style_embedder
@@ -135,7 +141,7 @@ class V2MeowPipeline:
         spec = read_bundle(bundle)
         comps = spec["components"]
         feats = spec["features"]
-        extractor = build_extractor(feats["spec"], **feats.get("options", {}))
+        extractor = build_extractor(feats["spec"], trust_pickle=trust_pickle, **feats.get("options", {}))
         semantic_info = None
         if "semantic" in comps:
             semantic_info = read_json_config(Path(comps["semantic"]) / CONFIG_NAME)
@@ -168,6 +174,21 @@ class V2MeowPipeline:
         if not self.stage1.config.style_dim or self.style is None:
             raise ConfigError("this bundle has no style input: it cannot take a text prompt")
         return self.style.embed_text(text).to(self.device)
+
+    def guided_stages(self) -> tuple[int, ...]:
+        """Stages classifier-free guidance applies to: those with a condition to drop (stage 1; stage 2 with an encoder)."""
+        return (1, 2) if getattr(self.stage2, "encoder", None) is not None else (1,)
+
+    def check_guidance(self, gen: GenerationConfig) -> None:
+        """Refuse, before any generation, guidance that names a condition a stage does not have."""
+        for i, (stage, sampling) in enumerate(zip((self.stage1, self.stage2, self.stage3), gen.stages), 1):
+            guidable = [s.name for s in getattr(stage, "streams", []) if s.guidable]
+            for key, _ in sampling.active_guidance:
+                if not guidable:
+                    raise ConfigError(f"cfg for stage {i}: this bundle's stage {i} has no condition to drop, so guidance "
+                                      f"cannot apply (only stage {' and '.join(map(str, self.guided_stages()))} can be guided); leave it at 1")  # fmt: skip
+                if key != ALL and key not in guidable:
+                    raise ConfigError(f"guidance for stage {i}: it has no condition '{key}' (its guidable conditions: {', '.join([ALL, *guidable])})")
 
     def _bar(self, total: int, desc: str):
         return tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, leave=False)
@@ -298,7 +319,8 @@ class V2MeowPipeline:
         """
         import time
 
-        gen = self.generation.replace(**overrides)
+        gen = self.generation.replace(**overrides)  # every value checked by v2meow.validation
+        self.check_guidance(gen)
         if gen.cuda_graphs and self.device.type != "cuda":
             raise ConfigError(f"cuda_graphs needs the pipeline on a CUDA device, not {self.device.type}")
         timings: dict[str, float] = {}
@@ -356,6 +378,7 @@ class V2MeowPipeline:
         by a stage 2 of the `encdec` variant, which needs `video`). Overrides as for `__call__`.
         """
         gen = self.generation.replace(**overrides)
+        self.check_guidance(gen)
         tokens, duration = self.audio_semantic_tokens(audio, sample_rate)
         semantic = tokens.to(self.device)[None].expand(gen.num_samples, -1)  # [S, T_s]
         features = None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from v2meow.errors import ConfigError
+from v2meow import validation
 
 #: V2Meow's sampling temperatures for stages 1, 2 and 3 (the paper's defaults).
 PAPER_TEMPERATURES: tuple[float, float, float] = (1.0, 0.95, 0.4)
@@ -29,20 +28,11 @@ class SamplingConfig:
     top_p: float = 1.0  # 1 = off
     guidance: dict[str, float] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature) or self.temperature < 0:
-            raise ConfigError(f"temperature must be finite and >= 0, got {self.temperature}")
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, float)) or int(self.top_k) != self.top_k or self.top_k < 0:
-            raise ConfigError(f"top_k must be an integer >= 0, got {self.top_k}")
-        self.top_k = int(self.top_k)
-        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
-            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
-        if not isinstance(self.guidance, dict):
-            raise ConfigError(f"guidance must map condition names to scales, got {self.guidance!r}")
-        for name, scale in self.guidance.items():
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
-                raise ConfigError(f"guidance scale for '{name}' must be finite and >= 0, got {scale}")
-        self.guidance = {str(k): float(v) for k, v in self.guidance.items()}
+    def __post_init__(self) -> None:  # the checks every entry point shares (v2meow.validation)
+        self.temperature = validation.temperature(self.temperature)
+        self.top_k = validation.top_k(self.top_k)
+        self.top_p = validation.top_p(self.top_p)
+        self.guidance = validation.guidance(self.guidance)
 
     @property
     def active_guidance(self) -> list[tuple[str, float]]:

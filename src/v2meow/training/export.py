@@ -17,36 +17,38 @@ import torch
 
 from v2meow.components import Component, load_state_strict
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
+from v2meow.safeload import HINT, load_torch
 from v2meow.stages.stage1 import Stage1, Stage1Config
 from v2meow.stages.stage2 import Stage2, Stage2Config
 from v2meow.stages.stage3 import Stage3, Stage3Config
 from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfig
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> dict[str, Any]:
     """Load a Lightning checkpoint with `weights_only=True` (no code runs) and check it is ours.
 
     A directory is a sharded checkpoint (Lightning's FSDP with `state_dict_type="sharded"`:
-    torch.distributed.checkpoint shards + `meta.pt`); it is consolidated into one full state dict."""
+    torch.distributed.checkpoint shards + `meta.pt`); it is consolidated into one full state
+    dict, with `trust_pickle` only (its index is a pickle)."""
     path = Path(path)
     if path.is_dir():
-        return consolidate_sharded(path)
+        return consolidate_sharded(path, trust_pickle)
     if not path.is_file():
         raise MissingWeightsError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - unpickling junk raises anything (struct.error, EOFError, ...)
-        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
-        raise ConfigError(f"{path}: not a readable checkpoint ({first})") from None
-    return _checked(ckpt, path)
+    return _checked(load_torch(path, what="checkpoint"), path)  # weights only: no code from the file runs
 
 
-def consolidate_sharded(path: Path) -> dict[str, Any]:
-    """A sharded (FSDP) checkpoint directory as one checkpoint dict with a full `state_dict`, on CPU, in one process."""
+def consolidate_sharded(path: Path, trust_pickle: bool = False) -> dict[str, Any]:
+    """A sharded (FSDP) checkpoint directory as one checkpoint dict with a full `state_dict`, on CPU, in one process.
+
+    torch.distributed.checkpoint keeps a sharded checkpoint's index (`.metadata`) as a pickle,
+    so it is read only with `trust_pickle`."""
     from lightning.fabric.utilities.load import _load_distributed_checkpoint
 
     if not (path / ".metadata").is_file():
         raise ConfigError(f"{path}: a directory, but not a sharded checkpoint (no .metadata)")
+    if not trust_pickle:
+        raise ConfigError(f"{path}: a sharded checkpoint's index is a pickle, which can run code; {HINT}")
     try:
         ckpt = _load_distributed_checkpoint(path)
     except Exception as e:  # noqa: BLE001 - a damaged shard raises anything
@@ -96,9 +98,9 @@ BUILDERS: dict[str, Callable[[dict[str, Any], str], Component]] = {
 }
 
 
-def load_component_from_checkpoint(path: str | os.PathLike) -> Component:
+def load_component_from_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> Component:
     """The trained component held by a v2meow `.ckpt`, rebuilt from its embedded config."""
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, trust_pickle)
     model_type = ckpt["v2meow"].get("model_type")
     if model_type not in BUILDERS:
         raise UnknownComponentError(f"{path}: cannot export model_type '{model_type}' (known: {', '.join(BUILDERS)})")
@@ -113,9 +115,9 @@ def load_codec_from_checkpoint(path: str | os.PathLike) -> SoundStream:
     return component
 
 
-def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, trust_pickle: bool = False) -> Path:
     """Write the component of any v2meow `.ckpt` as a component directory; returns it."""
-    return load_component_from_checkpoint(ckpt).save_pretrained(out_dir)
+    return load_component_from_checkpoint(ckpt, trust_pickle).save_pretrained(out_dir)
 
 
 def export_codec(ckpt: str | os.PathLike, out_dir: str | os.PathLike) -> Path:

@@ -120,6 +120,9 @@ def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
         return None
     if not Path(ckpt_path).is_file():
         raise MissingWeightsError(f"{ckpt_path}: checkpoint to resume from not found")
+    from v2meow.safeload import load_torch
+
+    load_torch(ckpt_path, what="checkpoint")  # a file that is not weights only (or TorchScript): one line, before fit
     return ckpt_path
 
 

@@ -21,12 +21,8 @@ import torch
 
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_directory
+from v2meow.safeload import load_torch
 from v2meow.tokenizers.semantic.fairseq import hubert_config_from_fairseq, map_fairseq_state, strip_prefixes
-
-TRUST_HINT = (
-    "a .pt checkpoint is a Python pickle and unpickling it can run arbitrary code; "
-    "re-run with --trust-pickle only if you trust where the file came from"
-)
 
 
 class _Placeholder:
@@ -68,15 +64,7 @@ def read_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> dict
         from safetensors.torch import load_file
 
         return {"model": load_file(str(path))}
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as safe_error:  # noqa: BLE001 - any refusal leads to the same choice
-        if not trust_pickle:
-            raise ConfigError(f"{path}: safe loading refused it ({_why(safe_error)}); {TRUST_HINT}") from None
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_lenient_pickle_module())
-        except Exception as e:  # noqa: BLE001
-            raise ConfigError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {str(e)[:160]})") from None
+    obj = load_torch(path, trust_pickle=trust_pickle, pickle_module=_lenient_pickle_module())
     if not isinstance(obj, dict):
         raise ConfigError(f"{path}: expected a checkpoint dict, got {type(obj).__name__}")
     if "model" not in obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -84,16 +72,6 @@ def read_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> dict
     if not isinstance(obj.get("model"), dict):
         raise ConfigError(f"{path}: no 'model' state dict in the checkpoint")
     return obj
-
-
-def _why(error: Exception) -> str:
-    """The useful line of torch's weights-only refusal (which names the unsupported global)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    for line in lines:
-        if "Unsupported global: GLOBAL" in line:
-            name = line.split("GLOBAL", 1)[1].split()[0]
-            return f"it holds an object of class {name}, not only tensors and plain containers"
-    return f"{type(error).__name__}: {lines[0][:120]}" if lines else type(error).__name__
 
 
 def checkpoint_configs(ckpt: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
