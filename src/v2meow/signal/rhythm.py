@@ -205,3 +205,34 @@ def video_rhythm(motion: MotionEnergy, window: float = 0.2) -> Rhythm:
     dense = np.interp(t, (np.arange(e.shape[0]) + 0.5) / rate - motion.lag, e)
     beats = video_beats(e, rate, window, lag=motion.lag)
     return Rhythm(times=beats, tempo=estimate_tempo(dense, ENVELOPE_RATE), duration=duration)
+
+
+# ---- the rhythm channel: one pulse train, from the music at training, from the video at inference ----
+
+PULSE_WINDOW = 0.2  # seconds: an event is the strongest within +-this (VMAs' video-beat rule, for both sides)
+PULSE_WIDTH = 0.04  # seconds: standard deviation of each rendered pulse
+
+
+def pulse_train(times: np.ndarray, num_frames: int, rate: float, width: float = PULSE_WIDTH) -> np.ndarray:
+    """Event `times` (s) rendered as Gaussian pulses of peak 1 on a grid of `num_frames` at `rate` -> `[num_frames]` float32."""
+    t = np.arange(num_frames, dtype=np.float64) / rate  # frame i at i / rate
+    out = np.zeros(num_frames, np.float64)
+    for event in np.asarray(times, np.float64):
+        lo, hi = np.searchsorted(t, [event - 4 * width, event + 4 * width])
+        out[lo:hi] = np.maximum(out[lo:hi], np.exp(-0.5 * ((t[lo:hi] - event) / width) ** 2))
+    return out.astype(np.float32)
+
+
+def music_pulses(wav: np.ndarray, sample_rate: int, num_frames: int, rate: float) -> np.ndarray:
+    """The rhythm channel of music `wav [N]`: its onset envelope's strongest peaks (one per
+    +-`PULSE_WINDOW`) as a pulse train `[num_frames]` at `rate`."""
+    env = onset_envelope(wav, sample_rate)  # [F] at ENVELOPE_RATE
+    times = video_beats(env, ENVELOPE_RATE, window=PULSE_WINDOW)  # the same event rule as the video side
+    return pulse_train(times, num_frames, rate)
+
+
+def video_pulses(motion: MotionEnergy, num_frames: int, rate: float) -> np.ndarray:
+    """The rhythm channel of a video: its motion-energy beats (one per +-`PULSE_WINDOW`) as a pulse
+    train `[num_frames]` at `rate`, the same shape as `music_pulses` gives for music."""
+    times = video_beats(np.asarray(motion.energy, np.float64), motion.rate, window=PULSE_WINDOW, lag=motion.lag)
+    return pulse_train(times, num_frames, rate)
