@@ -25,7 +25,17 @@ BAD = [
 @pytest.mark.parametrize("field,value", BAD)
 def test_generation_config_refuses(field, value):
     with pytest.raises(ConfigError, match=field):
-        GenerationConfig(**{field: value})
+        GenerationConfig().replace(**{field: value})
+
+
+@pytest.mark.parametrize("stages,field", [
+    ([{"temperature": math.nan}, {}, {}], r"stages\[1\]\.temperature"), ([{}, {"top_k": 1.7}, {}], r"stages\[2\]\.top_k"),
+    ([{}, {}, {"guidance": {"all": -1}}], r"stages\[3\]\.guidance\.all"), ([{}, {}], "stages"),
+    ([{}, {}, {"temprature": 1}], "temprature"), ([{}, {}, {"guidance": 3}], "guidance"),
+])  # fmt: skip
+def test_per_stage_settings_refused_naming_the_stage(stages, field):
+    with pytest.raises(ConfigError, match=field):
+        GenerationConfig(stages=stages)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +57,7 @@ def test_pipeline_call_unknown_setting(pipe):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"temperature": math.nan}, {"top_k": 1.7}, {"top_p": 0}, {"cfg_scale": math.inf}, {"temperature": "1"}],
+    [{"temperature": math.nan}, {"top_k": 1.7}, {"top_p": 0}, {"guidance": {"all": math.inf}}, {"temperature": "1"}],
 )
 def test_sampling_config_refuses(kwargs):
     with pytest.raises(ConfigError):
@@ -55,8 +65,8 @@ def test_sampling_config_refuses(kwargs):
 
 
 def test_valid_values_are_kept_exactly():
-    g = GenerationConfig(top_k=(1e3, 0, 5), seed=2**63 - 1, num_samples=validation.MAX_SAMPLES, temperatures=(0, 0.5, 1))
-    assert g.top_k == (1000, 0, 5) and isinstance(g.top_k[0], int) and g.seed == 2**63 - 1
+    g = GenerationConfig().replace(top_k=(1e3, 0, 5), seed=2**63 - 1, num_samples=validation.MAX_SAMPLES, temperatures=(0, 0.5, 1))
+    assert [s.top_k for s in g.stages] == [1000, 0, 5] and isinstance(g.stages[0].top_k, int) and g.seed == 2**63 - 1
     assert validation.parse_numbers("1,2.5,3", "--x") == (1, 2.5, 3)
     assert validation.parse_int("99999999999999999999", "--seed") == 99999999999999999999  # exact, then range-checked
 

@@ -25,13 +25,13 @@ def test_env_and_flag_win(tmp_path, monkeypatch):
     assert resolve_bundle(str(tmp_path)) == tmp_path  # --bundle is checked when it is loaded
 
 
-def test_no_bundle_anywhere_is_one_line_naming_both_ways(tmp_path, monkeypatch, capsys):
+def test_no_bundle_anywhere_is_one_line_naming_both_ways(tmp_path, monkeypatch, capsys, make_video):
     from v2meow import resources
     from v2meow.cli.generate import main
 
     monkeypatch.delenv(ENV, raising=False)
     monkeypatch.setattr(resources, "demo_bundle_candidates", lambda: [tmp_path / "a", tmp_path / "b"])
-    assert main(["--video", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "o.wav")]) == 2
+    assert main(["--video", str(make_video(duration=1.0)), "--out", str(tmp_path / "o.wav")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "pass --bundle DIR or set V2MEOW_BUNDLE=DIR" in err and str(tmp_path / "b") in err
 

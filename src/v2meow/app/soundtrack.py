@@ -46,6 +46,7 @@ class Settings:
     seed: int = 0
     temperatures: tuple[float, float, float] = PAPER_TEMPERATURES
     num_samples: int = 1
+    rhythm_guidance: float = 1.0  # guidance on the video's rhythm channel (bundles whose stage 1 reads one)
 
     def checked(self) -> Settings:
         """A copy with a blank prompt as None; ConfigError (from `v2meow.validation`) for values the pipeline cannot use."""
@@ -55,7 +56,8 @@ class Settings:
         if self.seed is None:
             raise ConfigError("the seed must be a whole number between 0 and 2**63-1, got nothing")
         seed = validation.seed(self.seed, "seed")
-        return Settings(text, seed, temperatures, count)
+        rhythm = validation.cfg(self.rhythm_guidance, "rhythm guidance")
+        return Settings(text, seed, temperatures, count, rhythm)
 
 
 @dataclass
@@ -105,10 +107,16 @@ class SoundtrackJob:
         """Whether the bundle has a style input, so a text prompt can steer it."""
         return self.pipe.style is not None and bool(self.pipe.stage1.config.style_dim)
 
+    @property
+    def follows_rhythm(self) -> bool:
+        """Whether the bundle's stage 1 reads the video's rhythm channel (so its guidance can be set)."""
+        return self.pipe.uses_rhythm
+
     def defaults(self) -> Settings:
         """The bundle's own sampling defaults."""
         gen = self.pipe.generation
-        return Settings(None, gen.seed or 0, tuple(s.temperature for s in gen.stages), 1)
+        rhythm = gen.stages[0].guidance.get("rhythm", 1.0)
+        return Settings(None, gen.seed or 0, tuple(s.temperature for s in gen.stages), 1, rhythm)
 
     def check_video(self, video: str | os.PathLike) -> media.MediaInfo:
         """Probe an upload; MediaError (naming only the file, not its folder) when it is unusable."""
@@ -148,8 +156,12 @@ class SoundtrackJob:
         except V2MeowError as e:
             raise type(e)(_without_folder(str(e), video)) from None
         report(0.05, "Composing: stage 1 (structure), stage 2 (coarse sound), stage 3 (fine detail)")
+        extra = {}
+        if self.follows_rhythm:
+            extra = {"rhythm": self.pipe.rhythm_channel(video, features), "guidance": ({"rhythm": settings.rhythm_guidance}, {}, {})}
         result = self.pipe(
-            features, text=settings.text, seed=settings.seed, temperatures=settings.temperatures, num_samples=settings.num_samples
+            features, text=settings.text, seed=settings.seed, temperatures=settings.temperatures, num_samples=settings.num_samples,
+            **extra,
         )
         report(0.95, "Writing the video, the wav and the pictures")
         folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.out_dir))

@@ -86,8 +86,13 @@ def _settings(job: SoundtrackJob) -> list[gr.components.Component]:
             gr.Slider(0.0, 1.5, value=t, step=0.05, label=label, info=info, elem_id=f"temperature-{i + 1}")
             for i, ((label, info), t) in enumerate(zip(STAGES, defaults.temperatures))
         ]
+    rhythm = gr.Slider(
+        0.0, 5.0, value=defaults.rhythm_guidance, step=0.25, label="Follow the video's rhythm (guidance)",
+        info="1 = as trained; higher follows the picture's beats more closely", visible=job.follows_rhythm,
+        elem_id="rhythm-guidance",
+    )
     dice.click(lambda: random.randrange(2**31), outputs=seed, queue=False, show_progress="hidden")
-    return [text, seed, *temps, count]
+    return [text, seed, *temps, count, rhythm]
 
 
 def _candidate_slot(i: int) -> list[gr.components.Component]:
@@ -128,10 +133,11 @@ def make_handler(job: SoundtrackJob):
     """The Generate callback: run the job with progress, fill the candidate slots, or show an error."""
 
     # Gradio fills `progress` from its default: the one place a call in a default is the idiom.
-    def generate(video, text, seed, t1, t2, t3, count, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+    def generate(video, text, seed, t1, t2, t3, count, rhythm=1.0, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
         if not video:
             raise gr.Error("Upload a video first, or pick one of the examples.", title="No video", print_exception=False)
-        settings = Settings(text=text, seed=seed, temperatures=(t1, t2, t3), num_samples=int(count or 1))
+        settings = Settings(text=text, seed=seed, temperatures=(t1, t2, t3), num_samples=int(count or 1),
+                            rhythm_guidance=1.0 if rhythm is None else rhythm)  # fmt: skip
         try:
             outcome = job.run(video, settings, report=lambda fraction, message: progress(fraction, desc=message))
         except V2MeowError as e:  # the user's doing: say what is wrong, in the page

@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="classifier-free guidance scale >= 0 (1 = off): one value for every stage that can be guided "
         "(stage 1; stage 2 with a visual encoder), or three; a value other than 1 for a stage with nothing to guide is an error",
     )
+    p.add_argument("--cfg-rhythm", metavar="SCALE",
+                   help="guidance on the video's rhythm channel (stage 1; bundles whose stage 1 reads one; 1 = off)")
     p.add_argument("--num-samples", help=f"candidates per video, 1 to {validation.MAX_SAMPLES}; with --text they are ranked by text similarity")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
     p.add_argument("--cuda-graphs", action="store_true", help="with --device cuda: replay each decode step as a captured CUDA graph (faster)")
@@ -80,6 +82,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         text = getattr(args, key)
         if text:
             o[key] = v.per_stage(v.parse_numbers(text, name), name, check)
+    if args.cfg_rhythm is not None:
+        o["guidance"] = ({"rhythm": v.cfg(v.parse_numbers(args.cfg_rhythm, "--cfg-rhythm", count=1)[0], "--cfg-rhythm")}, {}, {})
     if args.cuda_graphs:
         o["cuda_graphs"] = True
     return o

@@ -26,6 +26,7 @@ def build_debug_bundle(
     stage2_variant: str = "decoder",
     windows: tuple[float, float, float] = (4.0, 4.0, 2.0),
     seed: int = 0,
+    stage1_fields: dict | None = None,
 ) -> Path:
     """Write a random debug bundle to `out` and return its path.
 
@@ -34,6 +35,7 @@ def build_debug_bundle(
         style: include a `hashed-text` style embedder (text prompts work).
         stage2_variant: "decoder" or "encdec".
         windows: window seconds of stages 1, 2, 3 (short, so windowing is exercised).
+        stage1_fields: more `Stage1Config` fields (e.g. `extra_streams` with a rhythm channel).
     """
     from v2meow.features.registry import build_extractor
     from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfig
@@ -47,7 +49,7 @@ def build_debug_bundle(
     stage1 = Stage1(
         Stage1Config.preset(
             "debug", feature_dim=extractor.dim, feature_rate=extractor.rate, style_dim=style_model.dim if style else 0,
-            semantic_vocab=SEMANTIC_VOCAB, semantic_rate=SEMANTIC_RATE, window_seconds=windows[0],
+            semantic_vocab=SEMANTIC_VOCAB, semantic_rate=SEMANTIC_RATE, window_seconds=windows[0], **(stage1_fields or {}),
         )
     )
     codec_fields = dict(codebook_size=codec.codebook_size, num_coarse=codec.num_coarse, codec_rate=codec.frame_rate)

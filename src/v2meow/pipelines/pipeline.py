@@ -212,20 +212,37 @@ class V2MeowPipeline:
     def _options(self, gen: GenerationConfig, generator, bar) -> DecodeOptions:
         return DecodeOptions(generator=generator, progress=bar, cuda_graph=gen.cuda_graphs)
 
+    @property
+    def uses_rhythm(self) -> bool:
+        """Whether stage 1 reads the rhythm channel (a `rhythm` condition stream)."""
+        return any(s.name == "rhythm" for s in self.stage1.streams)
+
+    def rhythm_channel(self, video: str | os.PathLike | None, features: Features) -> torch.Tensor:
+        """The video's rhythm channel at stage 1's semantic rate -> `[T_s, 1]` (`pipelines.rhythm`)."""
+        from v2meow.pipelines.rhythm import video_rhythm_channel
+
+        return video_rhythm_channel(self.extractor, video, features, self.stage1.config.semantic_rate)
+
     def semantic_tokens(self, features: Features, style: torch.Tensor | None, *, num_samples: int,
-                        generation: GenerationConfig, generator=None) -> torch.Tensor:  # fmt: skip
-        """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every window."""
+                        generation: GenerationConfig, generator=None, rhythm: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every
+        window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one."""
         c, gen = self.stage1.config, generation
         total = math.ceil(features.duration * c.semantic_rate - 1e-6)
         feats = features.features.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_v, D]
         whole = {"long_term": feats} if c.long_term else {}
         if style is not None:
             whole["style"] = style[None].expand(num_samples, -1)  # [S, D_s]
+        if rhythm is None and self.uses_rhythm:
+            raise ConfigError("this bundle's stage 1 reads a rhythm channel: give rhythm= (V2MeowPipeline.rhythm_channel)")
+        pulses = None if rhythm is None else rhythm.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_s, 1]
         out = torch.zeros(num_samples, total, dtype=torch.long, device=self.device)
 
         def step(w, span, prompt, bar):
             fs, fe, _ = w.frames(features.rate, feats.shape[1])
             conditions = {"visual": feats[:, fs:fe], **whole}
+            if pulses is not None:
+                conditions["rhythm"] = pulses[:, span[0] : span[1]]
             return self.stage1.generate(conditions, span[1] - span[0], sampling=gen.stages[0], rates={"visual": features.rate},
                                         prompt=prompt, options=self._options(gen, generator, bar))  # fmt: skip
 
@@ -309,9 +326,13 @@ class V2MeowPipeline:
         self,
         video: str | os.PathLike | Features,
         text: str | None = None,
+        rhythm: torch.Tensor | None = None,
         **overrides,
     ) -> PipelineOutput:
         """Generate music for one video (a path, or features already extracted).
+
+        `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 1 that reads one; by default it is
+        made from the video (`rhythm_channel`).
 
         Keyword overrides go to `GenerationConfig.replace`: its fields (`stages`,
         `context_seconds`, `num_samples`, `seed`, `cuda_graphs`) and the per-stage shortcuts
@@ -326,12 +347,15 @@ class V2MeowPipeline:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         features = video if isinstance(video, Features) else self.extract_features(video)
+        if rhythm is None and self.uses_rhythm:
+            rhythm = self.rhythm_channel(None if isinstance(video, Features) else video, features)
         timings["features"] = time.perf_counter() - t
         style = self.embed_text(text)
         generator = make_generator(gen.seed, self.device)
         t = time.perf_counter()
         with self._autocast():
-            semantic = self.semantic_tokens(features, style, num_samples=gen.num_samples, generation=gen, generator=generator)
+            semantic = self.semantic_tokens(features, style, num_samples=gen.num_samples, generation=gen, generator=generator,
+                                            rhythm=rhythm)  # fmt: skip
             timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
             coarse = self.coarse_tokens(semantic, features.duration, features=features, generation=gen, generator=generator)
             timings["stage2"], t = time.perf_counter() - t, time.perf_counter()

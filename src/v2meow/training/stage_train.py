@@ -124,10 +124,14 @@ def init_from(model: Component, source: str) -> None:
     ours = model.config.to_dict()
     if src_cfg.get("model_type") != ours["model_type"]:
         raise ConfigError(f"--init-from {source}: holds a {src_cfg.get('model_type')}, this run trains a {ours['model_type']}")
-    diff = [k for k in ours if k not in NON_ARCH_FIELDS | {"v2meow_version"} and k in src_cfg and src_cfg[k] != ours[k]]
+    skip = NON_ARCH_FIELDS | {"v2meow_version", "format_version"}
+    diff = [k for k in ours if k not in skip and k in src_cfg and src_cfg[k] != ours[k]]
     if diff:
         detail = ", ".join(f"{k} ({src_cfg[k]} vs {ours[k]})" for k in diff)
         raise ConfigError(f"--init-from {source}: config field(s) differ: {detail}")
+    version = int(src_cfg.get("format_version", 1))
+    if version != model.config.format_version:  # weights of an older layout (e.g. stage format 1's ffn.net.*)
+        state = model.migrate_state(state, version)
     load_state_strict(model, state, source=source)
 
 
