@@ -89,3 +89,17 @@ def test_audio_only_items(tmp_path):
     assert len(StageDataset(tmp_path, "stage2", 2.0, num_coarse=2)) == 2  # stages 2/3 train without video
     with pytest.raises(ConfigError, match="no usable items"):
         StageDataset(tmp_path, "stage1", 2.0)
+
+
+def test_stage1_can_read_audio_only_items_with_the_visual_stream_dropped(tmp_path):
+    from v2meow.stages.conditions import Stream
+
+    make_cache(tmp_path, durations=(3.0, 3.0), audio_only=(1,))
+    streams = [Stream("visual", "features", CONTRACT["feature_dim"], CONTRACT["feature_rate"])]
+    ds = StageDataset(tmp_path, "stage1", 2.0, streams=streams, visual_optional=True, random_crop=False)
+    assert len(ds) == 2 and len(StageDataset(tmp_path, "stage1", 2.0, streams=streams)) == 1
+    by_video = {ds.reader.records[i].has_video: ds[i] for i in range(2)}
+    assert not bool(by_video[True]["drop"]["visual"]) and bool(by_video[False]["drop"]["visual"])
+    silent = by_video[False]["conditions"]["visual"]
+    assert silent.shape == by_video[True]["conditions"]["visual"].shape and not silent.any()
+    assert by_video[False]["masks"]["visual"].all()  # all attendable: they are null embeddings once dropped

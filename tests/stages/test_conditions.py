@@ -57,3 +57,14 @@ def test_weights_written_before_the_feed_forward_rename_still_load(tmp_path):
     conditions = {"visual": torch.randn(1, 10, FDIM)}
     torch.testing.assert_close(back.encode(conditions).states, model.encode(conditions).states, rtol=0, atol=0)
     assert back.config.format_version == 2
+
+
+def test_a_forced_drop_makes_the_stream_irrelevant_for_that_row():
+    model = stage1(extra_streams=[{"name": "rhythm", "kind": "features", "size": 1, "rate": 10.0, "route": "aligned"}]).eval()
+    semantic = torch.randint(0, VOCAB, (2, 20))
+    a = {"visual": torch.randn(2, 10, FDIM), "rhythm": torch.rand(2, 20, 1)}
+    b = {**a, "visual": torch.randn(2, 10, FDIM)}  # other video, same music
+    drop = {"visual": torch.tensor([True, False])}
+    la, lb = model(semantic, a, drop=drop).logits, model(semantic, b, drop=drop).logits
+    torch.testing.assert_close(la[0], lb[0])  # row 0: its video is dropped, the rhythm alone conditions it
+    assert not torch.allclose(la[1], lb[1])

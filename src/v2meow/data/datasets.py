@@ -62,6 +62,10 @@ class StageDataset(Dataset):
             (`seed_everything(..., workers=True)`), so runs are reproducible.
         beat_weights: give the loss the cache's VMAs beat weights (`v2meow-prepare
             --beat-weights`), mapped to the stage's targets by time (stages 1 and 2).
+        visual_optional: keep items without video too (audio-only music): their `visual`
+            condition is zeros, marked dropped (`drop["visual"]`, the null embedding), so the
+            other streams (a rhythm channel computed from the music) still teach stage 1.
+            Every example then carries `drop` `{"visual": bool}`.
         long_term_steps: > 0 adds the `long_term` condition, that many frames sampled evenly from
             the item's whole feature sequence (VidMuse long-term stream; stage 1).
     """
@@ -78,6 +82,7 @@ class StageDataset(Dataset):
         random_crop: bool = True,
         beat_weights: bool = False,
         long_term_steps: int = 0,
+        visual_optional: bool = False,
     ):
         self.reader = cache if isinstance(cache, CacheReader) else CacheReader(cache, split=split)
         if stage not in ("stage1", "stage2", "stage3"):
@@ -104,7 +109,10 @@ class StageDataset(Dataset):
             raise ConfigError(f"{self.reader.root}: cache has no beat weights (prepare it with v2meow-prepare --beat-weights)")
         if long_term_steps and stage != "stage1":
             raise ConfigError("the long-term stream is a stage 1 input")
-        if self.use_visual:
+        self.visual_optional = visual_optional and self.use_visual
+        if visual_optional and long_term_steps:
+            raise ConfigError("visual_optional and the long-term stream do not mix (audio-only items have no video)")
+        if self.use_visual and not self.visual_optional:
             self.reader.records = [r for r in self.reader.records if r.has_video]
             if not self.feature_rate:
                 raise ConfigError(f"{self.reader.root}: cache has no visual features, which {stage} needs")
@@ -148,7 +156,9 @@ class StageDataset(Dataset):
                     raise ConfigError(f"{self.reader.root}: item {record.key} has no beat weights")
                 out["weights"], _ = self._crop(item["beats"].float(), self.semantic_rate, start)  # [T_s]
         if self.streams:
-            out["conditions"], out["masks"] = self._conditions(record, item, start)
+            out["conditions"], out["masks"], drop = self._conditions(record, item, start)
+            if drop:
+                out["drop"] = drop
         if self.stage in ("stage2", "stage3"):
             codes, mask = self._crop(item["codes"].long(), self.codec_rate, start, dim=1)  # [K, T_a]
             if codes.shape[0] < self.num_coarse + (self.num_fine or 0):
@@ -164,10 +174,17 @@ class StageDataset(Dataset):
                 out["coarse"], out["fine"], out["mask"] = coarse, codes[self.num_coarse : fine_end], mask
         return out
 
-    def _conditions(self, record, item: dict[str, torch.Tensor], start: float) -> tuple[dict, dict]:
-        """The declared condition streams of one item, cropped to the window -> (conditions, masks)."""
-        conditions, masks = {}, {}
+    def _conditions(self, record, item: dict[str, torch.Tensor], start: float) -> tuple[dict, dict, dict]:
+        """The declared condition streams of one item, cropped to the window -> (conditions, masks, drop)."""
+        conditions, masks, drop = {}, {}, {}
         for st in self.streams:
+            if st.name == "visual" and self.visual_optional:
+                has = "visual" in item
+                x = item["visual"].float() if has else torch.zeros(0, int(self.reader.manifest.get("feature_dim") or 1))
+                conditions["visual"], masks["visual"] = self._crop(x, self._rate(st), start)
+                masks["visual"] |= not has  # a dropped stream is all null embeddings: every position stays attendable
+                drop = {"visual": torch.tensor(not has)}
+                continue
             if st.name not in item:
                 if st.kind == "vector" and st.name == "style":  # a cache without style: the model drops it
                     continue
@@ -181,4 +198,4 @@ class StageDataset(Dataset):
                 conditions[st.name], masks[st.name] = self._crop(x.float(), self._rate(st), start)
         if self.long_term_steps:
             conditions["long_term"] = even_sample(item["visual"].float(), self.long_term_steps)  # [T_l, D]
-        return conditions, masks
+        return conditions, masks, drop

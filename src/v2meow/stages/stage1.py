@@ -168,8 +168,10 @@ class Stage1(StageComponent):
         semantic_mask: torch.Tensor | None = None,  # [B, T] bool
         masks: dict[str, torch.Tensor] | None = None,  # name -> [B, T_c] bool
         rates: dict[str, float] | None = None,
+        drop: dict[str, torch.Tensor] | None = None,  # name -> [B] bool: dropped whatever the draw (e.g. no video)
     ) -> LMOutput:
-        """Teacher-forced logits; in training mode, conditions are dropped at random for CFG.
+        """Teacher-forced logits; in training mode, conditions are dropped at random for CFG, and
+        always where `drop` says so (an audio-only item's visual stream).
 
         With `contrastive_weight > 0`, `aux_loss` holds the (unweighted) video-music
         contrastive loss over the rows whose video was not dropped. Its video side is the
@@ -179,7 +181,10 @@ class Stage1(StageComponent):
         """
         c = self.config
         b, t = semantic.shape
+        forced = drop or {}
         drop = training_drops(self.streams, conditions, b, semantic.device) if self.training else {}
+        for name, flags in forced.items():
+            drop[name] = flags | drop[name] if name in drop else flags
         inputs, drop = self.encoder_inputs(conditions, drop)
         memory = self.encoder(inputs, masks, rates, drop)
         ids = torch.cat([semantic.new_full((b, 1), self.bos), semantic[:, :-1]], dim=1)  # [B, T]

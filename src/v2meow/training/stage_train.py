@@ -63,6 +63,7 @@ class StageDataConfig:
     num_workers: int = 2
     train_split: str | None = "train"
     val_split: str | None = None
+    audio_only: bool = False  # stage 1: also train on items without video (visual stream dropped; e.g. for a rhythm channel)
 
 
 def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +170,8 @@ def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, bea
     streams = config.streams() if hasattr(config, "streams") else []
     kwargs = dict(num_coarse=getattr(config, "num_coarse", 0), num_fine=getattr(config, "num_fine", None),
                   streams=streams, beat_weights=beat_weights,
-                  long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0)  # fmt: skip
+                  long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0,
+                  visual_optional=data.audio_only and stage == "stage1")  # fmt: skip
     train = StageDataset(reader, stage, crop, **kwargs)
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0)
     loaders = [DataLoader(train, shuffle=True, drop_last=len(train) >= data.batch_size, **loader)]
