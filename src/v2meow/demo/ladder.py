@@ -66,14 +66,26 @@ def token_tempo(tokenizer, tokens: torch.Tensor) -> float | None:
     return estimate_tempo(token_novelty(tokenizer, tokens), float(tokenizer.frame_rate))
 
 
+def has_steady_tempo(wav: torch.Tensor, sample_rate: int, tolerance: float = 0.03) -> bool:
+    """Whether the tempo of `[1, N]` audio is the same (within `tolerance` octaves, octave-folded) on
+    the whole excerpt and on its first and last 70 %: music whose tempo the estimator can read."""
+    n = wav.shape[-1]
+    whole = music_tempo(wav, sample_rate)
+    parts = (music_tempo(wav[..., : int(0.7 * n)], sample_rate), music_tempo(wav[..., int(0.3 * n) :], sample_rate))
+    return all(octave_deviation(p, whole) <= tolerance for p in parts)
+
+
 def held_out_excerpts(data: Path, n: int, seconds: float) -> list[tuple[str, torch.Tensor, int]]:
-    """The first `seconds` of the first `n` held-out (eval split) clips: (id, wav [1, N], rate)."""
+    """The first `seconds` of the first `n` held-out (eval split) clips with a steady, readable
+    tempo (`has_steady_tempo`; ambient clips without a pulse say nothing about rhythm): (id, wav [1, N], rate)."""
     index = json.loads((data / "clips.json").read_text())
-    clips = sorted((c for c in index["clips"] if c["split"] == "eval"), key=lambda c: c["id"])[:n]
     out = []
-    for c in clips:
+    for c in sorted((c for c in index["clips"] if c["split"] == "eval"), key=lambda c: c["id"]):
         wav, sr = media.read_audio(data / c["path"], channels=1, duration=seconds)
-        out.append((c["id"], wav, sr))
+        if has_steady_tempo(wav, sr):
+            out.append((c["id"], wav, sr))
+        if len(out) == n:
+            break
     return out
 
 

@@ -1,0 +1,49 @@
+"""The rhythm ladder's measures: octave-folded deviation, token novelty, steady-tempo selection."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from v2meow.demo.ladder import has_steady_tempo, octave_deviation, token_tempo
+
+
+def test_octave_deviation_folds_octaves_and_flags_missing_values():
+    assert octave_deviation(120, 120) == 0 and octave_deviation(240, 120) == 0 and octave_deviation(60, 120) == 0
+    assert octave_deviation(120 * 2**0.5, 120) == pytest.approx(0.5)
+    assert octave_deviation(126, 120) == pytest.approx(math.log2(126 / 120))
+    assert math.isnan(octave_deviation(None, 120)) and math.isnan(octave_deviation(120, float("nan")))
+
+
+def _clicks(bpm: float, seconds: float = 8.0, rate: int = 16000) -> torch.Tensor:
+    wav = np.zeros(int(seconds * rate), np.float32)
+    for t in np.arange(0, seconds, 60 / bpm):
+        wav[int(t * rate) : int(t * rate) + 200] = np.random.default_rng(int(t * 1000)).standard_normal(200)
+    return torch.from_numpy(wav)[None]
+
+
+def test_steady_tempo_is_told_from_a_tempo_change():
+    assert has_steady_tempo(_clicks(120), 16000)
+    change = torch.cat([_clicks(75, 4.0), _clicks(160, 4.0)], dim=1)  # 75 then 160 BPM
+    assert not has_steady_tempo(change, 16000)
+
+
+def test_tokens_whose_centroids_pulse_read_at_that_tempo():
+    """A 'tokenizer' whose two centroids are loud and quiet log-mel frames; tokens alternating at
+    2 Hz (120 BPM at 25 tokens/s) read back as 120 BPM (or an octave of it)."""
+
+    class Tok:
+        frame_rate = 25.0
+
+        class config:  # noqa: N801 - stands in for SemanticTokenizerConfig
+            backbone = "mel"
+            backbone_spec = {"n_mels": 4}
+
+        class quantizer:  # noqa: N801
+            centroids = torch.tensor([[0.0] * 8, [3.0] * 4 + [0.0] * 4])
+            mean, std = torch.zeros(8), torch.ones(8)
+
+    period = 12.5  # tokens per beat
+    tokens = torch.tensor([1 if (i % period) < 2 else 0 for i in range(250)])
+    assert octave_deviation(token_tempo(Tok, tokens), 120) < 0.03
