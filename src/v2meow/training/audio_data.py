@@ -4,7 +4,9 @@ Files are found recursively by extension and probed once (in `setup`, not in a
 constructor); an unreadable file is skipped with one log line. Each training item is a
 crop of `crop_seconds` from a file drawn with probability proportional to its duration,
 decoded, resampled and channel-mixed by `v2meow.media.read_audio`. Validation crops are
-fixed (the same for every run).
+fixed (the same for every run). With `preload: true` every file is decoded once, in
+`setup`, into memory (16-bit, at the codec's rate): crops are then slices, which keeps a
+GPU fed from a compact folder of FLAC excerpts (dataloader workers share the memory).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class AudioDataConfig:
     samples_per_epoch: int = 4000  # crops per (virtual) epoch
     val_crops: int = 32
     min_seconds: float = 0.1  # shorter files are skipped
+    preload: bool = False  # decode every file once into memory (int16): fast crops, ~2 bytes per sample
 
     def __post_init__(self) -> None:
         if self.crop_seconds <= 0 or self.batch_size <= 0 or self.samples_per_epoch <= 0:
@@ -77,7 +80,7 @@ class AudioCropDataset(Dataset):
     """
 
     def __init__(self, items: list[tuple[str, float]], sample_rate: int, channels: int, crop_seconds: float,
-                 length: int, random_crops: bool = True):  # fmt: skip
+                 length: int, random_crops: bool = True, preload: bool = False):  # fmt: skip
         self.items = items
         self.sample_rate, self.channels = sample_rate, channels
         self.crop_seconds = crop_seconds
@@ -85,6 +88,18 @@ class AudioCropDataset(Dataset):
         self.length = length
         self.random_crops = random_crops
         self.weights = torch.tensor([d for _, d in items], dtype=torch.float64)
+        self.cache: list[torch.Tensor] | None = None
+        self._index = {path: i for i, (path, _) in enumerate(items)}
+        if preload:
+            self.cache = [self._decode_whole(path) for path, _ in items]  # [C, N] int16 each
+
+    def _decode_whole(self, path: str) -> torch.Tensor:
+        try:
+            wav, _ = read_audio(path, sample_rate=self.sample_rate, channels=self.channels)  # [C, N]
+        except MediaError as e:
+            log.warning("preload of %s failed (%s); using silence", path, e)
+            wav = torch.zeros(self.channels, self.crop_samples)
+        return (wav.clamp(-1, 1) * 32767).round().to(torch.int16)
 
     def __len__(self) -> int:
         return self.length
@@ -100,6 +115,10 @@ class AudioCropDataset(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         path, start = self._pick(index)
+        if self.cache is not None:
+            audio = self.cache[self._index[path]]
+            i = round(start * self.sample_rate)
+            return fit_length(audio[:, i : i + self.crop_samples].float() / 32767, self.crop_samples)  # [C, crop_samples]
         try:
             wav, _ = read_audio(path, sample_rate=self.sample_rate, channels=self.channels, start=start,
                                 duration=self.crop_seconds)  # fmt: skip
@@ -122,7 +141,10 @@ class AudioDataModule(L.LightningDataModule):
         c = self.config
         if self.train_set is None:
             items = scan_audio(c.audio_dir, c.min_seconds)
-            self.train_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.samples_per_epoch)
+            if c.preload:
+                log.info("preloading %d audio files (%.0f s) into memory", len(items), sum(d for _, d in items))
+            self.train_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.samples_per_epoch,
+                                              preload=c.preload)  # fmt: skip
         if c.val_dir and self.val_set is None:
             items = scan_audio(c.val_dir, c.min_seconds)
             self.val_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.val_crops, False)

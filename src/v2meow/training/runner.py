@@ -73,8 +73,9 @@ class CheckpointConfig:
     keep_all: bool = False  # False: keep the newest step checkpoint (plus last.ckpt)
 
 
-def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig):
-    """A `lightning.Trainer` writing checkpoints to `out/checkpoints` and CSV logs to `out/logs`."""
+def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig, extra_callbacks: list | None = None):
+    """A `lightning.Trainer` writing checkpoints to `out/checkpoints` and CSV logs to `out/logs`
+    (plus `extra_callbacks`, e.g. a training monitor)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -100,7 +101,7 @@ def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: Che
     )
     kwargs.setdefault("default_root_dir", str(out))
     try:
-        return L.Trainer(logger=loggers, callbacks=[ckpt], **kwargs)
+        return L.Trainer(logger=loggers, callbacks=[ckpt, *(extra_callbacks or [])], **kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"trainer: {e}") from None
     except Exception as e:  # lightning's MisconfigurationException and friends
