@@ -97,3 +97,18 @@ def test_preloaded_crops_match_decoded_crops(music_dir):
     for i in range(4):
         assert preloaded[i].shape == (1, 8000)
         assert (preloaded[i] - decoded[i]).abs().mean() < 1e-3  # 16-bit storage; resampler edges differ slightly
+
+
+def test_ckpt_path_last_picks_the_newest_last_file(tmp_path):
+    import os
+
+    from v2meow.training.runner import resolve_ckpt_path
+
+    d = tmp_path / "checkpoints"
+    d.mkdir()
+    assert resolve_ckpt_path("last", tmp_path) is None  # nothing yet: start from scratch
+    (d / "last.ckpt").write_bytes(b"a")
+    assert resolve_ckpt_path("last", tmp_path) == str(d / "last.ckpt")
+    (d / "last-v1.ckpt").write_bytes(b"b")  # Lightning's name when a foreign last.ckpt was in the way
+    os.utime(d / "last.ckpt", (1, 1))
+    assert resolve_ckpt_path("last", tmp_path) == str(d / "last-v1.ckpt")

@@ -111,13 +111,17 @@ def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: Che
 
 
 def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
-    """`last` -> `out/checkpoints/last.ckpt` if present (else start fresh, said in the log); a path must exist."""
+    """`last` -> the newest of `out/checkpoints/last.ckpt` / `last-v*.ckpt` if present (else start fresh,
+    said in the log); a path must exist."""
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
         last = out / "checkpoints" / LAST
-        if last.is_file():
-            return str(last)
+        # Lightning writes last-v1.ckpt, ... instead when a last.ckpt it did not write is in the way
+        # (e.g. one copied from another run): the newest of them is the latest state.
+        found = [p for p in [last, *last.parent.glob("last-v*.ckpt")] if p.is_file()]
+        if found:
+            return str(max(found, key=lambda p: p.stat().st_mtime))
         log.warning("no %s yet: starting from scratch", last)
         return None
     if not Path(ckpt_path).is_file():
