@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 from v2meow import media
-from v2meow.cli.common import run
 from v2meow.errors import ConfigError
 
 
@@ -49,6 +48,8 @@ def build_pack(data: Path, out: Path, seconds: float, excerpts: int, max_mb: flo
 
 
 def main(argv: list[str] | None = None) -> int:
+    from v2meow.cli.common import run
+
     p = argparse.ArgumentParser(prog="python -m v2meow.demo.audio_pack", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--data", default="data/demo", help="demo data folder (with tracks.json)")
