@@ -25,7 +25,7 @@ class Stage:
 
 STAGES: dict[str, Stage] = {
     "codec": Stage(
-        help="train the SoundStream acoustic codec on a folder of audio",
+        help="train an acoustic codec (SoundStream or the iSTFT codec) on a folder of audio",
         entry="v2meow.training.codec:train_from_config",
         data_key="data.audio_dir",
         default_config="configs/codec.yaml",

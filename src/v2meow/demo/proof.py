@@ -5,8 +5,9 @@ Writes `docs/proof.md` (figures) and `docs/proof.png` (plots):
 1. tempo following: silent videos pulsing at 6 tempi (70-160 BPM), 3 seeds each; Spearman
    correlation of the generated music's estimated tempo with the pulse tempo;
 2. beat alignment of generated music with its own held-out video vs shuffled videos;
-3. codec quality on held-out clips (mel distance, SI-SNR) and generated-vs-held-out FAD
-   (weight-free mel-statistics backbone);
+3. codec quality on held-out clips (mel distance, SI-SNR; log-spectral distance, spectral
+   flatness, chroma similarity and tempo against the weight-free mel + Griffin-Lim reference,
+   as `bench/codec.py` measures) and generated-vs-held-out FAD (weight-free mel-statistics backbone);
 4. text control: "fast ..." vs "slow ..." prompts on the same videos and seeds, estimated tempo.
 
 Targets are reported with the measured value whether or not they are met.
@@ -83,11 +84,15 @@ def beat_alignment(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds:
 
 
 def codec_quality(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: float) -> dict:
+    """Round trip of held-out clips through the bundle's codec, and the weight-free 80-band mel +
+    Griffin-Lim reference on the same clips (measures of `v2meow.evaluation.codec_quality`, at 16 kHz)."""
+    from v2meow.evaluation.codec_quality import QualityMeter, mel_griffin_lim, summarize
     from v2meow.tokenizers.acoustic.losses import MultiScaleMelLoss
 
     codec = pipe.codec
     mel = MultiScaleMelLoss(codec.sample_rate)
-    dists, snrs = [], []
+    meter = QualityMeter(16000)
+    dists, snrs, rows, ref_rows = [], [], [], []
     for c in clips:
         wav, _ = media.read_audio(data / "videos" / c["clip"], sample_rate=codec.sample_rate, duration=seconds)
         with torch.no_grad():
@@ -96,7 +101,12 @@ def codec_quality(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: 
         ref, est = wav[0] - wav[0].mean(), rec[0] - rec[0].mean()
         proj = (est @ ref) / (ref @ ref + 1e-9) * ref
         snrs.append(float(10 * torch.log10((proj @ proj) / ((est - proj) @ (est - proj) + 1e-9))))
-    return {"mel_distance": float(np.mean(dists)), "si_snr_db": float(np.mean(snrs))}
+        orig16 = torch.from_numpy(media.resample(wav.mean(0, keepdim=True).numpy(), codec.sample_rate, 16000)[0])
+        rec16 = torch.from_numpy(media.resample(rec.mean(0, keepdim=True).numpy(), codec.sample_rate, 16000)[0])
+        rows.append(meter.measure(orig16, rec16))
+        ref_rows.append(meter.measure(orig16, mel_griffin_lim(orig16, 16000)))
+    return {"mel_distance": float(np.mean(dists)), "si_snr_db": float(np.mean(snrs)), "codec": summarize(rows),
+            "reference": summarize(ref_rows)}  # fmt: skip
 
 
 def fad(generated: list[tuple[torch.Tensor, int]], data: Path, clips: list[dict], seconds: float) -> float:
@@ -168,6 +178,10 @@ def write_report(result: dict, path: Path) -> None:
         f"| beat alignment with own video / shuffled videos ({result['clips']} held-out clips) | {b['own']:.3f} / {b['shuffled']:.3f} = {b['ratio']:.2f}x | >= {b['target_ratio']}x |",
         f"| codec on held-out clips: multi-scale mel distance | {c['mel_distance']:.3f} | lower is better |",
         f"| codec on held-out clips: SI-SNR | {c['si_snr_db']:.1f} dB | higher is better |",
+        f"| codec vs weight-free mel + Griffin-Lim: log-spectral distance | {c['codec']['lsd']:.3f} vs {c['reference']['lsd']:.3f} | codec <= reference |",
+        f"| codec vs weight-free mel + Griffin-Lim: abs spectral-flatness gap (original {c['codec']['flatness_original']:.3f}) | {c['codec']['flatness_gap']:.3f} vs {c['reference']['flatness_gap']:.3f} | codec <= reference |",
+        f"| codec vs weight-free mel + Griffin-Lim: chroma similarity | {c['codec']['chroma']:.3f} vs {c['reference']['chroma']:.3f} | codec >= 0.97 |",
+        f"| codec round trip: tempo deviation, octave-folded (median) | {c['codec']['tempo_deviation_median']:.3f} | <= 0.02 |",
         f"| FAD generated vs held-out (weight-free mel-statistics backbone, not comparable to published FAD) | {result['fad']:.2f} | lower is better |",
         f"| text control: mean tempo with 'fast ...' / 'slow ...' | {x['fast']:.1f} / {x['slow']:.1f} BPM | fast > slow |",
         f"| text control: paired runs (same clip and seed) where 'fast' is faster | {x['fast_wins']} of {x['pairs']} (sign test p = {x['sign_test_p']:.2f}) | > half, p < 0.05 |",

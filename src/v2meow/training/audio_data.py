@@ -4,7 +4,12 @@ Files are found recursively by extension and probed once (in `setup`, not in a
 constructor); an unreadable file is skipped with one log line. Each training item is a
 crop of `crop_seconds` from a file drawn with probability proportional to its duration,
 decoded, resampled and channel-mixed by `v2meow.media.read_audio`. Validation crops are
-fixed (the same for every run).
+fixed (the same for every run). With `preload: true` every file is decoded once, in
+`setup`, into memory (16-bit, at the codec's rate): crops are then slices, which keeps a
+GPU fed from a compact folder of FLAC excerpts (dataloader workers share the memory).
+WAV and FLAC files are read with soundfile (libsndfile) and resampled with soxr, which is
+faster than a PyAV decode and needs no FFmpeg; anything else, or a file soundfile rejects,
+goes through `read_audio`.
 """
 
 from __future__ import annotations
@@ -18,11 +23,51 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from v2meow.errors import ConfigError, MediaError
-from v2meow.media import fit_length, probe, read_audio
+from v2meow.media import fit_length, probe, read_audio, resample
 
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac")
+SOUNDFILE_EXTENSIONS = (".wav", ".flac")
+
+
+def audio_duration(path: str | Path) -> float | None:
+    """Seconds of audio in `path` (None: no audio stream); soundfile for WAV/FLAC, else PyAV's probe."""
+    if Path(path).suffix.lower() in SOUNDFILE_EXTENSIONS:
+        import soundfile as sf
+
+        try:
+            info = sf.info(str(path))
+            return info.frames / info.samplerate
+        except (RuntimeError, sf.LibsndfileError):  # not really a WAV/FLAC: let PyAV say what it is
+            pass
+    info = probe(path)
+    return info.duration if info.has_audio else None
+
+
+def read_excerpt(path: str | Path, sample_rate: int, channels: int, start: float = 0.0,
+                 duration: float | None = None) -> torch.Tensor:  # fmt: skip
+    """`[channels, N]` float32 at `sample_rate` from `start` seconds (WAV/FLAC via soundfile, else `read_audio`)."""
+    if Path(path).suffix.lower() in SOUNDFILE_EXTENSIONS:
+        import soundfile as sf
+
+        try:
+            with sf.SoundFile(str(path)) as f:
+                f.seek(min(round(start * f.samplerate), f.frames))
+                frames = -1 if duration is None else round(duration * f.samplerate)
+                data, src = f.read(frames, dtype="float32", always_2d=True).T, f.samplerate  # [C, n]
+        except (RuntimeError, sf.LibsndfileError):
+            data = None
+        if data is not None and data.shape[1] > 0:
+            if channels == 1:
+                data = data.mean(axis=0, keepdims=True)
+            elif data.shape[0] == 1:
+                data = data.repeat(channels, axis=0)
+            else:
+                data = data[:channels]
+            return torch.from_numpy(resample(data, src, sample_rate) if src != sample_rate else data)
+    wav, _ = read_audio(path, sample_rate=sample_rate, channels=channels, start=start, duration=duration)
+    return wav
 
 
 @dataclass
@@ -37,6 +82,7 @@ class AudioDataConfig:
     samples_per_epoch: int = 4000  # crops per (virtual) epoch
     val_crops: int = 32
     min_seconds: float = 0.1  # shorter files are skipped
+    preload: bool = False  # decode every file once into memory (int16): fast crops, ~2 bytes per sample
 
     def __post_init__(self) -> None:
         if self.crop_seconds <= 0 or self.batch_size <= 0 or self.samples_per_epoch <= 0:
@@ -53,14 +99,14 @@ def scan_audio(folder: str | Path, min_seconds: float = 0.1) -> list[tuple[str, 
     items = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()):
         try:
-            info = probe(path)
+            duration = audio_duration(path)
         except MediaError as e:
             log.warning("skipping %s", e)
             continue
-        if not info.has_audio or info.duration < min_seconds:
-            log.warning("skipping %s: %s", path, "no audio stream" if not info.has_audio else f"only {info.duration:.2f}s")
+        if duration is None or duration < min_seconds:
+            log.warning("skipping %s: %s", path, "no audio stream" if duration is None else f"only {duration:.2f}s")
             continue
-        items.append((str(path), float(info.duration)))
+        items.append((str(path), float(duration)))
     if not items:
         raise ConfigError(f"{folder}: no usable audio files ({', '.join(AUDIO_EXTENSIONS)})")
     return items
@@ -77,7 +123,7 @@ class AudioCropDataset(Dataset):
     """
 
     def __init__(self, items: list[tuple[str, float]], sample_rate: int, channels: int, crop_seconds: float,
-                 length: int, random_crops: bool = True):  # fmt: skip
+                 length: int, random_crops: bool = True, preload: bool = False):  # fmt: skip
         self.items = items
         self.sample_rate, self.channels = sample_rate, channels
         self.crop_seconds = crop_seconds
@@ -85,6 +131,18 @@ class AudioCropDataset(Dataset):
         self.length = length
         self.random_crops = random_crops
         self.weights = torch.tensor([d for _, d in items], dtype=torch.float64)
+        self.cache: list[torch.Tensor] | None = None
+        self._index = {path: i for i, (path, _) in enumerate(items)}
+        if preload:
+            self.cache = [self._decode_whole(path) for path, _ in items]  # [C, N] int16 each
+
+    def _decode_whole(self, path: str) -> torch.Tensor:
+        try:
+            wav = read_excerpt(path, self.sample_rate, self.channels)  # [C, N]
+        except MediaError as e:
+            log.warning("preload of %s failed (%s); using silence", path, e)
+            wav = torch.zeros(self.channels, self.crop_samples)
+        return (wav.clamp(-1, 1) * 32767).round().to(torch.int16)
 
     def __len__(self) -> int:
         return self.length
@@ -100,9 +158,12 @@ class AudioCropDataset(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         path, start = self._pick(index)
+        if self.cache is not None:
+            audio = self.cache[self._index[path]]
+            i = round(start * self.sample_rate)
+            return fit_length(audio[:, i : i + self.crop_samples].float() / 32767, self.crop_samples)  # [C, crop_samples]
         try:
-            wav, _ = read_audio(path, sample_rate=self.sample_rate, channels=self.channels, start=start,
-                                duration=self.crop_seconds)  # fmt: skip
+            wav = read_excerpt(path, self.sample_rate, self.channels, start, self.crop_seconds)  # [C, n]
         except MediaError as e:  # a file that probed fine but fails to decode here: use silence, say so
             log.warning("crop of %s at %.2fs failed (%s); using silence", path, start, e)
             wav = torch.zeros(self.channels, self.crop_samples)
@@ -122,7 +183,10 @@ class AudioDataModule(L.LightningDataModule):
         c = self.config
         if self.train_set is None:
             items = scan_audio(c.audio_dir, c.min_seconds)
-            self.train_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.samples_per_epoch)
+            if c.preload:
+                log.info("preloading %d audio files (%.0f s) into memory", len(items), sum(d for _, d in items))
+            self.train_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.samples_per_epoch,
+                                              preload=c.preload)  # fmt: skip
         if c.val_dir and self.val_set is None:
             items = scan_audio(c.val_dir, c.min_seconds)
             self.val_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.val_crops, False)

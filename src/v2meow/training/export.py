@@ -21,7 +21,9 @@ from v2meow.safeload import HINT, load_torch
 from v2meow.stages.stage1 import Stage1, Stage1Config
 from v2meow.stages.stage2 import Stage2, Stage2Config
 from v2meow.stages.stage3 import Stage3, Stage3Config
+from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfig
+from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig
 
 
 def read_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> dict[str, Any]:
@@ -92,6 +94,7 @@ def _build_component(cls: type[Component]) -> Callable[[dict[str, Any], str], Co
 
 BUILDERS: dict[str, Callable[[dict[str, Any], str], Component]] = {
     SoundStreamConfig.model_type: _build_component(SoundStream),
+    VocosCodecConfig.model_type: _build_component(VocosCodec),
     Stage1Config.model_type: _build_component(Stage1),
     Stage2Config.model_type: _build_component(Stage2),
     Stage3Config.model_type: _build_component(Stage3),
@@ -107,10 +110,10 @@ def load_component_from_checkpoint(path: str | os.PathLike, trust_pickle: bool =
     return BUILDERS[model_type](ckpt, str(path))
 
 
-def load_codec_from_checkpoint(path: str | os.PathLike) -> SoundStream:
-    """The SoundStream codec held by a codec `.ckpt`."""
+def load_codec_from_checkpoint(path: str | os.PathLike) -> AcousticCodec:
+    """The trainable codec (SoundStream or iSTFT) held by a codec `.ckpt`."""
     component = load_component_from_checkpoint(path)
-    if not isinstance(component, SoundStream):
+    if not isinstance(component, AcousticCodec):
         raise ConfigError(f"{path}: holds a {component.config.model_type}, not a codec")
     return component
 

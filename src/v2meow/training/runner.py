@@ -73,10 +73,10 @@ class CheckpointConfig:
     keep_all: bool = False  # False: keep the newest step checkpoint (plus last.ckpt)
 
 
-def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig):
+def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig, extra_callbacks: list | None = None):
     """A `lightning.Trainer` writing checkpoints to `out/checkpoints`, CSV logs to `out/logs`,
     TensorBoard logs to `out/tb` and the loss curves to `out/loss.png` (`plots.LossPlot`, which says
-    where both are when training starts)."""
+    where both are when training starts), plus `extra_callbacks` (e.g. the codec's monitor)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -99,7 +99,7 @@ def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: Che
     )
     kwargs.setdefault("default_root_dir", str(out))
     try:
-        return L.Trainer(logger=loggers, callbacks=[ckpt, LossPlot(out, title=out.name)], **kwargs)
+        return L.Trainer(logger=loggers, callbacks=[ckpt, LossPlot(out, title=out.name), *(extra_callbacks or [])], **kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"trainer: {e}") from None
     except Exception as e:  # lightning's MisconfigurationException and friends
@@ -109,13 +109,17 @@ def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: Che
 
 
 def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
-    """`last` -> `out/checkpoints/last.ckpt` if present (else start fresh, said in the log); a path must exist."""
+    """`last` -> the newest of `out/checkpoints/last.ckpt` / `last-v*.ckpt` if present (else start fresh,
+    said in the log); a path must exist."""
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
         last = out / "checkpoints" / LAST
-        if last.is_file():
-            return str(last)
+        # Lightning writes last-v1.ckpt, ... instead when a last.ckpt it did not write is in the way
+        # (e.g. one copied from another run): the newest of them is the latest state.
+        found = [p for p in [last, *last.parent.glob("last-v*.ckpt")] if p.is_file()]
+        if found:
+            return str(max(found, key=lambda p: p.stat().st_mtime))
         log.warning("no %s yet: starting from scratch", last)
         return None
     if not Path(ckpt_path).is_file():

@@ -1,4 +1,4 @@
-"""Acoustic tokens: residual-VQ codecs (trainable SoundStream, pretrained EnCodec).
+"""Acoustic tokens: residual-VQ codecs (trainable SoundStream and iSTFT/Vocos-style, pretrained EnCodec).
 
     from v2meow.tokenizers.acoustic import load_codec
     codec = load_codec("checkpoints/codec")        # SoundStream or EnCodec component dir
@@ -12,6 +12,7 @@ from v2meow.tokenizers.acoustic.codes_file import EncodedAudio
 from v2meow.tokenizers.acoustic.encodec import EncodecCodec, EncodecCodecConfig, codebooks_for_bandwidth
 from v2meow.tokenizers.acoustic.registry import CODECS, load_codec
 from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfig, SoundStreamOutput, list_presets
+from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig
 
 __all__ = [
     "CODECS",
@@ -23,6 +24,8 @@ __all__ = [
     "SoundStream",
     "SoundStreamConfig",
     "SoundStreamOutput",
+    "VocosCodec",
+    "VocosCodecConfig",
     "codebooks_for_bandwidth",
     "list_presets",
     "load_codec",

@@ -11,8 +11,9 @@ from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentErro
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.encodec import DEFAULT_REPO, EncodecCodec
 from v2meow.tokenizers.acoustic.soundstream import SoundStream
+from v2meow.tokenizers.acoustic.vocos import VocosCodec
 
-CODECS: dict[str, type[AcousticCodec]] = {"soundstream": SoundStream, "encodec": EncodecCodec}
+CODECS: dict[str, type[AcousticCodec]] = {"soundstream": SoundStream, "vocos": VocosCodec, "encodec": EncodecCodec}
 
 
 def load_codec(
@@ -20,7 +21,7 @@ def load_codec(
 ) -> AcousticCodec:
     """Load a codec, in eval mode, from any of:
 
-    - a v2meow component directory (`config.json` with `model_type` soundstream or encodec,
+    - a v2meow component directory (`config.json` with `model_type` soundstream, vocos or encodec,
       plus `model.safetensors`), as written by `save_pretrained` or `v2meow-export`;
     - a transformers EnCodec directory (`config.json` with `model_type: encodec` and no
       v2meow fields), or the repo id `facebook/encodec_24khz` found in the HF cache.

@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from vector_quantize_pytorch import ResidualVQ
 
 from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
+from v2meow.tokenizers.acoustic import rvq
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.modules import Decoder, Encoder
 
@@ -146,19 +146,7 @@ class SoundStream(AcousticCodec):
         arch = dict(channels=c.channels, base_channels=c.base_channels, channel_mults=c.channel_mults, strides=c.strides,
                     latent_dim=c.latent_dim, dilations=c.dilations, kernel_size=c.kernel_size)  # fmt: skip
         self.encoder = Encoder(**arch, **conv_kw)
-        self.quantizer = ResidualVQ(
-            dim=c.latent_dim,
-            num_quantizers=c.num_quantizers,
-            codebook_size=c.codebook_size,
-            codebook_dim=c.codebook_dim,
-            decay=c.ema_decay,
-            kmeans_init=c.kmeans_init,
-            kmeans_iters=c.kmeans_iters,
-            threshold_ema_dead_code=c.threshold_ema_dead_code,
-            commitment_weight=c.commitment_weight,
-            quantize_dropout=c.quantizer_dropout,
-            rotation_trick=c.rotation_trick,
-        )
+        self.quantizer = rvq.build_rvq(c.latent_dim, c)
         self.decoder = Decoder(**arch, **conv_kw)
 
     @classmethod
@@ -201,25 +189,12 @@ class SoundStream(AcousticCodec):
 
     # --- quantizer, without training side effects ---------------------------------------
     def quantize(self, z: torch.Tensor) -> torch.Tensor:
-        """Nearest-code residual quantization, `[B, T, D]` -> `[B, T, K]` long.
-
-        Reads the codebooks directly, so it never updates EMA statistics, runs k-means
-        initialisation or drops quantizers, whatever the module's train/eval mode.
-        """
-        residual = self.quantizer.project_in(z)  # [B, T, d]
-        indices = []
-        for book in self.quantizer.codebooks:  # [V, d]
-            dist = residual.pow(2).sum(-1, keepdim=True) - 2 * residual @ book.T + book.pow(2).sum(-1)  # [B, T, V]
-            idx = dist.argmin(dim=-1)  # [B, T]
-            residual = residual - book[idx]
-            indices.append(idx)
-        return torch.stack(indices, dim=-1)  # [B, T, K]
+        """Nearest-code residual quantization, `[B, T, D]` -> `[B, T, K]` long (no training side effects)."""
+        return rvq.quantize(self.quantizer, z)
 
     def dequantize(self, indices: torch.Tensor) -> torch.Tensor:
         """Sum of the codebook vectors of the given (leading) levels, `[B, T, K']` -> `[B, T, D]`."""
-        books = self.quantizer.codebooks  # [K, V, d]
-        q = sum(books[k][indices[..., k]] for k in range(indices.shape[-1]))  # [B, T, d]
-        return self.quantizer.project_out(q)
+        return rvq.dequantize(self.quantizer, indices)
 
     # --- training -------------------------------------------------------------------------
     def forward(self, wav: torch.Tensor) -> SoundStreamOutput:
