@@ -136,13 +136,17 @@ def run(bundle: str, data: Path, clips: int = 8, seconds: float = 10.0, seeds: i
     from v2meow.pipelines import V2MeowPipeline
 
     torch.set_num_threads(1)
-    pipe = V2MeowPipeline.from_pretrained(bundle)
+    return {"bundle": str(bundle), **measure(V2MeowPipeline.from_pretrained(bundle), data, clips, seconds, seeds)}
+
+
+def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int = 2) -> dict:
+    """Every link's deviations for a loaded pipeline (see the module docstring)."""
     excerpts = held_out_excerpts(data, clips, seconds)
     links = music_links(pipe, excerpts)
     links["stage1_guidance1"] = stage1_link(pipe, seconds, seeds, 1.0)
     links["stage1_guidance3"] = stage1_link(pipe, seconds, seeds, 3.0)
     return {
-        "bundle": str(bundle), "clips": [e[0] for e in excerpts], "seconds": seconds,
+        "clips": [e[0] for e in excerpts], "seconds": seconds,
         "median_deviation": {k: round(float(np.nanmedian(v)), 3) if np.isfinite(v).any() else None for k, v in links.items()},
         "deviations": {k: [round(x, 3) for x in v] for k, v in links.items()},
         "chance": 0.25, "target_stage2": 0.05,

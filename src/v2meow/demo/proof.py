@@ -8,7 +8,8 @@ Writes `docs/proof.md` (figures) and `docs/proof.png` (plots):
 3. codec quality on held-out clips (mel distance, SI-SNR; log-spectral distance, spectral
    flatness, chroma similarity and tempo against the weight-free mel + Griffin-Lim reference,
    as `bench/codec.py` measures) and generated-vs-held-out FAD (weight-free mel-statistics backbone);
-4. text control: "fast ..." vs "slow ..." prompts on the same videos and seeds, estimated tempo.
+4. text control: "fast ..." vs "slow ..." prompts on the same videos and seeds, estimated tempo;
+5. the ladder (`v2meow.demo.ladder`): which link of the chain keeps the rhythm, each fed ground truth.
 
 Targets are reported with the measured value whether or not they are met.
 """
@@ -26,10 +27,19 @@ import numpy as np
 import torch
 
 from v2meow import media
+from v2meow.demo import ladder
 from v2meow.evaluation.beats import beat_scores, music_rhythm, video_motion, video_rhythm
 from v2meow.pipelines import V2MeowPipeline
 
 TEMPI = (70, 88, 106, 124, 142, 160)
+LADDER_LINKS = {
+    "codec": "codec encode -> decode of real music",
+    "stage3": "stage 3 from the music's true coarse codes -> decode",
+    "semantic": "the semantic tokens themselves (their centroids' novelty)",
+    "stage2": "stages 2-3 from the music's true semantic tokens -> decode (target <= 0.05)",
+    "stage1_guidance1": "stage 1 tokens from pulse videos (70-160 BPM), guidance 1",
+    "stage1_guidance3": "stage 1 tokens from pulse videos, guidance 3",
+}
 
 
 def _tempo(wav: torch.Tensor, sr: int) -> float:
@@ -186,6 +196,13 @@ def write_report(result: dict, path: Path) -> None:
         f"| text control: mean tempo with 'fast ...' / 'slow ...' | {x['fast']:.1f} / {x['slow']:.1f} BPM | fast > slow |",
         f"| text control: paired runs (same clip and seed) where 'fast' is faster | {x['fast_wins']} of {x['pairs']} (sign test p = {x['sign_test_p']:.2f}) | > half, p < 0.05 |",
         "",
+        "The ladder: each link fed ground truth (held-out clips with a steady tempo; pulse videos for stage 1),",
+        "median octave-folded tempo deviation |log2(est/true) - round(log2(est/true))| (0 = same tempo or an octave, ~0.25 = chance):",
+        "",
+        "| link, given ground truth | median deviation |",
+        "|---|---|",
+        *[f"| {LADDER_LINKS.get(k, k)} | {'n/a' if v is None else f'{v:.3f}'} |" for k, v in result["ladder"]["median_deviation"].items()],
+        "",
         "Per-video tempo rows (pulse BPM, seed, estimated music BPM):",
         "",
         *[f"- {r[0]} BPM, seed {r[1]}: {r[2]:.1f}" for r in t["rows"]],
@@ -216,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         result["beats"] = beats
         result["codec"] = codec_quality(pipe, Path(args.data), clips, args.seconds)
         result["text"] = text_control(pipe, Path(args.data), clips, args.seconds, args.seeds)
+        result["ladder"] = ladder.measure(pipe, Path(args.data), args.clips, args.seconds, seeds=2)
     result["wall_s"] = time.time() - start
     (out / "proof.json").write_text(json.dumps(result, indent=2) + "\n")
     write_report(result, out / "proof.md")
