@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -30,17 +29,9 @@ import numpy as np
 import torch
 
 from v2meow import media
-from v2meow.signal.rhythm import estimate_tempo, music_rhythm
+from v2meow.signal.rhythm import estimate_tempo, music_rhythm, octave_deviation
 
 PULSE_TEMPI = (70, 88, 106, 124, 142, 160)
-
-
-def octave_deviation(estimate: float | None, truth: float | None) -> float:
-    """|log2(est/true) - round(log2(est/true))|; NaN when either is missing."""
-    if not estimate or not truth or not math.isfinite(estimate) or not math.isfinite(truth):
-        return float("nan")
-    r = math.log2(estimate / truth)
-    return abs(r - round(r))
 
 
 def music_tempo(wav: torch.Tensor, sample_rate: int) -> float | None:

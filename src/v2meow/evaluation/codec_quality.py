@@ -68,10 +68,10 @@ def chroma_similarity(ref: torch.Tensor, est: torch.Tensor, sample_rate: int) ->
 
 
 def tempo_deviation(ref_tempo: float | None, est_tempo: float | None) -> float:
-    if not ref_tempo or not est_tempo:
-        return float("nan")
-    r = math.log2(est_tempo / ref_tempo)
-    return abs(r - round(r))
+    """Octave-folded tempo deviation of `est_tempo` from `ref_tempo` (`signal.rhythm.octave_deviation`)."""
+    from v2meow.signal.rhythm import octave_deviation
+
+    return octave_deviation(est_tempo, ref_tempo)
 
 
 def estimate_tempo(wav: torch.Tensor, sample_rate: int) -> float | None:

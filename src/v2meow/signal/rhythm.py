@@ -207,6 +207,15 @@ def video_rhythm(motion: MotionEnergy, window: float = 0.2) -> Rhythm:
     return Rhythm(times=beats, tempo=estimate_tempo(dense, ENVELOPE_RATE), duration=duration)
 
 
+def octave_deviation(estimate: float | None, truth: float | None) -> float:
+    """Tempo error folded over octaves: |log2(est/true) - round(log2(est/true))| (0: the same tempo
+    or an octave of it; about 0.25: chance); NaN when either is missing."""
+    if not estimate or not truth or not math.isfinite(estimate) or not math.isfinite(truth):
+        return float("nan")
+    r = math.log2(estimate / truth)
+    return abs(r - round(r))
+
+
 # ---- the rhythm channel: one pulse train, from the music at training, from the video at inference ----
 
 PULSE_WINDOW = 0.2  # seconds: an event is the strongest within +-this (VMAs' video-beat rule, for both sides)
