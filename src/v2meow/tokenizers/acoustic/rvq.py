@@ -46,3 +46,36 @@ def dequantize(quantizer: ResidualVQ, indices: torch.Tensor) -> torch.Tensor:
     books = quantizer.codebooks  # [K, V, d]
     q = sum(books[k][indices[..., k]] for k in range(indices.shape[-1]))  # [B, T, d]
     return quantizer.project_out(q)
+
+
+class RVQCodecFields:
+    """The `AcousticCodec` contract read from a trainable codec's config fields (`sample_rate`,
+    `channels`, `hop_length`, `num_quantizers`, `codebook_size`, `num_coarse`); mixed in before
+    `AcousticCodec`."""
+
+    config: object
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.config.channels
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.config.num_quantizers
+
+    @property
+    def codebook_size(self) -> int:
+        return self.config.codebook_size
+
+    @property
+    def num_coarse(self) -> int:
+        return self.config.num_coarse
+

@@ -133,7 +133,7 @@ class SoundStreamOutput:
     latent: torch.Tensor  # [B, D, T] encoder output before quantization
 
 
-class SoundStream(AcousticCodec):
+class SoundStream(rvq.RVQCodecFields, AcousticCodec):
     """Trainable SoundStream codec: `encode`/`decode` for tokens, `forward` for training."""
 
     config_class = SoundStreamConfig
@@ -153,31 +153,6 @@ class SoundStream(AcousticCodec):
     def from_preset(cls, name: str, **overrides: Any) -> SoundStream:
         """A randomly initialised codec with a named architecture (see `list_presets()`)."""
         return cls(SoundStreamConfig.from_preset(name, **overrides))
-
-    # --- AcousticCodec contract -----------------------------------------------------------
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return self.config.channels
-
-    @property
-    def hop_length(self) -> int:
-        return self.config.hop_length
-
-    @property
-    def num_codebooks(self) -> int:
-        return self.config.num_quantizers
-
-    @property
-    def codebook_size(self) -> int:
-        return self.config.codebook_size
-
-    @property
-    def num_coarse(self) -> int:
-        return self.config.num_coarse
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         z = self.encoder(wav).transpose(1, 2)  # [B, T, D]

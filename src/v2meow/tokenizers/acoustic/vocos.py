@@ -210,7 +210,7 @@ class MelNetEncoder(nn.Module):
         return self.out(self.norm(h.transpose(1, 2))).transpose(1, 2)
 
 
-class VocosCodec(AcousticCodec):
+class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
     """Trainable iSTFT codec: `encode`/`decode` for tokens, `forward` for training."""
 
     config_class = VocosCodecConfig
@@ -237,31 +237,6 @@ class VocosCodec(AcousticCodec):
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> VocosCodec:
         return cls(VocosCodecConfig.from_preset(name, **overrides))
-
-    # --- AcousticCodec contract -----------------------------------------------------------
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return self.config.channels
-
-    @property
-    def hop_length(self) -> int:
-        return self.config.hop_length
-
-    @property
-    def num_codebooks(self) -> int:
-        return self.config.num_quantizers
-
-    @property
-    def codebook_size(self) -> int:
-        return self.config.codebook_size
-
-    @property
-    def num_coarse(self) -> int:
-        return self.config.num_coarse
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         z = self.encoder(wav).transpose(1, 2)  # [B, T, D]
