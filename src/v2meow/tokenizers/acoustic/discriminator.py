@@ -47,6 +47,21 @@ class DiscriminatorConfig:
             raise ConfigError("discriminator: n_ffts, periods, period_channels and filters must be positive")
 
 
+class DiscriminatorSet(nn.Module):
+    """Several discriminators over the same audio; subclasses fill `self.discriminators`."""
+
+    discriminators: nn.ModuleList
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        """`[B, C, N]` -> (logits per discriminator, activations per discriminator)."""
+        logits, features = [], []
+        for d in self.discriminators:
+            lg, ft = d(x)
+            logits.append(lg)
+            features.append(ft)
+        return logits, features
+
+
 class STFTDiscriminator(nn.Module):
     """One STFT size: `[B, C, N]` -> logits `[B, 1, T', F']` and hidden activations."""
 
@@ -78,7 +93,7 @@ class STFTDiscriminator(nn.Module):
         return self.post(h), features  # [B, 1, T', F'], list of [B, ch, T', F_i]
 
 
-class MultiScaleSTFTDiscriminator(nn.Module):
+class MultiScaleSTFTDiscriminator(DiscriminatorSet):
     """A set of `STFTDiscriminator`s, one per STFT size."""
 
     def __init__(self, channels: int = 1, config: DiscriminatorConfig | None = None):
@@ -90,14 +105,6 @@ class MultiScaleSTFTDiscriminator(nn.Module):
             for n in config.n_ffts
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        """`[B, C, N]` -> (logits per discriminator, activations per discriminator)."""
-        logits, features = [], []
-        for d in self.discriminators:
-            lg, ft = d(x)
-            logits.append(lg)
-            features.append(ft)
-        return logits, features
 
 
 class PeriodDiscriminator(nn.Module):
@@ -155,7 +162,7 @@ class ResolutionDiscriminator(nn.Module):
         return self.post(h), features  # [B, 1, T', F']
 
 
-class MultiPeriodResolutionDiscriminator(nn.Module):
+class MultiPeriodResolutionDiscriminator(DiscriminatorSet):
     """Period discriminators (one per period) and resolution discriminators (one per STFT size)."""
 
     def __init__(self, channels: int = 1, config: DiscriminatorConfig | None = None):
@@ -167,14 +174,6 @@ class MultiPeriodResolutionDiscriminator(nn.Module):
             + [ResolutionDiscriminator(channels, n, config.filters, config.negative_slope) for n in config.n_ffts]
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        """`[B, C, N]` -> (logits per discriminator, activations per discriminator)."""
-        logits, features = [], []
-        for d in self.discriminators:
-            lg, ft = d(x)
-            logits.append(lg)
-            features.append(ft)
-        return logits, features
 
 
 def build_discriminator(channels: int, config: DiscriminatorConfig) -> nn.Module:

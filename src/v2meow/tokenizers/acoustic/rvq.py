@@ -7,8 +7,13 @@ drops quantizers, whatever the module's train/eval mode.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from vector_quantize_pytorch import ResidualVQ
+
+from v2meow.errors import ConfigError
 
 
 def build_rvq(dim: int, config) -> ResidualVQ:
@@ -48,10 +53,21 @@ def dequantize(quantizer: ResidualVQ, indices: torch.Tensor) -> torch.Tensor:
     return quantizer.project_out(q)
 
 
+@dataclass
+class SoundStreamOutput:
+    """What a trainable codec's training forward pass returns."""
+
+    audio: torch.Tensor  # [B, C, N] reconstruction, same length as the input
+    codes: torch.Tensor  # [B, K, T] long; -1 where quantizer dropout skipped a level
+    commit_loss: torch.Tensor  # [] sum over levels of the commitment losses
+    latent: torch.Tensor  # [B, D, T] encoder output before quantization
+
+
 class RVQCodecFields:
-    """The `AcousticCodec` contract read from a trainable codec's config fields (`sample_rate`,
-    `channels`, `hop_length`, `num_quantizers`, `codebook_size`, `num_coarse`); mixed in before
-    `AcousticCodec`."""
+    """What the trainable codecs (`encoder` -> `quantizer` (a `ResidualVQ`) -> `decoder`) share:
+    the `AcousticCodec` contract read from their config fields (`sample_rate`, `channels`,
+    `hop_length`, `num_quantizers`, `codebook_size`, `num_coarse`) and the training forward.
+    Mixed in before `AcousticCodec`."""
 
     config: object
 
@@ -78,4 +94,16 @@ class RVQCodecFields:
     @property
     def num_coarse(self) -> int:
         return self.config.num_coarse
+
+    def forward(self, wav: torch.Tensor) -> SoundStreamOutput:
+        """Reconstruct `[B, C, N]` audio through the quantizer (EMA updates and quantizer
+        dropout apply in training mode). The output is trimmed to N samples."""
+        if wav.dim() != 3 or wav.shape[1] != self.channels:
+            raise ConfigError(f"expected audio [B, {self.channels}, N], got shape {tuple(wav.shape)}")
+        n = wav.shape[-1]
+        x = F.pad(wav, (0, self.num_frames(n) * self.hop_length - n))  # [B, C, T * hop]
+        z = self.encoder(x)  # [B, D, T]
+        q, indices, losses = self.quantizer(z.transpose(1, 2))  # [B, T, D], [B, T, K], [K]
+        audio = self.decoder(q.transpose(1, 2))[..., :n]  # [B, C, N]
+        return SoundStreamOutput(audio=audio, codes=indices.transpose(1, 2), commit_loss=losses.sum(), latent=z)
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
 from v2meow.tokenizers.acoustic import rvq
+from v2meow.tokenizers.acoustic.rvq import SoundStreamOutput  # noqa: F401  (re-exported)
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.modules import Decoder, Encoder
 
@@ -123,16 +123,6 @@ def list_presets() -> list[str]:
     return list(PRESETS)
 
 
-@dataclass
-class SoundStreamOutput:
-    """What the training forward pass returns."""
-
-    audio: torch.Tensor  # [B, C, N] reconstruction, same length as the input
-    codes: torch.Tensor  # [B, K, T] long; -1 where quantizer dropout skipped a level
-    commit_loss: torch.Tensor  # [] sum over levels of the commitment losses
-    latent: torch.Tensor  # [B, D, T] encoder output before quantization
-
-
 class SoundStream(rvq.RVQCodecFields, AcousticCodec):
     """Trainable SoundStream codec: `encode`/`decode` for tokens, `forward` for training."""
 
@@ -171,15 +161,3 @@ class SoundStream(rvq.RVQCodecFields, AcousticCodec):
         """Sum of the codebook vectors of the given (leading) levels, `[B, T, K']` -> `[B, T, D]`."""
         return rvq.dequantize(self.quantizer, indices)
 
-    # --- training -------------------------------------------------------------------------
-    def forward(self, wav: torch.Tensor) -> SoundStreamOutput:
-        """Reconstruct `[B, C, N]` audio through the quantizer (EMA updates and quantizer
-        dropout apply in training mode). The output is trimmed to N samples."""
-        if wav.dim() != 3 or wav.shape[1] != self.channels:
-            raise ConfigError(f"expected audio [B, {self.channels}, N], got shape {tuple(wav.shape)}")
-        n = wav.shape[-1]
-        x = F.pad(wav, (0, self.num_frames(n) * self.hop_length - n))  # [B, C, T * hop]
-        z = self.encoder(x)  # [B, D, T]
-        q, indices, losses = self.quantizer(z.transpose(1, 2))  # [B, T, D], [B, T, K], [K]
-        audio = self.decoder(q.transpose(1, 2))[..., :n]  # [B, C, N]
-        return SoundStreamOutput(audio=audio, codes=indices.transpose(1, 2), commit_loss=losses.sum(), latent=z)

@@ -32,7 +32,6 @@ from v2meow.tokenizers.acoustic import rvq
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.losses import mel_filterbank
 from v2meow.tokenizers.acoustic.modules import Encoder
-from v2meow.tokenizers.acoustic.soundstream import SoundStreamOutput
 
 _TUPLE_FIELDS = ("channel_mults", "strides", "dilations")
 ENCODERS = ("conv", "melnet", "mel")
@@ -246,15 +245,3 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
         q = rvq.dequantize(self.quantizer, codes.transpose(1, 2))  # [B, T, D]
         return self.decoder(q.transpose(1, 2))  # [B, C, T * hop]
 
-    # --- training -------------------------------------------------------------------------
-    def forward(self, wav: torch.Tensor) -> SoundStreamOutput:
-        """Reconstruct `[B, C, N]` audio through the quantizer (EMA updates and quantizer
-        dropout apply in training mode). The output is trimmed to N samples."""
-        if wav.dim() != 3 or wav.shape[1] != self.channels:
-            raise ConfigError(f"expected audio [B, {self.channels}, N], got shape {tuple(wav.shape)}")
-        n = wav.shape[-1]
-        x = F.pad(wav, (0, self.num_frames(n) * self.hop_length - n))  # [B, C, T * hop]
-        z = self.encoder(x)  # [B, D, T]
-        q, indices, losses = self.quantizer(z.transpose(1, 2))  # [B, T, D], [B, T, K], [K]
-        audio = self.decoder(q.transpose(1, 2))[..., :n]  # [B, C, N]
-        return SoundStreamOutput(audio=audio, codes=indices.transpose(1, 2), commit_loss=losses.sum(), latent=z)
