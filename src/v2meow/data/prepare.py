@@ -11,7 +11,9 @@ Two passes over the sources of this shard:
 2. prepare: every missing clip is decoded (`read_frames` / `read_audio` with start and
    duration, so memory does not grow with the file), tokenized and embedded, and the
    main process (the only writer) adds it to a `CacheWriter`, which flushes atomic
-   shards. A SIGKILL loses at most the unflushed items; SIGTERM and Ctrl-C flush first.
+   shards. With `cfg.stretch`, a clip gives one item per speed factor (1 and each
+   factor); a clip is decoded once for all its factors, and only the (clip, factor)
+   items the cache lacks are prepared. A SIGKILL loses at most the unflushed items; SIGTERM and Ctrl-C flush first.
 
 Skipped items are recorded (key, source, reason) and not retried on a re-run unless
 `retry_skipped`: their key holds the content hash, so a repaired file is retried
