@@ -10,7 +10,7 @@ import torch
 
 from v2meow.errors import ConfigError
 from v2meow.signal.rhythm import music_rhythm
-from v2meow.signal.stretch import stretch_frames, time_stretch
+from v2meow.signal.stretch import split_bands, stretch_frames, time_stretch
 
 SR = 16_000
 
@@ -46,6 +46,22 @@ def test_duration_scales_and_a_tone_keeps_its_pitch(rate):
     assert abs(peak_hz(y[0]) - 440.0) < 3.0 and abs(peak_hz(y[1]) - 660.0) < 3.0
     assert abs(float(y[0, 4000:-4000].abs().max()) - 0.5) < 0.05  # level kept
     assert time_stretch(x[0], SR, rate).shape == (round(x.shape[1] / rate),)  # [N] in, [N'] out
+
+
+@pytest.mark.parametrize("freq", [110.0, 1000.0, 3000.0])  # below, at and above the two-band crossover
+def test_tones_in_each_band_keep_their_pitch(freq):
+    y = time_stretch(tone(freq, 1.5), SR, 1.25)[0]
+    assert abs(peak_hz(y) - freq) < 3.0
+    assert abs(float(y[3000:-3000].abs().max()) - 0.5) < 0.06
+
+
+def test_bands_add_up_to_the_input():
+    x = torch.randn(2, 4000, generator=torch.Generator().manual_seed(1))
+    low, high = split_bands(x, SR, 1000.0)
+    assert torch.allclose(low + high, x, atol=1e-5)
+    spec = torch.fft.rfft(low[0]).abs()
+    f = torch.fft.rfftfreq(4000, 1 / SR)
+    assert float(spec[f > 1500].max()) < 1e-3 < float(spec[f < 600].mean())
 
 
 def test_factor_one_is_the_input():

@@ -15,9 +15,15 @@ other bin keeps the phase offset it had from its nearest peak in the analysis fr
 (identity phase locking, Laroche and Dolson 1999), which keeps the bins of one partial
 coherent and avoids most of the plain phase vocoder's "phasiness".
 
-The window is about 46 ms (a power of two in samples) with a hop of a quarter of it; the
-output is synthesised by `torch.istft` (weighted overlap-add), so a factor of 1 gives
-the input back up to rounding.
+Two resolutions. A long window resolves low partials but smears onsets, which changes how
+strong the metrical levels of the music look to a tempo estimator; a short one keeps onsets
+sharp but blurs low notes. So the audio is split at `CROSSOVER_HZ` (zero-phase, low + high
+= the input) and each band is vocoded on its own: about 46 ms below, about 11 ms above (a
+power of two in samples, hop a quarter of it, synthesis by `torch.istft`). On 30 held-out
+demo clips x 4 factors, the tempo estimate of the stretched audio moved by the factor (octave-
+folded deviation < 0.05) in 61 % of pairs with the two bands, 52 % with the 46-ms window
+alone, and 64 % for a plain resampling speed-up (which changes pitch) - the rest are the
+estimator switching metrical level (`bench/stretch.py`).
 """
 
 from __future__ import annotations
@@ -28,14 +34,27 @@ import torch
 
 from v2meow.errors import ConfigError
 
-WINDOW_SECONDS = 0.046  # analysis window, rounded to a power of two in samples
+WINDOW_SECONDS = 0.046  # analysis window below the crossover, rounded to a power of two in samples
+SHORT_WINDOW_SECONDS = 0.011  # above it: short, so onsets stay sharp
+CROSSOVER_HZ = 1000.0  # where the two bands meet (an octave-wide raised-cosine crossover)
 OVERLAP = 4  # window / hop
 MIN_RATE, MAX_RATE = 0.25, 4.0  # factors the function accepts (prepare allows a narrower range)
 
 
-def frame_size(sample_rate: int) -> int:
-    """FFT size for `sample_rate`: the power of two nearest to `WINDOW_SECONDS` (at least 64)."""
-    return max(64, 2 ** round(math.log2(WINDOW_SECONDS * sample_rate)))
+def frame_size(sample_rate: int, seconds: float = WINDOW_SECONDS) -> int:
+    """FFT size for `sample_rate`: the power of two nearest to `seconds` (at least 64)."""
+    return max(64, 2 ** round(math.log2(seconds * sample_rate)))
+
+
+def split_bands(x: torch.Tensor, sample_rate: int, crossover: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """`x` `[C, N]` -> (low, high) with low + high = x: a zero-phase raised-cosine crossover one octave
+    wide, centred (geometrically) on `crossover` Hz."""
+    n = x.shape[-1]
+    freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate, dtype=torch.float64)  # [n // 2 + 1]
+    pos = (torch.log2(freqs.clamp(min=1e-9) / crossover) + 0.5).clamp(0, 1)  # 0 below f/sqrt2, 1 above f*sqrt2
+    gain = (0.5 + 0.5 * torch.cos(math.pi * pos)).to(torch.float32)  # low-pass gain
+    low = torch.fft.irfft(torch.fft.rfft(x) * gain, n=n)
+    return low, x - low
 
 
 def time_stretch(wav: torch.Tensor, sample_rate: int, rate: float, n_fft: int | None = None) -> torch.Tensor:
@@ -43,9 +62,10 @@ def time_stretch(wav: torch.Tensor, sample_rate: int, rate: float, n_fft: int | 
 
     Args:
         wav: `[C, N]` or `[N]` float audio.
-        sample_rate: its rate (sets the window size when `n_fft` is None).
+        sample_rate: its rate (sets the window sizes).
         rate: speed factor, in [0.25, 4]; 1 returns the input unchanged.
-        n_fft: FFT size (default: `frame_size(sample_rate)`); the hop is a quarter of it.
+        n_fft: one FFT size for the whole band (the hop is a quarter of it); default: two bands
+            split at `CROSSOVER_HZ`, a ~46-ms window below and a ~11-ms window above.
 
     Returns:
         The same shape with `round(N / rate)` samples along the last dimension (float32).
@@ -54,17 +74,23 @@ def time_stretch(wav: torch.Tensor, sample_rate: int, rate: float, n_fft: int | 
         raise ConfigError(f"time-stretch factor must be in [{MIN_RATE:g}, {MAX_RATE:g}], got {rate}")
     squeeze = wav.dim() == 1
     x = wav.float()[None] if squeeze else wav.float()  # [C, N]
-    n_out = round(x.shape[-1] / rate)
     if rate == 1.0 or x.shape[-1] == 0:
         y = x.clone()
+    elif n_fft:
+        y = _vocode(x, rate, n_fft)
     else:
-        n_fft = n_fft or frame_size(sample_rate)
-        hop = n_fft // OVERLAP
-        window = torch.hann_window(n_fft, dtype=torch.float32, device=x.device)
-        spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)  # [C, F, T]
-        out = _stretch_spectrum(spec, rate, hop, n_fft)  # [C, F, T']
-        y = torch.istft(out, n_fft, hop, window=window, center=True, length=n_out)  # [C, n_out]
+        low, high = split_bands(x, sample_rate, CROSSOVER_HZ)  # [C, N] each
+        y = _vocode(low, rate, frame_size(sample_rate)) + _vocode(high, rate, frame_size(sample_rate, SHORT_WINDOW_SECONDS))
     return y[0] if squeeze else y
+
+
+def _vocode(x: torch.Tensor, rate: float, n_fft: int) -> torch.Tensor:
+    """Phase-vocoded `x` `[C, N]` -> `[C, round(N / rate)]` with an `n_fft` Hann window and a quarter hop."""
+    hop = n_fft // OVERLAP
+    window = torch.hann_window(n_fft, dtype=torch.float32, device=x.device)
+    spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)  # [C, F, T]
+    out = _stretch_spectrum(spec, rate, hop, n_fft)  # [C, F, T']
+    return torch.istft(out, n_fft, hop, window=window, center=True, length=round(x.shape[-1] / rate))  # [C, N']
 
 
 def _stretch_spectrum(spec: torch.Tensor, rate: float, hop: int, n_fft: int) -> torch.Tensor:
@@ -82,27 +108,28 @@ def _stretch_spectrum(spec: torch.Tensor, rate: float, hop: int, n_fft: int) -> 
     lo = steps.floor().long()  # [T']
     frac = (steps - lo).float()  # [T']
     mags = mag[..., lo] * (1 - frac) + mag[..., lo + 1] * frac  # [C, F, T']
-    bins = torch.arange(f)
-    out_phase = torch.empty(c, f, steps.shape[0], dtype=torch.float64)
+    # time-first from here, so each output frame's rows are contiguous: [T', C, F]
+    near = _nearest_peak(mags.permute(2, 0, 1).reshape(-1, f)).reshape(-1, c, f)  # [T', C, F] each bin's nearest peak
+    ana = phase[..., lo].permute(2, 0, 1)  # [T', C, F] analysis phase at each output frame
+    rel = (ana - ana.gather(2, near)).contiguous()  # [T', C, F] phase relative to the bin's peak
+    adv = advance[..., lo].permute(2, 0, 1).contiguous()  # [T', C, F]
+    out_phase = torch.empty_like(rel)  # [T', C, F]
     acc = phase[..., 0]  # [C, F] synthesis phase of the previous output frame
-    for j in range(steps.shape[0]):
-        i = int(lo[j])
-        cur = acc if j == 0 else acc + advance[..., i]  # [C, F] every bin advanced by its own frequency
-        near = _nearest_peak(mags[..., j], bins)  # [C, F] index of each bin's peak
-        locked = cur.gather(1, near) + phase[..., i] - phase[..., i].gather(1, near)  # [C, F]
-        acc = torch.remainder(locked, 2 * math.pi)
-        out_phase[..., j] = acc
-    return torch.polar(mags, out_phase.float())
+    for j in range(rel.shape[0]):
+        cur = acc if j == 0 else acc + adv[j]  # [C, F] every bin advanced by its own frequency
+        acc = torch.remainder(cur.gather(1, near[j]) + rel[j], 2 * math.pi)  # and locked to its peak
+        out_phase[j] = acc
+    return torch.polar(mags, out_phase.permute(1, 2, 0).float())  # [C, F, T']
 
 
-def _nearest_peak(mag: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
-    """For each bin of `mag` `[C, F]`, the index of the nearest local maximum (the bin itself if none)."""
+def _nearest_peak(mag: torch.Tensor) -> torch.Tensor:
+    """For each bin of `mag` `[R, F]`, the index of the nearest local maximum (the bin itself if none)."""
     left = torch.cat([mag[:, :1], mag[:, :-1]], 1)
     right = torch.cat([mag[:, 1:], mag[:, -1:]], 1)
-    peak = (mag >= left) & (mag > right) & (mag > 0)  # [C, F]
+    peak = (mag >= left) & (mag > right) & (mag > 0)  # [R, F]
     f = mag.shape[1]
-    idx = bins.expand_as(mag)
-    prev = torch.where(peak, idx, torch.full_like(idx, -1)).cummax(1).values  # [C, F] last peak at or before
+    idx = torch.arange(f, device=mag.device).expand_as(mag)
+    prev = torch.where(peak, idx, torch.full_like(idx, -1)).cummax(1).values  # [R, F] last peak at or before
     nxt = torch.where(peak, idx, torch.full_like(idx, f)).flip(1).cummin(1).values.flip(1)  # first peak at or after
     use_next = (prev < 0) | ((nxt < f) & (nxt - idx < idx - prev))
     near = torch.where(use_next, nxt, prev)
