@@ -29,15 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
+import numpy as np
+import soundfile as sf
+import torch
+from common import machine, median_time, pin_one_core
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-
-from v2meow import media  # noqa: E402
-from v2meow.signal.rhythm import music_pulses, music_rhythm  # noqa: E402
-from v2meow.signal.stretch import time_stretch  # noqa: E402
+from v2meow import media
+from v2meow.signal.rhythm import music_pulses, music_rhythm
+from v2meow.signal.stretch import time_stretch
 
 FACTORS = (0.8, 0.9, 1.1, 1.25)
 BPMS = (70, 88, 105, 120, 140, 160)
@@ -76,7 +75,7 @@ def speed() -> dict:
     out = {}
     for name, sr, ch in (("mono_24k", 24_000, 1), ("stereo_44k", 44_100, 2)):
         x = music_like(30.0, sr, ch)
-        t = median_time(lambda: time_stretch(x, sr, 1.1), repeats=3)
+        t = median_time(lambda x=x, sr=sr: time_stretch(x, sr, 1.1), repeats=3)
         out[f"x_real_time_{name}"] = round(30.0 / t, 1)
     x = music_like(30.0, 24_000, 1)[0].numpy()
     t = median_time(lambda: music_pulses(x, 24_000, 750, 25.0), repeats=3)
@@ -114,7 +113,7 @@ def clip_tempo(demo: Path, max_clips: int) -> dict:
             control.append(folded(est / (est0 * r)) if est else 0.5)
     if not devs:
         return {}
-    summary = lambda d: {"median_dev": round(statistics.median(d), 4), "mean_dev": round(statistics.mean(d), 4),  # noqa: E731
+    summary = lambda d: {"median_dev": round(statistics.median(d), 4), "mean_dev": round(statistics.mean(d), 4),
                          "frac_dev_below_0.05": round(sum(x < 0.05 for x in d) / len(d), 3)}  # fmt: skip
     return {"clips": len(clips), "clip_pairs": len(devs), "clips_without_tempo": base_missing,
             **{f"clip_{k}": v for k, v in summary(devs).items()},

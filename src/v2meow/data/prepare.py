@@ -42,12 +42,19 @@ import torch
 
 from v2meow.data.cache import CacheReader, CacheWriter, ItemRecord, write_manifest
 from v2meow.data.runner import InlineRunner, PoolRunner
-from v2meow.data.sources import in_shard, list_sources, parse_item_key, parse_shard, split_clip_key, stretch_key
+from v2meow.data.sources import (
+    in_shard,
+    list_sources,
+    parse_item_key,
+    parse_shard,
+    split_clip_key,
+    stretch_key,
+)
 from v2meow.data.work import (
+    STRETCH_RANGE,
     ClipTask,
     Done,
     Plan,
-    STRETCH_RANGE,
     PrepareConfig,
     Skip,
     describe,

@@ -22,8 +22,14 @@ from typing import Any
 import torch
 
 from v2meow.components import read_json_config
-from v2meow.stages.layout import fit_frames
-from v2meow.data.sources import Source, clip_key, clip_spans, content_hash, source_key, stretch_key
+from v2meow.data.sources import (
+    Source,
+    clip_key,
+    clip_spans,
+    content_hash,
+    source_key,
+    stretch_key,
+)
 from v2meow.errors import (
     ConfigError,
     MediaError,
@@ -31,6 +37,7 @@ from v2meow.errors import (
     NoVideoStreamError,
     V2MeowError,
 )
+from v2meow.stages.layout import fit_frames
 
 # Audio that ends this much before the clip's end counts as missing (the clip is shortened).
 AUDIO_TOLERANCE_S = 0.5
