@@ -22,14 +22,18 @@ def beat_pattern(t_s: int) -> torch.Tensor:
 
 
 def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None, seed=0, items_per_shard=2,
-               beats: bool = False, contract: dict | None = None) -> Path:
+               beats: bool = False, rhythm: str = "", contract: dict | None = None) -> Path:
     """Items whose streams are deterministic functions of time, so crops can be checked.
 
     `beats=True` also stores VMAs beat weights (`beat_pattern`), as `v2meow-prepare --beat-weights` does;
+    `rhythm="2d"` (`[T_s, 1]`, as `v2meow-prepare --rhythm` writes) or `"1d"` (`[T_s]`) stores a `rhythm`
+    stream at the semantic rate whose value is the semantic frame index;
     `contract` adds or replaces manifest fields (e.g. `num_coarse`, which real caches carry, or the sizes).
     """
     c = {**CONTRACT, **(contract or {})}
     extra = dict(beat_weights=True, beat_alpha=BEAT_ALPHA, beat_delta=0.2, beat_motion_rate=10.0) if beats else {}
+    if rhythm:
+        extra.update(rhythm=True, rhythm_rate=c["semantic_rate"], rhythm_pulse_window=0.2, rhythm_pulse_width=0.04)
     write_manifest(root, {**c, **extra})
     w = CacheWriter(root, items_per_shard=items_per_shard)
     g = torch.Generator().manual_seed(seed)
@@ -44,6 +48,9 @@ def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None
         }
         if beats:
             tensors["beats"] = beat_pattern(t_s)
+        if rhythm:
+            frames = torch.arange(t_s, dtype=torch.float32)  # [T_s] exact in float16 below 2048
+            tensors["rhythm"] = frames[:, None] if rhythm == "2d" else frames
         has_video = i not in audio_only
         if not has_video:
             del tensors["visual"]

@@ -23,7 +23,9 @@ rows have no video; paths relative to the CSV).
 Long inputs are cut into --clip-seconds clips (a last clip shorter than
 --min-seconds is dropped). Re-running the same command resumes: finished items are
 skipped, and a killed run (even SIGKILL) loses only the items not yet flushed to a
-shard. Bad files are skipped with one line each. --shard i/n splits the sources
+shard. Bad files are skipped with one line each. With --stretch, every clip also
+gives one time-stretched item per factor (keys "<clip key>@x<factor>", the clip's
+split kept), and a re-run skips the (clip, factor) items already cached. --shard i/n splits the sources
 between runs (SLURM arrays, several machines); they may write into one --out
 directory, or into several that `v2meow-cache merge` combines.
 """
@@ -32,6 +34,8 @@ EPILOG = """\
 example:
   v2meow-prepare --input videos/ --out cache/ --features clip+i3d \\
       --semantic ckpt/semantic --codec ckpt/codec --style ckpt/style --workers 4
+  # tempo augmentation (5 items per clip) and the rhythm channel
+  v2meow-prepare ... --stretch 0.8,0.9,1.1,1.25 --rhythm
   # SLURM array job: one shard per task, all into the same cache
   v2meow-prepare ... --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
 """
@@ -70,6 +74,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     beats.add_argument("--beat-alpha", type=float, default=0.05, help="weight of the other steps (default: 0.05, VMAs)")
     beats.add_argument("--beat-delta", type=float, default=0.2, metavar="S",
                        help="video-beat and coincidence window, +-seconds (default: 0.2)")
+    aug = p.add_argument_group("rhythm channel and tempo augmentation (docs/options.md)")
+    aug.add_argument("--rhythm", action="store_true",
+                     help="also store the rhythm channel of every item's music: its onset peaks (one per +-0.2 s) as "
+                          "Gaussian pulses at the semantic rate, [T_s, 1] 'rhythm' (a stage input: extra_streams)")
+    aug.add_argument("--stretch", metavar="R1,R2,...",
+                     help="tempo augmentation: besides each clip, one item per factor r, the clip played r times as "
+                          "fast (pitch kept; video features stretched alike), e.g. 0.8,0.9,1.1,1.25 (each in [0.5, 2]); "
+                          "tokens, codes, style, beat weights and rhythm come from the stretched audio")
     runp = p.add_argument_group("running")
     runp.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     runp.add_argument("--threads", type=int, default=0, help="torch threads per process (default: cores / workers)")
@@ -103,8 +115,10 @@ def _weights(items: list[str]) -> tuple:
 
 def _main(args: argparse.Namespace) -> int:
     from v2meow.data.prepare import PrepareConfig, prepare
+    from v2meow.data.work import parse_stretch
     from v2meow.io import atomic_output, check_output_dir, check_outputs
 
+    stretch = parse_stretch(args.stretch)  # a bad list fails before anything is loaded or written
     check_output_dir(args.out, [args.input])  # before any model loads
     if args.report:
         check_outputs([args.report], [args.input], option="--report")
@@ -114,6 +128,7 @@ def _main(args: argparse.Namespace) -> int:
         clip_seconds=args.clip_seconds, min_seconds=args.min_seconds, hash_mode=args.hash,
         device=args.device, threads=args.threads,
         beat_weights=args.beat_weights, beat_alpha=args.beat_alpha, beat_delta=args.beat_delta,
+        rhythm=args.rhythm, stretch=stretch,
     )
     report = prepare(
         args.input, args.out, cfg, split=args.split, shard=args.shard, workers=args.workers,

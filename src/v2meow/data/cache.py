@@ -29,11 +29,21 @@ Per item (tensor names inside a shard are `<n>/<name>`, n the item's index in th
     codes      [K, T_a] int16     acoustic codes (all codebooks) at `codec_rate`
     style      [D_s]    float32   style embedding (optional)
     beats      [T_s]    float32   per-token loss weights (optional, VMAs beat alignment)
+    rhythm     [T_s, 1] float16   the rhythm channel: music onset pulses at `semantic_rate` (optional)
 
 `beats` is written by `v2meow-prepare --beat-weights` (`v2meow.data.beatweights`) for every
 item of such a cache (all alpha for audio-only items), and the manifest then also holds
 `beat_weights: true`, `beat_alpha`, `beat_delta` (s) and `beat_motion_rate` (Hz); a cache
 made without the option has none of these keys, and the two kinds never mix in one directory.
+
+`rhythm` is written by `v2meow-prepare --rhythm` (`signal.rhythm.music_pulses` of the item's
+music, audio-only items too); the manifest then holds `rhythm: true`, `rhythm_rate` (Hz),
+`rhythm_pulse_window` and `rhythm_pulse_width` (s), with the same never-mix rule.
+
+`v2meow-prepare --stretch` adds, per clip, one time-stretched copy per factor r (the clip
+played r times as fast, `duration` = the clip's / r, every tensor computed from or stretched
+to the copy): key `"<clip key>@x<r>"`, `extra["stretch"] = r` (1.0 on the clips themselves),
+the clip's split; the manifest holds the sorted factor list as `stretch`.
 
 Other tensors are extra condition streams of the stages, stored under the stream's name
 (`v2meow.stages.conditions`): float ones as float16, integer ones as int32.

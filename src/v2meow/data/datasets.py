@@ -12,7 +12,9 @@ Each example is a dict whose keys are the keyword arguments of the stage model's
     stage3: coarse [N_c, T_a], fine [N_f, T_a], mask [T_a]
 
 Condition streams are read from the cache item's tensor of the same name (`Stream.name`):
-time streams are cropped at their rate with a mask, vectors are passed whole.
+time streams are cropped at their rate with a mask, vectors are passed whole. A features
+stream is `[T, size]` (a cached `[T]` is read as `[T, 1]`); when the manifest records the
+stream's rate (`rhythm_rate` for `v2meow-prepare --rhythm`), the stream must declare it.
 
 Every stream is cropped to the same time span (`crop_seconds`, 10 s for stages 1-2 and
 3 s for stage 3), starting on a time grid where all the rates have whole frames. Clips
@@ -118,6 +120,11 @@ class StageDataset(Dataset):
                 raise ConfigError(f"{self.reader.root}: cache has no visual features, which {stage} needs")
         if not self.reader.records:
             raise ConfigError(f"{self.reader.root}: no usable items for {stage} (split={split})")
+        for st in self.streams:  # a stream the cache records a rate for (e.g. `rhythm_rate`) must be read at it
+            cached = m.get(f"{st.name}_rate")
+            if st.name != "visual" and st.kind != "vector" and cached and abs(float(cached) - st.rate) > 1e-6:
+                raise ConfigError(f"condition stream {st.name} has rate {st.rate:g} but {self.reader.root} stores it at "
+                                  f"{float(cached):g} Hz; set the stream's rate to {float(cached):g}")  # fmt: skip
         rates = [self.semantic_rate, self.codec_rate] + [self._rate(st) for st in self.streams if st.kind != "vector"]
         self.grid = common_grid(rates)
 
@@ -194,8 +201,9 @@ class StageDataset(Dataset):
                 conditions[st.name] = x.float()
             elif st.kind == "tokens":
                 conditions[st.name], masks[st.name] = self._crop(x.long(), self._rate(st), start)
-            else:
-                conditions[st.name], masks[st.name] = self._crop(x.float(), self._rate(st), start)
+            else:  # features [T, size]; a 1-d [T] tensor is one feature per frame
+                x = x.float()[:, None] if x.dim() == 1 else x.float()
+                conditions[st.name], masks[st.name] = self._crop(x, self._rate(st), start)  # [T_w, size]
         if self.long_term_steps:
             conditions["long_term"] = even_sample(item["visual"].float(), self.long_term_steps)  # [T_l, D]
         return conditions, masks, drop

@@ -52,6 +52,9 @@ def cache_info(root: str | os.PathLike, max_items: int = 2000, top: int = 5) -> 
         "splits": {k: {"items": v["items"], "hours": round(v["hours"], 4)} for k, v in sorted(splits.items())},
         "contract": {k: v for k, v in sorted(m.items()) if k != "format_version"},
     }
+    if m.get("stretch"):  # items per speed factor (1: the clips themselves)
+        factors = Counter(float(r.extra.get("stretch", 1.0)) for r in reader.records)
+        info["stretch_items"] = {f"{k:g}": n for k, n in sorted(factors.items())}
     if max_items > 0 and len(reader):
         info["tokens"] = _token_stats(reader, m, max_items, top)
     return info
@@ -139,6 +142,16 @@ def format_info(info: dict[str, Any]) -> list[str]:
         f"style: {c.get('style')} (dim {c.get('style_dim')}, from {c.get('style_source', '?')})",
         f"clips: {c.get('clip_seconds', 0):g} s (last >= {c.get('min_seconds', 0):g} s), hash {c.get('hash_mode')}",
     ]
+    if c.get("beat_weights"):
+        lines.append(f"beat weights: alpha {c.get('beat_alpha'):g}, delta {c.get('beat_delta'):g} s, "
+                     f"video beats from motion at {c.get('beat_motion_rate', 0):g} Hz")
+    if c.get("rhythm"):
+        lines.append(f"rhythm: music onset pulses at {c.get('rhythm_rate', 0):g} Hz ([T, 1] 'rhythm'; one per "
+                     f"+-{c.get('rhythm_pulse_window', 0):g} s, width {c.get('rhythm_pulse_width', 0):g} s)")
+    if c.get("stretch"):
+        per = info.get("stretch_items", {})
+        lines.append("stretch: x" + ", x".join(f"{r:g}" for r in c["stretch"]) + " (items per factor: "
+                     + ", ".join(f"x{k} {n}" for k, n in per.items()) + ")")
     t = info.get("tokens")
     if t:
         s = t["semantic"]

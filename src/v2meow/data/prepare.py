@@ -11,7 +11,9 @@ Two passes over the sources of this shard:
 2. prepare: every missing clip is decoded (`read_frames` / `read_audio` with start and
    duration, so memory does not grow with the file), tokenized and embedded, and the
    main process (the only writer) adds it to a `CacheWriter`, which flushes atomic
-   shards. A SIGKILL loses at most the unflushed items; SIGTERM and Ctrl-C flush first.
+   shards. With `cfg.stretch`, a clip gives one item per speed factor (1 and each
+   factor); a clip is decoded once for all its factors, and only the (clip, factor)
+   items the cache lacks are prepared. A SIGKILL loses at most the unflushed items; SIGTERM and Ctrl-C flush first.
 
 Skipped items are recorded (key, source, reason) and not retried on a re-run unless
 `retry_skipped`: their key holds the content hash, so a repaired file is retried
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import secrets
 import signal
@@ -39,8 +42,16 @@ import torch
 
 from v2meow.data.cache import CacheReader, CacheWriter, ItemRecord, write_manifest
 from v2meow.data.runner import InlineRunner, PoolRunner
-from v2meow.data.sources import in_shard, list_sources, parse_shard, split_clip_key
+from v2meow.data.sources import (
+    in_shard,
+    list_sources,
+    parse_item_key,
+    parse_shard,
+    split_clip_key,
+    stretch_key,
+)
 from v2meow.data.work import (
+    STRETCH_RANGE,
     ClipTask,
     Done,
     Plan,
@@ -48,6 +59,7 @@ from v2meow.data.work import (
     Skip,
     describe,
     init_worker,
+    item_factors,
     plan_source,
     prepare_clip,
     task_for,
@@ -105,13 +117,18 @@ class PrepareReport:
 
 
 class CacheState:
-    """What an existing cache already holds, keyed for the resume decisions."""
+    """What an existing cache already holds, keyed for the resume decisions.
 
-    def __init__(self, root: Path, retry_skipped: bool = False):
+    `per_clip` items make one clip (1 + the number of --stretch factors): a source needs no
+    more work when every item of each of its clips is cached or was skipped.
+    """
+
+    def __init__(self, root: Path, retry_skipped: bool = False, per_clip: int = 1):
         reader = CacheReader(root)
         self.items = reader.keys()
         self.skipped: set[str] = set()
-        self.done_clips: dict[str, set[int]] = defaultdict(set)  # source key -> clip indices done or skipped
+        self.per_clip = per_clip
+        self.done_items: dict[str, set[tuple[int, float]]] = defaultdict(set)  # source key -> (clip, factor) done or skipped
         self.num_clips: dict[str, int] = {}
         self.item_count: dict[str, int] = defaultdict(int)
         for r in reader.records:
@@ -127,15 +144,15 @@ class CacheState:
             if split_clip_key(key) is None and not key.endswith("@unreadable"):
                 by_rel[key.rpartition("@")[0]].add(key)
         for key, n in self.num_clips.items():
-            if len(self.done_clips[key]) >= n:
+            if len(self.done_items[key]) >= n * per_clip:
                 by_rel[key.rpartition("@")[0]].add(key)
         self._complete = {rel: frozenset(keys) for rel, keys in by_rel.items()}
 
     def _note(self, key: str, num_clips: int | None) -> None:
-        parsed = split_clip_key(key)
+        parsed = parse_item_key(key)
         if parsed is None:
             return
-        self.done_clips[parsed[0]].add(parsed[1])
+        self.done_items[parsed[0]].add(parsed[1:])
         if num_clips:
             self.num_clips[parsed[0]] = int(num_clips)
 
@@ -201,7 +218,7 @@ def prepare(
             raise OutputError(f"{out}: cannot create the cache directory ({e.strerror or e})") from None
         write_manifest(out, contract)
         _remove_stale_tmp(out)
-        state = CacheState(out, retry_skipped)
+        state = CacheState(out, retry_skipped, per_clip=len(item_factors(cfg)))
         writer = CacheWriter(out, tag=f"{index}of{count}-{secrets.token_hex(3)}", items_per_shard=items_per_shard,
                              flush_seconds=flush_seconds)
         with _sigterm_as_interrupt():
@@ -229,6 +246,9 @@ def _check_args(cfg: PrepareConfig, workers: int, items_per_shard: int) -> None:
         raise ConfigError(f"--items-per-shard must be at least 1, got {items_per_shard}")
     if cfg.beat_weights and not (0 <= cfg.beat_alpha <= 1 and cfg.beat_delta > 0):
         raise ConfigError(f"--beat-alpha must be in [0, 1] and --beat-delta positive, got {cfg.beat_alpha}, {cfg.beat_delta}")
+    lo, hi = STRETCH_RANGE
+    if any(not (math.isfinite(r) and lo <= r <= hi) or r == 1.0 for r in cfg.stretch) or list(cfg.stretch) != sorted(set(cfg.stretch)):
+        raise ConfigError(f"stretch factors must be distinct, sorted, in [{lo:g}, {hi:g}] and not 1, got {list(cfg.stretch)}")
 
 
 def _scan(runner, sources, cfg, state: CacheState, writer: CacheWriter, report: PrepareReport, progress: bool) -> list[ClipTask]:
@@ -244,6 +264,7 @@ def _scan(runner, sources, cfg, state: CacheState, writer: CacheWriter, report: 
             plans[i] = plan
             bar.update(1)
     tasks = []
+    factors = item_factors(cfg)
     for plan in plans:
         if plan.done:
             if plan.key in state.skipped:  # the whole file was skipped before
@@ -251,7 +272,7 @@ def _scan(runner, sources, cfg, state: CacheState, writer: CacheWriter, report: 
             else:
                 n = state.item_count.get(plan.key, 0)
                 report.cached_items += n
-                report.previously_skipped += max(0, state.num_clips.get(plan.key, 0) - n)
+                report.previously_skipped += max(0, state.num_clips.get(plan.key, 0) * len(factors) - n)
         elif plan.error:
             if plan.key in state.skipped:
                 report.previously_skipped += 1
@@ -260,36 +281,42 @@ def _scan(runner, sources, cfg, state: CacheState, writer: CacheWriter, report: 
         else:
             for i in range(len(plan.spans)):
                 task = task_for(plan, i)
-                if task.key in state.items:
-                    report.cached_items += 1
-                elif task.key in state.skipped:
-                    report.previously_skipped += 1
-                else:
-                    tasks.append(task)
+                todo = []
+                for r in factors:
+                    key = stretch_key(task.key, r)
+                    if key in state.items:
+                        report.cached_items += 1
+                    elif key in state.skipped:
+                        report.previously_skipped += 1
+                    else:
+                        todo.append(r)
+                if todo:
+                    tasks.append(dataclasses.replace(task, factors=tuple(todo)))
     return tasks
 
 
 def _process(runner, tasks: list[ClipTask], cfg, writer: CacheWriter, report: PrepareReport, progress: bool) -> None:
     internal = 0
 
-    def crashed(arg) -> Skip:
+    def crashed(arg) -> list[Skip]:
         task = arg[0]
-        return Skip(task.key, task.source.rel, f"clip {task.index}: worker process died (out of memory or a decoder crash)",
-                    {"num_clips": task.num_clips}, internal=True)
+        return [Skip(key, task.source.rel, f"clip {task.index}: worker process died (out of memory or a decoder crash)",
+                     {"num_clips": task.num_clips}, internal=True) for key in task.keys]
 
     t0 = time.monotonic()
     with _bar(len(tasks), "prepare", "clip", progress) as bar:
-        for _, result in runner.run(prepare_clip, [(t, cfg) for t in tasks], on_crash=crashed):
-            if isinstance(result, Done):
-                writer.add(ItemRecord(**result.record), result.tensors)
-                report.new_items += 1
-                report.new_seconds += result.record["duration"]
-            else:
-                _skip(writer, report, result)
-                internal += result.internal
-                if internal >= ABORT_AFTER_INTERNAL and report.new_items == 0:
-                    raise V2MeowError(f"stopping: the first {internal} clips failed with internal errors "
-                                      f"(last: {result.reason}); nothing was written for them")
+        for _, results in runner.run(prepare_clip, [(t, cfg) for t in tasks], on_crash=crashed):
+            for result in results:  # one per item of the clip (its --stretch factors)
+                if isinstance(result, Done):
+                    writer.add(ItemRecord(**result.record), result.tensors)
+                    report.new_items += 1
+                    report.new_seconds += result.record["duration"]
+                else:
+                    _skip(writer, report, result)
+                    internal += result.internal
+                    if internal >= ABORT_AFTER_INTERNAL and report.new_items == 0:
+                        raise V2MeowError(f"stopping: the first {internal} items failed with internal errors "
+                                          f"(last: {result.reason}); nothing was written for them")
             bar.update(1)
             elapsed = time.monotonic() - t0
             bar.set_postfix_str(f"{report.new_seconds / max(elapsed, 1e-9):.1f}x real time, {len(report.skipped)} skipped",

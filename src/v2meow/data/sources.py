@@ -12,7 +12,9 @@ where `audio` is optional (a separate music file for the video), audio-only rows
 Keys. A source is named by its path relative to the input root (`rel`) and the hash of
 its bytes: `source_key = "<rel>@<hash16>"`; clip `i` of it is `"<source_key>#<i>"`. A
 renamed or moved-root file keeps nothing (new key); an edited file gets a new hash, so
-it is prepared again, while an unchanged one is recognised on any machine.
+it is prepared again, while an unchanged one is recognised on any machine. A
+time-stretched copy of a clip (`v2meow-prepare --stretch`) is `"<clip key>@x<factor>"`
+(`"...#3@x1.25"`: the factor as `%g` prints it); the original keeps the plain clip key.
 
 Hashes (`hash_mode`):
     quick  BLAKE2b of the file size + its first and last MiB (default). Two reads of
@@ -186,10 +188,30 @@ def clip_key(src_key: str, index: int) -> str:
     return f"{src_key}#{index}"
 
 
+def stretch_key(key: str, factor: float) -> str:
+    """The key of clip `key` played `factor` times as fast: `key` itself for 1, else `"<key>@x<factor:g>"`."""
+    return key if factor == 1.0 else f"{key}@x{factor:g}"
+
+
 def split_clip_key(key: str) -> tuple[str, int] | None:
-    """`"<source_key>#<i>"` -> `(source_key, i)`; None for a key that names no clip."""
+    """`"<source_key>#<i>"` (or a stretched copy, `"...#<i>@x<factor>"`) -> `(source_key, i)`; None for a key that names no clip."""
+    parsed = parse_item_key(key)
+    return None if parsed is None else parsed[:2]
+
+
+def parse_item_key(key: str) -> tuple[str, int, float] | None:
+    """`"<source_key>#<i>[@x<factor>]"` -> `(source_key, i, factor)` (factor 1.0 without a suffix); None otherwise."""
     head, sep, tail = key.rpartition("#")
-    return (head, int(tail)) if sep and tail.isdigit() else None
+    index, at, factor = tail.partition("@x")
+    if not sep or not index.isdigit():
+        return None
+    if not at:
+        return head, int(index), 1.0
+    try:
+        value = float(factor)
+    except ValueError:
+        return None
+    return (head, int(index), value) if math.isfinite(value) and value > 0 and f"{value:g}" == factor else None
 
 
 def clip_spans(duration: float, clip_seconds: float, min_seconds: float) -> list[tuple[float, float]]:

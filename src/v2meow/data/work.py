@@ -22,14 +22,22 @@ from typing import Any
 import torch
 
 from v2meow.components import read_json_config
-from v2meow.stages.layout import fit_frames
-from v2meow.data.sources import Source, clip_key, clip_spans, content_hash, source_key
+from v2meow.data.sources import (
+    Source,
+    clip_key,
+    clip_spans,
+    content_hash,
+    source_key,
+    stretch_key,
+)
 from v2meow.errors import (
+    ConfigError,
     MediaError,
     NoAudioStreamError,
     NoVideoStreamError,
     V2MeowError,
 )
+from v2meow.stages.layout import fit_frames
 
 # Audio that ends this much before the clip's end counts as missing (the clip is shortened).
 AUDIO_TOLERANCE_S = 0.5
@@ -53,6 +61,11 @@ class PrepareConfig:
         threads: torch threads per process (0: torch's default).
         beat_weights: also store VMAs beat weights (`beats`, `v2meow.data.beatweights`).
         beat_alpha, beat_delta: their alpha and coincidence window (seconds).
+        rhythm: also store the rhythm channel (`rhythm`, `[T_s, 1]`: `signal.rhythm.music_pulses`
+            of the clip's music at the semantic rate).
+        stretch: tempo augmentation: besides each clip, one item per factor r, the clip played
+            r times as fast (pitch kept; `signal.stretch`), with its video features stretched in time
+            by the same factor. Sorted, without 1 (`parse_stretch`).
     """
 
     features: str
@@ -70,6 +83,34 @@ class PrepareConfig:
     beat_weights: bool = False
     beat_alpha: float = 0.05
     beat_delta: float = 0.2
+    rhythm: bool = False
+    stretch: tuple[float, ...] = ()
+
+
+STRETCH_RANGE = (0.5, 2.0)  # speed factors --stretch accepts
+
+
+def parse_stretch(text: str | None) -> tuple[float, ...]:
+    """`"0.8,0.9,1.1,1.25"` -> `(0.8, 0.9, 1.1, 1.25)`: sorted, repeats and 1 dropped; empty/None -> `()`.
+
+    Raises:
+        ConfigError: (one line) a factor that is not a number in `STRETCH_RANGE`.
+    """
+    if text is None or not str(text).strip():
+        return ()
+    lo, hi = STRETCH_RANGE
+    out = set()
+    for part in str(text).split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ConfigError(f"--stretch expects comma-separated speed factors in [{lo:g}, {hi:g}] "
+                              f"(e.g. 0.8,0.9,1.1,1.25), got '{part.strip()}'")  # fmt: skip
+        out.add(float(f"{value:g}"))  # the factor its key names
+    out.discard(1.0)
+    return tuple(sorted(out))
 
 
 @dataclass
@@ -104,10 +145,17 @@ class ClipTask:
     start: float
     length: float
     has_video: bool
+    factors: tuple[float, ...] = (1.0,)  # items still to prepare: 1 = the clip itself, others time-stretched
 
     @property
     def key(self) -> str:
+        """The clip's own key (its factor-1 item); a stretched item is `stretch_key(key, factor)`."""
         return clip_key(self.source_key, self.index)
+
+    @property
+    def keys(self) -> list[str]:
+        """The keys of the items this task prepares."""
+        return [stretch_key(self.key, r) for r in self.factors]
 
 
 @dataclass
@@ -216,6 +264,13 @@ def describe(cfg: PrepareConfig) -> dict[str, Any]:
         motion = c.motion or c.extractor
         contract.update(beat_weights=True, beat_alpha=float(cfg.beat_alpha), beat_delta=float(cfg.beat_delta),
                         beat_motion_rate=0.0 if motion is None else float(motion.rate))  # fmt: skip
+    if cfg.rhythm:  # likewise
+        from v2meow.signal.rhythm import PULSE_WIDTH, PULSE_WINDOW
+
+        contract.update(rhythm=True, rhythm_rate=float(c.semantic.frame_rate), rhythm_pulse_window=PULSE_WINDOW,
+                        rhythm_pulse_width=PULSE_WIDTH)  # fmt: skip
+    if cfg.stretch:
+        contract.update(stretch=[float(r) for r in cfg.stretch])
     return contract
 
 
@@ -276,18 +331,47 @@ def plan_source(args: tuple[Source, PrepareConfig, frozenset[str]]) -> Plan:
     return Plan(source, key=key, digest=digest, spans=spans, has_video=with_video)
 
 
-def prepare_clip(args: tuple[ClipTask, PrepareConfig]) -> Done | Skip:
-    """Features, semantic tokens, codes and style of one clip (see `v2meow.data.cache`)."""
+def prepare_clip(args: tuple[ClipTask, PrepareConfig]) -> list[Done | Skip]:
+    """The items of one clip: one per factor of `task.factors` (see `v2meow.data.cache`).
+
+    The audio and video of the clip are decoded and the visual features extracted once;
+    each factor then stretches them and computes its own tokens, codes, style, beat
+    weights and rhythm. A failure of the shared part skips every factor; one of a
+    single factor skips that item alone.
+    """
     task, cfg = args
     try:
-        return _prepare_clip(task, cfg, components(cfg))
+        c = components(cfg)
+        clip = _read_clip(task, cfg, c)
     except Exception as e:  # noqa: BLE001 - reported as a skip; the run goes on
-        where = f"clip {task.index} ({task.start:.0f}-{task.start + task.length:.0f} s)"
-        return Skip(task.key, task.source.rel, f"{where}: {_reason(e, task.source)}", {"num_clips": task.num_clips},
-                    internal=not isinstance(e, V2MeowError))
+        return [_skip_item(task, r, e) for r in task.factors]
+    out: list[Done | Skip] = []
+    for r in task.factors:
+        try:
+            out.append(_prepare_item(task, cfg, c, clip, r))
+        except Exception as e:  # noqa: BLE001
+            out.append(_skip_item(task, r, e))
+    return out
 
 
-def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
+def _skip_item(task: ClipTask, factor: float, e: BaseException) -> Skip:
+    where = f"clip {task.index}{'' if factor == 1.0 else f' x{factor:g}'} ({task.start:.0f}-{task.start + task.length:.0f} s)"
+    return Skip(stretch_key(task.key, factor), task.source.rel, f"{where}: {_reason(e, task.source)}",
+                {"num_clips": task.num_clips}, internal=not isinstance(e, V2MeowError))
+
+
+@dataclass
+class _Clip:
+    """What the factors of one clip share: its audio and, with video, its visual and motion features."""
+
+    wav: torch.Tensor  # [C, N] at `sr`, N = round(length * sr)
+    sr: int
+    length: float  # seconds (shorter than the task's when the audio ends early)
+    visual: torch.Tensor | None = None  # [ceil(length * feature_rate), D]
+    motion: Any = None  # MotionEnergy for the beat weights, or None
+
+
+def _read_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> _Clip:
     from v2meow import media
     from v2meow.features.video import extract_video
 
@@ -299,17 +383,51 @@ def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
         length = math.floor(got * 100) / 100
         if length < cfg.min_seconds:
             raise MediaError(f"{task.source.audio}: audio ends at {task.start + got:.2f} s, before the clip")
-    wav = media.fit_length(wav, round(length * sr))  # [C, round(length * sr)]
+    clip = _Clip(media.fit_length(wav, round(length * sr)), sr, length)  # [C, round(length * sr)]
+    if task.has_video and c.extractor is not None:
+        clip.visual = extract_video(c.extractor, task.source.video, start=task.start, duration=length).features
+        if cfg.beat_weights:
+            clip.motion = _motion(task, c, clip.visual, length)
+    return clip
+
+
+def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip, factor: float) -> Done:
+    """One item: the clip played `factor` times as fast (1: as it is)."""
+    from v2meow import media
+
+    sr, length, wav, visual, motion = clip.sr, clip.length, clip.wav, clip.visual, clip.motion
+    if factor != 1.0:
+        from v2meow.signal.rhythm import MotionEnergy
+        from v2meow.signal.stretch import stretch_frames, time_stretch
+
+        length = length / factor
+        wav = media.fit_length(time_stretch(wav, sr, factor), round(length * sr))  # [C, round(length * sr)]
+        if visual is not None:
+            rate = float(c.extractor.rate)
+            visual = stretch_frames(visual.float(), factor, math.ceil(length * rate - 1e-9))  # [ceil(length * rate), D]
+        if motion is not None:
+            n = math.ceil(motion.energy.shape[0] / factor - 1e-9)
+            energy = stretch_frames(torch.from_numpy(motion.energy)[:, None], factor, n)[:, 0].numpy()  # [T_m']
+            motion = MotionEnergy(energy=energy, rate=motion.rate, frame_rate=motion.frame_rate * factor)
     tensors: dict[str, torch.Tensor] = {}
     semantic = c.semantic.encode(wav, sr)  # [T_s']
     tensors["semantic"] = fit_frames(semantic, round(length * c.semantic.frame_rate))  # [T_s]
     codes = c.codec.encode(wav, sr)  # [K, T_a']
     tensors["codes"] = fit_frames(codes, round(length * c.codec.frame_rate))  # [K, T_a]
-    if task.has_video and c.extractor is not None:
-        feats = extract_video(c.extractor, task.source.video, start=task.start, duration=length)
-        tensors["visual"] = feats.features  # [ceil(length * feature_rate), D]
+    if visual is not None:
+        tensors["visual"] = visual  # [ceil(length * feature_rate), D]
+    num_steps = tensors["semantic"].shape[0]
+    mono = wav.float().mean(0).cpu().numpy()  # [N]
     if cfg.beat_weights:
-        tensors["beats"] = _beats(task, cfg, c, wav, sr, length, tensors)  # [T_s]
+        from v2meow.data.beatweights import clip_beat_weights
+
+        tensors["beats"] = clip_beat_weights(wav, sr, motion, num_steps, c.semantic.frame_rate, cfg.beat_alpha,
+                                             cfg.beat_delta)  # [T_s]  # fmt: skip
+    if cfg.rhythm:
+        from v2meow.signal.rhythm import music_pulses
+
+        pulses = music_pulses(mono, sr, num_steps, float(c.semantic.frame_rate))  # [T_s]
+        tensors["rhythm"] = torch.from_numpy(pulses)[:, None]  # [T_s, 1]
     if c.style is not None:
         if c.style.supports_audio:
             tensors["style"] = c.style.embed_clip_audio(wav, sr)  # [D_s]
@@ -317,8 +435,18 @@ def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
             tensors["style"] = c.style.embed_text(task.source.caption)  # [D_s]
     from v2meow import __version__
 
+    extra: dict[str, Any] = {
+        "source_key": task.source_key,
+        "clip_index": task.index,
+        "num_clips": task.num_clips,
+        "video": task.source.video,
+        "audio": task.source.audio,
+        "v2meow_version": __version__,
+    }
+    if cfg.stretch:
+        extra["stretch"] = factor
     record = {
-        "key": task.key,
+        "key": stretch_key(task.key, factor),
         "source": task.source.rel,
         "clip_start": task.start,
         "duration": length,
@@ -326,36 +454,23 @@ def _prepare_clip(task: ClipTask, cfg: PrepareConfig, c: Components) -> Done:
         "caption": task.source.caption,
         "content_hash": task.digest,
         "has_video": "visual" in tensors,
-        "extra": {
-            "source_key": task.source_key,
-            "clip_index": task.index,
-            "num_clips": task.num_clips,
-            "video": task.source.video,
-            "audio": task.source.audio,
-            "v2meow_version": __version__,
-        },
+        "extra": extra,
     }
     return Done(record, tensors)
 
 
-def _beats(task: ClipTask, cfg: PrepareConfig, c: Components, wav: torch.Tensor, sr: int, length: float,
-           tensors: dict[str, torch.Tensor]) -> torch.Tensor:  # fmt: skip
-    """VMAs beat weights of one clip at the semantic rate (all alpha without video)."""
-    from v2meow.data.beatweights import clip_beat_weights
+def _motion(task: ClipTask, c: Components, visual: torch.Tensor, length: float):
+    """The motion energy of one clip for its video beats: from the visual features when they are the
+    `motion` extractor's own, else from a separate `motion` pass over the video."""
     from v2meow.features.motion import MOTION_FEATURES
     from v2meow.features.video import extract_video
     from v2meow.signal.rhythm import MotionEnergy
 
-    motion = None
-    if "visual" in tensors:
-        extractor = c.motion or c.extractor
-        feats = tensors["visual"] if c.motion is None else extract_video(c.motion, task.source.video, start=task.start,
-                                                                            duration=length).features  # fmt: skip
-        energy = feats[:, MOTION_FEATURES.index("motion_mean")].double().numpy()  # [T_m]
-        motion = MotionEnergy(energy=energy, rate=float(extractor.rate), frame_rate=float(extractor.frame_rate))
-    n = tensors["semantic"].shape[0]
-    return clip_beat_weights(wav, sr, motion, n, c.semantic.frame_rate, cfg.beat_alpha, cfg.beat_delta)
-
+    extractor = c.motion or c.extractor
+    feats = visual if c.motion is None else extract_video(c.motion, task.source.video, start=task.start,
+                                                          duration=length).features  # fmt: skip
+    energy = feats[:, MOTION_FEATURES.index("motion_mean")].double().numpy()  # [T_m]
+    return MotionEnergy(energy=energy, rate=float(extractor.rate), frame_rate=float(extractor.frame_rate))
 
 
 def _reason(e: BaseException, source: Source) -> str:
@@ -369,3 +484,8 @@ def _reason(e: BaseException, source: Source) -> str:
 def task_for(plan: Plan, index: int) -> ClipTask:
     start, length = plan.spans[index]
     return ClipTask(plan.source, plan.key, plan.digest, index, len(plan.spans), start, length, plan.has_video)
+
+
+def item_factors(cfg: PrepareConfig) -> tuple[float, ...]:
+    """The speed factors of every clip's items: 1 (the clip as it is), then `cfg.stretch`."""
+    return (1.0, *cfg.stretch)
