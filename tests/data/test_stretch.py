@@ -93,3 +93,22 @@ def test_stretch_frames_reads_original_time_i_times_rate():
     slow = stretch_frames(x, 0.8, 13)[:, 0]  # [13] frames past the end hold the last one
     assert torch.allclose(slow[:12], torch.arange(12) * 0.8) and float(slow[-1]) == 9.0
     assert stretch_frames(x.half(), 0.8, 13).dtype == torch.float16
+
+
+def test_caption_tempo_words_follow_the_music_and_its_stretch():
+    from v2meow.signal.rhythm import fill_caption
+    from v2meow.signal.stretch import time_stretch
+
+    rate = 16000
+
+    def clicks(bpm, seconds=8.0):
+        wav = np.zeros(int(seconds * rate), np.float32)
+        for t in np.arange(0, seconds, 60 / bpm):
+            wav[int(t * rate) : int(t * rate) + 160] = 0.8
+        return wav
+
+    assert fill_caption("{tempo} orchestral music", clicks(75), rate) == "slow orchestral music"
+    assert fill_caption("{tempo} orchestral music", clicks(150), rate) == "fast orchestral music"
+    faster = time_stretch(torch.from_numpy(clicks(75))[None], rate, 2.0)[0].numpy()  # 150 BPM
+    assert fill_caption("{tempo} music at {bpm} BPM", faster, rate).startswith("fast music at 1")
+    assert fill_caption("calm piano", clicks(75), rate) == "calm piano"  # no placeholder: unchanged

@@ -428,11 +428,16 @@ def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip
 
         pulses = music_pulses(mono, sr, num_steps, float(c.semantic.frame_rate))  # [T_s]
         tensors["rhythm"] = torch.from_numpy(pulses)[:, None]  # [T_s, 1]
+    caption = task.source.caption
+    if caption and ("{tempo}" in caption or "{bpm}" in caption):  # the word for this (stretched) item's own tempo
+        from v2meow.signal.rhythm import fill_caption
+
+        caption = fill_caption(caption, mono, sr)
     if c.style is not None:
         if c.style.supports_audio:
             tensors["style"] = c.style.embed_clip_audio(wav, sr)  # [D_s]
-        elif task.source.caption:
-            tensors["style"] = c.style.embed_text(task.source.caption)  # [D_s]
+        elif caption:
+            tensors["style"] = c.style.embed_text(caption)  # [D_s]
     from v2meow import __version__
 
     extra: dict[str, Any] = {
@@ -451,7 +456,7 @@ def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip
         "clip_start": task.start,
         "duration": length,
         "split": task.source.split,
-        "caption": task.source.caption,
+        "caption": caption,
         "content_hash": task.digest,
         "has_video": "visual" in tensors,
         "extra": extra,

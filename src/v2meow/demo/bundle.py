@@ -28,18 +28,13 @@ import sys
 from pathlib import Path
 
 from v2meow.errors import V2MeowError
+from v2meow.signal.rhythm import tempo_word
 
 STEPS = ("data", "codec", "semantic", "style", "manifest", "prepare", "stage1", "stage2", "stage3", "bundle")
 GENRES = {"wesnoth-1.16-music": "orchestral fantasy", "warzone2100-music": "electronic sci-fi", "ufoai-music": "ambient sci-fi"}
 TRAIN_PACKAGES = ("wesnoth-1.16-music", "warzone2100-music")
 FEATURE_RATE = 10.0
 
-
-def tempo_word(bpm: float | None) -> str:
-    """Caption word for a tempo: slow (< 90 BPM), fast (> 130 BPM), moderate, or none when unknown."""
-    if bpm is None:
-        return ""
-    return "slow" if bpm < 90 else "fast" if bpm > 130 else "moderate"
 
 
 def caption(package: str, bpm: float | None) -> str:
