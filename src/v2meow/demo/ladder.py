@@ -80,10 +80,11 @@ def held_out_excerpts(data: Path, n: int, seconds: float) -> list[tuple[str, tor
     return out
 
 
-def music_links(pipe, excerpts, seed: int = 0) -> dict[str, list[float]]:
-    """Deviation per excerpt for the links that start from music: codec, stage3, semantic, stage2."""
+def music_links(pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides: dict | None = None) -> dict[str, list[float]]:
+    """Deviation per excerpt for the links that start from music: codec, stage3, semantic, and
+    stage2 (`stage2_seeds` resyntheses per excerpt; `overrides` as for `pipe(...)`, e.g. temperatures)."""
     devs: dict[str, list[float]] = {"codec": [], "stage3": [], "semantic": [], "stage2": []}
-    gen = pipe.generation.replace(seed=seed)
+    gen = pipe.generation.replace(seed=seed, **(overrides or {}))
     for _, wav, sr in excerpts:
         truth = music_tempo(wav, sr)
         codec_wav = media.resample(wav.numpy(), sr, pipe.codec.sample_rate)
@@ -99,43 +100,48 @@ def music_links(pipe, excerpts, seed: int = 0) -> dict[str, list[float]]:
         devs["stage3"].append(octave_deviation(music_tempo(from_coarse, pipe.codec.sample_rate), truth))
         tokens, _ = pipe.audio_semantic_tokens(wav, sr)
         devs["semantic"].append(octave_deviation(token_tempo(pipe.semantic, tokens), truth))
-        out = pipe.resynthesize(wav, sr, seed=seed)
-        devs["stage2"].append(octave_deviation(music_tempo(out.audio[0], out.sample_rate), truth))
+        for s in range(seed, seed + stage2_seeds):
+            out = pipe.resynthesize(wav, sr, seed=s, **(overrides or {}))
+            devs["stage2"].append(octave_deviation(music_tempo(out.audio[0], out.sample_rate), truth))
     return devs
 
 
-def stage1_link(pipe, seconds: float, seeds: int, guidance: float) -> list[float]:
+def stage1_link(pipe, seconds: float, seeds: int, guidance: float, overrides: dict | None = None) -> list[float]:
     """Deviation of stage 1's tokens (read as in `token_tempo`) from each pulse video's tempo."""
     from v2meow.demo.visualizer import render_pulse
 
     devs = []
-    gen = pipe.generation.replace(cfg=(guidance, 1.0, 1.0))
+    gen = pipe.generation.replace(cfg=(guidance, 1.0, 1.0), **(overrides or {}))
     with tempfile.TemporaryDirectory() as tmp:
         for bpm in PULSE_TEMPI:
             video = Path(tmp) / f"pulse{bpm}.mp4"
             render_pulse(bpm, seconds, video, seed=0)
             feats = pipe.extract_features(video)
             for seed in range(seeds):
+                rhythm = pipe.rhythm_channel(video, feats) if pipe.uses_rhythm else None
                 with torch.inference_mode():
-                    tokens = pipe.semantic_tokens(feats, None, num_samples=1, generation=gen,
+                    tokens = pipe.semantic_tokens(feats, None, num_samples=1, generation=gen, rhythm=rhythm,
                                                   generator=torch.Generator().manual_seed(seed))[0]  # fmt: skip
                 devs.append(octave_deviation(token_tempo(pipe.semantic, tokens.cpu()), bpm))
     return devs
 
 
-def run(bundle: str, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int = 2) -> dict:
+def run(bundle: str, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int = 2, **options) -> dict:
     from v2meow.pipelines import V2MeowPipeline
 
     torch.set_num_threads(1)
-    return {"bundle": str(bundle), **measure(V2MeowPipeline.from_pretrained(bundle), data, clips, seconds, seeds)}
+    return {"bundle": str(bundle), **measure(V2MeowPipeline.from_pretrained(bundle), data, clips, seconds, seeds, **options)}
 
 
-def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int = 2) -> dict:
-    """Every link's deviations for a loaded pipeline (see the module docstring)."""
+def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int = 2, stage2_seeds: int = 1,
+            overrides: dict | None = None, stage1: bool = True) -> dict:  # fmt: skip
+    """Every link's deviations for a loaded pipeline (see the module docstring); `overrides` (e.g.
+    `temperatures`) apply to every link that samples; `stage1=False` skips the pulse videos."""
     excerpts = held_out_excerpts(data, clips, seconds)
-    links = music_links(pipe, excerpts)
-    links["stage1_guidance1"] = stage1_link(pipe, seconds, seeds, 1.0)
-    links["stage1_guidance3"] = stage1_link(pipe, seconds, seeds, 3.0)
+    links = music_links(pipe, excerpts, stage2_seeds=stage2_seeds, overrides=overrides)
+    if stage1:
+        links["stage1_guidance1"] = stage1_link(pipe, seconds, seeds, 1.0, overrides)
+        links["stage1_guidance3"] = stage1_link(pipe, seconds, seeds, 3.0, overrides)
     return {
         "clips": [e[0] for e in excerpts], "seconds": seconds,
         "median_deviation": {k: round(float(np.nanmedian(v)), 3) if np.isfinite(v).any() else None for k, v in links.items()},
@@ -151,9 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--seeds", type=int, default=2, help="seeds per pulse tempo for the stage-1 link")
+    p.add_argument("--stage2-seeds", type=int, default=1, help="resyntheses per clip for the stage-2 link")
+    p.add_argument("--temperatures", metavar="T1,T2,T3", help="sampling temperatures of the stages (default: the bundle's)")
+    p.add_argument("--no-stage1", action="store_true", help="skip the stage-1 link (pulse videos)")
     p.add_argument("--out", help="also write the result as JSON here")
     a = p.parse_args(argv)
-    result = run(a.bundle, Path(a.data), a.clips, a.seconds, a.seeds)
+    overrides = {"temperatures": tuple(float(t) for t in a.temperatures.split(","))} if a.temperatures else None
+    result = run(a.bundle, Path(a.data), a.clips, a.seconds, a.seeds, stage2_seeds=a.stage2_seeds, overrides=overrides,
+                 stage1=not a.no_stage1)  # fmt: skip
     text = json.dumps(result, indent=2)
     if a.out:
         from v2meow.io import atomic_output
