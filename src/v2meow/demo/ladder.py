@@ -106,12 +106,14 @@ def music_links(pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides:
     return devs
 
 
-def stage1_link(pipe, seconds: float, seeds: int, guidance: float, overrides: dict | None = None) -> list[float]:
-    """Deviation of stage 1's tokens (read as in `token_tempo`) from each pulse video's tempo."""
+def stage1_link(pipe, seconds: float, seeds: int, guidance: float | dict[str, float], overrides: dict | None = None) -> list[float]:
+    """Deviation of stage 1's tokens (read as in `token_tempo`) from each pulse video's tempo;
+    `guidance`: the scale of all conditions together, or scales by condition name."""
     from v2meow.demo.visualizer import render_pulse
 
     devs = []
-    gen = pipe.generation.replace(cfg=(guidance, 1.0, 1.0), **(overrides or {}))
+    scales = {"guidance": (guidance, {}, {})} if isinstance(guidance, dict) else {"cfg": (guidance, 1.0, 1.0)}
+    gen = pipe.generation.replace(**scales, **(overrides or {}))
     with tempfile.TemporaryDirectory() as tmp:
         for bpm in PULSE_TEMPI:
             video = Path(tmp) / f"pulse{bpm}.mp4"
@@ -142,6 +144,8 @@ def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int 
     if stage1:
         links["stage1_guidance1"] = stage1_link(pipe, seconds, seeds, 1.0, overrides)
         links["stage1_guidance3"] = stage1_link(pipe, seconds, seeds, 3.0, overrides)
+        if pipe.uses_rhythm:  # guidance on the rhythm channel alone
+            links["stage1_rhythm_guidance3"] = stage1_link(pipe, seconds, seeds, {"rhythm": 3.0}, overrides)
     return {
         "clips": [e[0] for e in excerpts], "seconds": seconds,
         "median_deviation": {k: round(float(np.nanmedian(v)), 3) if np.isfinite(v).any() else None for k, v in links.items()},

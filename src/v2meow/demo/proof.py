@@ -39,6 +39,7 @@ LADDER_LINKS = {
     "stage2": "stages 2-3 from the music's true semantic tokens -> decode (target <= 0.05)",
     "stage1_guidance1": "stage 1 tokens from pulse videos (70-160 BPM), guidance 1",
     "stage1_guidance3": "stage 1 tokens from pulse videos, guidance 3",
+    "stage1_rhythm_guidance3": "stage 1 tokens from pulse videos, guidance 3 on the rhythm channel alone",
 }
 
 
