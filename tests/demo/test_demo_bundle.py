@@ -39,3 +39,29 @@ def test_generates_five_seconds_of_music_not_silence_or_noise(make_video):
     white = np.random.default_rng(0).standard_normal(wav.shape[0]).astype(np.float32)
     assert _flatness(wav[: len(wav) // 1024 * 1024]) < 0.5 * _flatness(white[: len(wav) // 1024 * 1024])  # not noise
     assert torch.isfinite(out.audio).all()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_recipe_manifest_v2_adds_audio_only_training_tracks_with_tempo_placeholders(tmp_path, version):
+    import csv
+    import json
+
+    from v2meow.demo.bundle import Recipe
+
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    videos = [{"video": "w/a.mp4", "package": "wesnoth-1.16-music", "tempo": 150.0},
+              {"video": "u/b.mp4", "package": "ufoai-music", "tempo": 80.0}]  # fmt: skip
+    (data / "videos" / "videos.json").write_text(json.dumps({"videos": videos}))
+    tracks = [{"path": "packages/w/t.ogg", "package": "wesnoth-1.16-music"}, {"path": "packages/u/t.ogg", "package": "ufoai-music"}]
+    (data / "tracks.json").write_text(json.dumps({"tracks": tracks}))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    Recipe(data, runs, tmp_path / "out", tmp_path / "configs", version).manifest()
+    rows = list(csv.DictReader((runs / "manifest.csv").open()))
+    if version == 1:
+        assert [r["caption"] for r in rows] == ["fast orchestral fantasy", "slow ambient sci-fi"] and all(r["video"] for r in rows)
+        return
+    assert [r["caption"] for r in rows[:2]] == ["{tempo} orchestral fantasy", "{tempo} ambient sci-fi"]
+    audio_only = [r for r in rows if not r["video"]]  # the held-out package's tracks stay out of training
+    assert len(audio_only) == 1 and audio_only[0]["audio"].endswith("packages/w/t.ogg") and audio_only[0]["split"] == "train"

@@ -5,7 +5,7 @@
 
 Steps (outputs under `--runs`, default runs/demo):
   data      Debian game music -> clips -> visualizer videos (data/demo)
-  codec     SoundStream on the training music        (configs/demo/codec.yaml)
+  codec     SoundStream on the training music        (configs/demo/codec.yaml; --recipe 2: the iSTFT codec)
   semantic  mel + k-means (K=256, 25 Hz) on the training music
   style     hashed-text caption embedder (weight-free)
   manifest  CSV of (video, caption, split); captions from package genre and measured tempo
@@ -15,6 +15,12 @@ Steps (outputs under `--runs`, default runs/demo):
 
 Training steps resume from `last.ckpt`, so the recipe can span several sessions on a
 2-core machine. Every command it runs is printed, so each step can be rerun by hand.
+
+`--recipe 2` is the demo bundle v2 under construction (runs/demo_v2, configs/demo/v2): the
+iSTFT codec; every training track as audio-only music besides the visualizer clips; captions
+`{tempo} <genre>` filled per item; `v2meow-prepare --rhythm --stretch 0.8,0.9,1.1,1.25`; stage 1
+with the rhythm channel on audio-only items too; stage 2 with time-aligned semantic tokens,
+sampled at temperature 0.6 (docs/options.md).
 """
 
 from __future__ import annotations
@@ -52,9 +58,14 @@ def _cli(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+#: What differs in the demo bundle v2 (`--recipe 2`).
+V2_STRETCH = "0.8,0.9,1.1,1.25"
+V2_TEMPERATURES = (1.0, 0.6, 0.4)
+
+
 class Recipe:
-    def __init__(self, data: Path, runs: Path, out: Path, configs: Path):
-        self.data, self.runs, self.out, self.configs = data, runs, out, configs
+    def __init__(self, data: Path, runs: Path, out: Path, configs: Path, version: int = 1):
+        self.data, self.runs, self.out, self.configs, self.version = data, runs, out, configs, version
 
     def data_step(self) -> None:
         _run(_cli("v2meow.demo.data", "--out", str(self.data)))
@@ -85,10 +96,16 @@ class Recipe:
         index = json.loads((self.data / "videos" / "videos.json").read_text())["videos"]
         path = self.runs / "manifest.csv"
         rows = [
-            {"video": str((self.data / "videos" / v["video"]).resolve()), "audio": "", "caption": caption(v["package"], v["tempo"]),
+            {"video": str((self.data / "videos" / v["video"]).resolve()), "audio": "",
+             "caption": caption(v["package"], v["tempo"]) if self.version == 1 else f"{{tempo}} {GENRES.get(v['package'], 'game music')}",
              "split": "train" if v["package"] in TRAIN_PACKAGES else "eval"}  # fmt: skip
             for v in index
         ]
+        if self.version >= 2:  # every training track as audio-only music: stage 1 learns the rhythm channel from it too
+            tracks = json.loads((self.data / "tracks.json").read_text())["tracks"]
+            rows += [{"video": "", "audio": str((self.data / t["path"]).resolve()), "split": "train",
+                      "caption": f"{{tempo}} {GENRES.get(t['package'], 'game music')}"}
+                     for t in tracks if t["package"] in TRAIN_PACKAGES]  # fmt: skip
         tmp = path.with_suffix(".tmp")
         with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
@@ -99,7 +116,8 @@ class Recipe:
     def prepare(self) -> None:
         _run(_cli("v2meow.cli.prepare", "--input", str(self.runs / "manifest.csv"), "--out", str(self.runs / "cache"),
                   "--features", "motion", "--feature-rate", str(FEATURE_RATE), "--semantic", str(self.runs / "semantic"),
-                  "--codec", str(self.runs / "codec" / "codec"), "--style", str(self.runs / "style"), "--beat-weights", "--quiet"))  # fmt: skip
+                  "--codec", str(self.runs / "codec" / "codec"), "--style", str(self.runs / "style"), "--beat-weights", "--quiet",
+                  *(["--rhythm", "--stretch", V2_STRETCH] if self.version >= 2 else [])))  # fmt: skip
 
     def stage(self, name: str) -> None:
         if not (self.runs / name / name / "model.safetensors").exists():
@@ -117,6 +135,8 @@ class Recipe:
         for name, src in parts.items():
             shutil.copytree(src, staging / name)
         generation = GenerationConfig(context_seconds=(4.0, 2.0, 1.0))  # windows 10 s, 4 s, 2 s
+        if self.version >= 2:
+            generation = generation.replace(temperatures=V2_TEMPERATURES)
         write_bundle_file(staging, {"spec": "motion", "options": {"rate": FEATURE_RATE}}, {n: n for n in parts}, generation)
         shutil.rmtree(self.out, ignore_errors=True)
         staging.replace(self.out)
@@ -179,11 +199,16 @@ def make_example(data: Path, out: Path, seconds: float = 20.0) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m v2meow.demo.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of: {', '.join(STEPS)}")
+    p.add_argument("--recipe", type=int, choices=[1, 2], default=1,
+                   help="1: the shipped demo bundle; 2: the demo bundle v2 under construction (see above)")
     p.add_argument("--data", default="data/demo")
-    p.add_argument("--runs", default="runs/demo")
+    p.add_argument("--runs", help="run folder (default runs/demo, runs/demo_v2 for --recipe 2)")
     p.add_argument("--out", default="checkpoints/demo")
-    p.add_argument("--configs", default="configs/demo")
+    p.add_argument("--configs", help="configs (default configs/demo, configs/demo/v2 for --recipe 2)")
     args = p.parse_args(argv)
+    v2 = args.recipe == 2
+    args.runs = args.runs or ("runs/demo_v2" if v2 else "runs/demo")
+    args.configs = args.configs or ("configs/demo/v2" if v2 else "configs/demo")
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
@@ -191,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     try:
-        Recipe(Path(args.data), Path(args.runs), Path(args.out), Path(args.configs)).run(steps)
+        Recipe(Path(args.data), Path(args.runs), Path(args.out), Path(args.configs), args.recipe).run(steps)
     except V2MeowError as e:
         print(f"demo-bundle: error: {e}", file=sys.stderr)
         return 2
