@@ -363,7 +363,7 @@ def mux_audio(
         wav: `[C, N]` or `[N]` float audio, C in (1, 2).
         sample_rate: rate of `wav`.
         out_path: destination; the container comes from its suffix (`OUTPUT_CONTAINERS`:
-            .mp4, .mov, .mkv with AAC audio, .webm with Opus, .avi with PCM).
+            .mp4, .mov, .mkv with AAC audio, .webm with Opus).
     """
     wav = _as_channels_first(wav)
     fmt, audio_codec = output_container(out_path)
@@ -386,8 +386,7 @@ def mux_audio(
                 with av.open(str(tmp), mode="w", format=fmt) as dst:
                     vout = dst.add_stream_from_template(vin)
                     aout = dst.add_stream(audio_codec, rate=sample_rate, layout=layout)
-                    if audio_codec != "pcm_s16le":
-                        aout.bit_rate = bit_rate
+                    aout.bit_rate = bit_rate
                     audio_packets = _encode_audio(aout, wav, sample_rate)
                     _mux_interleaved(dst, src.demux(vin), vout, audio_packets, step)
             except av.FFmpegError as e:
@@ -403,7 +402,6 @@ OUTPUT_CONTAINERS = {
     ".mov": ("mov", "aac"),
     ".mkv": ("matroska", "aac"),
     ".webm": ("webm", "libopus"),
-    
 }
 # Video codecs (FFmpeg decoder names) each container takes by copy; None: any.
 COPYABLE: dict[str, set[str] | None] = {
@@ -411,7 +409,6 @@ COPYABLE: dict[str, set[str] | None] = {
     ".mov": {"h264", "hevc", "mpeg4"},
     ".mkv": None,
     ".webm": {"vp8", "vp9", "av1"},
-
 }
 _AUDIO_RATES = {"libopus": (8000, 12000, 16000, 24000, 48000)}
 

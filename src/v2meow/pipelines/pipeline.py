@@ -175,14 +175,18 @@ class V2MeowPipeline:
             raise ConfigError("this bundle has no style input: it cannot take a text prompt")
         return self.style.embed_text(text).to(self.device)
 
+    def _guidable(self, stage) -> list[str]:
+        """Names of the conditions a stage can drop for guidance (none for stage 3 or a decoder-only stage 2)."""
+        return [s.name for s in getattr(stage, "streams", []) if s.guidable]
+
     def guided_stages(self) -> tuple[int, ...]:
         """Stages classifier-free guidance applies to: those with a condition to drop (stage 1; stage 2 with an encoder)."""
-        return (1, 2) if getattr(self.stage2, "encoder", None) is not None else (1,)
+        return tuple(i for i, st in enumerate((self.stage1, self.stage2, self.stage3), 1) if self._guidable(st))
 
     def check_guidance(self, gen: GenerationConfig) -> None:
         """Refuse, before any generation, guidance that names a condition a stage does not have."""
         for i, (stage, sampling) in enumerate(zip((self.stage1, self.stage2, self.stage3), gen.stages), 1):
-            guidable = [s.name for s in getattr(stage, "streams", []) if s.guidable]
+            guidable = self._guidable(stage)
             for key, _ in sampling.active_guidance:
                 if not guidable:
                     raise ConfigError(f"cfg for stage {i}: this bundle's stage {i} has no condition to drop, so guidance "
