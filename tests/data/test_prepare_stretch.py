@@ -13,7 +13,7 @@ import torch
 
 from v2meow.cli import cache as cache_cli
 from v2meow.cli import prepare as prepare_cli
-from v2meow.data.cache import CacheReader
+from v2meow.data.cache import CacheReader, merge_caches
 from v2meow.data.datasets import StageDataset
 from v2meow.data.prepare import PrepareConfig, prepare
 from v2meow.data.sources import parse_item_key
@@ -122,6 +122,22 @@ def test_rerun_and_lost_items_resume_per_factor(stretched, inputs, components, t
         prepare(inputs, out, config(components, stretch=(0.9,), rhythm=True, beat_weights=True), progress=False)
     with pytest.raises(ConfigError, match="rhythm"):
         prepare(inputs, out, config(components, stretch=FACTORS, beat_weights=True), progress=False)
+
+
+def test_stretched_and_plain_caches_merge(stretched, inputs, components, tmp_path):
+    plain = tmp_path / "plain"
+    prepare(inputs, plain, config(components, stretch=(0.9,), rhythm=True, beat_weights=True), progress=False)
+    merged = tmp_path / "merged"
+    assert cache_cli.main(["merge", str(stretched), str(plain), "--out", str(merged)]) == 0
+    r = CacheReader(merged)
+    assert r.manifest["stretch"] == [0.8, 0.9, 1.25]  # every factor of its sources; items keep their own
+    first = r.records[0].key.split("@")[0]
+    assert sorted(rec.extra["stretch"] for rec in r.records if rec.key.split("@")[0] == first) == [0.8, 0.9, 1.0, 1.25]
+    assert len(r.records) == 6 + 2  # the clips themselves are in both: the first copy of a key is kept
+    other = tmp_path / "other"
+    prepare(inputs, other, config(components, beat_weights=True), progress=False)
+    with pytest.raises(ConfigError, match="cannot merge .*rhythm"):  # components and channels must still match
+        merge_caches([merged, other], tmp_path / "m2")
 
 
 def test_info_mentions_rhythm_and_stretch(stretched, capsys):

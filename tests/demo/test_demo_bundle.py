@@ -65,3 +65,27 @@ def test_recipe_manifest_v2_adds_audio_only_training_tracks_with_tempo_placehold
     assert [r["caption"] for r in rows[:2]] == ["{tempo} orchestral fantasy", "{tempo} ambient sci-fi"]
     audio_only = [r for r in rows if not r["video"]]  # the held-out package's tracks stay out of training
     assert len(audio_only) == 1 and audio_only[0]["audio"].endswith("packages/w/t.ogg") and audio_only[0]["split"] == "train"
+
+
+def test_recipe_v2_codec_step_fits_the_mel_codec_on_the_whole_training_tracks(tmp_path, monkeypatch):
+    import json
+
+    from v2meow.demo import bundle
+
+    data = tmp_path / "data"
+    for pkg in ("wesnoth-1.16-music", "ufoai-music"):
+        (data / "packages" / pkg).mkdir(parents=True)
+        (data / "packages" / pkg / "t.ogg").write_bytes(b"x")
+    tracks = [{"id": f"{p}/t", "path": f"packages/{p}/t.ogg", "package": p} for p in ("wesnoth-1.16-music", "ufoai-music")]
+    (data / "tracks.json").write_text(json.dumps({"tracks": tracks}))
+    calls = []
+    monkeypatch.setattr(bundle, "_run", calls.append)
+    recipe = bundle.Recipe(data, tmp_path / "runs", tmp_path / "out", tmp_path / "configs", 2)
+    recipe.link_train_tracks()
+    linked = sorted(p.relative_to(data / "train_tracks").as_posix() for p in (data / "train_tracks").rglob("*.ogg"))
+    assert linked == ["wesnoth-1.16-music/wesnoth-1.16-music_t.ogg"]  # the held-out package stays out
+    recipe.codec()
+    train, fit = calls
+    assert train[train.index("--data") + 1].endswith("train_audio") and "codec_vocoder" in train[train.index("--out") + 1]
+    assert "fit-mel" in fit and fit[fit.index("--audio") + 1].endswith("train_tracks")
+    assert fit[fit.index("--inversion") + 1] == "griffin_lim" and fit[fit.index("--from") + 1].endswith("codec_vocoder/codec")

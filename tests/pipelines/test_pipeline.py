@@ -114,3 +114,23 @@ def test_chunked_decode_matches_one_pass(pipe):
     chunked = pipe.decode(coarse, fine, 6.0, chunk_seconds=1.0, context_seconds=1.0)
     assert chunked.shape == whole.shape == (1, 1, 6 * pipe.codec.sample_rate)
     torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=0)
+
+
+def test_chunked_decode_cross_fades_the_joins(pipe, monkeypatch):
+    """A codec whose output differs per call (as Griffin-Lim's phase does) is cross-faded, not cut."""
+    calls = []
+
+    def decode(codes, length=None):  # [S, K, T] -> [S, C, T * hop], one constant level per call
+        calls.append(codes.shape[-1])
+        return torch.full((codes.shape[0], 1, codes.shape[-1] * pipe.codec.hop_length), float(len(calls)))
+
+    monkeypatch.setattr(pipe.codec, "decode", decode)
+    codes = torch.zeros(1, pipe.codec.num_codebooks, 300, dtype=torch.long)  # 6 s at 50 Hz
+    sr = pipe.codec.sample_rate
+    out = pipe.decode(codes[:, :2], codes[:, 2:], 6.0, chunk_seconds=2.0, context_seconds=0.5, fade_seconds=0.05)[0, 0]
+    assert out.shape == (6 * sr,) and len(calls) == 3
+    fade = round(0.05 * sr)
+    for k, join in enumerate((2 * sr, 4 * sr), start=1):  # levels k -> k + 1 across each join
+        seg = out[join - fade : join + fade]
+        assert torch.all(seg[1:] >= seg[:-1]) and k < float(seg[0]) < k + 0.01 and k + 0.99 < float(seg[-1]) < k + 1
+        assert float(out[join - fade - 1]) == k and float(out[join + fade]) == k + 1

@@ -74,6 +74,24 @@ def test_adversarial_steps_resume_monitor_export(music_dir, tmp_path):
     assert codec.encode(x).shape == (4, 25) and codec.decode(codec.encode(x)).shape == (1, 8000)
 
 
+def test_frozen_codebooks_train_the_vocoder_only(music_dir, tmp_path):
+    """A fitted mel codec trains on with `freeze_codebooks`: its codes keep their meaning."""
+    from v2meow.cli.codec import main as codec_main
+
+    fitted = tmp_path / "fitted"
+    assert codec_main(["fit-mel", "--audio", str(music_dir), "--out", str(fitted), "--preset", "debug",
+                       "--inversion", "vocoder"]) == 0  # fmt: skip
+    out = tmp_path / "run"
+    assert train_main(["codec", "--config", "configs/demo/codec_istft.yaml", "--data", str(music_dir), "--out", str(out),
+                       *TINY, "--set", f"model.monitor.examples_dir={music_dir}", "--set", f"model.init_from={fitted}",
+                       "--set", "model.freeze_codebooks=true", "--max-steps", "2"]) == 0  # fmt: skip
+    before, after = load_codec(fitted), load_codec(out / "codec")
+    assert torch.equal(before.quantizer.codebooks, after.quantizer.codebooks)
+    assert not torch.equal(before.decoder.head.weight, after.decoder.head.weight)
+    x = torch.randn(1, 8000) * 0.1
+    assert torch.equal(before.encode(x), after.encode(x))
+
+
 def test_bad_configs_exit_2(music_dir, tmp_path, capsys):
     base = ["codec", "--config", "configs/demo/codec_istft.yaml", "--data", str(music_dir), "--out", str(tmp_path / "r"), *TINY]
     for extra, message in [

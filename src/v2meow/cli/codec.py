@@ -1,4 +1,4 @@
-"""`v2meow-codec encode|decode`: audio <-> acoustic codes files, for inspection and debugging."""
+"""`v2meow-codec encode|decode|fit-mel`: audio <-> acoustic codes files; a mel codec's codebooks."""
 
 from __future__ import annotations
 
@@ -16,6 +16,16 @@ decode IN.safetensors OUT.wav --codec DIR   codes -> audio at the codec's rate, 
 transformers EnCodec directory, or facebook/encodec_24khz from the local HF cache. The
 codes file holds tensor `codes` [K, T] and the codec's contract (sample_rate, frame_rate,
 codebook_size, num_samples, codec id) as metadata. Outputs are written atomically.
+
+fit-mel --audio DIR --out DIR   a mel codec (iSTFT codec with the fixed log-mel encoder) whose
+                                codebooks are residual k-means of every frame of the audio
+    --from DIR        start from this mel codec (its vocoder weights and config), else --preset
+    --inversion       vocoder (the trained decoder) | griffin_lim (weight-free; the default when
+                      no --from is given, since a fresh vocoder is untrained)
+  e.g. v2meow-codec fit-mel --audio data/demo/train_audio --from runs/codec/codec \\
+           --inversion griffin_lim --out runs/codec_fit
+  Train the vocoder afterwards without changing the codes: v2meow-train codec
+  --set model.init_from=runs/codec_fit --set model.freeze_codebooks=true ...
 """
 
 
@@ -29,6 +39,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         s.add_argument("--codec", required=True, help="codec directory or facebook/encodec_24khz")
         s.add_argument("--bandwidth", type=float, help="EnCodec only: kbps (1.5, 3, 6, 12, 24)")
         s.add_argument("--device", default="cpu", help="cpu or cuda")
+    f = sub.add_parser("fit-mel", help="fit a mel codec's codebooks (residual k-means) on a folder of audio")
+    f.add_argument("--audio", required=True, help="folder of training audio (searched recursively)")
+    f.add_argument("--out", required=True, help="output codec component directory")
+    f.add_argument("--from", dest="source", help="a mel codec component to start from (vocoder weights, config)")
+    f.add_argument("--preset", default="demo", help="VocosCodec preset when --from is not given (default: demo)")
+    f.add_argument("--inversion", choices=("vocoder", "griffin_lim"), help="how codes become audio (see above)")
+    f.add_argument("--max-frames", type=int, default=200_000, help="frames sampled for k-means (default: 200000)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     return p.parse_args(argv)
 
 
@@ -38,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.command == "fit-mel":
+        return _fit_mel(args)
     from v2meow.io import check_outputs
     from v2meow.media import read_audio, write_audio
     from v2meow.tokenizers.acoustic import EncodedAudio, load_codec
@@ -57,6 +78,36 @@ def _main(args: argparse.Namespace) -> int:
         wav = codec.decode(encoded.codes, length=encoded.num_samples)  # [C, N]
         write_audio(args.output, wav.cpu(), codec.sample_rate)
         print(f"{args.output}: {wav.shape[-1] / codec.sample_rate:.2f}s at {codec.sample_rate} Hz", file=sys.stderr)
+    return 0
+
+
+def _fit_mel(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from v2meow.errors import ConfigError
+    from v2meow.io import atomic_directory, check_output_dir
+    from v2meow.tokenizers.acoustic import load_codec
+    from v2meow.tokenizers.acoustic.vocos import VocosCodec
+    from v2meow.training.codebooks import fit_mel_codec
+
+    check_output_dir(args.out, [args.audio] + ([args.source] if args.source else []))
+    if args.source:
+        codec = load_codec(args.source)
+        if not isinstance(codec, VocosCodec):
+            raise ConfigError(f"--from {args.source}: not an iSTFT (vocos) codec")
+        inversion = args.inversion or codec.config.inversion
+    else:
+        codec = VocosCodec.from_preset(args.preset, encoder="mel")
+        inversion = args.inversion or "griffin_lim"
+    codec.config = dataclasses.replace(codec.config, inversion=inversion)  # validated again
+    with atomic_directory(args.out, overwrite=args.overwrite) as tmp:  # checks --out before the fit
+        fit_mel_codec(codec, args.audio, seed=args.seed, max_frames=args.max_frames,
+                      progress=lambda xs: tqdm(xs, desc="fit-mel: reading", unit="file", file=sys.stderr))  # fmt: skip
+        codec.save_pretrained(tmp)
+    print(f"{args.out}: mel codec, {codec.num_codebooks} x {codec.codebook_size} codes at {codec.frame_rate:g} fps, "
+          f"inversion {inversion}", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -332,10 +332,19 @@ def merge_caches(sources: list[str | os.PathLike], dest: str | os.PathLike, link
     """
     dest = Path(dest)
     manifests = [read_manifest(src) for src in sources]
+    # tempo stretch is augmentation, not a component: each item records its own factor, and
+    # the merged cache lists every factor of its sources (e.g. stretched clips + plain tracks)
+    stretch = _merged_stretch(manifests + ([read_manifest(dest)] if (dest / MANIFEST).exists() else []))
+    if (dest / MANIFEST).exists() and read_manifest(dest).get("stretch") != stretch:
+        with atomic_output(dest / MANIFEST) as tmp:  # stretch is set only when there is one
+            tmp.write_text(json.dumps({**read_manifest(dest), "stretch": stretch}, indent=2, sort_keys=True) + "\n")
     for src, manifest in zip(sources, manifests):
         if Path(src).resolve() == dest.resolve():
             raise ConfigError(f"{src}: a source cannot also be the --out cache")
         contract = {k: v for k, v in manifest.items() if k != "format_version"}
+        contract.pop("stretch", None)
+        if stretch:
+            contract["stretch"] = stretch
         try:
             write_manifest(dest, contract)
         except ConfigError as e:
@@ -357,6 +366,11 @@ def merge_caches(sources: list[str | os.PathLike], dest: str | os.PathLike, link
             _copy(path, target, link)
             counts["shards" if path.suffix == ".safetensors" else "skip_files"] += 1
     return counts
+
+
+def _merged_stretch(manifests: list[dict[str, Any]]) -> list[float] | None:
+    factors = sorted({float(r) for m in manifests for r in (m.get("stretch") or [])})
+    return factors or None
 
 
 def _copy(src: Path, target: Path, link: bool) -> None:

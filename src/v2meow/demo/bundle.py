@@ -1,11 +1,15 @@
 """`make demo-bundle`: the whole demo recipe, step by step, each step skipping finished work.
 
-    python -m v2meow.demo.bundle                 # every step
+    python -m v2meow.demo.bundle                 # every step of the shipped bundle's recipe (2)
     python -m v2meow.demo.bundle --steps stage1  # one step (its inputs must exist)
+    python -m v2meow.demo.bundle --recipe 1      # the first demo bundle (SoundStream, clips only)
 
-Steps (outputs under `--runs`, default runs/demo):
-  data      Debian game music -> clips -> visualizer videos (data/demo)
-  codec     SoundStream on the training music        (configs/demo/codec.yaml; --recipe 2: the iSTFT codec)
+Steps (outputs under `--runs`, default runs/demo_v2; runs/demo for --recipe 1):
+  data      Debian game music -> clips -> visualizer videos (data/demo); recipe 2 also links
+            the whole training tracks (data/demo/train_tracks)
+  codec     recipe 2: the mel codec's vocoder (configs/demo/v2/codec.yaml), then its codebooks
+            fitted on the whole training tracks (v2meow-codec fit-mel, Griffin-Lim decoding);
+            recipe 1: SoundStream on the training clips (configs/demo/codec.yaml)
   semantic  mel + k-means (K=256, 25 Hz) on the training music
   style     hashed-text caption embedder (weight-free)
   manifest  CSV of (video, caption, split); captions from package genre and measured tempo
@@ -16,8 +20,8 @@ Steps (outputs under `--runs`, default runs/demo):
 Training steps resume from `last.ckpt`, so the recipe can span several sessions on a
 2-core machine. Every command it runs is printed, so each step can be rerun by hand.
 
-`--recipe 2` is the demo bundle v2 under construction (runs/demo_v2, configs/demo/v2): the
-iSTFT codec; every training track as audio-only music besides the visualizer clips; captions
+Recipe 2 makes the shipped demo bundle v2 (runs/demo_v2, configs/demo/v2): the mel codec;
+every training track as audio-only music besides the visualizer clips; captions
 `{tempo} <genre>` filled per item; `v2meow-prepare --rhythm --stretch 0.8,0.9,1.1,1.25`; stage 1
 with the rhythm channel on audio-only items too; stage 2 with time-aligned semantic tokens,
 sampled at temperature 0.6 (docs/options.md).
@@ -75,9 +79,36 @@ class Recipe:
             train.mkdir()
             for pkg in TRAIN_PACKAGES:
                 shutil.copytree(self.data / "clips" / pkg, train / pkg, copy_function=_link)
+        if self.version >= 2:
+            self.link_train_tracks()
+
+    def link_train_tracks(self) -> None:
+        """v2: `train_tracks/<package>/` links to the whole training tracks (about 370 min, not the clips)."""
+        tracks = self.data / "train_tracks"
+        if not tracks.exists():
+            staging = tracks.with_name("train_tracks.tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            for t in self._train_tracks():
+                src = (self.data / t["path"]).resolve()
+                dst = staging / t["package"] / (t["id"].replace("/", "_") + src.suffix)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.symlink_to(src)
+            staging.replace(tracks)
+
+    def _train_tracks(self) -> list[dict]:
+        tracks = json.loads((self.data / "tracks.json").read_text())["tracks"]
+        return [t for t in tracks if t["package"] in TRAIN_PACKAGES]
 
     def codec(self) -> None:
-        if not (self.runs / "codec" / "codec" / "model.safetensors").exists():
+        if self.version >= 2:  # the mel codec: its vocoder trained on the clips, then codebooks fitted on the tracks
+            vocoder = self.runs / "codec_vocoder"
+            if not (vocoder / "codec" / "model.safetensors").exists():
+                _run(_cli("v2meow.cli.train", "codec", "--config", str(self.configs / "codec.yaml"), "--out", str(vocoder),
+                          "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))  # fmt: skip
+            if not (self.runs / "codec" / "codec" / "model.safetensors").exists():
+                _run(_cli("v2meow.cli.codec", "fit-mel", "--audio", str(self.data / "train_tracks"), "--from",
+                          str(vocoder / "codec"), "--inversion", "griffin_lim", "--out", str(self.runs / "codec" / "codec")))  # fmt: skip
+        elif not (self.runs / "codec" / "codec" / "model.safetensors").exists():
             _run(_cli("v2meow.cli.train", "codec", "--config", str(self.configs / "codec.yaml"), "--out",
                       str(self.runs / "codec"), "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))  # fmt: skip
 
@@ -102,10 +133,8 @@ class Recipe:
             for v in index
         ]
         if self.version >= 2:  # every training track as audio-only music: stage 1 learns the rhythm channel from it too
-            tracks = json.loads((self.data / "tracks.json").read_text())["tracks"]
             rows += [{"video": "", "audio": str((self.data / t["path"]).resolve()), "split": "train",
-                      "caption": f"{{tempo}} {GENRES.get(t['package'], 'game music')}"}
-                     for t in tracks if t["package"] in TRAIN_PACKAGES]  # fmt: skip
+                      "caption": f"{{tempo}} {GENRES.get(t['package'], 'game music')}"} for t in self._train_tracks()]  # fmt: skip
         tmp = path.with_suffix(".tmp")
         with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
@@ -199,8 +228,8 @@ def make_example(data: Path, out: Path, seconds: float = 20.0) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m v2meow.demo.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of: {', '.join(STEPS)}")
-    p.add_argument("--recipe", type=int, choices=[1, 2], default=1,
-                   help="1: the shipped demo bundle; 2: the demo bundle v2 under construction (see above)")
+    p.add_argument("--recipe", type=int, choices=[1, 2], default=2,
+                   help="2: the shipped demo bundle (v2); 1: the first one (see above)")
     p.add_argument("--data", default="data/demo")
     p.add_argument("--runs", help="run folder (default runs/demo, runs/demo_v2 for --recipe 2)")
     p.add_argument("--out", default="checkpoints/demo")

@@ -70,7 +70,7 @@ def ensure_demo_cache(data: Path, components: Path) -> Path:
     Recipe(data, work, work, Path("configs/demo")).manifest()  # work/manifest.csv: video, caption, split
     _run(_cli("v2meow.cli.prepare", "--input", str(work / "manifest.csv"), "--out", str(cache), "--features", "motion",
               "--feature-rate", str(FEATURE_RATE), "--semantic", str(components / "semantic"), "--codec", str(components / "codec"),
-              "--style", str(components / "style"), "--beat-weights"))  # fmt: skip
+              "--style", str(components / "style"), "--beat-weights", "--rhythm"))  # fmt: skip
     (cache / PREPARED).write_text("v2meow-prepare finished\n")
     note(f"demo cache: done in {time.perf_counter() - t0:.0f} s")
     return cache

@@ -20,11 +20,10 @@ a pseudo-inverse clipped at zero and 48 iterations of fast Griffin-Lim (momentum
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from v2meow.signal.griffin_lim import griffin_lim
 from v2meow.tokenizers.acoustic.losses import MultiScaleMelLoss, mel_filterbank
 
 N_FFT, HOP = 1024, 256
@@ -82,22 +81,12 @@ def estimate_tempo(wav: torch.Tensor, sample_rate: int) -> float | None:
 
 def mel_griffin_lim(wav: torch.Tensor, sample_rate: int, n_mels: int = 80, iters: int = 48, seed: int = 0) -> torch.Tensor:
     """The weight-free reference: `[N]` -> 80-band mel magnitude -> pseudo-inverse -> Griffin-Lim -> `[N]`."""
-    window = torch.hann_window(N_FFT, dtype=torch.float64)
     fb = mel_filterbank(sample_rate, N_FFT, n_mels).double()  # [M, F]
+    window = torch.hann_window(N_FFT, dtype=torch.float64)
     spec = torch.stft(wav.double(), N_FFT, HOP, window=window, center=True, return_complex=True)  # [F, T]
     mel = fb @ spec.abs()  # [M, T]: what the reference keeps
     mag = (torch.linalg.pinv(fb) @ mel).clamp(min=0.0)  # [F, T]
-    g = torch.Generator().manual_seed(seed)
-    angles = torch.exp(2j * math.pi * torch.rand(mag.shape, generator=g, dtype=torch.float64))
-    prev = torch.zeros_like(angles)
-    n = wav.shape[-1]
-    for _ in range(iters):  # fast Griffin-Lim (Perraudin et al. 2013), momentum 0.99
-        y = torch.istft(mag * angles, N_FFT, HOP, window=window, center=True, length=n)
-        rebuilt = torch.stft(y, N_FFT, HOP, window=window, center=True, return_complex=True)
-        angles = rebuilt - (0.99 / 1.99) * prev
-        prev = rebuilt
-        angles = angles / angles.abs().clamp(min=1e-16)
-    return torch.istft(mag * angles, N_FFT, HOP, window=window, center=True, length=n).float()
+    return griffin_lim(mag, N_FFT, HOP, wav.shape[-1], iters=iters, seed=seed).float()
 
 
 class QualityMeter:

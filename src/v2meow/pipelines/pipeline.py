@@ -287,13 +287,17 @@ class V2MeowPipeline:
         return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds[2], [c.codec_rate], "stage 3", step)
 
     def decode(
-        self, coarse: torch.Tensor, fine: torch.Tensor, duration: float, chunk_seconds: float = 30.0, context_seconds: float = 1.0
-    ) -> torch.Tensor:
+        self, coarse: torch.Tensor, fine: torch.Tensor, duration: float, chunk_seconds: float = 30.0,
+        context_seconds: float = 1.0, fade_seconds: float = 0.05,
+    ) -> torch.Tensor:  # fmt: skip
         """Codec decode of all codebooks -> `[S, C, N]` with N = round(duration * sample_rate).
 
         Long outputs are decoded `chunk_seconds` at a time, each chunk with `context_seconds`
         of codes on both sides that are decoded and dropped, so that memory stays bounded
-        and chunk edges see the same context as a single pass would.
+        and chunk edges see the same context as a single pass would. Neighbouring chunks
+        overlap by `fade_seconds` (at most the context) and are cross-faded there: a codec
+        whose output depends only on nearby codes gives the single-pass result, and one that
+        does not (Griffin-Lim's phase) gives no click at the joins.
         """
         n = round(duration * self.codec.sample_rate)
         codes = torch.cat([coarse, fine], dim=1)  # [S, K, T]
@@ -302,12 +306,21 @@ class V2MeowPipeline:
         ctx = round(context_seconds * self.codec.frame_rate)
         if t <= chunk + 2 * ctx:
             return fit_length(self.codec.decode(codes, length=n), n)
-        parts = []
+        fade = min(ctx * hop, round(fade_seconds * self.codec.sample_rate))  # samples on each side of a join
+        out = None
         for s in range(0, t, chunk):
-            lo, hi = max(0, s - ctx), min(t, s + chunk + ctx)
+            lo, hi, e = max(0, s - ctx), min(t, s + chunk + ctx), min(t, s + chunk)
             wav = self.codec.decode(codes[:, :, lo:hi])  # [S, C, (hi - lo) * hop]
-            parts.append(wav[..., (s - lo) * hop : (min(t, s + chunk) - lo) * hop])
-        return fit_length(torch.cat(parts, dim=-1), n)
+            a = (s - lo) * hop - (fade if s > 0 else 0)
+            b = (e - lo) * hop + (fade if e < t else 0)
+            piece = wav[..., a:b]  # [S, C, (e - s) * hop (+ fade on inner sides)]
+            if out is None:
+                out = piece
+                continue
+            ramp = torch.linspace(0.0, 1.0, 2 * fade + 2, device=piece.device, dtype=piece.dtype)[1:-1]  # [2 * fade]
+            joined = out[..., out.shape[-1] - 2 * fade :] * (1 - ramp) + piece[..., : 2 * fade] * ramp
+            out = torch.cat([out[..., : out.shape[-1] - 2 * fade], joined, piece[..., 2 * fade :]], dim=-1)
+        return fit_length(out, n)
 
     def rerank(self, audio: torch.Tensor, text_embedding: torch.Tensor) -> list[float]:
         """Cosine similarity of each candidate `[S, C, N]` to the text embedding."""

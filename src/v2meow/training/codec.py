@@ -63,6 +63,7 @@ class CodecTrainingConfig:
     codec: dict[str, Any] = field(default_factory=dict)  # overrides of the preset's fields
     discriminator: dict[str, Any] | None = field(default_factory=dict)  # DiscriminatorConfig fields; null: no GAN
     init_from: str | None = None  # a codec component dir or a codec .ckpt; its architecture wins
+    freeze_codebooks: bool = False  # keep the quantizer's codebooks (so the codes stay valid): train the decoder
     mel_windows: tuple[int, ...] | None = None  # None: default_windows(sample_rate)
     n_mels: int | None = 64  # null: linear-frequency STFT loss
     mel_lin_weight: float = 1.0  # per scale: lin_weight * L1(mel) + log_weight * L1(log mel)
@@ -149,7 +150,7 @@ class CodecModule(L.LightningModule):
         opts = self.optimizers()
         opt_g, opt_d = (opts[0], opts[1]) if isinstance(opts, list) else (opts, None)
         x = batch  # [B, C, N]
-        out = self.codec(x)
+        out = self.codec(x, freeze_codebooks=c.freeze_codebooks)
         y = out.audio  # [B, C, N]
         logs = {}
 

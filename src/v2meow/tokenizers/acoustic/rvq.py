@@ -53,6 +53,20 @@ def dequantize(quantizer: ResidualVQ, indices: torch.Tensor) -> torch.Tensor:
     return quantizer.project_out(q)
 
 
+def set_codebooks(quantizer: ResidualVQ, books: torch.Tensor) -> None:
+    """Replace every level's codebook with `books` `[K, V, d]` (fitted elsewhere, e.g. residual
+    k-means); the EMA statistics restart from them and k-means init is marked done."""
+    if books.shape != quantizer.codebooks.shape:
+        raise ConfigError(f"codebooks of shape {tuple(books.shape)} do not fit a quantizer of {tuple(quantizer.codebooks.shape)}")
+    with torch.no_grad():
+        for layer, book in zip(quantizer.layers, books):  # book [V, d]
+            cb = layer._codebook
+            cb.embed.copy_(book[None])
+            cb.cluster_size.fill_(1.0)
+            cb.embed_avg.copy_(book[None])
+            cb.initted.fill_(True)
+
+
 @dataclass
 class SoundStreamOutput:
     """What a trainable codec's training forward pass returns."""
@@ -95,15 +109,16 @@ class RVQCodecFields:
     def num_coarse(self) -> int:
         return self.config.num_coarse
 
-    def forward(self, wav: torch.Tensor) -> SoundStreamOutput:
-        """Reconstruct `[B, C, N]` audio through the quantizer (EMA updates and quantizer
-        dropout apply in training mode). The output is trimmed to N samples."""
+    def forward(self, wav: torch.Tensor, freeze_codebooks: bool = False) -> SoundStreamOutput:
+        """Reconstruct `[B, C, N]` audio through the quantizer (EMA updates, unless
+        `freeze_codebooks`, and quantizer dropout apply in training mode). The output is
+        trimmed to N samples."""
         if wav.dim() != 3 or wav.shape[1] != self.channels:
             raise ConfigError(f"expected audio [B, {self.channels}, N], got shape {tuple(wav.shape)}")
         n = wav.shape[-1]
         x = F.pad(wav, (0, self.num_frames(n) * self.hop_length - n))  # [B, C, T * hop]
         z = self.encoder(x)  # [B, D, T]
-        q, indices, losses = self.quantizer(z.transpose(1, 2))  # [B, T, D], [B, T, K], [K]
+        q, indices, losses = self.quantizer(z.transpose(1, 2), freeze_codebook=freeze_codebooks)  # [B, T, D], [B, T, K], [K]
         audio = self.decoder(q.transpose(1, 2))[..., :n]  # [B, C, N]
         return SoundStreamOutput(audio=audio, codes=indices.transpose(1, 2), commit_loss=losses.sum(), latent=z)
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
+from v2meow.signal.griffin_lim import griffin_lim
 from v2meow.tokenizers.acoustic import rvq
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.losses import mel_filterbank
@@ -35,6 +36,7 @@ from v2meow.tokenizers.acoustic.modules import Encoder
 
 _TUPLE_FIELDS = ("channel_mults", "strides", "dilations")
 ENCODERS = ("conv", "melnet", "mel")
+INVERSIONS = ("vocoder", "griffin_lim")
 
 
 @dataclass
@@ -76,6 +78,10 @@ class VocosCodecConfig(ComponentConfig):
     backbone_intermediate: int = 576
     backbone_layers: int = 6
     n_fft: int | None = None  # None: 4 * hop_length
+    # how codes become audio: the trained vocoder above, or (mel encoder only) the quantized
+    # log-mel -> pseudo-inverse magnitude -> Griffin-Lim, weight-free and deterministic
+    inversion: str = "vocoder"
+    griffin_lim_iters: int = 32
 
     def __post_init__(self) -> None:
         for name in _TUPLE_FIELDS:
@@ -83,6 +89,12 @@ class VocosCodecConfig(ComponentConfig):
         problems = []
         if self.encoder not in ENCODERS:
             problems.append(f"encoder must be one of {', '.join(ENCODERS)}, got '{self.encoder}'")
+        if self.inversion not in INVERSIONS:
+            problems.append(f"inversion must be one of {', '.join(INVERSIONS)}, got '{self.inversion}'")
+        if self.inversion == "griffin_lim" and self.encoder != "mel":
+            problems.append(f"inversion griffin_lim needs encoder mel (a mel spectrogram to invert), got '{self.encoder}'")
+        if self.griffin_lim_iters < 0:
+            problems.append(f"griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
         if self.channels not in (1, 2):
             problems.append(f"channels must be 1 or 2, got {self.channels}")
         positive = ("sample_rate", "hop_length", "base_channels", "latent_dim", "kernel_size", "n_mels", "mel_n_fft",
@@ -190,6 +202,16 @@ class LogMelFrames(nn.Module):
             mel = self.fb @ spec[..., :t].abs()  # [B, M, T]
         return (torch.log(mel.clamp(min=1e-5)) + 5.0) / 4.0
 
+    def invert(self, logmel: torch.Tensor, iters: int) -> torch.Tensor:
+        """`forward`'s inverse, `[B, n_mels, T]` -> `[B, T * hop]`: pseudo-inverse of the filterbank
+        (clipped at zero), then Griffin-Lim with a fixed seed."""
+        t = logmel.shape[-1]
+        with torch.autocast(device_type=logmel.device.type, enabled=False):
+            mel = torch.exp(logmel.float() * 4.0 - 5.0)  # [B, M, T]
+            mag = (torch.linalg.pinv(self.fb) @ mel).clamp(min=0.0)  # [B, F, T]
+            mag = F.pad(mag, (0, 1), mode="replicate")  # [B, F, T + 1]: the centred frame at the end
+            return griffin_lim(mag, self.n_fft, self.hop, t * self.hop, iters=iters)
+
 
 class MelNetEncoder(nn.Module):
     """Log-mel frames -> ConvNeXt blocks -> `[B, latent_dim, T]` (a learned frame-rate encoder)."""
@@ -243,5 +265,8 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         q = rvq.dequantize(self.quantizer, codes.transpose(1, 2))  # [B, T, D]
+        if self.config.inversion == "griffin_lim":
+            wav = self.encoder.invert(q.transpose(1, 2), self.config.griffin_lim_iters)  # [B, T * hop]
+            return wav[:, None].expand(-1, self.channels, -1)  # [B, C, T * hop]
         return self.decoder(q.transpose(1, 2))  # [B, C, T * hop]
 
