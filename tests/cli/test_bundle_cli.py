@@ -24,14 +24,15 @@ def _create_args(out, **replace):
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     out = tmp_path_factory.mktemp("b") / "bundle"
-    assert main(_create_args(out)) == 0
+    temperatures = ",".join(f"{s.temperature:g}" for s in read_bundle(DEMO)["generation"].stages)  # the demo's own
+    assert main(_create_args(out) + ["--temperatures", temperatures]) == 0
     return out
 
 
 def test_create_from_the_demo_components_rebuilds_the_demo_pipeline(made):
     ours, demo = (json.loads((d / "pipeline.json").read_text()) for d in (made, DEMO))
     assert ours["components"] == demo["components"] and ours["features"] == demo["features"]
-    # the demo's windows give it the same context defaults (its pipeline.json is format 1: read migrated)
+    # the demo's windows give it the same context defaults; its temperatures are passed
     assert read_bundle(made)["generation"] == read_bundle(DEMO)["generation"]
     for name in PARTS:
         assert (made / name / "model.safetensors").read_bytes() == (DEMO / name / "model.safetensors").read_bytes()
@@ -50,7 +51,7 @@ def test_inspect_json_reports_sizes_parameters_rates_and_verdict(made, capsys):
     assert (s1["semantic_vocab"], s1["semantic_rate"], s1["feature_dim"]) == (256, 25.0, 16)
     codec = info["components"]["codec"]
     assert (codec["sample_rate"], codec["frame_rate"], codec["num_codebooks"], codec["num_coarse"]) == (16000, 50.0, 6, 2)
-    assert info["features"]["dim"] == 16 and [s["temperature"] for s in info["generation"]["stages"]] == [1.0, 0.95, 0.4]
+    assert info["features"]["dim"] == 16 and [s["temperature"] for s in info["generation"]["stages"]] == [1.0, 0.6, 0.4]
     assert info["compatible"] is True and info["sha256"]["ok"] is True
 
 
