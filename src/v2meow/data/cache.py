@@ -334,10 +334,11 @@ def merge_caches(sources: list[str | os.PathLike], dest: str | os.PathLike, link
     manifests = [read_manifest(src) for src in sources]
     # tempo stretch is augmentation, not a component: each item records its own factor, and
     # the merged cache lists every factor of its sources (e.g. stretched clips + plain tracks)
-    stretch = _merged_stretch(manifests + ([read_manifest(dest)] if (dest / MANIFEST).exists() else []))
-    if (dest / MANIFEST).exists() and read_manifest(dest).get("stretch") != stretch:
-        with atomic_output(dest / MANIFEST) as tmp:  # stretch is set only when there is one
-            tmp.write_text(json.dumps({**read_manifest(dest), "stretch": stretch}, indent=2, sort_keys=True) + "\n")
+    existing = read_manifest(dest) if (dest / MANIFEST).exists() else None
+    stretch = _merged_stretch(manifests + ([existing] if existing else []))
+    if existing is not None and existing.get("stretch") != stretch:
+        with atomic_output(dest / MANIFEST) as tmp:
+            tmp.write_text(json.dumps({**existing, "stretch": stretch}, indent=2, sort_keys=True) + "\n")
     for src, manifest in zip(sources, manifests):
         if Path(src).resolve() == dest.resolve():
             raise ConfigError(f"{src}: a source cannot also be the --out cache")

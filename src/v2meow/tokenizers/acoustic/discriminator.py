@@ -62,6 +62,22 @@ class DiscriminatorSet(nn.Module):
         return logits, features
 
 
+def _stft(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    """`[B, C, N]` -> complex `[B, C, F, T']` (float32, centred frames)."""
+    b, c, n = x.shape
+    spec = torch.stft(x.reshape(b * c, n).float(), n_fft, hop, window=window, center=True, return_complex=True)
+    return spec.reshape(b, c, *spec.shape[-2:])
+
+
+def _conv_features(disc: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run a discriminator's `convs` (each followed by `act`) and `post`: logits and every conv's output."""
+    features = []
+    for conv in disc.convs:
+        h = disc.act(conv(h))
+        features.append(h)
+    return disc.post(h), features
+
+
 class STFTDiscriminator(nn.Module):
     """One STFT size: `[B, C, N]` -> logits `[B, 1, T', F']` and hidden activations."""
 
@@ -80,17 +96,10 @@ class STFTDiscriminator(nn.Module):
         self.act = nn.LeakyReLU(negative_slope)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        b, c, n = x.shape
         with torch.autocast(device_type=x.device.type, enabled=False):
-            spec = torch.stft(x.reshape(b * c, n).float(), self.n_fft, self.hop_length, window=self.window,
-                              center=True, return_complex=True)  # [B * C, F, T']  # fmt: skip
-        spec = spec.reshape(b, c, *spec.shape[-2:])
+            spec = _stft(x, self.n_fft, self.hop_length, self.window)  # [B, C, F, T']
         h = torch.cat([spec.real, spec.imag], dim=1).transpose(-1, -2)  # [B, 2C, T', F]
-        features = []
-        for conv in self.convs:
-            h = self.act(conv(h))
-            features.append(h)
-        return self.post(h), features  # [B, 1, T', F'], list of [B, ch, T', F_i]
+        return _conv_features(self, h)  # [B, 1, T', F'], list of [B, ch, T', F_i]
 
 
 class MultiScaleSTFTDiscriminator(DiscriminatorSet):
@@ -126,11 +135,7 @@ class PeriodDiscriminator(nn.Module):
         if pad:
             x = F.pad(x, (0, pad), mode="reflect" if n > pad else "constant")
         h = x.reshape(b, c, -1, self.period)  # [B, C, N / p, p]
-        features = []
-        for conv in self.convs:
-            h = self.act(conv(h))
-            features.append(h)
-        return self.post(h), features  # [B, 1, N', p]
+        return _conv_features(self, h)  # [B, 1, N', p]
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -150,16 +155,10 @@ class ResolutionDiscriminator(nn.Module):
         self.act = nn.LeakyReLU(negative_slope)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        b, c, n = x.shape
         with torch.autocast(device_type=x.device.type, enabled=False):
-            spec = torch.stft(x.reshape(b * c, n).float(), self.n_fft, self.hop_length, window=self.window,
-                              center=True, return_complex=True)  # [B * C, F, T']  # fmt: skip
-            h = torch.log(spec.abs().clamp(min=1e-5)).reshape(b, c, *spec.shape[-2:]).transpose(-1, -2)  # [B, C, T', F]
-        features = []
-        for conv in self.convs:
-            h = self.act(conv(h))
-            features.append(h)
-        return self.post(h), features  # [B, 1, T', F']
+            spec = _stft(x, self.n_fft, self.hop_length, self.window)  # [B, C, F, T']
+            h = torch.log(spec.abs().clamp(min=1e-5)).transpose(-1, -2)  # [B, C, T', F]
+        return _conv_features(self, h)  # [B, 1, T', F']
 
 
 class MultiPeriodResolutionDiscriminator(DiscriminatorSet):
