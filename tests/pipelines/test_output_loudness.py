@@ -4,7 +4,6 @@ through the Python API, pipeline.json and v2meow-generate; `none` turns it off."
 import json
 import shutil
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
