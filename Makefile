@@ -23,7 +23,7 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,eval]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,7 +31,7 @@ install: $(STAMP)
 # The web app's extra, Playwright and Debian's chromium for its browser test (Playwright drives
 # /usr/bin/chromium; its own browser download is never used). Without chromium that test skips.
 $(APP_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[dev,app-test]"
+	$(PY) -m pip install --quiet -e ".[dev,eval,app-test]"
 	command -v chromium >/dev/null || { echo "app-deps: installing Debian's chromium (no recommended packages) for the web app's browser test (tests/app/test_app_browser.py)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; } \
 		|| echo "app-deps: could not install chromium; tests/app/test_app_browser.py will be skipped"

@@ -15,12 +15,14 @@ import copy
 import json
 import sys
 from pathlib import Path
+from unittest import mock
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, paired_times, pin_one_core  # noqa: E402
 
+from v2meow.stages import lm  # noqa: E402
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator, sample  # noqa: E402
 from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
 
@@ -33,17 +35,20 @@ def decode_step_parts(stage: Stage2, semantic: torch.Tensor, frames: int, repeat
     - one draw from 1,024 ids: `torch.multinomial` vs the inverse-CDF `sample`.
     """
     row_major = copy.deepcopy(stage)  # (a deep copy keeps each tensor's memory order)
-    row_major.decoder.column_major_decode = False
     with torch.no_grad():
         for m in row_major.modules():
             if isinstance(m, torch.nn.Linear):
                 m.weight.data = m.weight.data.contiguous()
 
-    def gen(model):
-        return lambda: model.generate(semantic, frames, sampling=SamplingConfig(temperature=1.0),
+    def gen(model, layout=True):
+        def run():
+            with mock.patch.object(lm, "use_decode_layout", lm.use_decode_layout if layout else (lambda module: None)):
+                return model.generate(semantic, frames, sampling=SamplingConfig(temperature=1.0),
                                       options=DecodeOptions(generator=make_generator(0)))
 
-    t_col, t_row, layout_x = paired_times(gen(stage), gen(row_major), repeats=repeats)
+        return run
+
+    t_col, t_row, layout_x = paired_times(gen(stage), gen(row_major, layout=False), repeats=repeats)
     logits = torch.randn(1, 1024)
     g = make_generator(0)
 

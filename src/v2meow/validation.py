@@ -12,6 +12,7 @@ with `parse_numbers` first): a JSON string such as `"hot"` is an error, not a gu
     seed          whole number in 0 .. 2**63 - 1, or None (fresh randomness)
     num_samples   whole number in 1 .. MAX_SAMPLES
     context       seconds of prompt overlap between windows: finite, >= 0
+    loudness      target integrated loudness of the output in LUFS: finite, -70 .. 0, or None / "none" (off)
 
 No heavy imports here: this module is read before any model is loaded.
 """
@@ -152,7 +153,31 @@ def parse_int(text: str, field: str) -> int:
 # ---- generation settings (GenerationConfig fields, pipeline.json "generation") -------------
 
 SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "guidance")
-GENERATION_FIELDS = ("stages", "context_seconds", "num_samples", "seed", "cuda_graphs")
+GENERATION_FIELDS = ("stages", "context_seconds", "num_samples", "seed", "cuda_graphs", "loudness")
+LOUDNESS_RANGE = (-70.0, 0.0)  # LUFS: BS.1770's absolute gate .. full scale
+OFF_WORDS = ("none", "off")
+
+
+def loudness(value: Any, field: str = "loudness") -> float | None:
+    """Target loudness in LUFS (-70 .. 0), or None for no normalisation (`None`, "none" or "off")."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in OFF_WORDS):
+        return None
+    x = _finite(value, field)
+    lo, hi = LOUDNESS_RANGE
+    if not lo <= x <= hi:
+        raise ConfigError(f"{field} must be between {lo:g} and {hi:g} LUFS (or none), got {_show(value)}")
+    return float(x)
+
+
+def parse_loudness(text: str, field: str = "--loudness") -> float | None:
+    """`--loudness` text: a number of LUFS or `none`."""
+    if text.strip().lower() in OFF_WORDS:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{field} must be a loudness in LUFS (e.g. -14) or none, got {text!r}") from None
+    return loudness(value, field)
 
 
 def guidance(values: Any, field: str = "guidance") -> dict[str, float]:
@@ -200,6 +225,8 @@ def generation(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
             out[name] = num_samples(value, field)
         elif name == "seed":
             out[name] = seed(value, field)
+        elif name == "loudness":
+            out[name] = loudness(value, field)
         elif name == "cuda_graphs":
             if not isinstance(value, bool):
                 raise ConfigError(f"{field} must be true or false, got {_show(value)}")

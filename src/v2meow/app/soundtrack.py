@@ -47,6 +47,7 @@ class Settings:
     temperatures: tuple[float, float, float] = PAPER_TEMPERATURES
     num_samples: int = 1
     rhythm_guidance: float = 1.0  # guidance on the video's rhythm channel (bundles whose stage 1 reads one)
+    loudness: float | None = -14.0  # output target in LUFS (true peak <= -1 dBTP); None: as decoded
 
     def checked(self) -> Settings:
         """A copy with a blank prompt as None; ConfigError (from `v2meow.validation`) for values the pipeline cannot use."""
@@ -57,7 +58,7 @@ class Settings:
             raise ConfigError("the seed must be a whole number between 0 and 2**63-1, got nothing")
         seed = validation.seed(self.seed, "seed")
         rhythm = validation.cfg(self.rhythm_guidance, "rhythm guidance")
-        return Settings(text, seed, temperatures, count, rhythm)
+        return Settings(text, seed, temperatures, count, rhythm, validation.loudness(self.loudness, "loudness"))
 
 
 @dataclass
@@ -116,7 +117,7 @@ class SoundtrackJob:
         """The bundle's own sampling defaults."""
         gen = self.pipe.generation
         rhythm = gen.stages[0].guidance.get("rhythm", 1.0)
-        return Settings(None, gen.seed or 0, tuple(s.temperature for s in gen.stages), 1, rhythm)
+        return Settings(None, gen.seed or 0, tuple(s.temperature for s in gen.stages), 1, rhythm, gen.loudness)
 
     def check_video(self, video: str | os.PathLike) -> media.MediaInfo:
         """Probe an upload; MediaError (naming only the file, not its folder) when it is unusable."""
@@ -161,7 +162,7 @@ class SoundtrackJob:
             extra = {"rhythm": self.pipe.rhythm_channel(video, features), "guidance": ({"rhythm": settings.rhythm_guidance}, {}, {})}
         result = self.pipe(
             features, text=settings.text, seed=settings.seed, temperatures=settings.temperatures, num_samples=settings.num_samples,
-            **extra,
+            loudness="none" if settings.loudness is None else settings.loudness, **extra,
         )
         report(0.95, "Writing the video, the wav and the pictures")
         folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.out_dir))

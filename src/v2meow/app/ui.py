@@ -68,7 +68,8 @@ def build_app(job: SoundtrackJob, examples: Sequence[Path] = (), bundle_name: st
 
 
 def _settings(job: SoundtrackJob) -> list[gr.components.Component]:
-    """Prompt, seed, three temperatures, candidate count: in the handler's argument order."""
+    """Prompt, seed, three temperatures, candidate count, rhythm guidance, loudness target and switch:
+    in the handler's argument order."""
     defaults = job.defaults()
     hint = 'e.g. "calm piano", "drum and bass"' if job.accepts_text else "this model bundle takes no text prompt"
     text = gr.Textbox(label="Style prompt (optional)", placeholder=hint, interactive=job.accepts_text, elem_id="prompt")
@@ -91,8 +92,13 @@ def _settings(job: SoundtrackJob) -> list[gr.components.Component]:
         info="1 = as trained; higher follows the picture's beats more closely", visible=job.follows_rhythm,
         elem_id="rhythm-guidance",
     )
+    with gr.Accordion("Output loudness", open=False):
+        normalise = gr.Checkbox(value=defaults.loudness is not None, label="Normalise loudness (ITU-R BS.1770)",
+                                info="true peak kept under -1 dBTP; off: as the model decodes it", elem_id="normalise-loudness")
+        loudness = gr.Slider(-30.0, -6.0, value=-14.0 if defaults.loudness is None else defaults.loudness, step=1.0,
+                             label="Target loudness (LUFS)", info="-14: what streaming services play music at", elem_id="loudness")
     dice.click(lambda: random.randrange(2**31), outputs=seed, queue=False, show_progress="hidden")
-    return [text, seed, *temps, count, rhythm]
+    return [text, seed, *temps, count, rhythm, loudness, normalise]
 
 
 def _candidate_slot(i: int) -> list[gr.components.Component]:
@@ -133,11 +139,13 @@ def make_handler(job: SoundtrackJob):
     """The Generate callback: run the job with progress, fill the candidate slots, or show an error."""
 
     # Gradio fills `progress` from its default: the one place a call in a default is the idiom.
-    def generate(video, text, seed, t1, t2, t3, count, rhythm=1.0, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+    def generate(video, text, seed, t1, t2, t3, count, rhythm=1.0, loudness=-14.0, normalise=True,
+                 progress=gr.Progress(track_tqdm=True)):  # noqa: B008  # fmt: skip
         if not video:
             raise gr.Error("Upload a video first, or pick one of the examples.", title="No video", print_exception=False)
         settings = Settings(text=text, seed=seed, temperatures=(t1, t2, t3), num_samples=int(count or 1),
-                            rhythm_guidance=1.0 if rhythm is None else rhythm)  # fmt: skip
+                            rhythm_guidance=1.0 if rhythm is None else rhythm,
+                            loudness=loudness if normalise else None)  # fmt: skip
         try:
             outcome = job.run(video, settings, report=lambda fraction, message: progress(fraction, desc=message))
         except V2MeowError as e:  # the user's doing: say what is wrong, in the page

@@ -13,7 +13,7 @@ import numpy as np
 
 from v2meow import media
 from v2meow.errors import V2MeowError
-from v2meow.evaluation.beats import Rhythm, music_rhythm, video_motion, video_rhythm
+from v2meow.evaluation.beats import MusicEvents, Rhythm, music_events, video_motion, video_rhythm
 from v2meow.evaluation.embeddings import AudioBackbone
 from v2meow.evaluation.kl import AudioClassifier
 from v2meow.evaluation.pairing import Problem
@@ -43,6 +43,8 @@ class ClipAnalysis:
     ref_probs: np.ndarray | None = None  # [L]
     gen_rhythm: Rhythm | None = None
     ref_rhythm: Rhythm | None = None
+    gen_events: MusicEvents | None = None  # beats and LORIS onsets (gen_rhythm is its .rhythm)
+    ref_events: MusicEvents | None = None
     video: Rhythm | None = None
     video_source: str | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -95,8 +97,9 @@ class ClipAnalyzer:
             if self.classifier is not None:
                 out.gen_probs = self.classifier.predict(gen_wav, gen_sr)
                 out.ref_probs = self.classifier.predict(ref_wav, ref_sr)
-            out.gen_rhythm = music_rhythm(gen_wav, gen_sr, delta=self.rhythm.onset_delta)
-            out.ref_rhythm = music_rhythm(ref_wav, ref_sr, delta=self.rhythm.onset_delta)
+            out.gen_events = music_events(gen_wav, gen_sr, delta=self.rhythm.onset_delta)
+            out.ref_events = music_events(ref_wav, ref_sr, delta=self.rhythm.onset_delta)
+            out.gen_rhythm, out.ref_rhythm = out.gen_events.rhythm, out.ref_events.rhythm
         except V2MeowError as e:
             out.problems.append(Problem(stem, "analysis_failed", f"cannot analyse audio ({e})"))
             out.gen_embeddings = out.ref_embeddings = None

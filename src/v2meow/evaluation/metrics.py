@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from v2meow.evaluation.analysis import ClipAnalysis
-from v2meow.evaluation.beats import beat_scores, tempo_scores
+from v2meow.evaluation.beats import beat_scores, music_scores, tempo_scores
 from v2meow.evaluation.bootstrap import Estimate, bootstrap_mean, bootstrap_statistic
 from v2meow.evaluation.fad import ClipMoments, fad_from_moments
 from v2meow.evaluation.kl import kl_divergence
@@ -29,6 +29,7 @@ from v2meow.evaluation.prdc import DensityCoverage
 from v2meow.evaluation.shuffle import paired_scores
 
 BEAT_METRICS = ("beat_alignment", "beat_hit_rate", "beat_f1", "tempo_agreement", "tempo_error")
+MUSIC_BEAT_METRICS = ("beat_coverage", "beat_hit", "beat_iou")  # generated music against its reference music
 
 
 @dataclass
@@ -62,6 +63,7 @@ class BeatSettings:
     tolerance: float = 0.1  # seconds, hit window (VMAs' delta)
     sigma: float = 0.1  # seconds, width of the soft alignment score
     tempo_tolerance: float = 0.08  # relative tempo error counted as agreement
+    iou_tolerance: float = 0.07  # seconds, half-width of each beat's neighbourhood in the beat IoU (mir_eval's F-measure window)
 
 
 class MetricBuilder:
@@ -208,5 +210,14 @@ def rhythm_score(settings: BeatSettings) -> Callable[[object, object], dict[str,
             **beat_scores(video, music, tolerance=settings.tolerance, sigma=settings.sigma),
             **tempo_scores(video.tempo, music.tempo, tolerance=settings.tempo_tolerance),
         }
+
+    return score
+
+
+def music_beat_score(settings: BeatSettings) -> Callable[[object, object], dict[str, float]]:
+    """`(generated MusicEvents, reference MusicEvents) -> BCS, BHS and beat IoU`."""
+
+    def score(generated, reference) -> dict[str, float]:
+        return music_scores(generated, reference, tolerance=settings.iou_tolerance)
 
     return score

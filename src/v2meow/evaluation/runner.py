@@ -16,15 +16,18 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from v2meow.evaluation.analysis import ClipAnalysis, ClipAnalyzer, RhythmSettings
+from v2meow.evaluation.beats import has_mir_eval
 from v2meow.evaluation.embeddings import AudioBackbone, ClapBackbone, build_backbone, load_clap_embedder
 from v2meow.evaluation.kl import AudioClassifier, HFAudioClassifier
 from v2meow.evaluation.metrics import (
     BEAT_METRICS,
+    MUSIC_BEAT_METRICS,
     BeatSettings,
     MetricBuilder,
     MetricResult,
     kl_score,
     mcc_score,
+    music_beat_score,
     rhythm_score,
     standardizer,
 )
@@ -168,6 +171,8 @@ def evaluate(
         "video_tempo_bpm": [c.video.tempo if c.video else None for c in clips],
         "video_beats": [int(c.video.times.size) if c.video else None for c in clips],
         "music_onsets": [int(c.gen_rhythm.times.size) if c.gen_rhythm else None for c in clips],
+        "music_beats": [int(c.gen_events.beats.size) if c.gen_events else None for c in clips],
+        "reference_beats": [int(c.ref_events.beats.size) if c.ref_events else None for c in clips],
         "video_source": [c.video_source for c in clips],
     }
     info = {"name": backbone.name, "label": backbone.label, "weight_free": backbone.weight_free}
@@ -201,18 +206,31 @@ def _metrics(
         )
     else:
         notes.append("KL skipped: no classifier given (--classifier DIR, an audio-classification checkpoint)")
+    b = config.beats
+    specs = {
+        "beat_coverage": ("Beats coverage score, BCS (LORIS, 1-s bins, vs reference music)", True),
+        "beat_hit": ("Beats hit score, BHS (LORIS, 1-s bins, vs reference music)", True),
+        "beat_iou": (f"Beat IoU (tracked beats +-{b.iou_tolerance:g} s, vs reference music)", True),
+    }
+    assert tuple(specs) == MUSIC_BEAT_METRICS
+    gen_ev, ref_ev = (lambda c: c.gen_events), (lambda c: c.ref_events)
+    metrics.update(mb.paired(specs, gen_ev, ref_ev, music_beat_score(b), reference=ref_ev, salt=10))
     if any(c.video is not None for c in clips):
-        b = config.beats
+        f1_title = f"Beat F-measure (mir_eval, video beats vs onsets, +-{b.tolerance:g} s)"
+        if not has_mir_eval():
+            f1_title += " – needs mir_eval: pip install 'v2meow[eval]'"
         specs = {
             "beat_alignment": (f"Beat alignment (MV-Align style, sigma={b.sigma:g} s)", True),
             "beat_hit_rate": (f"Video beats hit by an onset (+-{b.tolerance:g} s)", True),
-            "beat_f1": (f"Beat F1 (one-to-one, +-{b.tolerance:g} s)", True),
+            "beat_f1": (f1_title, True),
             "tempo_agreement": (f"Tempo agreement (within {100 * b.tempo_tolerance:g}%, x2/x0.5 allowed)", True),
             "tempo_error": ("Tempo error (octaves, x2/x0.5 folded)", False),
         }
         assert tuple(specs) == BEAT_METRICS
         music, video, ref = (lambda c: c.gen_rhythm), (lambda c: c.video), (lambda c: c.ref_rhythm)
         metrics.update(mb.paired(specs, music, video, rhythm_score(b), reference=ref, reference_true=True, salt=8))
+        if not has_mir_eval():
+            metrics["beat_f1"].note = "mir_eval is not installed (pip install 'v2meow[eval]'): no beat F-measure"
     else:
         notes.append(
             "beat metrics skipped: no video (give --videos DIR, or reference/generated files with a video stream)"

@@ -7,7 +7,8 @@
       "components": {"stage1": "stage1", "stage2": "stage2", "stage3": "stage3",
                      "codec": "codec", "semantic": "semantic", "style": "style"},  # dirs, relative
       "generation": {"stages": [{"temperature": 1.0, "top_k": 0, "top_p": 1.0, "guidance": {}}, x3],
-                     "context_seconds": [4.0, 4.0, 1.0], "num_samples": 1, "seed": 0, "cuda_graphs": false}
+                     "context_seconds": [4.0, 4.0, 1.0], "num_samples": 1, "seed": 0, "cuda_graphs": false,
+                     "loudness": -14.0}                                # optional; null: no normalisation
     }
 
 Format 1 (per-setting tuples `temperatures`/`top_k`/`top_p`/`cfg` and an unused
@@ -51,6 +52,7 @@ class GenerationConfig:
     num_samples: int = 1
     seed: int | None = 0
     cuda_graphs: bool = False  # replay each stage's decode step as a captured CUDA graph (device cuda only)
+    loudness: float | None = -14.0  # output target in LUFS (true peak <= -1 dBTP); None: as the codec gives it
 
     def __post_init__(self) -> None:
         checked = validation.generation({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
@@ -58,6 +60,7 @@ class GenerationConfig:
         self.context_seconds = checked["context_seconds"]
         self.num_samples, self.seed = checked["num_samples"], checked["seed"]
         self.cuda_graphs = checked["cuda_graphs"]
+        self.loudness = checked["loudness"]
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -5,11 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from v2meow import media
 from v2meow.io import check_outputs
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 OUT_SUFFIXES = (*media.OUTPUT_CONTAINERS, *AUDIO_SUFFIXES)
+
+
+def loudness_normalized(audio: torch.Tensor, sample_rate: int, target: float | None) -> torch.Tensor:
+    """Each candidate of `audio [S, C, N]` brought to `target` LUFS with a true peak <= -1 dBTP
+    (`v2meow.signal.loudness`); `target` None returns `audio` as it is. Silence stays silence."""
+    if target is None:
+        return audio
+    from v2meow.signal.loudness import normalize_loudness
+
+    out = [torch.from_numpy(normalize_loudness(wav.float().cpu().numpy(), sample_rate, target)[0]) for wav in audio]
+    return torch.stack(out).to(device=audio.device, dtype=audio.dtype) if out else audio
 
 
 def candidate_path(path: Path, i: int) -> Path:

@@ -28,6 +28,7 @@ from v2meow import media
 from v2meow.media import fit_length
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
+from v2meow.pipelines.outputs import loudness_normalized
 from v2meow.pipelines.windows import plan_windows
 from v2meow.stages.conditions import ALL
 from v2meow.stages.layout import fit_frames
@@ -352,8 +353,10 @@ class V2MeowPipeline:
         made from the video (`rhythm_channel`).
 
         Keyword overrides go to `GenerationConfig.replace`: its fields (`stages`,
-        `context_seconds`, `num_samples`, `seed`, `cuda_graphs`) and the per-stage shortcuts
-        `temperatures`, `top_k`, `top_p`, `cfg`, `guidance` (3 values each).
+        `context_seconds`, `num_samples`, `seed`, `cuda_graphs`, `loudness`) and the per-stage
+        shortcuts `temperatures`, `top_k`, `top_p`, `cfg`, `guidance` (3 values each).
+        The audio is normalised to `loudness` LUFS (bundle default -14) with its true peak at
+        most -1 dBTP; `loudness="none"` leaves it as the codec decodes it.
         """
         import time
 
@@ -378,7 +381,7 @@ class V2MeowPipeline:
             timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
             fine = self.fine_tokens(coarse, features.duration, generation=gen, generator=generator)
             timings["stage3"], t = time.perf_counter() - t, time.perf_counter()
-        audio = self.decode(coarse, fine, features.duration)
+        audio = loudness_normalized(self.decode(coarse, fine, features.duration), self.codec.sample_rate, gen.loudness)
         timings["decode"] = time.perf_counter() - t
         scores = None
         if style is not None and gen.num_samples > 1 and getattr(self.style, "supports_audio", False):
@@ -431,7 +434,7 @@ class V2MeowPipeline:
         with self._autocast():
             coarse = self.coarse_tokens(semantic, duration, features=features, generation=gen, generator=generator)
             fine = self.fine_tokens(coarse, duration, generation=gen, generator=generator)
-        wav = self.decode(coarse, fine, duration)
+        wav = loudness_normalized(self.decode(coarse, fine, duration), self.codec.sample_rate, gen.loudness)
         return PipelineOutput(audio=wav.cpu(), sample_rate=self.codec.sample_rate, semantic=semantic.cpu(), coarse=coarse.cpu(),
                               fine=fine.cpu(), features=features, duration=duration)  # fmt: skip
 

@@ -1,7 +1,9 @@
 """Small signal-processing helpers shared by the evaluation backbones and the beat tracker.
 
 Everything runs in numpy on mono float audio; no weights and no librosa. The mel scale
-is the HTK one (`1127 ln(1 + f / 700)`), which is also what VGGish's front end uses.
+is the HTK one (`2595 log10(1 + f / 700)`), which is also what VGGish's front end uses, and
+`mel_filterbank` is the package's only mel filterbank (codecs, losses, the `mel` semantic
+backbone, VGGish and the onset envelope all build theirs with it).
 """
 
 from __future__ import annotations
@@ -10,30 +12,64 @@ import numpy as np
 
 
 def hz_to_mel(freq: np.ndarray | float) -> np.ndarray:
-    """HTK mel value of `freq` Hz."""
-    return 1127.0 * np.log1p(np.asarray(freq, dtype=np.float64) / 700.0)
+    """HTK mel value of `freq` Hz (`2595 log10(1 + f / 700)`, i.e. `1127 ln(1 + f / 700)`)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(freq, dtype=np.float64) / 700.0)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """Triangular mel filters over the bins of an `n_fft`-point real FFT.
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    """Inverse of `hz_to_mel`."""
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
-    Each filter rises from its lower to its centre edge and falls to its upper edge,
-    the edges being evenly spaced on the mel scale between `fmin` and `fmax`; the peak
-    weight is 1 (no area normalisation) and the DC bin gets no weight.
+
+def mel_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    *,
+    triangles: str = "hz",
+    norm: str | None = None,
+) -> np.ndarray:
+    """Triangular filters on the HTK mel scale over the bins of an `n_fft`-point real FFT: the one
+    mel filterbank of the package.
+
+    The `n_mels + 2` band edges are evenly spaced in mel between `fmin` and `fmax` (default
+    Nyquist). Each filter rises from its lower to its centre edge and falls to its upper edge:
+    - `triangles="hz"`: linearly in Hz (HTK, torchaudio `melscale_fbanks(mel_scale="htk")`,
+      librosa `htk=True`); used by the codecs, their losses and the `mel` semantic backbone;
+    - `triangles="mel"`: linearly in mel (VGGish's `mel_features.py`, whose front end FAD's
+      VGGish and the onset envelope use); the DC bin gets no weight.
+    `norm=None` gives every filter a peak of 1; `norm="slaney"` scales each to unit area
+    (`2 / (upper - lower)` in Hz), as the `mel` semantic backbone does.
+
+    Everything is computed in float64; cast the result as needed.
 
     Returns:
-        `[n_bins, n_mels]` float64 with `n_bins = n_fft // 2 + 1`.
+        `[n_fft // 2 + 1, n_mels]` float64.
     """
+    fmax = sample_rate / 2 if fmax is None else fmax
     if not 0 <= fmin < fmax <= sample_rate / 2:
         raise ValueError(f"need 0 <= fmin < fmax <= {sample_rate / 2}, got fmin={fmin}, fmax={fmax}")
-    bin_mel = hz_to_mel(np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1))  # [n_bins]
-    edges = np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2)  # [n_mels + 2]
-    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]  # each [n_mels]
-    rising = (bin_mel[:, None] - lower) / (centre - lower)  # [n_bins, n_mels]
-    falling = (upper - bin_mel[:, None]) / (upper - centre)
+    if triangles not in ("hz", "mel") or norm not in (None, "slaney"):
+        raise ValueError(f"triangles must be 'hz' or 'mel' and norm None or 'slaney', got {triangles!r}, {norm!r}")
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)  # [n_bins]
+    mel_edges = np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2)  # [n_mels + 2]
+    hz_edges = mel_to_hz(mel_edges)
+    if triangles == "hz":
+        x, e = freqs, hz_edges
+    else:  # VGGish's own arithmetic (1127 ln), so that its front end stays bit for bit
+        vggish_mel = lambda f: 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)  # noqa: E731
+        x, e = vggish_mel(freqs), np.linspace(vggish_mel(fmin), vggish_mel(fmax), n_mels + 2)
+    lower, centre, upper = e[:-2, None], e[1:-1, None], e[2:, None]  # [n_mels, 1] each
+    rising = (x[None] - lower) / (centre - lower)  # [n_mels, n_bins]
+    falling = (upper - x[None]) / (upper - centre)
     weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights[0] = 0.0
-    return weights
+    if triangles == "mel":
+        weights[:, 0] = 0.0
+    if norm == "slaney":
+        weights *= 2.0 / (hz_edges[2:, None] - hz_edges[:-2, None])
+    return weights.T
 
 
 def periodic_hann(length: int) -> np.ndarray:
@@ -88,7 +124,7 @@ def log_mel_spectrogram(
 ) -> np.ndarray:
     """`log(mel(|STFT| ** power) + log_offset)` of `wav [N]`; returns `[F, n_mels]` float64."""
     spec = magnitude_spectrogram(wav, n_fft, hop, win_length, center=center) ** power  # [F, n_bins]
-    return np.log(spec @ mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax) + log_offset)
+    return np.log(spec @ mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, triangles="mel") + log_offset)
 
 
 def sliding_max(x: np.ndarray, before: int, after: int) -> np.ndarray:

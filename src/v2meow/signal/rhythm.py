@@ -3,8 +3,9 @@ preparation (VMAs beat weights, rhythm envelopes) and the evaluation (beat align
 tempo following) share.
 
 Music side: an onset strength envelope (positive log-mel spectral flux at 100 Hz),
-onsets picked as its local maxima above a moving average, and a tempo from the
-envelope's autocorrelation. Video side: the motion energy of the `motion` extractor;
+onsets picked as its local maxima above a moving average, a tempo from the envelope's
+autocorrelation, and beats by dynamic programming at that tempo (`track_beats`). This is
+the package's one onset/tempo/beat detector: the demo visualizer uses it too. Video side: the motion energy of the `motion` extractor;
 a video beat is a step whose energy is the largest within +-`window` seconds (VMAs
 section 4.4), and the video's pulse rate comes from the same autocorrelation.
 """
@@ -151,6 +152,50 @@ def music_rhythm(wav: np.ndarray, sample_rate: int, delta: float = 0.07) -> Rhyt
     env = onset_envelope(wav, sample_rate)  # [F]
     times = pick_peaks(env, ENVELOPE_RATE, delta=delta) / ENVELOPE_RATE
     return Rhythm(times=times, tempo=estimate_tempo(env, ENVELOPE_RATE), duration=len(wav) / sample_rate)
+
+
+def track_beats(env: np.ndarray, rate: float, bpm: float, tightness: float = 100.0) -> np.ndarray:
+    """Beat frames of a pulse-strength envelope `env [F]` at tempo `bpm`, by dynamic programming
+    (Ellis 2007, "Beat tracking by dynamic programming"): each beat maximises the (smoothed)
+    strength plus `-tightness * log(gap / period) ** 2` over the gap to the previous beat.
+
+    Returns:
+        `[B]` ascending frame indices (empty for a too-short envelope).
+    """
+    period = rate * 60.0 / bpm
+    env = np.asarray(env, np.float64)
+    n = env.size
+    if n < 2 or period < 1 or n < period:
+        return np.zeros(0, np.int64)
+    sigma = period / 32
+    g = np.exp(-0.5 * (np.arange(-round(4 * sigma), round(4 * sigma) + 1) / max(sigma, 1e-3)) ** 2)
+    score = np.convolve(env / (env.std() + 1e-9), g / g.sum(), mode="same")  # [F]
+    back = np.full(n, -1)
+    offsets = np.arange(round(period / 2), round(2 * period) + 1)  # gap to the previous beat, frames
+    penalty = -tightness * np.log(offsets / period) ** 2
+    for t in range(offsets[0], n):
+        prev = t - offsets
+        ok = prev >= 0
+        v = score[prev[ok]] + penalty[ok]
+        j = int(np.argmax(v))
+        if v[j] > 0:
+            score[t] += v[j]
+            back[t] = prev[ok][j]
+    tail = np.arange(max(0, n - round(period)), n)
+    t = int(tail[np.argmax(score[tail])])
+    beats = []
+    while t >= 0:
+        beats.append(t)
+        t = int(back[t])
+    return np.asarray(beats[::-1], np.int64)
+
+
+def music_beats(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Beat times (s) of music `wav [N]`: `track_beats` on its onset envelope at its estimated tempo
+    (empty when no tempo is found)."""
+    env = onset_envelope(wav, sample_rate)
+    bpm = estimate_tempo(env, ENVELOPE_RATE)
+    return track_beats(env, ENVELOPE_RATE, bpm) / ENVELOPE_RATE if bpm else np.zeros(0)
 
 
 def video_beats(

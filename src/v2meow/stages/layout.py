@@ -41,9 +41,9 @@ def flat_times(num_frames: int, num_codebooks: int, rate: float, device=None) ->
     return frame_times(num_frames, rate, device).repeat_interleave(num_codebooks)
 
 
-def flat_ranges(num_tokens: int, num_codebooks: int, codebook_size: int, offset: int = 0, first_codebook: int = 0) -> torch.Tensor:
-    """Allowed id range `[lo, hi)` of each of `num_tokens` flattened tokens -> `[N, 2]`."""
-    q = (first_codebook + torch.arange(num_tokens)) % num_codebooks
+def flat_ranges(num_tokens: int, num_codebooks: int, codebook_size: int, offset: int = 0) -> torch.Tensor:
+    """Allowed id range `[lo, hi)` of each of `num_tokens` flattened tokens (codebook 0 first) -> `[N, 2]`."""
+    q = torch.arange(num_tokens) % num_codebooks
     lo = offset + q * codebook_size
     return torch.stack([lo, lo + codebook_size], dim=1)
 

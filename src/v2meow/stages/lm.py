@@ -38,7 +38,6 @@ class LMOutput:
     logits: torch.Tensor  # [B, T, V]
     targets: torch.Tensor  # [B, T] next-token ids
     mask: torch.Tensor  # [B, T] bool: which targets count in the loss
-    memory: Memory | None = None
     aux_loss: torch.Tensor | None = None  # [] an auxiliary objective (VMAs contrastive), unweighted
 
 
@@ -116,10 +115,6 @@ class ConditionEncoder(nn.Module):
 class TokenLM(nn.Module):
     """Causal decoder over `vocab_size` tokens, cross-attending to a `Memory` when `cross`."""
 
-    #: On CPU, `generate` first stores the weights column-major (`use_decode_layout`), which
-    #: makes batch-1 steps faster; False keeps their memory order (bench/peer.py compares both).
-    column_major_decode: bool = True
-
     def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, ffn: int, cross: bool, dropout: float = 0.0):
         super().__init__()
         self.vocab_size = vocab_size
@@ -188,8 +183,7 @@ class TokenLM(nn.Module):
         prefix as one captured CUDA graph (`graphs.DecodeGraph`); on CPU it runs that same
         static step eagerly (for tests).
         """
-        if self.column_major_decode:
-            use_decode_layout(self)  # CPU weights only
+        use_decode_layout(self)  # CPU weights column-major: faster batch-1 steps (bench/peer.py compares)
         with torch.inference_mode():
             return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, list(guided), aligned,
                                   options or DecodeOptions())  # fmt: skip

@@ -209,7 +209,7 @@ class Stage1(StageComponent):
                 self.decoder.embed.weight[: c.semantic_vocab], mask, c.contrastive_temperature,
                 rows=None if drop_v is None else ~drop_v,
             )  # fmt: skip
-        return LMOutput(logits=logits, targets=semantic, mask=mask, memory=memory, aux_loss=aux)
+        return LMOutput(logits=logits, targets=semantic, mask=mask, aux_loss=aux)
 
     @torch.inference_mode()
     def generate(

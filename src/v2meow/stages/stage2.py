@@ -182,7 +182,7 @@ class Stage2(StageComponent):
                 self.decoder.embed.weight[: self.coarse_vocab], mask, c.contrastive_temperature,
                 rows=None if drop_v is None else ~drop_v,
             )  # fmt: skip
-        return LMOutput(logits=logits, targets=flat, mask=mask, memory=memory, aux_loss=aux)
+        return LMOutput(logits=logits, targets=flat, mask=mask, aux_loss=aux)
 
     @torch.inference_mode()
     def generate(

@@ -9,29 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def hz_to_mel(f: torch.Tensor) -> torch.Tensor:
-    """HTK mel scale."""
-    return 2595.0 * torch.log10(1.0 + f / 700.0)
-
-
-def mel_to_hz(m: torch.Tensor) -> torch.Tensor:
-    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+from v2meow.signal import dsp
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None) -> torch.Tensor:
-    """Triangular mel filters (HTK scale, unit peak), `[n_mels, n_fft // 2 + 1]`."""
-    f_max = sample_rate / 2 if f_max is None else f_max
-    bins = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)  # [F]
-    edges = mel_to_hz(torch.linspace(hz_to_mel(torch.tensor(f_min)).item(), hz_to_mel(torch.tensor(f_max)).item(), n_mels + 2, dtype=torch.float64))
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # [M, 1] each
-    rising = (bins - lo) / (mid - lo)
-    falling = (hi - bins) / (hi - mid)
-    return torch.clamp(torch.minimum(rising, falling), min=0.0).float()  # [M, F]
+    """Triangular mel filters (HTK scale, unit peak) from `v2meow.signal.dsp.mel_filterbank`, `[n_mels, n_fft // 2 + 1]` float32."""
+    return torch.from_numpy(dsp.mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max).T.astype(np.float32))
 
 
 def stft_magnitude(x: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:

@@ -17,35 +17,22 @@ import torch
 import torch.nn.functional as F
 
 from v2meow.errors import ConfigError
+from v2meow.signal import dsp
 from v2meow.tokenizers.semantic.backbone import SemanticBackbone
 
 
-def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
-    """HTK mel scale."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
-
-
 def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0, f_max: float | None = None) -> torch.Tensor:
-    """Triangular filters, equally spaced on the HTK mel scale, each normalised to unit area.
+    """Triangular filters, equally spaced on the HTK mel scale, each normalised to unit area
+    (`v2meow.signal.dsp.mel_filterbank(norm="slaney")`).
 
     Returns:
         `[n_fft // 2 + 1, n_mels]` float32: power spectrum `@` filterbank gives mel energies.
     """
-    f_max = sample_rate / 2 if f_max is None else f_max
-    if not 0 <= f_min < f_max <= sample_rate / 2:
-        raise ConfigError(f"mel: need 0 <= f_min < f_max <= sample_rate/2, got f_min={f_min}, f_max={f_max}")
-    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)  # [F]
-    edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))  # [M + 2]
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # [M, 1] each
-    rising = (freqs[None] - lower) / (centre - lower)
-    falling = (upper - freqs[None]) / (upper - centre)
-    fb = np.clip(np.minimum(rising, falling), 0.0, None)  # [M, F]
-    fb *= (2.0 / (upper - lower))  # equal area per filter
-    return torch.from_numpy(fb.T.astype(np.float32))  # [F, M]
+    try:
+        fb = dsp.mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, norm="slaney")  # [F, M] float64
+    except ValueError as e:
+        raise ConfigError(f"mel: {e}") from None
+    return torch.from_numpy(fb.astype(np.float32))
 
 
 class MelBackbone(SemanticBackbone):
