@@ -96,7 +96,7 @@ def test_stretch_frames_reads_original_time_i_times_rate():
 
 
 def test_caption_tempo_words_follow_the_music_and_its_stretch():
-    from v2meow.signal.rhythm import fill_caption
+    from v2meow.signal.describe import fill_caption
     from v2meow.signal.stretch import time_stretch
 
     rate = 16000

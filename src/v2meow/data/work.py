@@ -429,8 +429,8 @@ def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip
         pulses = music_pulses(mono, sr, num_steps, float(c.semantic.frame_rate))  # [T_s]
         tensors["rhythm"] = torch.from_numpy(pulses)[:, None]  # [T_s, 1]
     caption = task.source.caption
-    if caption and ("{tempo}" in caption or "{bpm}" in caption):  # the word for this (stretched) item's own tempo
-        from v2meow.signal.rhythm import fill_caption
+    if caption and "{" in caption:  # words measured on this (stretched) item's own music: tempo, energy, brightness
+        from v2meow.signal.describe import fill_caption
 
         caption = fill_caption(caption, mono, sr)
     if c.style is not None:

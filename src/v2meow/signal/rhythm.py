@@ -259,16 +259,6 @@ def tempo_word(bpm: float | None) -> str:
     return "slow" if bpm < 90 else "fast" if bpm > 130 else "moderate"
 
 
-def fill_caption(caption: str, wav: np.ndarray, sample_rate: int) -> str:
-    """`caption` with `{tempo}` replaced by the tempo word of the music `wav [N]` (and `{bpm}` by its
-    estimated BPM), so a time-stretched copy of a clip gets the word for its own tempo."""
-    if "{tempo}" not in caption and "{bpm}" not in caption:
-        return caption
-    bpm = music_rhythm(np.asarray(wav, np.float32), sample_rate).tempo
-    text = caption.replace("{tempo}", tempo_word(bpm)).replace("{bpm}", "" if bpm is None else f"{bpm:.0f}")
-    return " ".join(text.split())
-
-
 def octave_deviation(estimate: float | None, truth: float | None) -> float:
     """Tempo error folded over octaves: |log2(est/true) - round(log2(est/true))| (0: the same tempo
     or an octave of it; about 0.25: chance); NaN when either is missing."""

@@ -82,6 +82,8 @@ class VocosCodecConfig(ComponentConfig):
     # log-mel -> pseudo-inverse magnitude -> Griffin-Lim, weight-free and deterministic
     inversion: str = "vocoder"
     griffin_lim_iters: int = 32
+    # false: no vocoder weights at all (a Griffin-Lim-only mel codec; `inversion` must be griffin_lim)
+    vocoder: bool = True
 
     def __post_init__(self) -> None:
         for name in _TUPLE_FIELDS:
@@ -93,6 +95,8 @@ class VocosCodecConfig(ComponentConfig):
             problems.append(f"inversion must be one of {', '.join(INVERSIONS)}, got '{self.inversion}'")
         if self.inversion == "griffin_lim" and self.encoder != "mel":
             problems.append(f"inversion griffin_lim needs encoder mel (a mel spectrogram to invert), got '{self.encoder}'")
+        if self.inversion == "vocoder" and not self.vocoder:
+            problems.append("inversion vocoder needs vocoder: true (this config has no vocoder weights)")
         if self.griffin_lim_iters < 0:
             problems.append(f"griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
         if self.channels not in (1, 2):
@@ -253,7 +257,7 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
             dim = c.n_mels
         self.quantizer = rvq.build_rvq(dim, c)
         self.decoder = ISTFTDecoder(dim, c.channels, c.backbone_dim, c.backbone_intermediate, c.backbone_layers,
-                                    c.stft_size, c.hop_length)  # fmt: skip
+                                    c.stft_size, c.hop_length) if c.vocoder else None  # fmt: skip
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> VocosCodec:
