@@ -68,6 +68,7 @@ def test_demo_bundle_outputs_are_unchanged(demo, case):
 def _tiny_outputs() -> dict[str, str]:
     """Seeded random-init stages with the options the demo bundle does not use (encdec stage 2,
     aligned coarse stage 3, long-term stage 1, guidance by name), one window each."""
+    from v2meow.stages.conditions import Condition
     from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
 
     out = {}
@@ -78,13 +79,15 @@ def _tiny_outputs() -> dict[str, str]:
     feats = torch.randn(2, 10, stagegen.FDIM)  # [B, T_v, D] at FRATE (2 s)
     style = torch.randn(2, 6)
     opts = lambda: DecodeOptions(generator=make_generator(3))  # noqa: E731
-    sem = s1.generate({"visual": feats, "style": style}, 20, sampling=SamplingConfig(temperature=1.0, guidance={"all": 2.0}),
-                      rates={"visual": stagegen.FRATE}, options=opts())  # fmt: skip
+    visual = Condition(feats, rate=stagegen.FRATE)
+    sem = s1.generate(conditions={"visual": visual, "style": Condition(style)}, length=20,
+                      sampling=SamplingConfig(temperature=1.0, guidance={"all": 2.0}), options=opts())  # fmt: skip
     out["stage1"] = _sha(sem)
-    coarse = s2.generate(sem, 40, conditions={"visual": feats}, rates={"visual": stagegen.FRATE},
+    coarse = s2.generate(conditions={"semantic": Condition(sem), "visual": visual}, length=40,
                          sampling=SamplingConfig(temperature=0.9, top_k=5, guidance={"visual": 2.5}), options=opts())  # fmt: skip
     out["stage2"] = _sha(coarse)
-    fine = s3.generate(coarse[:, :, :20], sampling=SamplingConfig(temperature=0.5, top_p=0.9), prompt=None, options=opts())
+    fine = s3.generate(conditions={"coarse": Condition(coarse[:, :, :20])}, length=20,
+                       sampling=SamplingConfig(temperature=0.5, top_p=0.9), options=opts())
     out["stage3"] = _sha(fine)
     return out
 
