@@ -40,7 +40,7 @@ def decode_step_parts(stage: Stage2, semantic: torch.Tensor, frames: int, repeat
                 m.weight.data = m.weight.data.contiguous()
 
     def gen(model):
-        return lambda: model.generate(semantic, frames, sampling=SamplingConfig(temperature=1.0),
+        return lambda: model.generate(conditions={"semantic": semantic}, length=frames, sampling=SamplingConfig(temperature=1.0),
                                       options=DecodeOptions(generator=make_generator(0)))
 
     t_col, t_row, layout_x = paired_times(gen(stage), gen(row_major), repeats=repeats)
@@ -84,7 +84,8 @@ def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
     frames = new // 4
 
     def v2meow():
-        return ours.generate(semantic, frames, sampling=SamplingConfig(temperature=1.0), options=DecodeOptions(generator=make_generator(0)))
+        return ours.generate(conditions={"semantic": semantic}, length=frames, sampling=SamplingConfig(temperature=1.0),
+                             options=DecodeOptions(generator=make_generator(0)))
 
     ids = torch.randint(0, vocab - 1, (1, prompt))  # MusicGen input_ids: [B * num_codebooks, T]
 

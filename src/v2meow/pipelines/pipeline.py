@@ -75,7 +75,6 @@ class V2MeowPipeline:
         loaded on first use), needed only to read audio (`resynthesize`); `semantic_info` (its
         config) is enough for the compatibility check."""
         self.extractor, self.stage1, self.stage2, self.stage3 = extractor, stage1, stage2, stage3
-        self.stages: dict[str, Stage] = dict(zip(ROLES, (stage1, stage2, stage3)))  # by role, in pipeline order
         for role, stage in self.stages.items():
             if stage.role != role:
                 raise ConfigError(f"the {role} step needs a {role} stage, got a {stage.config.model_type} ({stage.role})")
@@ -88,6 +87,11 @@ class V2MeowPipeline:
         check_components(extractor, stage1, stage2, stage3, codec, style, semantic_info)
         for m in self.modules():
             m.eval()
+
+    @property
+    def stages(self) -> dict[str, Stage]:
+        """The stages by role, in pipeline order."""
+        return dict(zip(ROLES, (self.stage1, self.stage2, self.stage3)))
 
     def modules(self) -> list[torch.nn.Module]:
         return [m for m in (self.extractor, self.stage1, self.stage2, self.stage3, self.codec, self.style) if m is not None]
