@@ -43,7 +43,7 @@ CASES = {
     "plain": {},
     "text_cfg3_two": dict(text="fast orchestral fantasy", cfg=(3.0, 1.0, 1.0), num_samples=2),
     "topk_topp": dict(top_k=(20, 8, 4), top_p=(0.9, 0.8, 1.0), seed=7),
-    "cfg_rhythm": dict(guidance=({"rhythm": 3.0}, {}, {})),
+    "cfg_rhythm": dict(guidance={"semantic": {"rhythm": 3.0}}),  # by role (the cfg case above: CLI-style per-stage values)
 }
 
 GOLDEN = {  # sha256[:16] of semantic, coarse, fine, audio
