@@ -45,7 +45,7 @@ def run(new_frames: int = 128, repeats: int = 5) -> dict:
         def decode(bf16=bf16, graph=graph):
             ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
             with ctx:
-                model.generate(semantic, 750, sampling=SamplingConfig(temperature=0.95), prompt=prompt,
+                model.generate(conditions={"semantic": semantic}, length=750, prompt=prompt, sampling=SamplingConfig(temperature=0.95),
                                options=DecodeOptions(generator=make_generator(0, "cuda"), cuda_graph=graph))  # fmt: skip
             torch.cuda.synchronize()
 

@@ -43,7 +43,7 @@ def decode_step_parts(stage: Stage2, semantic: torch.Tensor, frames: int, repeat
     def gen(model, layout=True):
         def run():
             with mock.patch.object(lm, "use_decode_layout", lm.use_decode_layout if layout else (lambda module: None)):
-                return model.generate(semantic, frames, sampling=SamplingConfig(temperature=1.0),
+                return model.generate(conditions={"semantic": semantic}, length=frames, sampling=SamplingConfig(temperature=1.0),
                                       options=DecodeOptions(generator=make_generator(0)))
 
         return run
@@ -89,7 +89,8 @@ def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
     frames = new // 4
 
     def v2meow():
-        return ours.generate(semantic, frames, sampling=SamplingConfig(temperature=1.0), options=DecodeOptions(generator=make_generator(0)))
+        return ours.generate(conditions={"semantic": semantic}, length=frames, sampling=SamplingConfig(temperature=1.0),
+                             options=DecodeOptions(generator=make_generator(0)))
 
     ids = torch.randint(0, vocab - 1, (1, prompt))  # MusicGen input_ids: [B * num_codebooks, T]
 

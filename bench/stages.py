@@ -38,7 +38,8 @@ def kv_cache(preset: str = "small", new_tokens: int = 32, repeats: int = 5) -> d
     s = SamplingConfig(temperature=0.95)
 
     def run(cache: bool):
-        return model.generate(semantic, 750, sampling=s, prompt=prompt, options=DecodeOptions(generator=make_generator(0), use_cache=cache))
+        return model.generate(conditions={"semantic": semantic}, length=750, prompt=prompt, sampling=s,
+                              options=DecodeOptions(generator=make_generator(0), use_cache=cache))
 
     cached = median_time(lambda: run(True), repeats=repeats)
     full = median_time(lambda: run(False), repeats=repeats)

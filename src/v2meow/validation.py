@@ -153,7 +153,7 @@ def parse_int(text: str, field: str) -> int:
 # ---- generation settings (GenerationConfig fields, pipeline.json "generation") -------------
 
 SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "guidance")
-GENERATION_FIELDS = ("stages", "context_seconds", "num_samples", "seed", "cuda_graphs", "loudness")
+GENERATION_FIELDS = ("sampling", "context_seconds", "num_samples", "seed", "cuda_graphs", "loudness")
 LOUDNESS_RANGE = (-70.0, 0.0)  # LUFS: BS.1770's absolute gate .. full scale
 OFF_WORDS = ("none", "off")
 
@@ -203,11 +203,25 @@ def _stage_sampling(value: Any, field: str) -> Any:
     return value if not isinstance(value, Mapping) and hasattr(value, "temperature") else sampling(value, field)
 
 
-def generation(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def by_role(values: Any, field: str, check: Callable[[Any, str], Any], roles: tuple[str, ...]) -> dict[str, Any]:
+    """One checked value per stage role: from an object naming every role (`{"semantic": ..., ...}`),
+    or a list in the pipeline's order (stage 1, 2, 3)."""
+    if not isinstance(values, Mapping):
+        return dict(zip(roles, per_stage(values, field, check, count=len(roles))))
+    unknown = sorted(set(values) - set(roles))
+    missing = [r for r in roles if r not in values]
+    if unknown or missing:
+        problem = f"unknown role {unknown[0]}" if unknown else f"{', '.join(missing)} missing"
+        raise ConfigError(f"{field} needs one entry per stage role ({', '.join(roles)}): {problem}")
+    return {r: check(values[r], f"{field}.{r}") for r in roles}
+
+
+def generation(values: Mapping[str, Any], prefix: str = "", roles: tuple[str, ...] = ()) -> dict[str, Any]:
     """Check a mapping of generation settings (`GenerationConfig` fields); returns them in canonical types.
 
     `prefix` is put before each field name in messages (`"generation."` for pipeline.json,
-    `""` for keyword arguments). Unknown fields are an error naming them.
+    `""` for keyword arguments). Unknown fields are an error naming them. `sampling` and
+    `context_seconds` hold one entry per stage role of `roles` (`by_role`).
     """
     if not isinstance(values, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'generation settings'} must be an object, got {type(values).__name__}")
@@ -217,10 +231,10 @@ def generation(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in values.items():
         field = f"{prefix}{name}"
-        if name == "stages":
-            out[name] = per_stage(value, field, _stage_sampling)
+        if name == "sampling":
+            out[name] = by_role(value, field, _stage_sampling, roles)
         elif name == "context_seconds":
-            out[name] = per_stage(value, field, context)
+            out[name] = by_role(value, field, context, roles)
         elif name == "num_samples":
             out[name] = num_samples(value, field)
         elif name == "seed":

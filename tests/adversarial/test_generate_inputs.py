@@ -149,10 +149,10 @@ def _edit_json(path, edit):
          "generation.temperatures"),  # a format-1 file: checked while it is migrated
         ("nan", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "format_version": 1, "generation": {"cfg": [1, 1, float("nan")]}}),
          "generation.cfg[3]"),
-        ("hot2", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "generation": {"stages": [{"temperature": "hot"}, {}, {}]}}),
-         "generation.stages[1].temperature"),
-        ("nan2", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "generation": {"stages": [{}, {}, {"guidance": {"all": float("nan")}}]}}),
-         "generation.stages[3].guidance.all"),
+        ("hot2", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "format_version": 2, "generation": {"stages": [{"temperature": "hot"}, {}, {}]}}),
+         "generation.stages[1].temperature"),  # a format-2 file: checked while it is migrated
+        ("nan3", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "generation": {"sampling": {"semantic": {}, "coarse": {}, "fine": {"guidance": {"all": float("nan")}}}}}),
+         "generation.sampling.fine.guidance.all"),
         ("unknown", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "generation": {"temprature": [1, 1, 1]}}),
          "temprature"),
         ("vocab", lambda b: _edit_json(b / "stage1" / "config.json", lambda d: {**d, "semantic_vocab": "256x"}),

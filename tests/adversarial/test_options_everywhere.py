@@ -28,14 +28,16 @@ def test_generation_config_refuses(field, value):
         GenerationConfig().replace(**{field: value})
 
 
-@pytest.mark.parametrize("stages,field", [
-    ([{"temperature": math.nan}, {}, {}], r"stages\[1\]\.temperature"), ([{}, {"top_k": 1.7}, {}], r"stages\[2\]\.top_k"),
-    ([{}, {}, {"guidance": {"all": -1}}], r"stages\[3\]\.guidance\.all"), ([{}, {}], "stages"),
+@pytest.mark.parametrize("sampling,field", [
+    ([{"temperature": math.nan}, {}, {}], r"sampling\[1\]\.temperature"), ([{}, {"top_k": 1.7}, {}], r"sampling\[2\]\.top_k"),
+    ([{}, {}, {"guidance": {"all": -1}}], r"sampling\[3\]\.guidance\.all"), ([{}, {}], "sampling"),
     ([{}, {}, {"temprature": 1}], "temprature"), ([{}, {}, {"guidance": 3}], "guidance"),
+    ({"semantic": {}, "coarse": {"top_p": 0}, "fine": {}}, r"sampling\.coarse\.top_p"), ({"semantic": {}, "coarse": {}}, "fine missing"),
+    ({"semantic": {}, "coarse": {}, "fine": {}, "finest": {}}, "unknown role finest"),
 ])  # fmt: skip
-def test_per_stage_settings_refused_naming_the_stage(stages, field):
+def test_per_stage_settings_refused_naming_the_stage(sampling, field):
     with pytest.raises(ConfigError, match=field):
-        GenerationConfig(stages=stages)
+        GenerationConfig(sampling=sampling)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,8 @@ def test_sampling_config_refuses(kwargs):
 
 def test_valid_values_are_kept_exactly():
     g = GenerationConfig().replace(top_k=(1e3, 0, 5), seed=2**63 - 1, num_samples=validation.MAX_SAMPLES, temperatures=(0, 0.5, 1))
-    assert [s.top_k for s in g.stages] == [1000, 0, 5] and isinstance(g.stages[0].top_k, int) and g.seed == 2**63 - 1
+    assert [s.top_k for s in g.sampling.values()] == [1000, 0, 5] and isinstance(g.sampling["semantic"].top_k, int)
+    assert g.seed == 2**63 - 1
     assert validation.parse_numbers("1,2.5,3", "--x") == (1, 2.5, 3)
     assert validation.parse_int("99999999999999999999", "--seed") == 99999999999999999999  # exact, then range-checked
 

@@ -24,7 +24,7 @@ def _create_args(out, **replace):
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     out = tmp_path_factory.mktemp("b") / "bundle"
-    temperatures = ",".join(f"{s.temperature:g}" for s in read_bundle(DEMO)["generation"].stages)  # the demo's own
+    temperatures = ",".join(f"{s.temperature:g}" for s in read_bundle(DEMO)["generation"].sampling.values())  # the demo's own
     assert main(_create_args(out) + ["--temperatures", temperatures]) == 0
     return out
 
@@ -51,7 +51,7 @@ def test_inspect_json_reports_sizes_parameters_rates_and_verdict(made, capsys):
     assert (s1["semantic_vocab"], s1["semantic_rate"], s1["feature_dim"]) == (256, 25.0, 16)
     codec = info["components"]["codec"]
     assert (codec["sample_rate"], codec["frame_rate"], codec["num_codebooks"], codec["num_coarse"]) == (16000, 50.0, 6, 2)
-    assert info["features"]["dim"] == 16 and [s["temperature"] for s in info["generation"]["stages"]] == [1.0, 0.6, 0.4]
+    assert info["features"]["dim"] == 16 and [s["temperature"] for s in info["generation"]["sampling"].values()] == [1.0, 0.6, 0.4]
     assert info["compatible"] is True and info["sha256"]["ok"] is True
 
 
@@ -77,7 +77,8 @@ def test_options_reach_pipeline_json(tmp_path):
     args = _create_args(out) + ["--temperatures", "0.9,0.8,0.3", "--context-seconds", "2,1,0.5", "--feature-rate", "10"]
     assert main(args) == 0
     gen = json.loads((out / "pipeline.json").read_text())["generation"]
-    assert [s["temperature"] for s in gen["stages"]] == [0.9, 0.8, 0.3] and gen["context_seconds"] == [2.0, 1.0, 0.5]
+    assert [s["temperature"] for s in gen["sampling"].values()] == [0.9, 0.8, 0.3]
+    assert gen["context_seconds"] == {"semantic": 2.0, "coarse": 1.0, "fine": 0.5}
 
 
 def test_components_that_disagree_are_named_and_no_bundle_appears(tmp_path, capsys):

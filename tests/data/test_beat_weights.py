@@ -94,8 +94,8 @@ def test_long_term_stream_samples_the_whole_item(beat_cache):
     ds = StageDataset(beat_cache, "stage1", 1.0, long_term_steps=4)
     for _ in range(3):  # whatever the crop, the long-term stream covers the whole 3-s item (15 frames at 5 Hz)
         ex = ds[0]
-        assert ex["conditions"]["long_term"].shape == (4, 8)
-        assert ex["conditions"]["long_term"][:, 0].tolist() == [1.0, 5.0, 9.0, 13.0]  # column 0 = frame index
+        assert ex["conditions"]["long_term"].value.shape == (4, 8)
+        assert ex["conditions"]["long_term"].value[:, 0].tolist() == [1.0, 5.0, 9.0, 13.0]  # column 0 = frame index
 
 
 def _burst_wav(path: Path, rate: int = 16000) -> None:

@@ -63,10 +63,10 @@ def test_stage_crops_are_aligned_across_rates(tmp_path):
     starts = set()
     for _ in range(8):
         ex = ds[0]
-        t0_feat = ex["conditions"]["visual"][0, 0].item() / CONTRACT["feature_rate"]
+        t0_feat = ex["conditions"]["visual"].value[0, 0].item() / CONTRACT["feature_rate"]
         # semantic values are their frame index modulo the vocabulary
         assert round(t0_feat * CONTRACT["semantic_rate"]) % CONTRACT["semantic_vocab"] == ex["semantic"][0].item()
-        assert ex["conditions"]["visual"].shape == (10, 8) and ex["semantic"].shape == (20,) and ex["masks"]["visual"].all()
+        assert ex["conditions"]["visual"].value.shape == (10, 8) and ex["semantic"].shape == (20,) and ex["conditions"]["visual"].mask.all()
         starts.add(t0_feat)
     assert len(starts) > 1  # crops move from one draw to the next
     ds2 = StageDataset(tmp_path, "stage2", crop_seconds=2.0, num_coarse=2)
@@ -99,7 +99,7 @@ def test_stage1_can_read_audio_only_items_with_the_visual_stream_dropped(tmp_pat
     ds = StageDataset(tmp_path, "stage1", 2.0, streams=streams, visual_optional=True, random_crop=False)
     assert len(ds) == 2 and len(StageDataset(tmp_path, "stage1", 2.0, streams=streams)) == 1
     by_video = {ds.reader.records[i].has_video: ds[i] for i in range(2)}
-    assert not bool(by_video[True]["drop"]["visual"]) and bool(by_video[False]["drop"]["visual"])
-    silent = by_video[False]["conditions"]["visual"]
-    assert silent.shape == by_video[True]["conditions"]["visual"].shape and not silent.any()
-    assert by_video[False]["masks"]["visual"].all()  # all attendable: they are null embeddings once dropped
+    assert not bool(by_video[True]["conditions"]["visual"].drop) and bool(by_video[False]["conditions"]["visual"].drop)
+    silent = by_video[False]["conditions"]["visual"].value
+    assert silent.shape == by_video[True]["conditions"]["visual"].value.shape and not silent.any()
+    assert by_video[False]["conditions"]["visual"].mask.all()  # all attendable: they are null embeddings once dropped

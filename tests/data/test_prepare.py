@@ -165,7 +165,7 @@ def test_audio_only_items_train_stages_2_and_3_only(reference):
     assert all(not rec.has_video for rec in s2.reader.records if rec.source == "music.wav")
     ex = s2[[i for i, rec in enumerate(s2.reader.records) if rec.source == "music.wav"][0]]
     assert ex["coarse"].shape == (2, 50) and ex["semantic"].shape == (50,) and "conditions" not in ex
-    assert s3[0]["fine"].shape == (2, 25) and s1[0]["conditions"]["visual"].shape == (1, 16)
+    assert s3[0]["fine"].shape == (2, 25) and s1[0]["conditions"]["visual"].value.shape == (1, 16)
 
 
 def test_manifest_csv_separate_audio_captions_splits(media_dir, components, tmp_path):

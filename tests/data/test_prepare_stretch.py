@@ -167,8 +167,8 @@ def test_stage1_rhythm_stream_is_cropped_with_the_semantic_tokens(stretched):
     for i, rec in enumerate(ds.reader.records):
         ex = ds[i]
         rhythm = ds.reader.load(i)["rhythm"].float()
-        assert ex["conditions"]["rhythm"].shape == (50, 1) and ex["masks"]["rhythm"].all()
-        assert torch.equal(ex["conditions"]["rhythm"], rhythm[:50])
+        assert ex["conditions"]["rhythm"].value.shape == (50, 1) and ex["conditions"]["rhythm"].mask.all()
+        assert torch.equal(ex["conditions"]["rhythm"].value, rhythm[:50])
     with pytest.raises(ConfigError, match="rhythm has rate 25 but .* stores it at 50 Hz"):
         StageDataset(stretched, "stage1", crop_seconds=1.0, split=None, streams=Stage1Config(
             feature_dim=m["feature_dim"], feature_rate=FEATURE_RATE, extra_streams=[{**RHYTHM, "rate": 25.0}]).streams())
@@ -186,11 +186,11 @@ def test_rhythm_crop_is_aligned_with_a_random_window(tmp_path, shape):
     starts = set()
     for _ in range(12):
         ex = ds[0]
-        rhythm = ex["conditions"]["rhythm"]  # [T, 1]: the semantic frame index, as cachegen writes it
-        assert rhythm.shape == (20, 1) and ex["masks"]["rhythm"].all()
+        rhythm = ex["conditions"]["rhythm"].value  # [T, 1]: the semantic frame index, as cachegen writes it
+        assert rhythm.shape == (20, 1) and ex["conditions"]["rhythm"].mask.all()
         frames = rhythm[:, 0].long()  # [20]
         assert torch.equal(frames, torch.arange(20) + frames[0])
         assert torch.equal(frames % CONTRACT["semantic_vocab"], ex["semantic"])  # the same frames as the tokens
-        assert int(ex["conditions"]["visual"][0, 0]) == int(frames[0]) // 2  # and the video (5 Hz)
+        assert int(ex["conditions"]["visual"].value[0, 0]) == int(frames[0]) // 2  # and the video (5 Hz)
         starts.add(int(frames[0]))
     assert len(starts) > 1  # the windows moved

@@ -25,8 +25,9 @@ def test_cached_generation_matches_uncached_on_cuda():
     model = Stage3(Stage3Config.preset("debug", codebook_size=16, num_coarse=2, num_fine=2, codec_rate=20.0)).cuda().eval()
     coarse = torch.randint(0, 16, (2, 2, 20), device="cuda")
     s = SamplingConfig(temperature=0)
-    cached = model.generate(coarse, sampling=s, options=DecodeOptions(generator=make_generator(0, "cuda")))
-    full = model.generate(coarse, sampling=s, options=DecodeOptions(generator=make_generator(0, "cuda"), use_cache=False))
+    inputs = dict(conditions={"coarse": coarse}, length=20, sampling=s)
+    cached = model.generate(**inputs, options=DecodeOptions(generator=make_generator(0, "cuda")))
+    full = model.generate(**inputs, options=DecodeOptions(generator=make_generator(0, "cuda"), use_cache=False))
     assert torch.equal(cached, full)
 
 
@@ -46,12 +47,12 @@ def test_cuda_graph_decoding_matches_eager_on_cuda():
         return DecodeOptions(generator=make_generator(seed, "cuda"), cuda_graph=graph)
 
     with sdpa_kernel(SDPBackend.MATH):  # one attention kernel for both, masked or not: same arithmetic
-        eager = model.generate(feats, 20, sampling=s, options=options(0, False))
-        graphed = model.generate(feats, 20, sampling=s, options=options(0, True))
+        eager = model.generate(conditions=feats, length=20, sampling=s, options=options(0, False))
+        graphed = model.generate(conditions=feats, length=20, sampling=s, options=options(0, True))
     assert torch.equal(eager, graphed)
     with torch.autocast("cuda", dtype=torch.bfloat16):  # the pipeline's setting: captured with autocast's cache off
-        a = model.generate(feats, 20, options=options(1, True))
-        b = model.generate(feats, 20, options=options(1, True))
+        a = model.generate(conditions=feats, length=20, options=options(1, True))
+        b = model.generate(conditions=feats, length=20, options=options(1, True))
     assert torch.equal(a, b) and a.min() >= 0 and a.max() < 24
 
 

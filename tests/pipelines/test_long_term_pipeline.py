@@ -19,9 +19,10 @@ def _semantic_with_calls(pipe, features):
     calls = []
     generate = pipe.stage1.generate
 
-    def recording(conditions, *args, **kw):
-        calls.append((conditions["visual"].shape[1], conditions.get("long_term")))
-        return generate(conditions, *args, **kw)
+    def recording(*, conditions, **kw):
+        long_term = conditions.get("long_term")
+        calls.append((conditions["visual"].value.shape[1], None if long_term is None else long_term.value))
+        return generate(conditions=conditions, **kw)
 
     pipe.stage1.generate = recording
     try:

@@ -9,6 +9,7 @@ from v2meow.pipelines import V2MeowPipeline
 from v2meow.pipelines.checks import IncompatibleComponentsError
 from v2meow.pipelines.debug import build_debug_bundle
 from v2meow.pipelines.windows import plan_windows
+from v2meow.stages.conditions import Condition
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +60,9 @@ def test_text_changes_stage1_and_candidates(pipe, make_video):
     video = make_video(duration=2.0, fps=10, size=(32, 32))
     feats = pipe.extract_features(video)
     with torch.no_grad():
-        visual, rates = feats.features[None], {"visual": feats.rate}
-        with_text = pipe.stage1.encode({"visual": visual, "style": pipe.embed_text("drum and bass")[None]}, rates=rates).states
-        without = pipe.stage1.encode({"visual": visual}, rates=rates).states
+        visual = Condition(feats.features[None], rate=feats.rate)
+        with_text = pipe.stage1.encode({"visual": visual, "style": pipe.embed_text("drum and bass")[None]}).states
+        without = pipe.stage1.encode({"visual": visual}).states
     assert not torch.allclose(with_text, without)
     out = pipe(feats, text="slow ambient", num_samples=3, seed=0)
     assert out.audio.shape[0] == 3 and out.semantic.shape[0] == 3

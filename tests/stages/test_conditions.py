@@ -8,6 +8,7 @@ from safetensors.torch import load_file, save_file
 
 from stagegen import FDIM, VOCAB, stage1
 from v2meow.errors import ConfigError
+from v2meow.stages.conditions import Condition
 from v2meow.stages.sampling import SamplingConfig
 from v2meow.stages.stage1 import Stage1
 from v2meow.training.stages import StageModule
@@ -25,7 +26,7 @@ def test_a_new_condition_stream_is_one_config_entry_and_trains():
     model.eval()
     shifted = {**batch["conditions"], "rhythm": batch["conditions"]["rhythm"].roll(5, 1)}
     assert not torch.allclose(model.encode(batch["conditions"]).states, model.encode(shifted).states)
-    out = model.generate(batch["conditions"], 8, sampling=SamplingConfig(guidance={"rhythm": 3.0, "all": 2.0}))
+    out = model.generate(conditions=batch["conditions"], length=8, sampling=SamplingConfig(guidance={"rhythm": 3.0, "all": 2.0}))
     assert out.shape == (2, 8) and out.max() < VOCAB
 
 
@@ -35,7 +36,7 @@ def test_unknown_streams_and_guidance_keys_are_named():
     with pytest.raises(ValueError, match="tempo"):
         model.encode({"visual": visual, "tempo": torch.randn(1, 3)})
     with pytest.raises(ConfigError, match="no condition 'rhythm'"):
-        model.generate({"visual": visual}, 4, sampling=SamplingConfig(guidance={"rhythm": 2.0}))
+        model.generate(conditions={"visual": visual}, length=4, sampling=SamplingConfig(guidance={"rhythm": 2.0}))
     for bad in ({"name": "all", "kind": "features", "size": 1, "rate": 1.0}, {"name": "x", "kind": "pixels", "size": 1},
                 {"name": "x", "kind": "features", "size": 1}, {"name": "visual", "kind": "vector", "size": 3}):  # fmt: skip
         with pytest.raises(ConfigError):
@@ -64,7 +65,8 @@ def test_a_forced_drop_makes_the_stream_irrelevant_for_that_row():
     semantic = torch.randint(0, VOCAB, (2, 20))
     a = {"visual": torch.randn(2, 10, FDIM), "rhythm": torch.rand(2, 20, 1)}
     b = {**a, "visual": torch.randn(2, 10, FDIM)}  # other video, same music
-    drop = {"visual": torch.tensor([True, False])}
-    la, lb = model(semantic, a, drop=drop).logits, model(semantic, b, drop=drop).logits
+    drop = torch.tensor([True, False])
+    la = model(semantic, {**a, "visual": Condition(a["visual"], drop=drop)}).logits
+    lb = model(semantic, {**b, "visual": Condition(b["visual"], drop=drop)}).logits
     torch.testing.assert_close(la[0], lb[0])  # row 0: its video is dropped, the rhythm alone conditions it
     assert not torch.allclose(la[1], lb[1])

@@ -140,8 +140,8 @@ def test_long_term_generation_and_training_shapes():
     assert model.long_short.long_in[1].weight.grad is not None
     model.eval()
     visual = batch["conditions"]["visual"][:1]
-    a = model.generate({"visual": visual, "long_term": torch.randn(1, 33, FDIM)}, 12)
-    b = model.generate({"visual": visual}, 12)  # no long stream given: the window stands for the whole video
+    a = model.generate(conditions={"visual": visual, "long_term": torch.randn(1, 33, FDIM)}, length=12)
+    b = model.generate(conditions={"visual": visual}, length=12)  # no long stream given: the window stands for the whole video
     assert a.shape == b.shape == (1, 12)
 
 

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from stagegen import FRATE, NC, VOCAB, K, stage1, stage2, stage3
 
 from v2meow.errors import ConfigError
+from v2meow.stages.conditions import Condition
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
 from v2meow.stages.stage1 import Stage1
 from v2meow.stages.stage2 import Stage2
@@ -21,11 +22,11 @@ def _generate(model, clip, sampling=None, **kw):
     options = DecodeOptions(**kw)
     if isinstance(model, Stage1):
         conditions = _stage1_conditions(model, clip)
-        return model.generate(conditions, clip["semantic"].shape[1], sampling=sampling, options=options)
+        return model.generate(conditions=conditions, length=clip["semantic"].shape[1], sampling=sampling, options=options)
     if isinstance(model, Stage2):
-        conditions = {"visual": clip["visual"]} if model.uses_visual else None
-        return model.generate(clip["semantic"], clip["coarse"].shape[2], conditions=conditions, sampling=sampling, options=options)
-    return model.generate(clip["coarse"], sampling=sampling, options=options)
+        conditions = {"semantic": clip["semantic"], **({"visual": clip["visual"]} if model.uses_visual else {})}
+        return model.generate(conditions=conditions, length=clip["coarse"].shape[2], sampling=sampling, options=options)
+    return model.generate(conditions={"coarse": clip["coarse"]}, length=clip["coarse"].shape[2], sampling=sampling, options=options)
 
 
 def _forward(model, clip):
@@ -118,9 +119,10 @@ def test_save_load_identical_outputs(make, clip_tokens, tmp_path):
 def test_prompt_is_kept_and_continued(clip_tokens):
     model = stage2().eval()
     prompt = clip_tokens["coarse"][:, :, :7]
-    out = model.generate(clip_tokens["semantic"], 40, prompt=prompt, options=DecodeOptions(generator=make_generator(0)))
+    out = model.generate(conditions={"semantic": clip_tokens["semantic"]}, length=40, prompt=prompt,
+                         options=DecodeOptions(generator=make_generator(0)))
     assert out.shape == (1, NC, 40) and torch.equal(out[:, :, :7], prompt)
-    sem = stage1().eval().generate({"visual": clip_tokens["visual"]}, 20, prompt=clip_tokens["semantic"][:, :5])
+    sem = stage1().eval().generate(conditions={"visual": clip_tokens["visual"]}, length=20, prompt=clip_tokens["semantic"][:, :5])
     assert torch.equal(sem[:, :5], clip_tokens["semantic"][:, :5])
 
 
@@ -131,7 +133,7 @@ def test_stage1_style_and_rate(clip_tokens):
     assert not torch.allclose(a, b)  # text vs no text changes the encoder input
     # features at twice the rate cover the same time span: positions are times
     fast = clip_tokens["visual"].repeat_interleave(2, dim=1)
-    mem = model.encode({"visual": fast}, rates={"visual": 2 * FRATE})
+    mem = model.encode({"visual": Condition(fast, rate=2 * FRATE)})
     assert mem.pos[0, 1] == pytest.approx(model.config.ticks_per_second / (2 * FRATE))
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from v2meow import media, validation
 from v2meow.errors import ConfigError, EmptyMediaError, MediaError, V2MeowError
+from v2meow.stages.base import ROLES
 from v2meow.stages.sampling import PAPER_TEMPERATURES
 
 MAX_CANDIDATES = 4  # side by side in the page (the CLI allows validation.MAX_SAMPLES)
@@ -44,7 +45,7 @@ class Settings:
 
     text: str | None = None
     seed: int = 0
-    temperatures: tuple[float, float, float] = PAPER_TEMPERATURES
+    temperatures: dict[str, float] = field(default_factory=lambda: dict(zip(ROLES, PAPER_TEMPERATURES)))  # by stage role
     num_samples: int = 1
     rhythm_guidance: float = 1.0  # guidance on the video's rhythm channel (bundles whose stage 1 reads one)
     loudness: float | None = -14.0  # output target in LUFS (true peak <= -1 dBTP); None: as decoded
@@ -53,7 +54,7 @@ class Settings:
         """A copy with a blank prompt as None; ConfigError (from `v2meow.validation`) for values the pipeline cannot use."""
         text = (self.text or "").strip() or None
         count = validation.num_samples(self.num_samples, "candidates", cap=MAX_CANDIDATES)
-        temperatures = validation.per_stage(self.temperatures, "temperature", validation.temperature)
+        temperatures = validation.by_role(self.temperatures, "temperature", validation.temperature, ROLES)
         if self.seed is None:
             raise ConfigError("the seed must be a whole number between 0 and 2**63-1, got nothing")
         seed = validation.seed(self.seed, "seed")
@@ -116,8 +117,8 @@ class SoundtrackJob:
     def defaults(self) -> Settings:
         """The bundle's own sampling defaults."""
         gen = self.pipe.generation
-        rhythm = gen.stages[0].guidance.get("rhythm", 1.0)
-        return Settings(None, gen.seed or 0, tuple(s.temperature for s in gen.stages), 1, rhythm, gen.loudness)
+        rhythm = gen.sampling["semantic"].guidance.get("rhythm", 1.0)
+        return Settings(None, gen.seed or 0, {role: s.temperature for role, s in gen.sampling.items()}, 1, rhythm, gen.loudness)
 
     def check_video(self, video: str | os.PathLike) -> media.MediaInfo:
         """Probe an upload; MediaError (naming only the file, not its folder) when it is unusable."""
@@ -159,7 +160,7 @@ class SoundtrackJob:
         report(0.05, "Composing: stage 1 (structure), stage 2 (coarse sound), stage 3 (fine detail)")
         extra = {}
         if self.follows_rhythm:
-            extra = {"rhythm": self.pipe.rhythm_channel(video, features), "guidance": ({"rhythm": settings.rhythm_guidance}, {}, {})}
+            extra = {"rhythm": self.pipe.rhythm_channel(video, features), "guidance": {"semantic": {"rhythm": settings.rhythm_guidance}}}
         result = self.pipe(
             features, text=settings.text, seed=settings.seed, temperatures=settings.temperatures, num_samples=settings.num_samples,
             loudness="none" if settings.loudness is None else settings.loudness, **extra,

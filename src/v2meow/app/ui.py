@@ -12,6 +12,7 @@ import gradio as gr
 
 from v2meow.app.soundtrack import MAX_CANDIDATES, Outcome, Settings, SoundtrackJob
 from v2meow.errors import V2MeowError
+from v2meow.stages.base import ROLES
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _settings(job: SoundtrackJob) -> list[gr.components.Component]:
     with gr.Accordion("Sampling temperature per stage", open=False):
         temps = [
             gr.Slider(0.0, 1.5, value=t, step=0.05, label=label, info=info, elem_id=f"temperature-{i + 1}")
-            for i, ((label, info), t) in enumerate(zip(STAGES, defaults.temperatures))
+            for i, ((label, info), t) in enumerate(zip(STAGES, defaults.temperatures.values()))
         ]
     rhythm = gr.Slider(
         0.0, 5.0, value=defaults.rhythm_guidance, step=0.25, label="Follow the video's rhythm (guidance)",
@@ -143,7 +144,7 @@ def make_handler(job: SoundtrackJob):
                  progress=gr.Progress(track_tqdm=True)):  # noqa: B008  # fmt: skip
         if not video:
             raise gr.Error("Upload a video first, or pick one of the examples.", title="No video", print_exception=False)
-        settings = Settings(text=text, seed=seed, temperatures=(t1, t2, t3), num_samples=int(count or 1),
+        settings = Settings(text=text, seed=seed, temperatures=dict(zip(ROLES, (t1, t2, t3))), num_samples=int(count or 1),
                             rhythm_guidance=1.0 if rhythm is None else rhythm,
                             loudness=loudness if normalise else None)  # fmt: skip
         try:

@@ -10,8 +10,8 @@ from v2meow.cli.common import run
 DESCRIPTION = """\
 Read a Lightning .ckpt written by `v2meow-train` (loaded with weights_only=True: no code
 in it runs), rebuild the component from the config embedded in it, and write OUT_DIR/
-config.json + model.safetensors. The model type comes from the checkpoint (today:
-soundstream codecs; stage models register in v2meow.training.export.BUILDERS).
+config.json + model.safetensors. The model type comes from the checkpoint: any stage kind
+(v2meow.stages.registry) or trainable codec (v2meow.tokenizers.acoustic.registry).
 """
 
 

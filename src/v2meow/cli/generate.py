@@ -86,7 +86,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         if text:
             o[key] = v.per_stage(v.parse_numbers(text, name), name, check)
     if args.cfg_rhythm is not None:
-        o["guidance"] = ({"rhythm": v.cfg(v.parse_numbers(args.cfg_rhythm, "--cfg-rhythm", count=1)[0], "--cfg-rhythm")}, {}, {})
+        o["guidance"] = {"semantic": {"rhythm": v.cfg(v.parse_numbers(args.cfg_rhythm, "--cfg-rhythm", count=1)[0], "--cfg-rhythm")}}
     if args.cuda_graphs:
         o["cuda_graphs"] = True  # the pipeline checks that it runs on CUDA
     if args.loudness is not None:
@@ -96,10 +96,10 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _guidance(args: argparse.Namespace, overrides: dict, pipe) -> dict:
-    """One --cfg value applies to the stages that can be guided; three apply as given (the pipeline checks them)."""
+    """One --cfg value applies to the stage roles that can be guided; three apply as given (the pipeline checks them)."""
     if args.cfg and "," not in args.cfg:
         value = overrides["cfg"][0]
-        overrides = {**overrides, "cfg": tuple(value if s in pipe.guided_stages() else 1.0 for s in (1, 2, 3))}
+        overrides = {**overrides, "cfg": {role: value for role in pipe.guided_roles()}}
     return overrides
 
 

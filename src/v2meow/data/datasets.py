@@ -1,13 +1,14 @@
 """Stage datasets over the prepared cache: random crops aligned across rates.
 
 Each example is a dict whose keys are the keyword arguments of the stage model's
-`forward` (plus `weights` for the loss), so training calls `model(**inputs)`:
+`forward` (plus `weights` for the loss), so training calls `model(**inputs)`; `collate`
+batches them (a condition's value, mask and drop flag each get a batch dimension):
 
     stage1: semantic [T_s], semantic_mask [T_s],
-            conditions {visual [T_v, D], style [D_s], <extra streams>}, masks {visual [T_v], ...}
+            conditions {visual: Condition([T_v, D], mask [T_v]), style: Condition([D_s]), <extra streams>}
             (+ conditions.long_term [T_l, D] with long_term_steps; + weights [T_s] with beat_weights)
     stage2: semantic [T_s], semantic_mask [T_s], coarse [N_c, T_a], coarse_mask [T_a]
-            (+ conditions {visual}, masks {visual} for the encdec variant)
+            (+ conditions {visual} for the encdec variant)
             (+ weights [T_a * N_c] with beat_weights: one per flattened coarse target)
     stage3: coarse [N_c, T_a], fine [N_f, T_a], mask [T_a]
 
@@ -27,12 +28,12 @@ import math
 import os
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from v2meow.data.beatweights import weights_at_rate
 from v2meow.data.cache import CacheReader
 from v2meow.errors import ConfigError
-from v2meow.stages.conditions import Stream
+from v2meow.stages.conditions import Condition, Stream
 from v2meow.stages.layout import common_grid
 from v2meow.stages.longshort import even_sample
 
@@ -97,7 +98,7 @@ class StageDataset(Dataset):
         self.num_coarse, self.num_fine = num_coarse, num_fine
         if streams is None:
             streams = default_streams(m) if stage == "stage1" else []
-        self.streams = [st for st in streams if st.name != "semantic"]  # stage 2's own input is not a condition
+        self.streams = [st for st in streams if st.name != "semantic" and st.route != "prefix"]  # a stage's own input is not a condition
         self.use_visual = any(st.name == "visual" for st in self.streams)
         if stage == "stage1" and not self.use_visual:
             raise ConfigError("stage 1 needs the visual stream")
@@ -163,9 +164,7 @@ class StageDataset(Dataset):
                     raise ConfigError(f"{self.reader.root}: item {record.key} has no beat weights")
                 out["weights"], _ = self._crop(item["beats"].float(), self.semantic_rate, start)  # [T_s]
         if self.streams:
-            out["conditions"], out["masks"], drop = self._conditions(record, item, start)
-            if drop:
-                out["drop"] = drop
+            out["conditions"] = self._conditions(record, item, start)
         if self.stage in ("stage2", "stage3"):
             codes, mask = self._crop(item["codes"].long(), self.codec_rate, start, dim=1)  # [K, T_a]
             if codes.shape[0] < self.num_coarse + (self.num_fine or 0):
@@ -181,16 +180,16 @@ class StageDataset(Dataset):
                 out["coarse"], out["fine"], out["mask"] = coarse, codes[self.num_coarse : fine_end], mask
         return out
 
-    def _conditions(self, record, item: dict[str, torch.Tensor], start: float) -> tuple[dict, dict, dict]:
-        """The declared condition streams of one item, cropped to the window -> (conditions, masks, drop)."""
-        conditions, masks, drop = {}, {}, {}
+    def _conditions(self, record, item: dict[str, torch.Tensor], start: float) -> dict[str, Condition]:
+        """The declared condition streams of one item, cropped to the window (value, mask, drop flag)."""
+        conditions = {}
         for st in self.streams:
             if st.name == "visual" and self.visual_optional:
                 has = "visual" in item
                 x = item["visual"].float() if has else torch.zeros(0, int(self.reader.manifest.get("feature_dim") or 1))
-                conditions["visual"], masks["visual"] = self._crop(x, self._rate(st), start)
-                masks["visual"] |= not has  # a dropped stream is all null embeddings: every position stays attendable
-                drop = {"visual": torch.tensor(not has)}
+                x, mask = self._crop(x, self._rate(st), start)
+                mask |= not has  # a dropped stream is all null embeddings: every position stays attendable
+                conditions["visual"] = Condition(x, mask, drop=torch.tensor(not has))
                 continue
             if st.name not in item:
                 if st.kind == "vector" and st.name == "style":  # a cache without style: the model drops it
@@ -198,12 +197,26 @@ class StageDataset(Dataset):
                 raise ConfigError(f"{self.reader.root}: item {record.key} has no '{st.name}' stream (re-run v2meow-prepare with it)")
             x = item[st.name]
             if st.kind == "vector":
-                conditions[st.name] = x.float()
+                conditions[st.name] = Condition(x.float())
             elif st.kind == "tokens":
-                conditions[st.name], masks[st.name] = self._crop(x.long(), self._rate(st), start)
+                conditions[st.name] = Condition(*self._crop(x.long(), self._rate(st), start))
             else:  # features [T, size]; a 1-d [T] tensor is one feature per frame
                 x = x.float()[:, None] if x.dim() == 1 else x.float()
-                conditions[st.name], masks[st.name] = self._crop(x, self._rate(st), start)  # [T_w, size]
+                conditions[st.name] = Condition(*self._crop(x, self._rate(st), start))  # [T_w, size], mask [T_w]
         if self.long_term_steps:
-            conditions["long_term"] = even_sample(item["visual"].float(), self.long_term_steps)  # [T_l, D]
-        return conditions, masks, drop
+            conditions["long_term"] = Condition(even_sample(item["visual"].float(), self.long_term_steps))  # [T_l, D]
+        return conditions
+
+
+def collate(examples: list[dict]) -> dict:
+    """A batch of examples: tensors stacked (torch's `default_collate`), each `Condition` field by field."""
+    out = {k: default_collate([e[k] for e in examples]) for k in examples[0] if k != "conditions"}
+    if "conditions" in examples[0]:
+        out["conditions"] = {name: _stack([e["conditions"][name] for e in examples]) for name in examples[0]["conditions"]}
+    return out
+
+
+def _stack(conditions: list[Condition]) -> Condition:
+    """Conditions of single examples -> one with a batch dimension (value [B, ...], mask [B, T], drop [B])."""
+    batch = lambda field: None if getattr(conditions[0], field) is None else torch.stack([getattr(c, field) for c in conditions])  # noqa: E731
+    return Condition(batch("value"), batch("mask"), conditions[0].rate, batch("drop"))

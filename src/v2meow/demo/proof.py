@@ -61,7 +61,7 @@ def tempo_following(pipe: V2MeowPipeline, work: Path, seconds: float, seeds: int
         video = work / f"pulse{bpm}.mp4"
         render_pulse(bpm, seconds, video, seed=0)
         for seed in range(seeds):
-            kw = {} if cfg_rhythm is None else {"guidance": ({"rhythm": cfg_rhythm}, {}, {})}
+            kw = {} if cfg_rhythm is None else {"guidance": {"semantic": {"rhythm": cfg_rhythm}}}
             out = pipe(video, seed=seed, **kw)
             rows.append((bpm, seed, _tempo(out.audio[0], out.sample_rate)))
     got = np.array([r[2] for r in rows])

@@ -36,7 +36,7 @@ def default_generation(stage_configs: dict[str, dict[str, Any]], **changes: Any)
     half the stage's window (so short-window stages such as the demo's still advance)."""
     base = GenerationConfig()
     windows = [float(stage_configs[f"stage{i}"].get("window_seconds", 10.0)) for i in (1, 2, 3)]
-    context = tuple(min(c, w / 2) for c, w in zip(base.context_seconds, windows))
+    context = {role: min(c, w / 2) for (role, c), w in zip(base.context_seconds.items(), windows)}
     return base.replace(**{"context_seconds": context, **{k: v for k, v in changes.items() if v is not None}})
 
 
@@ -80,9 +80,7 @@ def load_parts(bundle: str | os.PathLike) -> dict[str, Any]:
     against each other; returns them by name."""
     from v2meow.features.registry import build_extractor
     from v2meow.pipelines.checks import check_components
-    from v2meow.stages.stage1 import Stage1
-    from v2meow.stages.stage2 import Stage2
-    from v2meow.stages.stage3 import Stage3
+    from v2meow.stages.registry import load_stage
     from v2meow.tokenizers.acoustic import load_codec
     from v2meow.tokenizers.style import load_style_embedder
 
@@ -90,9 +88,9 @@ def load_parts(bundle: str | os.PathLike) -> dict[str, Any]:
     comps, feats = spec["components"], spec["features"]
     parts: dict[str, Any] = {
         "features": build_extractor(feats["spec"], load_weights=False, **feats.get("options", {})),
-        "stage1": Stage1.from_pretrained(comps["stage1"]),
-        "stage2": Stage2.from_pretrained(comps["stage2"]),
-        "stage3": Stage3.from_pretrained(comps["stage3"]),
+        "stage1": load_stage(comps["stage1"], "semantic"),
+        "stage2": load_stage(comps["stage2"], "coarse"),
+        "stage3": load_stage(comps["stage3"], "fine"),
         "codec": load_codec(comps["codec"]),
         "style": load_style_embedder(comps["style"]) if "style" in comps else None,
     }
@@ -215,9 +213,9 @@ def format_inspection(info: dict[str, Any]) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("path", "model_type", "bytes", "parameters"))
         lines.append(f"  {name:9s} {c['model_type']:20s} {c['bytes'] / 1e6:7.2f} MB {params:>12s} params  {extra}")
     g = dict(info["generation"])
-    for i, s in enumerate(g.pop("stages"), 1):
+    for i, (role, s) in enumerate(g.pop("sampling").items(), 1):
         guidance = ", ".join(f"{k} {v:g}" for k, v in s["guidance"].items()) or "none"
-        lines.append(f"  sampling stage {i}: temperature {s['temperature']:g}, top-k {s['top_k']}, top-p {s['top_p']:g}, guidance {guidance}")
+        lines.append(f"  sampling stage {i} ({role}): temperature {s['temperature']:g}, top-k {s['top_k']}, top-p {s['top_p']:g}, guidance {guidance}")
     lines.append("generation: " + ", ".join(f"{k}={v}" for k, v in g.items()))
     lines.append("compatible: yes" if info["compatible"] else f"compatible: NO: {info['problem']}")
     s = info["sha256"]

@@ -2,17 +2,20 @@
 
     pipeline.json
     {
-      "format_version": 2,
+      "format_version": 3,
       "features": {"spec": "motion", "options": {}},        # build_extractor(spec, **options)
       "components": {"stage1": "stage1", "stage2": "stage2", "stage3": "stage3",
                      "codec": "codec", "semantic": "semantic", "style": "style"},  # dirs, relative
-      "generation": {"stages": [{"temperature": 1.0, "top_k": 0, "top_p": 1.0, "guidance": {}}, x3],
-                     "context_seconds": [4.0, 4.0, 1.0], "num_samples": 1, "seed": 0, "cuda_graphs": false,
+      "generation": {"sampling": {"semantic": {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "guidance": {}},
+                                  "coarse": {...}, "fine": {...}},               # by stage role
+                     "context_seconds": {"semantic": 4.0, "coarse": 4.0, "fine": 1.0},
+                     "num_samples": 1, "seed": 0, "cuda_graphs": false,
                      "loudness": -14.0}                                # optional; null: no normalisation
     }
 
-Format 1 (per-setting tuples `temperatures`/`top_k`/`top_p`/`cfg` and an unused
-`style_mode`) is read and migrated (`migrate_generation`).
+Older files are read and migrated (`migrate_generation`): format 2 (`stages` and
+`context_seconds` as lists in stage order) and format 1 (per-setting tuples
+`temperatures`/`top_k`/`top_p`/`cfg` and an unused `style_mode`).
 
 `semantic` (the tokenizer that made the training tokens) is not needed to generate; when
 present, its vocabulary and rate are checked against the stages. `style` is optional.
@@ -30,33 +33,43 @@ from v2meow import __version__, validation
 from v2meow.components import build_dataclass, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
+from v2meow.stages.base import ROLES
 from v2meow.stages.conditions import ALL
 from v2meow.stages.sampling import PAPER_TEMPERATURES, SamplingConfig
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 PIPELINE_FILE = "pipeline.json"
 REQUIRED = ("stage1", "stage2", "stage3", "codec")
 
 
-def paper_sampling() -> tuple[SamplingConfig, SamplingConfig, SamplingConfig]:
-    """V2Meow's per-stage sampling: temperatures 1.0, 0.95, 0.4, no top-k/top-p, no guidance."""
-    return tuple(SamplingConfig(temperature=t) for t in PAPER_TEMPERATURES)
+def paper_sampling() -> dict[str, SamplingConfig]:
+    """V2Meow's sampling by stage role: temperatures 1.0, 0.95, 0.4, no top-k/top-p, no guidance."""
+    return {role: SamplingConfig(temperature=t) for role, t in zip(ROLES, PAPER_TEMPERATURES)}
+
+
+def paper_context() -> dict[str, float]:
+    """Seconds of each window primed with the previous one's tail, by stage role."""
+    return dict(zip(ROLES, (4.0, 4.0, 1.0)))
 
 
 @dataclasses.dataclass
 class GenerationConfig:
-    """Sampling settings per stage (stage 1, 2, 3), windowing, candidates, seed."""
+    """Sampling settings and window context by stage role (`stages.base.ROLES`), candidates, seed.
 
-    stages: tuple[SamplingConfig, SamplingConfig, SamplingConfig] = dataclasses.field(default_factory=paper_sampling)
-    context_seconds: tuple[float, float, float] = (4.0, 4.0, 1.0)  # prompt overlap between windows
+    `sampling` and `context_seconds` take an object naming every role, or a list in the
+    pipeline's order (stage 1, 2, 3).
+    """
+
+    sampling: dict[str, SamplingConfig] = dataclasses.field(default_factory=paper_sampling)
+    context_seconds: dict[str, float] = dataclasses.field(default_factory=paper_context)  # prompt overlap between windows
     num_samples: int = 1
     seed: int | None = 0
     cuda_graphs: bool = False  # replay each stage's decode step as a captured CUDA graph (device cuda only)
     loudness: float | None = -14.0  # output target in LUFS (true peak <= -1 dBTP); None: as the codec gives it
 
     def __post_init__(self) -> None:
-        checked = validation.generation({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
-        self.stages = tuple(_sampling(st, f"generation.stages[{i + 1}]") for i, st in enumerate(checked["stages"]))
+        checked = validation.generation({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, roles=ROLES)
+        self.sampling = {role: _sampling(st, f"generation.sampling.{role}") for role, st in checked["sampling"].items()}
         self.context_seconds = checked["context_seconds"]
         self.num_samples, self.seed = checked["num_samples"], checked["seed"]
         self.cuda_graphs = checked["cuda_graphs"]
@@ -64,38 +77,50 @@ class GenerationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["stages"] = [s.to_dict() for s in self.stages]
+        d["sampling"] = {role: s.to_dict() for role, s in self.sampling.items()}
         return d
 
     def replace(
         self,
-        temperatures: tuple[float, ...] | None = None,
-        top_k: tuple[int, ...] | None = None,
-        top_p: tuple[float, ...] | None = None,
-        cfg: tuple[float, ...] | None = None,
-        guidance: tuple[dict[str, float], ...] | None = None,
+        temperatures: Any = None,
+        top_k: Any = None,
+        top_p: Any = None,
+        cfg: Any = None,
+        guidance: Any = None,
         **changes: Any,
     ) -> GenerationConfig:
-        """A copy with `changes` (fields; None = keep) and per-stage overrides, each 3 values
-        (stage 1, 2, 3): `temperatures`, `top_k`, `top_p`, `cfg` (the guidance scale of all
-        conditions together) and `guidance` (per-condition scales, merged in)."""
+        """A copy with `changes` (fields; None = keep) and per-role overrides: `temperatures`, `top_k`,
+        `top_p`, `cfg` (the guidance scale of all conditions together) and `guidance`
+        (per-condition scales, merged in), each an object by role (`{"semantic": 0.9}`: the
+        roles not named keep theirs) or 3 values in the pipeline's order (CLI style)."""
         changes = {k: v for k, v in changes.items() if v is not None}
-        validation.generation(changes)  # names an unknown field or a bad value
-        stages = [dataclasses.asdict(s) for s in changes.pop("stages", None) or self.stages]
-        per_stage = {"temperature": (temperatures, "temperatures", validation.temperature), "top_k": (top_k, "top_k", validation.top_k),
-                     "top_p": (top_p, "top_p", validation.top_p), "cfg": (cfg, "cfg", validation.cfg),
-                     "guidance": (guidance, "guidance", validation.guidance)}  # fmt: skip
-        for key, (values, name, check) in per_stage.items():
+        checked = validation.generation(changes, roles=ROLES)  # names an unknown field or a bad value
+        sampling = {role: _sampling(s, f"sampling.{role}").to_dict() for role, s in checked.pop("sampling", self.sampling).items()}
+        per_role = {"temperature": (temperatures, "temperatures", validation.temperature), "top_k": (top_k, "top_k", validation.top_k),
+                    "top_p": (top_p, "top_p", validation.top_p), "cfg": (cfg, "cfg", validation.cfg),
+                    "guidance": (guidance, "guidance", validation.guidance)}  # fmt: skip
+        for key, (values, name, check) in per_role.items():
             if values is None:
                 continue
-            for s, v in zip(stages, validation.per_stage(values, name, check)):
+            for role, v in _roles(values, name, check).items():
+                s = sampling[role]
                 if key == "cfg":
                     s["guidance"] = {**s["guidance"], ALL: v}
                 elif key == "guidance":
                     s["guidance"] = {**s["guidance"], **v}
                 else:
                     s[key] = v
-        return dataclasses.replace(self, stages=tuple(stages), **changes)
+        return dataclasses.replace(self, **{**changes, **checked, "sampling": sampling})
+
+
+def _roles(values: Any, name: str, check) -> dict[str, Any]:
+    """Per-role override values: an object naming some roles, or one value per role in the pipeline's order."""
+    if isinstance(values, dict):
+        unknown = sorted(set(values) - set(ROLES))
+        if unknown:
+            raise ConfigError(f"{name}: unknown stage role '{unknown[0]}' (roles: {', '.join(ROLES)})")
+        return {role: check(v, f"{name}.{role}") for role, v in values.items()}
+    return dict(zip(ROLES, validation.per_stage(values, name, check)))
 
 
 def _sampling(value: Any, label: str) -> SamplingConfig:
@@ -105,9 +130,9 @@ def _sampling(value: Any, label: str) -> SamplingConfig:
 
 
 def migrate_generation(d: dict[str, Any], from_version: int) -> dict[str, Any]:
-    """Generation settings of an older pipeline.json in this version's shape."""
+    """Generation settings of an older pipeline.json in this version's shape (one step per format version)."""
+    d = dict(d)
     if from_version == 1:  # per-setting tuples -> one SamplingConfig per stage; style_mode was never read
-        d = dict(d)
         d.pop("style_mode", None)
         temps = validation.per_stage(d.pop("temperatures", PAPER_TEMPERATURES), "generation.temperatures", validation.temperature)
         top_k = validation.per_stage(d.pop("top_k", (0, 0, 0)), "generation.top_k", validation.top_k)
@@ -117,6 +142,11 @@ def migrate_generation(d: dict[str, Any], from_version: int) -> dict[str, Any]:
             {"temperature": t, "top_k": k, "top_p": p, "guidance": {} if g == 1 else {ALL: g}}
             for t, k, p, g in zip(temps, top_k, top_p, cfg)
         ]
+    if from_version <= 2:  # lists in stage order -> objects by stage role
+        if "stages" in d:
+            d["sampling"] = dict(zip(ROLES, validation.per_stage(d.pop("stages"), "generation.stages", validation.sampling)))
+        if "context_seconds" in d:
+            d["context_seconds"] = dict(zip(ROLES, validation.per_stage(d["context_seconds"], "generation.context_seconds", validation.context)))
     return d
 
 
@@ -142,7 +172,7 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
         if not Path(comp_dir).is_dir():
             raise MissingWeightsError(f"{directory}: component '{name}' directory {comp_dir} not found")
     try:
-        generation = validation.generation(migrate_generation(spec.get("generation", {}), version), "generation.")
+        generation = validation.generation(migrate_generation(spec.get("generation", {}), version), "generation.", ROLES)
         spec["generation"] = GenerationConfig(**generation)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None

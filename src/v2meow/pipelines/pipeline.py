@@ -30,12 +30,11 @@ from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.outputs import loudness_normalized
 from v2meow.pipelines.windows import plan_windows
-from v2meow.stages.conditions import ALL
+from v2meow.stages.base import ROLES, Stage
+from v2meow.stages.conditions import ALL, Condition
 from v2meow.stages.layout import fit_frames
+from v2meow.stages.registry import load_stage
 from v2meow.stages.sampling import DecodeOptions, make_generator
-from v2meow.stages.stage1 import Stage1
-from v2meow.stages.stage2 import Stage2
-from v2meow.stages.stage3 import Stage3
 
 
 #: Weight dtypes the stages can be stored in (`set_stage_dtype`).
@@ -63,9 +62,9 @@ class V2MeowPipeline:
     def __init__(
         self,
         extractor: FeatureExtractor,
-        stage1: Stage1,
-        stage2: Stage2,
-        stage3: Stage3,
+        stage1: Stage,
+        stage2: Stage,
+        stage3: Stage,
         codec,
         style=None,
         semantic_info: dict | None = None,
@@ -77,6 +76,9 @@ class V2MeowPipeline:
         loaded on first use), needed only to read audio (`resynthesize`); `semantic_info` (its
         config) is enough for the compatibility check."""
         self.extractor, self.stage1, self.stage2, self.stage3 = extractor, stage1, stage2, stage3
+        for role, stage in self.stages.items():
+            if stage.role != role:
+                raise ConfigError(f"the {role} step needs a {role} stage, got a {stage.config.model_type} ({stage.role})")
         self.codec, self.style = codec, style
         self._semantic = semantic
         self.generation = generation or GenerationConfig()
@@ -86,6 +88,11 @@ class V2MeowPipeline:
         check_components(extractor, stage1, stage2, stage3, codec, style, semantic_info)
         for m in self.modules():
             m.eval()
+
+    @property
+    def stages(self) -> dict[str, Stage]:
+        """The stages by role, in pipeline order."""
+        return dict(zip(ROLES, (self.stage1, self.stage2, self.stage3)))
 
     def modules(self) -> list[torch.nn.Module]:
         return [m for m in (self.extractor, self.stage1, self.stage2, self.stage3, self.codec, self.style) if m is not None]
@@ -120,7 +127,7 @@ class V2MeowPipeline:
             raise ConfigError(f"stage dtype must be one of {', '.join(STAGE_DTYPES)}, got {dtype}")
         if dt != torch.float32 and self.device.type != "cuda":
             raise ConfigError(f"bf16 stage weights need a CUDA device (this pipeline is on {self.device.type})")
-        for m in (self.stage1, self.stage2, self.stage3):
+        for m in self.stages.values():
             m.to(dt)
         return self
 
@@ -148,9 +155,9 @@ class V2MeowPipeline:
             semantic_info = read_json_config(Path(comps["semantic"]) / CONFIG_NAME)
         pipe = cls(
             extractor=extractor,
-            stage1=Stage1.from_pretrained(comps["stage1"]),
-            stage2=Stage2.from_pretrained(comps["stage2"]),
-            stage3=Stage3.from_pretrained(comps["stage3"]),
+            stage1=load_stage(comps["stage1"], "semantic"),
+            stage2=load_stage(comps["stage2"], "coarse"),
+            stage3=load_stage(comps["stage3"], "fine"),
             codec=load_codec(comps["codec"]),
             style=load_style_embedder(comps["style"]) if "style" in comps else None,
             semantic_info=semantic_info,
@@ -176,24 +183,20 @@ class V2MeowPipeline:
             raise ConfigError("this bundle has no style input: it cannot take a text prompt")
         return self.style.embed_text(text).to(self.device)
 
-    def _guidable(self, stage) -> list[str]:
-        """Names of the conditions a stage can drop for guidance (none for stage 3 or a decoder-only stage 2)."""
-        return [s.name for s in getattr(stage, "streams", []) if s.guidable]
-
-    def guided_stages(self) -> tuple[int, ...]:
-        """Stages classifier-free guidance applies to: those with a condition to drop (stage 1; stage 2 with an encoder)."""
-        return tuple(i for i, st in enumerate((self.stage1, self.stage2, self.stage3), 1) if self._guidable(st))
+    def guided_roles(self) -> tuple[str, ...]:
+        """Stage roles classifier-free guidance applies to: those with a condition to drop (stage 1; stage 2 with an encoder)."""
+        return tuple(role for role, stage in self.stages.items() if stage.guidable)
 
     def check_guidance(self, gen: GenerationConfig) -> None:
         """Refuse, before any generation, guidance that names a condition a stage does not have."""
-        for i, (stage, sampling) in enumerate(zip((self.stage1, self.stage2, self.stage3), gen.stages), 1):
-            guidable = self._guidable(stage)
-            for key, _ in sampling.active_guidance:
+        for i, (role, stage) in enumerate(self.stages.items(), 1):
+            guidable = stage.guidable
+            for key, _ in gen.sampling[role].active_guidance:
                 if not guidable:
-                    raise ConfigError(f"cfg for stage {i}: this bundle's stage {i} has no condition to drop, so guidance "
-                                      f"cannot apply (only stage {' and '.join(map(str, self.guided_stages()))} can be guided); leave it at 1")  # fmt: skip
+                    raise ConfigError(f"cfg for stage {i} ({role}): this bundle's stage {i} has no condition to drop, so guidance "
+                                      f"cannot apply (only the {' and '.join(self.guided_roles())} stage can be guided); leave it at 1")  # fmt: skip
                 if key != ALL and key not in guidable:
-                    raise ConfigError(f"guidance for stage {i}: it has no condition '{key}' (its guidable conditions: {', '.join([ALL, *guidable])})")
+                    raise ConfigError(f"guidance for stage {i} ({role}): it has no condition '{key}' (its guidable conditions: {', '.join([ALL, *guidable])})")
 
     def _bar(self, total: int, desc: str):
         return tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, leave=False)
@@ -217,10 +220,14 @@ class V2MeowPipeline:
     def _options(self, gen: GenerationConfig, generator, bar) -> DecodeOptions:
         return DecodeOptions(generator=generator, progress=bar, cuda_graph=gen.cuda_graphs)
 
+    def reads(self, role: str, stream: str) -> bool:
+        """Whether the stage of `role` declares the input `stream`."""
+        return any(s.name == stream for s in self.stages[role].streams)
+
     @property
     def uses_rhythm(self) -> bool:
         """Whether stage 1 reads the rhythm channel (a `rhythm` condition stream)."""
-        return any(s.name == "rhythm" for s in self.stage1.streams)
+        return self.reads("semantic", "rhythm")
 
     def rhythm_channel(self, video: str | os.PathLike | None, features: Features) -> torch.Tensor:
         """The video's rhythm channel at stage 1's semantic rate -> `[T_s, 1]` (`pipelines.rhythm`)."""
@@ -235,9 +242,9 @@ class V2MeowPipeline:
         c, gen = self.stage1.config, generation
         total = math.ceil(features.duration * c.semantic_rate - 1e-6)
         feats = features.features.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_v, D]
-        whole = {"long_term": feats} if c.long_term else {}
+        whole = {"long_term": Condition(feats)} if c.long_term else {}
         if style is not None:
-            whole["style"] = style[None].expand(num_samples, -1)  # [S, D_s]
+            whole["style"] = Condition(style[None].expand(num_samples, -1))  # [S, D_s]
         if rhythm is None and self.uses_rhythm:
             raise ConfigError("this bundle's stage 1 reads a rhythm channel: give rhythm= (V2MeowPipeline.rhythm_channel)")
         pulses = None if rhythm is None else rhythm.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_s, 1]
@@ -245,20 +252,20 @@ class V2MeowPipeline:
 
         def step(w, span, prompt, bar):
             fs, fe, _ = w.frames(features.rate, feats.shape[1])
-            conditions = {"visual": feats[:, fs:fe], **whole}
+            conditions = {"visual": Condition(feats[:, fs:fe], rate=features.rate), **whole}
             if pulses is not None:
-                conditions["rhythm"] = pulses[:, span[0] : span[1]]
-            return self.stage1.generate(conditions, span[1] - span[0], sampling=gen.stages[0], rates={"visual": features.rate},
-                                        prompt=prompt, options=self._options(gen, generator, bar))  # fmt: skip
+                conditions["rhythm"] = Condition(pulses[:, span[0] : span[1]])
+            return self.stage1.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["semantic"],
+                                        options=self._options(gen, generator, bar))  # fmt: skip
 
         rates = [c.semantic_rate, features.rate]
-        return self._windowed(out, c.semantic_rate, features.duration, c.window_seconds, gen.context_seconds[0], rates, "stage 1", step)
+        return self._windowed(out, c.semantic_rate, features.duration, c.window_seconds, gen.context_seconds["semantic"], rates, "stage 1", step)
 
     def coarse_tokens(self, semantic: torch.Tensor, duration: float, *, features: Features | None = None,
                       generation: GenerationConfig, generator=None) -> torch.Tensor:  # fmt: skip
         """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant)."""
         c, gen = self.stage2.config, generation
-        if self.stage2.uses_visual and features is None:
+        if self.reads("coarse", "visual") and features is None:
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
         total = math.ceil(duration * c.codec_rate - 1e-6)
         out = torch.zeros(semantic.shape[0], c.num_coarse, total, dtype=torch.long, device=self.device)
@@ -266,15 +273,15 @@ class V2MeowPipeline:
 
         def step(w, span, prompt, bar):
             ss, se, _ = w.frames(c.semantic_rate, semantic.shape[1])
-            conditions = rates = None
-            if self.stage2.uses_visual:
+            conditions = {"semantic": Condition(semantic[:, ss:se])}
+            if self.reads("coarse", "visual"):
                 fs, fe, _ = w.frames(features.rate, feats.shape[1])
-                conditions, rates = {"visual": feats[:, fs:fe]}, {"visual": features.rate}
-            return self.stage2.generate(semantic[:, ss:se], span[1] - span[0], conditions=conditions, rates=rates,
-                                        sampling=gen.stages[1], prompt=prompt, options=self._options(gen, generator, bar))  # fmt: skip
+                conditions["visual"] = Condition(feats[:, fs:fe], rate=features.rate)
+            return self.stage2.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["coarse"],
+                                        options=self._options(gen, generator, bar))  # fmt: skip
 
-        rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.stage2.uses_visual else [])
-        return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds[1], rates, "stage 2", step)
+        rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.reads("coarse", "visual") else [])
+        return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["coarse"], rates, "stage 2", step)
 
     def fine_tokens(self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None) -> torch.Tensor:
         """Stage 3 over windows -> `[S, N_f, T_a]`."""
@@ -282,10 +289,11 @@ class V2MeowPipeline:
         out = torch.zeros(coarse.shape[0], c.num_fine, coarse.shape[2], dtype=torch.long, device=self.device)
 
         def step(w, span, prompt, bar):
-            return self.stage3.generate(coarse[:, :, span[0] : span[1]], sampling=gen.stages[2], prompt=prompt,
+            conditions = {"coarse": Condition(coarse[:, :, span[0] : span[1]])}
+            return self.stage3.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["fine"],
                                         options=self._options(gen, generator, bar))  # fmt: skip
 
-        return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds[2], [c.codec_rate], "stage 3", step)
+        return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["fine"], [c.codec_rate], "stage 3", step)
 
     def decode(
         self, coarse: torch.Tensor, fine: torch.Tensor, duration: float, chunk_seconds: float = 30.0,
@@ -352,9 +360,9 @@ class V2MeowPipeline:
         `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 1 that reads one; by default it is
         made from the video (`rhythm_channel`).
 
-        Keyword overrides go to `GenerationConfig.replace`: its fields (`stages`,
-        `context_seconds`, `num_samples`, `seed`, `cuda_graphs`, `loudness`) and the per-stage
-        shortcuts `temperatures`, `top_k`, `top_p`, `cfg`, `guidance` (3 values each).
+        Keyword overrides go to `GenerationConfig.replace`: its fields (`sampling`,
+        `context_seconds`, `num_samples`, `seed`, `cuda_graphs`, `loudness`) and the per-role
+        shortcuts `temperatures`, `top_k`, `top_p`, `cfg`, `guidance` (an object by role, or 3 values).
         The audio is normalised to `loudness` LUFS (bundle default -14) with its true peak at
         most -1 dBTP; `loudness="none"` leaves it as the codec decodes it.
         """
@@ -426,7 +434,7 @@ class V2MeowPipeline:
         tokens, duration = self.audio_semantic_tokens(audio, sample_rate)
         semantic = tokens.to(self.device)[None].expand(gen.num_samples, -1)  # [S, T_s]
         features = None
-        if self.stage2.uses_visual:
+        if self.reads("coarse", "visual"):
             if video is None:
                 raise ConfigError("this bundle's stage 2 reads the video (variant encdec): pass video=")
             features = video if isinstance(video, Features) else self.extract_features(video)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from v2meow.stages.conditions import Stream
+from v2meow.stages.conditions import Condition, Stream
 
 
 def frames_at(times: torch.Tensor, rate: float, length: int) -> torch.Tensor:
@@ -58,25 +58,23 @@ class AlignedInputs(nn.Module):
 
     def forward(
         self,
-        conditions: dict[str, torch.Tensor],
+        conditions: dict[str, Condition],  # name -> value ([B, T, size] features or [B, T] tokens), rate, drop [B]
         times: torch.Tensor,  # [B or 1, N] seconds of the decoder inputs
-        rates: dict[str, float] | None = None,
-        drop: dict[str, torch.Tensor] | None = None,  # name -> [B] bool
     ) -> torch.Tensor | None:
         """Sum of the aligned streams at `times` -> `[B, N, dim]`, or None when none is given."""
         out = None
         for i, s in enumerate(self.streams):
             if s.name not in conditions:
                 continue
-            x = conditions[s.name]
-            rate = (rates or {}).get(s.name) or s.rate
+            cond = conditions[s.name]
+            x, rate = cond.value, cond.rate or s.rate
             if s.kind == "tokens":
                 idx = frames_at(times, rate, x.shape[1]).expand(x.shape[0], -1)  # [B, N]
                 h = self.inputs[s.name](x.gather(1, idx))  # [B, N, D]
             else:
                 x = x.to(self.null_embed.dtype)
                 h = self.inputs[s.name](interpolate_at(x, rate, times.to(x.dtype)))  # [B, N, D]
-            if drop is not None and s.name in drop:
-                h = torch.where(drop[s.name][:, None, None], self.null_embed[i].to(h.dtype), h)
+            if cond.drop is not None:
+                h = torch.where(cond.drop[:, None, None], self.null_embed[i].to(h.dtype), h)
             out = h if out is None else out + h
         return out

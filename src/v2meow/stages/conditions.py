@@ -1,13 +1,15 @@
 """Named conditioning streams: what a stage reads besides the tokens it predicts.
 
 A stage's config declares its streams (`Stage1Config.streams()`: `visual`, `style`, and any
-`extra_streams` entries). Everything else uses the same names:
+`extra_streams` entries; a stage's own token input, such as stage 3's `coarse`, is a stream
+that cannot be guided). A stream's value travels as one `Condition` (tensor, mask, rate, drop
+flags), and everything uses the same names:
 
-    model.forward(..., conditions={"visual": [B, T_v, D], "style": [B, D_s]},
-                       masks={"visual": [B, T_v] bool}, rates={"visual": 10.0})
-    model.generate(conditions, ..., sampling=SamplingConfig(guidance={"visual": 3.0}))
+    model.forward(..., conditions={"visual": Condition(v [B, T_v, D], mask [B, T_v], rate=10.0),
+                                   "style": Condition(s [B, D_s])})
+    model.generate(conditions=..., length=..., sampling=SamplingConfig(guidance={"visual": 3.0}))
     cache item tensors   "visual", "style", ...   (written by `v2meow-prepare`)
-    dataset examples     {"conditions": {...}, "masks": {...}, ...}
+    dataset examples     {"conditions": {name: Condition}, ...}   (`data.datasets.collate` batches them)
 
 so a new input is one config entry plus the code that computes it at prepare time.
 Streams with `dropout > 0` are replaced by a learned null embedding for that fraction of
@@ -28,8 +30,8 @@ from v2meow.errors import ConfigError
 #: Guidance key that drops every guidable stream at once (V2Meow's unconditional pass).
 ALL = "all"
 
-KINDS = ("features", "tokens", "vector", "embedded")
-ROUTES = ("encoder", "aligned", "both")
+KINDS = ("features", "tokens", "vector", "embedded", "codes")
+ROUTES = ("encoder", "aligned", "both", "prefix")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +40,11 @@ class Stream:
 
     kind: "features" (`[B, T, size]` at `rate`), "tokens" (`[B, T]` ids < size at `rate`),
     "vector" (`[B, size]`, one position at time 0), "embedded" (`[B, T, width]` already
-    projected by a front-end: no input projection).
+    projected by a front-end: no input projection), "codes" (`[B, K, T]` ids < size of K
+    codebooks at `rate`).
+
+    route "prefix": the stage's own token input, read by its decoder before the targets
+    (stage 3's coarse codes); such a stream is never dropped, so it cannot be guidable.
     """
 
     name: str
@@ -47,7 +53,7 @@ class Stream:
     rate: float = 0.0  # frames per second of the training data (time streams); a call may pass others
     dropout: float = 0.0  # P(replace by the null embedding) per training example
     guidable: bool = True  # may be dropped for guidance (False for a stage's main input, e.g. stage 2's semantic tokens)
-    route: str = "encoder"  # "encoder" (cross-attended), "aligned" (summed into the decoder inputs at their times), "both"
+    route: str = "encoder"  # "encoder" (cross-attended), "aligned" (summed into the decoder inputs at their times), "both", "prefix"
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
@@ -64,6 +70,10 @@ class Stream:
             raise ConfigError(f"condition stream {self.name}: dropout must be in [0, 1), got {self.dropout}")
         if self.route not in ROUTES:
             raise ConfigError(f"condition stream {self.name}: route must be one of {', '.join(ROUTES)}, got '{self.route}'")
+        if self.route == "prefix" and (self.guidable or self.kind not in ("tokens", "codes")):
+            raise ConfigError(f"condition stream {self.name}: a prefix stream is tokens or codes, and cannot be guidable")
+        if self.kind == "codes" and self.route != "prefix":
+            raise ConfigError(f"condition stream {self.name}: codes are read as a decoder prefix only (route: prefix)")
         if self.aligned and self.kind not in ("features", "tokens"):
             raise ConfigError(f"condition stream {self.name}: a {self.kind} stream cannot be time-aligned")
 
@@ -85,6 +95,38 @@ class Stream:
         return build_dataclass(cls, d, f"condition stream entry {d}")
 
 
+@dataclasses.dataclass
+class Condition:
+    """The value of one stream for a batch.
+
+    value: `[B, T, D]` features, `[B, T]` tokens, `[B, D]` a vector, `[B, K, T]` codes.
+    mask: `[B, T]` bool, True = real position (None: all real).
+    rate: frames per second of `value` (None: the stream's declared rate).
+    drop: `[B]` bool, True = replaced by the stream's null embedding (condition dropout, guidance).
+    """
+
+    value: torch.Tensor
+    mask: torch.Tensor | None = None
+    rate: float | None = None
+    drop: torch.Tensor | None = None
+
+    def dropped(self, flags: torch.Tensor | None) -> Condition:
+        """This condition with drop flags `[B]` or-ed in (None: unchanged)."""
+        if flags is None:
+            return self
+        return dataclasses.replace(self, drop=flags if self.drop is None else self.drop | flags)
+
+
+def as_conditions(conditions: dict[str, Condition | torch.Tensor] | None) -> dict[str, Condition]:
+    """Conditions by name; a bare tensor is a `Condition` of it (no mask, the declared rate)."""
+    return {k: v if isinstance(v, Condition) else Condition(v) for k, v in (conditions or {}).items()}
+
+
+def with_drops(conditions: dict[str, Condition], drops: dict[str, torch.Tensor]) -> dict[str, Condition]:
+    """`conditions` with the drop flags `drops` (name -> `[B]` bool) or-ed in; names not present are ignored."""
+    return {k: c.dropped(drops.get(k)) for k, c in conditions.items()}
+
+
 def check_unique(streams: Iterable[Stream]) -> list[Stream]:
     out = list(streams)
     names = [s.name for s in out]
@@ -94,7 +136,7 @@ def check_unique(streams: Iterable[Stream]) -> list[Stream]:
     return out
 
 
-def training_drops(streams: list[Stream], conditions: dict[str, torch.Tensor], batch: int, device) -> dict[str, torch.Tensor]:
+def training_drops(streams: list[Stream], conditions: dict[str, Condition], batch: int, device) -> dict[str, torch.Tensor]:
     """Per-example drop flags `[B]` bool for every stream present with `dropout > 0` (drawn in stream order)."""
     return {s.name: torch.rand(batch, device=device) < s.dropout for s in streams if s.dropout > 0 and s.name in conditions}
 

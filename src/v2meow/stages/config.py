@@ -9,6 +9,7 @@ import torch
 
 from v2meow.components import Component, ComponentConfig
 from v2meow.errors import ConfigError, UnknownComponentError
+from v2meow.stages.conditions import Stream
 
 #: Size presets. `paper` is V2Meow's (12 layers, 16 heads, width 1024, FFN 4096).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -44,6 +45,10 @@ class StageConfig(ComponentConfig):
             raise ConfigError(f"{self.model_type}: width {self.dim} must split into {self.heads} heads of even size")
         if self.window_seconds <= 0:
             raise ConfigError(f"{self.model_type}: window_seconds must be positive")
+
+    def streams(self) -> list[Stream]:
+        """Every input of the stage, in order: its conditions and its own token input (not guidable)."""
+        raise NotImplementedError(f"{self.model_type}: a stage config declares its streams()")
 
     @classmethod
     def migrate(cls, d: dict[str, Any], from_version: int) -> dict[str, Any]:

@@ -11,6 +11,8 @@ position, so different streams line up by time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 
@@ -71,3 +73,59 @@ def fit_frames(x: torch.Tensor, n: int) -> torch.Tensor:
     if t == 0:
         raise ValueError("no frames to pad from")
     return torch.cat([x, x[..., -1:].expand(*x.shape[:-1], n - t)], dim=-1)
+
+
+@dataclass
+class CodeLayout:
+    """The token layout stages 2 and 3 share: `[prefix ; K codebooks flattened]`, one decoder sequence.
+
+        ids      [x_0 .. x_{P-1}, c_0 .. c_{L-2}]     # [B, P + L - 1], L = T * K
+        targets  [c_0 .. c_{L-1}]                       # predicted from position P - 1 on
+
+    The prefix (stage 2: semantic tokens + SEP, or a BOS; stage 3: coarse codes + SEP) sits at
+    its own times; its last id sits at the first code's time, every code at its frame's time.
+    """
+
+    prefix: torch.Tensor  # [B, P] ids (P >= 1)
+    prefix_pos: torch.Tensor  # [B, P] ticks (the last one is not used: that input sits at the first code's time)
+    prefix_mask: torch.Tensor | None  # [B, P] bool, or None (all real)
+    codebook_size: int
+    offset: int  # id of code 0 of codebook 0
+    codec_rate: float  # frames per second
+    ticks_per_second: float
+
+    @property
+    def ticks_per_frame(self) -> float:
+        return self.ticks_per_second / self.codec_rate
+
+    def training_inputs(self, codes: torch.Tensor, frame_mask: torch.Tensor | None = None) -> TeacherForced:
+        """Teacher-forced decoder inputs for codes `[B, K, T]` (frame mask `[B, T]`)."""
+        b, k, t = codes.shape
+        flat = flatten_codes(codes, self.codebook_size, self.offset)  # [B, L]
+        flat_pos = (flat_times(t, k, self.codec_rate, codes.device) * self.ticks_per_second).expand(b, -1)  # [B, L]
+        ids = torch.cat([self.prefix, flat[:, :-1]], 1)  # [B, P + L - 1]
+        pos = torch.cat([self.prefix_pos[:, :-1], flat_pos], 1)  # [B, P + L - 1]
+        flat_mask = expand_frame_mask(frame_mask, k) if frame_mask is not None else None  # [B, L]
+        key_mask = None
+        if self.prefix_mask is not None or flat_mask is not None:
+            pm = self.prefix_mask if self.prefix_mask is not None else self.prefix.new_ones(self.prefix.shape, dtype=torch.bool)
+            fm = flat_mask if flat_mask is not None else flat.new_ones(flat.shape, dtype=torch.bool)
+            key_mask = torch.cat([pm, fm[:, :-1]], 1)  # [B, P + L - 1]
+        target_mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)
+        return TeacherForced(ids, pos, key_mask, flat, target_mask, self.prefix.shape[1] - 1)
+
+
+@dataclass
+class TeacherForced:
+    """What a training forward feeds the decoder, and where its targets are."""
+
+    ids: torch.Tensor  # [B, N] decoder inputs
+    pos: torch.Tensor  # [B, N] ticks
+    key_mask: torch.Tensor | None  # [B, N] bool
+    targets: torch.Tensor  # [B, L] ids
+    target_mask: torch.Tensor  # [B, L] bool
+    first_target: int  # logits[:, first_target:] predict the targets
+
+    def target_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """`[B, N, V]` decoder logits -> `[B, L, V]` those of the targets."""
+        return logits[:, self.first_target :]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from v2meow.stages import layout
-from v2meow.stages.conditions import Stream
+from v2meow.stages.conditions import Condition, Stream
 from v2meow.stages.graphs import DecodeGraph
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, guide, sample
 from v2meow.stages.transformer import TransformerStack, rope_angles, use_decode_layout
@@ -78,13 +78,9 @@ class ConditionEncoder(nn.Module):
         seconds = torch.arange(t, device=x.device, dtype=torch.float32) / (rate or stream.rate)
         return (seconds * self.ticks_per_second).expand(b, t)
 
-    def forward(
-        self,
-        conditions: dict[str, torch.Tensor],  # name -> stream input (see Stream.kind)
-        masks: dict[str, torch.Tensor] | None = None,  # name -> [B, T] bool, True = real position
-        rates: dict[str, float] | None = None,  # name -> frames/s when not the stream's declared rate
-        drop: dict[str, torch.Tensor] | None = None,  # name -> [B] bool: replace by null
-    ) -> Memory:
+    def forward(self, conditions: dict[str, Condition]) -> Memory:
+        """Memory of `conditions` (name -> value (see Stream.kind), mask [B, T], rate when not the
+        stream's declared one, drop [B]: replaced by the null embedding)."""
         unknown = sorted(set(conditions) - {s.name for s in self.streams})
         if unknown:
             raise ValueError(f"unknown condition stream(s) {', '.join(unknown)} (declared: {', '.join(s.name for s in self.streams)})")
@@ -92,18 +88,19 @@ class ConditionEncoder(nn.Module):
         for i, s in enumerate(self.streams):
             if s.name not in conditions:
                 continue
-            x = conditions[s.name]
-            pos = self.positions(s, x, (rates or {}).get(s.name))
+            cond = conditions[s.name]
+            x = cond.value
+            pos = self.positions(s, x, cond.rate)
             if s.kind == "vector":
                 x = x[:, None]  # [B, 1, size]
             if x.is_floating_point():
                 x = x.to(self.type_embed.dtype)  # float32 inputs into a model stored in bf16
             h = self.inputs[s.name](x) + self.type_embed[i]  # [B, T, D]
-            if drop is not None and s.name in drop:
-                h = torch.where(drop[s.name][:, None, None], self.null_embed[i] + self.type_embed[i], h)
+            if cond.drop is not None:
+                h = torch.where(cond.drop[:, None, None], self.null_embed[i] + self.type_embed[i], h)
             parts.append(h)
             poss.append(pos)
-            m = masks.get(s.name) if masks else None
+            m = cond.mask
             keep.append(m if m is not None else torch.ones(h.shape[:2], dtype=torch.bool, device=h.device))
         if not parts:
             raise ValueError("the encoder got no conditioning stream")
@@ -242,13 +239,9 @@ class TokenLM(nn.Module):
 
     def continue_codes(
         self,
-        prefix: torch.Tensor,  # [B, P0] ids before the codes (its last id sits at the first code's time)
-        prefix_pos: torch.Tensor,  # [B, P0] ticks
+        code_layout: layout.CodeLayout,  # the prefix before the codes, their codebooks and times
         prompt: torch.Tensor,  # [B, K, P] code frames already known
         num_frames: int,
-        codebook_size: int,
-        offset: int,
-        ticks_per_frame: float,
         *,
         sampling: SamplingConfig,
         memory: Memory | None = None,
@@ -258,22 +251,23 @@ class TokenLM(nn.Module):
     ) -> torch.Tensor:
         """Continue `prompt` to `num_frames` frames of K flattened codebooks -> `[B, K, num_frames]`.
 
-        The layout every acoustic stage shares: `[prefix ; flattened codes]`, codes at their
-        frame's time, the new codes sampled from their own codebook's id range. `aligned_fn`
-        maps the input positions `[1, P + N]` (ticks) to the time-aligned inputs (`generate`'s
-        `aligned`), or is None.
+        The layout every acoustic stage shares (`layout.CodeLayout`): `[prefix ; flattened codes]`,
+        codes at their frame's time, the new codes sampled from their own codebook's id range.
+        `aligned_fn` maps the input positions `[1, P + N]` (ticks) to the time-aligned inputs
+        (`generate`'s `aligned`), or is None.
         """
+        lay = code_layout
         b, k, p = prompt.shape
-        times = layout.flat_times(num_frames, k, 1.0 / ticks_per_frame, prompt.device)  # [T * K] ticks
+        times = layout.flat_times(num_frames, k, 1.0 / lay.ticks_per_frame, prompt.device)  # [T * K] ticks
         n_prompt = p * k
-        ids = torch.cat([prefix, layout.flatten_codes(prompt, codebook_size, offset)], 1)
-        pos = torch.cat([prefix_pos[:, :-1], times[: n_prompt + 1].expand(b, -1)], 1)
+        ids = torch.cat([lay.prefix, layout.flatten_codes(prompt, lay.codebook_size, lay.offset)], 1)
+        pos = torch.cat([lay.prefix_pos[:, :-1], times[: n_prompt + 1].expand(b, -1)], 1)
         step_pos = torch.cat([times[n_prompt + 1 :], times[-1:]])  # a new code is fed at the next code's time
-        step_range = layout.flat_ranges((num_frames - p) * k, k, codebook_size, offset)
+        step_range = layout.flat_ranges((num_frames - p) * k, k, lay.codebook_size, lay.offset)
         aligned = None if aligned_fn is None else aligned_fn(torch.cat([pos[:1], step_pos[None]], 1))
         new = self.generate(ids, pos, step_pos, step_range, sampling=sampling, memory=memory, guided=guided,
                             aligned=aligned, options=options)  # [B, (T - P) * K]
-        return torch.cat([prompt, layout.unflatten_codes(new, k, codebook_size, offset)], dim=2)
+        return torch.cat([prompt, layout.unflatten_codes(new, k, lay.codebook_size, lay.offset)], dim=2)
 
 
 def _cat_memory(parts: list[Memory]) -> Memory:

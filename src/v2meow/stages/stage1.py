@@ -9,8 +9,9 @@ decoder predicts the window's semantic tokens autoregressively:
 
 Input position i sits at the time of its target, i / semantic_rate.
 
-Conditions are named streams (`v2meow.stages.conditions`): `visual` (`[B, T_v, D]` at any
-rate), `style` (`[B, D_s]`, when `style_dim > 0`) and any `extra_streams` of the config.
+Conditions are named streams (`v2meow.stages.conditions`), each passed as one `Condition`
+(value, mask, rate): `visual` (`[B, T_v, D]` at any rate), `style` (`[B, D_s]`, when
+`style_dim > 0`) and any `extra_streams` of the config.
 
 Options from the related systems (all off by default; docs/options.md):
 
@@ -29,8 +30,9 @@ import torch
 
 from v2meow.errors import ConfigError
 from v2meow.stages.aligned import AlignedInputs
-from v2meow.stages.conditions import Stream, check_unique, guidance_drop, training_drops
-from v2meow.stages.config import StageComponent, StageConfig
+from v2meow.stages.base import Stage
+from v2meow.stages.conditions import Condition, Stream, as_conditions, check_unique, guidance_drop, training_drops, with_drops
+from v2meow.stages.config import StageConfig
 from v2meow.stages.contrastive import video_music_loss
 from v2meow.stages.lm import ConditionEncoder, LMOutput, Memory, TokenLM
 from v2meow.stages.longshort import LongShortFusion, even_sample
@@ -82,9 +84,10 @@ class Stage1Config(StageConfig):
         return check_unique(out)
 
 
-class Stage1(StageComponent):
+class Stage1(Stage):
     """Visual (+ style, + extra streams) -> semantic encoder-decoder."""
 
+    role = "semantic"
     config_class = Stage1Config
 
     def __init__(self, config: Stage1Config):
@@ -93,7 +96,6 @@ class Stage1(StageComponent):
         self.long_short = None
         if c.long_term:
             self.long_short = LongShortFusion(c.feature_dim, c.dim, c.heads, c.ffn, c.dropout, c.ticks_per_second)
-        self.streams = c.streams()
         encoded = [s for s in self.streams if s.encoded]
         self.encoder = ConditionEncoder(encoded, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout, c.ticks_per_second)
         aligned = [s for s in self.streams if s.aligned]
@@ -101,50 +103,41 @@ class Stage1(StageComponent):
         self.decoder = TokenLM(c.semantic_vocab + 1, c.dim, c.depth, c.heads, c.ffn, cross=True, dropout=c.dropout)
         self.bos = c.semantic_vocab
 
-    def encoder_inputs(
-        self, conditions: dict[str, torch.Tensor], drop: dict[str, torch.Tensor] | None = None
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """What the encoder reads for `conditions`, and the drop flags to use.
+    def encoder_inputs(self, conditions: dict[str, Condition]) -> dict[str, Condition]:
+        """What the encoder reads for `conditions` (drop flags kept).
 
         The visual features go through the long-short front-end on `long_term` models (with
         `conditions["long_term"]`, the whole video, or the window itself without it). A
         style model given no style gets its style dropped (unconditional).
         """
         c = self.config
-        conditions, drop = dict(conditions), dict(drop or {})
+        conditions = dict(conditions)
         unknown = sorted(set(conditions) - {s.name for s in self.streams} - {"long_term"})
         if unknown:
             raise ConfigError(f"stage 1: unknown condition stream(s) {', '.join(unknown)} (declared: {', '.join(s.name for s in self.streams)})")
         if "visual" not in conditions:
             raise ConfigError("stage 1 needs the visual condition")
-        features = conditions["visual"]
+        visual = conditions["visual"]
+        features = visual.value  # [B, T_v, D]
         if features.shape[-1] != c.feature_dim:
             raise ConfigError(f"stage 1 expects {c.feature_dim}-d features, got {features.shape[-1]}-d")
-        conditions["visual"] = self._visual_input(features, conditions.pop("long_term", None))
+        long_term = conditions.pop("long_term", None)
+        conditions["visual"] = dataclasses.replace(visual, value=self._visual_input(features, None if long_term is None else long_term.value))
         if c.style_dim and conditions.get("style") is None:
             b = features.shape[0]
-            conditions["style"] = features.new_zeros(b, c.style_dim)
-            drop["style"] = torch.ones(b, dtype=torch.bool, device=features.device)
+            conditions["style"] = Condition(features.new_zeros(b, c.style_dim), drop=torch.ones(b, dtype=torch.bool, device=features.device))
         encoded = {s.name for s in self.encoder.streams}
-        return {k: v for k, v in conditions.items() if k in encoded}, drop
+        return {k: v for k, v in conditions.items() if k in encoded}
 
-    def aligned_inputs(self, conditions: dict[str, torch.Tensor], times: torch.Tensor, rates: dict[str, float] | None = None,
-                       drop: dict[str, torch.Tensor] | None = None) -> torch.Tensor | None:  # fmt: skip
+    def aligned_inputs(self, conditions: dict[str, Condition], times: torch.Tensor) -> torch.Tensor | None:
         """The time-aligned streams summed at the decoder input times `[1, T]` (s) -> `[B, T, D]`, or None."""
         if self.aligned is None:
             return None
-        return self.aligned(conditions, times, rates, drop)
+        return self.aligned(conditions, times)
 
-    def encode(
-        self,
-        conditions: dict[str, torch.Tensor],
-        masks: dict[str, torch.Tensor] | None = None,  # name -> [B, T] bool
-        rates: dict[str, float] | None = None,  # name -> frames/s (default: the config's)
-        drop: dict[str, torch.Tensor] | None = None,  # name -> [B] bool
-    ) -> Memory:
+    def encode(self, conditions: dict[str, Condition | torch.Tensor]) -> Memory:
         """Run the encoder. Without `style` on a style model, the style is dropped (unconditional)."""
-        inputs, drop = self.encoder_inputs(conditions, drop)
-        return self.encoder(inputs, masks, rates, drop)
+        return self.encoder(self.encoder_inputs(as_conditions(conditions)))
 
     def _visual_input(self, features: torch.Tensor, long_features: torch.Tensor | None) -> torch.Tensor:
         """What the encoder's visual stream reads: the raw features, or the long-short fusion `[B, T_v, dim]`."""
@@ -164,14 +157,11 @@ class Stage1(StageComponent):
     def forward(
         self,
         semantic: torch.Tensor,  # [B, T] ids
-        conditions: dict[str, torch.Tensor],
+        conditions: dict[str, Condition | torch.Tensor],  # name -> value, mask [B, T_c], rate, drop [B] (e.g. no video)
         semantic_mask: torch.Tensor | None = None,  # [B, T] bool
-        masks: dict[str, torch.Tensor] | None = None,  # name -> [B, T_c] bool
-        rates: dict[str, float] | None = None,
-        drop: dict[str, torch.Tensor] | None = None,  # name -> [B] bool: dropped whatever the draw (e.g. no video)
     ) -> LMOutput:
         """Teacher-forced logits; in training mode, conditions are dropped at random for CFG, and
-        always where `drop` says so (an audio-only item's visual stream).
+        always where a condition's `drop` says so (an audio-only item's visual stream).
 
         With `contrastive_weight > 0`, `aux_loss` holds the (unweighted) video-music
         contrastive loss over the rows whose video was not dropped. Its video side is the
@@ -181,31 +171,30 @@ class Stage1(StageComponent):
         """
         c = self.config
         b, t = semantic.shape
-        forced = drop or {}
-        drop = training_drops(self.streams, conditions, b, semantic.device) if self.training else {}
-        for name, flags in forced.items():
-            drop[name] = flags | drop[name] if name in drop else flags
-        inputs, drop = self.encoder_inputs(conditions, drop)
-        memory = self.encoder(inputs, masks, rates, drop)
+        conditions = as_conditions(conditions)
+        if self.training:
+            conditions = with_drops(conditions, training_drops(self.streams, conditions, b, semantic.device))
+        inputs = self.encoder_inputs(conditions)
+        memory = self.encoder(inputs)
         ids = torch.cat([semantic.new_full((b, 1), self.bos), semantic[:, :-1]], dim=1)  # [B, T]
         times = torch.arange(t, device=semantic.device, dtype=torch.float32)[None] / c.semantic_rate  # [1, T] s
         pos = self.ticks(times).expand(b, t)
         key_mask = None
         if semantic_mask is not None:
             key_mask = torch.cat([semantic_mask.new_ones(b, 1), semantic_mask[:, :-1]], dim=1)
-        aligned = self.aligned_inputs(conditions, times, rates, drop)  # [B, T, D] or None
+        aligned = self.aligned_inputs(conditions, times)  # [B, T, D] or None
         logits = self.decoder(ids, pos, memory=memory, key_mask=key_mask, aligned=aligned)  # [B, T, V]
         mask = semantic_mask if semantic_mask is not None else torch.ones_like(semantic, dtype=torch.bool)
         aux = None
         if c.contrastive_weight > 0:
-            t_v = inputs["visual"].shape[1]  # the visual stream comes first in the memory
+            t_v = inputs["visual"].value.shape[1]  # the visual stream comes first in the memory
             video = memory.states[:, :t_v]  # [B, T_v, D]
             if "style" in inputs:  # again with the style dropped (its null embedding, as for CFG)
-                no_style = {**drop, "style": torch.ones(b, dtype=torch.bool, device=semantic.device)}
-                video = self.encoder(inputs, masks, rates, no_style).states[:, :t_v]
-            drop_v = drop.get("visual")
+                no_style = {**inputs, "style": inputs["style"].dropped(torch.ones(b, dtype=torch.bool, device=semantic.device))}
+                video = self.encoder(no_style).states[:, :t_v]
+            drop_v = inputs["visual"].drop
             aux = video_music_loss(
-                video, (masks or {}).get("visual"), logits[..., : c.semantic_vocab],
+                video, inputs["visual"].mask, logits[..., : c.semantic_vocab],
                 self.decoder.embed.weight[: c.semantic_vocab], mask, c.contrastive_temperature,
                 rows=None if drop_v is None else ~drop_v,
             )  # fmt: skip
@@ -214,39 +203,39 @@ class Stage1(StageComponent):
     @torch.inference_mode()
     def generate(
         self,
-        conditions: dict[str, torch.Tensor],
-        num_tokens: int,
         *,
-        sampling: SamplingConfig | None = None,
-        masks: dict[str, torch.Tensor] | None = None,
-        rates: dict[str, float] | None = None,
+        conditions: dict[str, Condition | torch.Tensor],  # "visual" [B, T_v, D], "style" [B, D_s], extra streams
+        length: int,  # semantic tokens of the window
         prompt: torch.Tensor | None = None,  # [B, P] semantic ids that start the window
+        sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
     ) -> torch.Tensor:
-        """Sample the semantic tokens of one window -> `[B, num_tokens]` (prompt included).
+        """Sample the semantic tokens of one window -> `[B, length]` (prompt included).
 
         `sampling.guidance` maps `"all"` or a condition name to a guidance scale.
         """
         sampling = sampling or SamplingConfig()
         c = self.config
-        visual = conditions["visual"]
+        conditions = as_conditions(conditions)
+        visual = conditions["visual"].value
         b, dev = visual.shape[0], visual.device
         prompt = visual.new_zeros(b, 0, dtype=torch.long) if prompt is None else prompt
         p = prompt.shape[1]
-        if p >= num_tokens:
-            return prompt[:, :num_tokens]
-        drops = [{}] + [guidance_drop(self.streams, key, b, dev, "stage 1") for key, _ in sampling.active_guidance]
-        memories = [self.encode(conditions, masks, rates, d) for d in drops]
+        if p >= length:
+            return prompt[:, :length]
+        passes = [conditions] + [with_drops(conditions, guidance_drop(self.streams, key, b, dev, "stage 1"))
+                                 for key, _ in sampling.active_guidance]  # fmt: skip
+        memories = [self.encode(conds) for conds in passes]
         guided = [(m, scale) for m, (_, scale) in zip(memories[1:], sampling.active_guidance)]
-        times = self.ticks(torch.arange(num_tokens, device=dev, dtype=torch.float32) / c.semantic_rate)  # [N]
+        times = self.ticks(torch.arange(length, device=dev, dtype=torch.float32) / c.semantic_rate)  # [N]
         prefix = torch.cat([prompt.new_full((b, 1), self.bos), prompt], dim=1)  # [B, 1 + P]
         prefix_pos = times[: p + 1].expand(b, p + 1)
         step_pos = torch.cat([times[p + 1 :], times[-1:]])  # a new token i is fed at its target's time
-        step_range = torch.tensor([[0, c.semantic_vocab]]).expand(num_tokens - p, 2)
+        step_range = torch.tensor([[0, c.semantic_vocab]]).expand(length - p, 2)
         aligned = None
         if self.aligned is not None:  # [groups * B, 1 + P + N, D]: the inputs' times, one block per pass
             seconds = torch.cat([prefix_pos[:1], step_pos[None]], 1) / c.ticks_per_second
-            aligned = torch.cat([self.aligned_inputs(conditions, seconds, rates, d) for d in drops])
+            aligned = torch.cat([self.aligned_inputs(conds, seconds) for conds in passes])
         new = self.decoder.generate(prefix, prefix_pos, step_pos, step_range, sampling=sampling, memory=memories[0],
                                     guided=guided, aligned=aligned, options=options)  # fmt: skip
         return torch.cat([prompt, new], dim=1)

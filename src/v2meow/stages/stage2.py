@@ -28,8 +28,9 @@ import torch
 from v2meow.errors import ConfigError
 from v2meow.stages import layout
 from v2meow.stages.aligned import AlignedInputs
-from v2meow.stages.conditions import Stream, guidance_drop, training_drops
-from v2meow.stages.config import StageComponent, StageConfig
+from v2meow.stages.base import Stage
+from v2meow.stages.conditions import Condition, Stream, as_conditions, guidance_drop, training_drops, with_drops
+from v2meow.stages.config import StageConfig
 from v2meow.stages.contrastive import video_music_loss
 from v2meow.stages.lm import ConditionEncoder, LMOutput, Memory, TokenLM
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig
@@ -64,21 +65,22 @@ class Stage2Config(StageConfig):
             raise ConfigError("stage 2: contrastive_weight needs the visual variant (variant: encdec)")
 
     def streams(self) -> list[Stream]:
-        """The encoder's streams (encdec): the semantic tokens (never dropped) and the visual condition."""
+        """The semantic tokens (never dropped: a decoder prefix, or read by the encoder of `encdec` with
+        the visual condition)."""
         if self.variant != "encdec":
-            return []
+            return [Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False, route="prefix")]
         return [Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False),
                 Stream("visual", "features", self.feature_dim, self.feature_rate, self.cond_dropout)]  # fmt: skip
 
 
-class Stage2(StageComponent):
+class Stage2(Stage):
+    role = "coarse"
     config_class = Stage2Config
 
     def __init__(self, config: Stage2Config):
         super().__init__(config)
         c = config
         self.coarse_vocab = c.num_coarse * c.codebook_size
-        self.streams = c.streams()
         if c.variant == "decoder":
             self.coarse_offset = c.semantic_vocab  # ids: [semantic | coarse | SEP]
             self.sep = c.semantic_vocab + self.coarse_vocab
@@ -97,31 +99,20 @@ class Stage2(StageComponent):
         """The semantic token at the time of each decoder input (ticks `pos` `[1 or B, T]`) -> `[B, T, D]`, or None."""
         if self.aligned is None:
             return None
-        return self.aligned({"semantic": semantic}, pos / self.config.ticks_per_second)
+        return self.aligned({"semantic": Condition(semantic)}, pos / self.config.ticks_per_second)
 
     @property
     def uses_visual(self) -> bool:
         return self.config.variant == "encdec"
 
-    def encode(
-        self,
-        semantic: torch.Tensor,  # [B, S]
-        conditions: dict[str, torch.Tensor] | None,
-        semantic_mask: torch.Tensor | None = None,  # [B, S] bool
-        masks: dict[str, torch.Tensor] | None = None,
-        rates: dict[str, float] | None = None,
-        drop: dict[str, torch.Tensor] | None = None,
-    ) -> Memory:
-        """The encoder over the semantic tokens and the conditions (encdec)."""
-        if not conditions or "visual" not in conditions:
+    def encode(self, semantic: Condition, conditions: dict[str, Condition]) -> Memory:
+        """The encoder over the semantic tokens `[B, S]` and the conditions (encdec)."""
+        if "visual" not in conditions:
             raise ConfigError("stage 2 variant 'encdec' needs the visual condition")
-        masks = dict(masks or {})
-        if semantic_mask is not None:
-            masks["semantic"] = semantic_mask
-        return self.encoder({"semantic": semantic, **conditions}, masks, rates, drop)
+        return self.encoder({"semantic": semantic, **conditions})
 
-    def _prefix(self, semantic: torch.Tensor, semantic_mask: torch.Tensor | None):
-        """Decoder-side prefix before the coarse tokens: ids, positions, key mask."""
+    def code_layout(self, semantic: torch.Tensor, semantic_mask: torch.Tensor | None = None) -> layout.CodeLayout:
+        """Decoder-side prefix before the coarse codes (`[semantic ; SEP]`, or a BOS for encdec) and their layout."""
         c = self.config
         b, s = semantic.shape
         if c.variant == "decoder":
@@ -130,13 +121,16 @@ class Stage2(StageComponent):
             mask = None
             if semantic_mask is not None:
                 mask = torch.cat([semantic_mask, semantic_mask.new_ones(b, 1)], 1)
-            return ids, self.ticks(pos).expand(b, s + 1), mask
-        ids = semantic.new_full((b, 1), self.sep)  # BOS
-        return ids, semantic.new_zeros(b, 1, dtype=torch.float32), None
+            prefix = (ids, self.ticks(pos).expand(b, s + 1), mask)
+        else:
+            prefix = (semantic.new_full((b, 1), self.sep), semantic.new_zeros(b, 1, dtype=torch.float32), None)  # BOS
+        return layout.CodeLayout(*prefix, c.codebook_size, self.coarse_offset, c.codec_rate, c.ticks_per_second)
 
-    def _check_conditions(self, conditions: dict[str, torch.Tensor] | None) -> None:
+    def _conditions(self, conditions: dict[str, Condition | torch.Tensor] | None) -> dict[str, Condition]:
+        conditions = as_conditions(conditions)
         if conditions and self.encoder is None:
             raise ConfigError(f"stage 2 variant 'decoder' takes no conditions (got {', '.join(conditions)})")
+        return conditions
 
     def forward(
         self,
@@ -144,77 +138,63 @@ class Stage2(StageComponent):
         coarse: torch.Tensor,  # [B, N_c, T]
         semantic_mask: torch.Tensor | None = None,  # [B, S] bool
         coarse_mask: torch.Tensor | None = None,  # [B, T] bool
-        conditions: dict[str, torch.Tensor] | None = None,  # encdec: {"visual": [B, T_v, D]}
-        masks: dict[str, torch.Tensor] | None = None,  # encdec: {"visual": [B, T_v] bool}
-        rates: dict[str, float] | None = None,
+        conditions: dict[str, Condition | torch.Tensor] | None = None,  # encdec: {"visual": [B, T_v, D] (mask [B, T_v])}
     ) -> LMOutput:
         c = self.config
         b, k, t = coarse.shape
         if k != c.num_coarse:
             raise ConfigError(f"stage 2 expects {c.num_coarse} coarse codebooks, got {k}")
-        self._check_conditions(conditions)
+        conditions = self._conditions(conditions)
         memory = None
-        drop = {}
         if self.encoder is not None:
-            drop = training_drops(self.streams, conditions or {}, b, coarse.device) if self.training else {}
-            memory = self.encode(semantic, conditions, semantic_mask, masks, rates, drop)
-        prefix, prefix_pos, prefix_mask = self._prefix(semantic, semantic_mask)
-        flat = layout.flatten_codes(coarse, c.codebook_size, self.coarse_offset)  # [B, L]
-        flat_pos = self.ticks(layout.flat_times(t, k, c.codec_rate, coarse.device)).expand(b, -1)  # [B, L]
-        ids = torch.cat([prefix, flat[:, :-1]], 1)  # [B, P + L - 1]
-        pos = torch.cat([prefix_pos[:, :-1], flat_pos], 1)  # last prefix id sits at the first target's time
-        flat_mask = layout.expand_frame_mask(coarse_mask, k) if coarse_mask is not None else None
-        key_mask = None
-        if prefix_mask is not None or flat_mask is not None:
-            pm = prefix_mask if prefix_mask is not None else prefix.new_ones(prefix.shape, dtype=torch.bool)
-            fm = flat_mask if flat_mask is not None else flat.new_ones(flat.shape, dtype=torch.bool)
-            key_mask = torch.cat([pm, fm[:, :-1]], 1)
-        aligned = self._aligned(semantic, pos)  # [B, P + L - 1, D] or None
-        logits = self.decoder(ids, pos, memory=memory, key_mask=key_mask, aligned=aligned)[:, prefix.shape[1] - 1 :]  # [B, L, V]
-        mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)
+            if self.training:
+                conditions = with_drops(conditions, training_drops(self.streams, conditions, b, coarse.device))
+            memory = self.encode(Condition(semantic, semantic_mask), conditions)
+        seq = self.code_layout(semantic, semantic_mask).training_inputs(coarse, coarse_mask)
+        aligned = self._aligned(semantic, seq.pos)  # [B, P + L - 1, D] or None
+        logits = seq.target_logits(self.decoder(seq.ids, seq.pos, memory=memory, key_mask=seq.key_mask, aligned=aligned))  # [B, L, V]
         aux = None
         if c.contrastive_weight > 0:  # video side: the encoder over the visual stream alone (no music in it)
-            visual_mask = (masks or {}).get("visual")
-            video = self.encoder({"visual": conditions["visual"]}, masks, rates).states  # [B, T_v, D]
-            drop_v = drop.get("visual")
+            visual = conditions["visual"]
+            video = self.encoder({"visual": Condition(visual.value, visual.mask, visual.rate)}).states  # [B, T_v, D]
             aux = video_music_loss(
-                video, visual_mask, logits[..., : self.coarse_vocab],
-                self.decoder.embed.weight[: self.coarse_vocab], mask, c.contrastive_temperature,
-                rows=None if drop_v is None else ~drop_v,
+                video, visual.mask, logits[..., : self.coarse_vocab],
+                self.decoder.embed.weight[: self.coarse_vocab], seq.target_mask, c.contrastive_temperature,
+                rows=None if visual.drop is None else ~visual.drop,
             )  # fmt: skip
-        return LMOutput(logits=logits, targets=flat, mask=mask, aux_loss=aux)
+        return LMOutput(logits=logits, targets=seq.targets, mask=seq.target_mask, aux_loss=aux)
 
     @torch.inference_mode()
     def generate(
         self,
-        semantic: torch.Tensor,  # [B, S]
-        num_frames: int,
         *,
-        conditions: dict[str, torch.Tensor] | None = None,  # encdec: {"visual": [B, T_v, D]}
-        rates: dict[str, float] | None = None,
-        sampling: SamplingConfig | None = None,
+        conditions: dict[str, Condition | torch.Tensor],  # {"semantic": [B, S]} (encdec: + "visual": [B, T_v, D])
+        length: int,  # frames
         prompt: torch.Tensor | None = None,  # [B, N_c, P] coarse frames that start the window
+        sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
     ) -> torch.Tensor:
-        """Sample coarse codes for one window -> `[B, N_c, num_frames]` (prompt included)."""
+        """Sample coarse codes for one window -> `[B, N_c, length]` (prompt included)."""
         sampling = sampling or SamplingConfig()
         c = self.config
+        conditions = as_conditions(conditions)
+        if "semantic" not in conditions:
+            raise ConfigError("stage 2 needs the semantic tokens (conditions['semantic'])")
+        semantic_in = conditions.pop("semantic")
+        semantic = semantic_in.value  # [B, S]
         b, k, dev = semantic.shape[0], c.num_coarse, semantic.device
-        self._check_conditions(conditions)
+        conditions = self._conditions(conditions)
         prompt = semantic.new_zeros(b, k, 0) if prompt is None else prompt
-        p = prompt.shape[2]
-        if p >= num_frames:
-            return prompt[:, :, :num_frames]
+        if prompt.shape[2] >= length:
+            return prompt[:, :, :length]
         memory, guided = None, []
         if self.encoder is not None:
-            memory = self.encode(semantic, conditions, rates=rates)
-            guided = [(self.encode(semantic, conditions, rates=rates, drop=guidance_drop(self.streams, key, b, dev, "stage 2")), scale)
+            memory = self.encode(semantic_in, conditions)
+            guided = [(self.encode(semantic_in, with_drops(conditions, guidance_drop(self.streams, key, b, dev, "stage 2"))), scale)
                       for key, scale in sampling.active_guidance]  # fmt: skip
         elif sampling.active_guidance:
             guidance_drop(self.streams, sampling.active_guidance[0][0], b, dev, "stage 2 (decoder variant)")  # raises
-        prefix, prefix_pos, _ = self._prefix(semantic, None)
         return self.decoder.continue_codes(
-            prefix, prefix_pos, prompt, num_frames, c.codebook_size, self.coarse_offset,
-            c.ticks_per_second / c.codec_rate, sampling=sampling, memory=memory, guided=guided, options=options,
+            self.code_layout(semantic), prompt, length, sampling=sampling, memory=memory, guided=guided, options=options,
             aligned_fn=None if self.aligned is None else lambda pos: self._aligned(semantic, pos).repeat(1 + len(guided), 1, 1),
-        )  # [B, N_c, num_frames]
+        )  # [B, N_c, length]

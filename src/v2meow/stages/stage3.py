@@ -4,7 +4,9 @@
     targets  loss only on the fine targets f_0 .. f_{Lf-1}
 
 with `c` the coarse codes `[B, N_c, T]` and `f` the fine codes `[B, N_f, T]`, each flattened
-time-major with per-codebook offsets (coarse ids first, then fine ids, then SEP).
+time-major with per-codebook offsets (coarse ids first, then fine ids, then SEP). The coarse
+codes are the stage's declared input stream (`coarse`, a decoder prefix): stage 3 has no
+condition to guide.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import torch
 from v2meow.errors import ConfigError
 from v2meow.stages import layout
 from v2meow.stages.aligned import AlignedInputs
-from v2meow.stages.conditions import Stream
-from v2meow.stages.config import StageComponent, StageConfig
+from v2meow.stages.base import Stage
+from v2meow.stages.conditions import Condition, Stream, as_conditions
+from v2meow.stages.config import StageConfig
 from v2meow.stages.lm import LMOutput, TokenLM
 from v2meow.stages.sampling import PAPER_TEMPERATURES, DecodeOptions, SamplingConfig
 
@@ -33,8 +36,13 @@ class Stage3Config(StageConfig):
     window_seconds: float = 3.0
     aligned_coarse: bool = False  # SoundStorm-style: each input also gets the embeddings of the coarse codes of its frame
 
+    def streams(self) -> list[Stream]:
+        """The coarse codes `[B, N_c, T]`, read as the decoder's prefix."""
+        return [Stream("coarse", "codes", self.codebook_size, self.codec_rate, guidable=False, route="prefix")]
 
-class Stage3(StageComponent):
+
+class Stage3(Stage):
+    role = "fine"
     config_class = Stage3Config
 
     def __init__(self, config: Stage3Config):
@@ -52,21 +60,24 @@ class Stage3(StageComponent):
         """The coarse codes of the frame at each decoder input's time (ticks `pos`) -> `[B, T, D]`, or None."""
         if self.aligned is None:
             return None
-        codes = {f"coarse{k}": coarse[:, k] for k in range(coarse.shape[1])}
+        codes = {f"coarse{k}": Condition(coarse[:, k]) for k in range(coarse.shape[1])}
         return self.aligned(codes, pos / self.config.ticks_per_second)
 
     def _check(self, coarse: torch.Tensor) -> None:
         if coarse.shape[1] != self.config.num_coarse:
             raise ConfigError(f"stage 3 expects {self.config.num_coarse} coarse codebooks, got {coarse.shape[1]}")
 
-    def _prefix(self, coarse: torch.Tensor):
-        """Coarse ids + SEP with their positions: `[B, Lc + 1]` each."""
+    def code_layout(self, coarse: torch.Tensor, mask: torch.Tensor | None = None) -> layout.CodeLayout:
+        """`[coarse ids ; SEP ; fine codes]`: the coarse codes `[B, N_c, T]` (frame mask `[B, T]`) as the prefix."""
         c = self.config
         b, k, t = coarse.shape
-        ids = torch.cat([layout.flatten_codes(coarse, c.codebook_size), coarse.new_full((b, 1), self.sep)], 1)
+        ids = torch.cat([layout.flatten_codes(coarse, c.codebook_size), coarse.new_full((b, 1), self.sep)], 1)  # [B, Lc + 1]
         pos = self.ticks(layout.flat_times(t, k, c.codec_rate, coarse.device))
-        pos = torch.cat([pos, pos.new_zeros(1)]).expand(b, -1)
-        return ids, pos
+        pos = torch.cat([pos, pos.new_zeros(1)]).expand(b, -1)  # [B, Lc + 1]
+        prefix_mask = None
+        if mask is not None:
+            prefix_mask = torch.cat([layout.expand_frame_mask(mask, k), mask.new_ones(b, 1)], 1)
+        return layout.CodeLayout(ids, pos, prefix_mask, c.codebook_size, self.fine_offset, c.codec_rate, c.ticks_per_second)
 
     def forward(
         self,
@@ -74,47 +85,38 @@ class Stage3(StageComponent):
         fine: torch.Tensor,  # [B, N_f, T]
         mask: torch.Tensor | None = None,  # [B, T] bool (frames)
     ) -> LMOutput:
-        c = self.config
         self._check(coarse)
-        b, kf, t = fine.shape
-        prefix, prefix_pos = self._prefix(coarse)
-        flat = layout.flatten_codes(fine, c.codebook_size, self.fine_offset)  # [B, Lf]
-        flat_pos = self.ticks(layout.flat_times(t, kf, c.codec_rate, fine.device)).expand(b, -1)
-        ids = torch.cat([prefix, flat[:, :-1]], 1)
-        pos = torch.cat([prefix_pos[:, :-1], flat_pos], 1)
-        key_mask = flat_mask = None
-        if mask is not None:
-            coarse_mask = layout.expand_frame_mask(mask, c.num_coarse)
-            flat_mask = layout.expand_frame_mask(mask, kf)
-            key_mask = torch.cat([coarse_mask, mask.new_ones(b, 1), flat_mask[:, :-1]], 1)
-        logits = self.decoder(ids, pos, key_mask=key_mask, aligned=self._aligned(coarse, pos))[:, prefix.shape[1] - 1 :]  # [B, Lf, V]
-        target_mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)
-        return LMOutput(logits=logits, targets=flat, mask=target_mask)
+        seq = self.code_layout(coarse, mask).training_inputs(fine, mask)
+        logits = self.decoder(seq.ids, seq.pos, key_mask=seq.key_mask, aligned=self._aligned(coarse, seq.pos))  # [B, N, V]
+        return LMOutput(logits=seq.target_logits(logits), targets=seq.targets, mask=seq.target_mask)
 
     @torch.inference_mode()
     def generate(
         self,
-        coarse: torch.Tensor,  # [B, N_c, T]
         *,
-        sampling: SamplingConfig | None = None,
+        conditions: dict[str, Condition | torch.Tensor],  # {"coarse": [B, N_c, T]}
+        length: int,  # frames: T
         prompt: torch.Tensor | None = None,  # [B, N_f, P] fine frames that start the window
+        sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
     ) -> torch.Tensor:
-        """Sample the fine codes of one window -> `[B, N_f, T]` (prompt included). Stage 3 has no
+        """Sample the fine codes of one window -> `[B, N_f, length]` (prompt included). Stage 3 has no
         condition, so it takes no guidance."""
         sampling = sampling or SamplingConfig(temperature=PAPER_TEMPERATURES[2])
         if sampling.active_guidance:
             raise ConfigError("stage 3 has no condition to guide (guidance must be 1 or unset)")
-        c = self.config
+        conditions = as_conditions(conditions)
+        if set(conditions) != {"coarse"}:
+            raise ConfigError(f"stage 3 reads the coarse codes alone, got {', '.join(conditions) or 'nothing'}")
+        coarse = conditions["coarse"].value
         self._check(coarse)
-        b, _, t = coarse.shape
-        kf = c.num_fine
+        if coarse.shape[2] != length:
+            raise ConfigError(f"stage 3: {length} frames asked for, the coarse codes have {coarse.shape[2]}")
+        b, kf = coarse.shape[0], self.config.num_fine
         prompt = coarse.new_zeros(b, kf, 0) if prompt is None else prompt
-        p = prompt.shape[2]
-        if p >= t:
-            return prompt[:, :, :t]
-        prefix, prefix_pos = self._prefix(coarse)
+        if prompt.shape[2] >= length:
+            return prompt[:, :, :length]
         return self.decoder.continue_codes(
-            prefix, prefix_pos, prompt, t, c.codebook_size, self.fine_offset, c.ticks_per_second / c.codec_rate,
-            sampling=sampling, options=options, aligned_fn=None if self.aligned is None else lambda pos: self._aligned(coarse, pos),
-        )  # [B, N_f, T]
+            self.code_layout(coarse), prompt, length, sampling=sampling, options=options,
+            aligned_fn=None if self.aligned is None else lambda pos: self._aligned(coarse, pos),
+        )  # [B, N_f, length]

@@ -43,13 +43,10 @@ from v2meow.tokenizers.acoustic.losses import (
     hinge_discriminator_loss,
     hinge_generator_loss,
 )
-from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfig
-from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig
+from v2meow.tokenizers.acoustic.registry import TRAINABLE, codec_class
 from v2meow.training import runner
 from v2meow.training.audio_data import AudioDataConfig, AudioDataModule
 from v2meow.training.codec_monitor import CodecMonitor, MonitorConfig
-
-TRAINABLE = {"soundstream": (SoundStream, SoundStreamConfig), "vocos": (VocosCodec, VocosCodecConfig)}
 
 log = logging.getLogger(__name__)
 
@@ -235,13 +232,13 @@ def build_codec(config: CodecTrainingConfig) -> AcousticCodec:
 
         path = Path(config.init_from)
         codec = load_codec_from_checkpoint(path) if path.suffix == ".ckpt" else load_codec(path).train()
-        if not isinstance(codec, tuple(cls for cls, _ in TRAINABLE.values())):
+        if not isinstance(codec, tuple(codec_class(t) for t in TRAINABLE)):
             raise ConfigError(f"{path}: a {codec.config.model_type} codec cannot be trained here (trainable: {', '.join(TRAINABLE)})")
         if config.codec:
             log.warning("model.init_from given: its architecture is used, model.codec overrides are ignored")
         return codec
-    cls, config_cls = TRAINABLE[config.model_type]
-    return cls(config_cls.from_preset(config.preset, **config.codec))
+    cls = codec_class(config.model_type, trainable=True)
+    return cls(cls.config_class.from_preset(config.preset, **config.codec))
 
 
 def build_module(config: CodecTrainingConfig) -> CodecModule:

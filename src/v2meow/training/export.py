@@ -2,14 +2,13 @@
 
 Every v2meow LightningModule embeds, in `checkpoint["v2meow"]`, the `model_type` and
 config of the component it trains and the prefix of its weights in the state dict.
-`export_checkpoint` dispatches on `model_type` through `BUILDERS`; a new model type
-registers there a function `(checkpoint dict, source name) -> Component`.
+`export_checkpoint` dispatches on `model_type` through the registries of the model code:
+stages (`stages/registry.py`) and trainable codecs (`tokenizers/acoustic/registry.py`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,9 @@ import torch
 from v2meow.components import Component, load_state_strict
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
 from v2meow.safeload import HINT, load_torch
-from v2meow.stages.stage1 import Stage1, Stage1Config
-from v2meow.stages.stage2 import Stage2, Stage2Config
-from v2meow.stages.stage3 import Stage3, Stage3Config
+from v2meow.stages.registry import stage_class, stage_types
 from v2meow.tokenizers.acoustic.base import AcousticCodec
-from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfig
-from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig
+from v2meow.tokenizers.acoustic.registry import TRAINABLE, codec_class
 
 
 def read_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> dict[str, Any]:
@@ -81,33 +77,25 @@ def _unwrapped(key: str) -> str:
     return key
 
 
-def _build_component(cls: type[Component]) -> Callable[[dict[str, Any], str], Component]:
-    """A builder for a component class whose config is `cls.config_class`."""
-
-    def build(ckpt: dict[str, Any], source: str) -> Component:
-        model = cls(cls.config_class.from_dict(ckpt["v2meow"]["component_config"]))
-        load_state_strict(model, component_state(ckpt), source=source)
-        return model
-
-    return build
-
-
-BUILDERS: dict[str, Callable[[dict[str, Any], str], Component]] = {
-    SoundStreamConfig.model_type: _build_component(SoundStream),
-    VocosCodecConfig.model_type: _build_component(VocosCodec),
-    Stage1Config.model_type: _build_component(Stage1),
-    Stage2Config.model_type: _build_component(Stage2),
-    Stage3Config.model_type: _build_component(Stage3),
-}
+def component_class(model_type: str | None) -> type[Component]:
+    """The class of a trainable `model_type`: a registered stage or a trainable codec."""
+    if model_type in TRAINABLE:
+        return codec_class(model_type, trainable=True)
+    if model_type in stage_types():
+        return stage_class(model_type)
+    raise UnknownComponentError(f"cannot export model_type '{model_type}' (known: {', '.join([*stage_types(), *TRAINABLE])})")
 
 
 def load_component_from_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> Component:
     """The trained component held by a v2meow `.ckpt`, rebuilt from its embedded config."""
     ckpt = read_checkpoint(path, trust_pickle)
-    model_type = ckpt["v2meow"].get("model_type")
-    if model_type not in BUILDERS:
-        raise UnknownComponentError(f"{path}: cannot export model_type '{model_type}' (known: {', '.join(BUILDERS)})")
-    return BUILDERS[model_type](ckpt, str(path))
+    try:
+        cls = component_class(ckpt["v2meow"].get("model_type"))
+    except UnknownComponentError as e:
+        raise UnknownComponentError(f"{path}: {e}") from None
+    model = cls(cls.config_class.from_dict(ckpt["v2meow"]["component_config"]))
+    load_state_strict(model, component_state(ckpt), source=str(path))
+    return model
 
 
 def load_codec_from_checkpoint(path: str | os.PathLike) -> AcousticCodec:

@@ -24,19 +24,15 @@ from v2meow.components import (
     read_json_config,
 )
 from v2meow.data.cache import CacheReader
-from v2meow.data.datasets import StageDataset
+from v2meow.data.datasets import StageDataset, collate
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.stages.stage1 import Stage1, Stage1Config
-from v2meow.stages.stage2 import Stage2, Stage2Config
-from v2meow.stages.stage3 import Stage3, Stage3Config
+from v2meow.stages.base import ROLES, Stage
+from v2meow.stages.registry import default_stage_type, stage_class
 from v2meow.training import runner
 from v2meow.training.stages import StageModule
 
-MODELS: dict[str, tuple[type[Component], type]] = {
-    "stage1": (Stage1, Stage1Config),
-    "stage2": (Stage2, Stage2Config),
-    "stage3": (Stage3, Stage3Config),
-}
+#: The stage a run trains (`v2meow-train stage1`) -> its role in the pipeline.
+ROLE_OF: dict[str, str] = dict(zip(("stage1", "stage2", "stage3"), ROLES))
 # Fields that may differ between a checkpoint and the model it initialises (not architecture).
 NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds", "feature_rate",
                    "contrastive_weight", "contrastive_temperature"}  # fmt: skip
@@ -44,6 +40,7 @@ NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds",
 
 @dataclasses.dataclass
 class StageTrainingConfig:
+    model_type: str | None = None  # the stage kind (stages/registry.py); default: the built-in kind of the stage's role
     preset: str = "small"  # paper | small | debug
     fields: dict[str, Any] = dataclasses.field(default_factory=dict)  # stage config overrides
     init_from: str | None = None  # component dir or .ckpt to fine-tune from
@@ -88,13 +85,22 @@ def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dic
 
     A data-dependent field set in the YAML must equal the manifest's value: a different one is
     a `ConfigError` naming both (the manifest always wins, never silently)."""
-    _, config_cls = MODELS[stage]
+    config_cls = stage_model(stage, model_cfg).config_class
     implied = data_fields(stage, manifest, model_cfg.fields)
     for key, value in model_cfg.fields.items():
         if key in implied and not _equal(value, implied[key]):
             raise ConfigError(f"model.fields.{key}={value} in the config disagrees with {cache}'s manifest ({key}={implied[key]}): "
                               f"remove it from the config (data-dependent fields come from the manifest) or set it to {implied[key]}")  # fmt: skip
     return config_cls.preset(model_cfg.preset, **{**model_cfg.fields, **implied})
+
+
+def stage_model(stage: str, model_cfg: StageTrainingConfig) -> type[Stage]:
+    """The stage class a run trains: `model.model_type`, or the built-in kind of the stage's role; it must fill that role."""
+    role = ROLE_OF[stage]
+    cls = stage_class(model_cfg.model_type or default_stage_type(role))
+    if cls.role != role:
+        raise ConfigError(f"model.model_type {model_cfg.model_type} is a {cls.role} stage; {stage} trains the {role} stage")
+    return cls
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -145,8 +151,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     L.seed_everything(int(cfg.get("seed_everything", 0)), workers=True, verbose=False)
     reader = CacheReader(data_cfg.cache, split=data_cfg.train_split)
     config = build_stage_config(stage, model_cfg, reader.manifest, data_cfg.cache)
-    model_cls, _ = MODELS[stage]
-    model = model_cls(config)
+    model = stage_model(stage, model_cfg)(config)
     if model_cfg.init_from:
         init_from(model, model_cfg.init_from)
     trainer_cfg = dict(cfg.get("trainer") or {})
@@ -167,13 +172,12 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
 
 def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, beat_weights: bool = False) -> list[DataLoader]:
     crop = data.crop_seconds or config.window_seconds
-    streams = config.streams() if hasattr(config, "streams") else []
     kwargs = dict(num_coarse=getattr(config, "num_coarse", 0), num_fine=getattr(config, "num_fine", None),
-                  streams=streams, beat_weights=beat_weights,
+                  streams=config.streams(), beat_weights=beat_weights,
                   long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0,
                   visual_optional=data.audio_only and stage == "stage1")  # fmt: skip
     train = StageDataset(reader, stage, crop, **kwargs)
-    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0)
+    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0, collate_fn=collate)
     loaders = [DataLoader(train, shuffle=True, drop_last=len(train) >= data.batch_size, **loader)]
     if data.val_split:
         val = StageDataset(CacheReader(data.cache, split=data.val_split), stage, crop, random_crop=False, **kwargs)

@@ -14,6 +14,17 @@ from v2meow.tokenizers.acoustic.soundstream import SoundStream
 from v2meow.tokenizers.acoustic.vocos import VocosCodec
 
 CODECS: dict[str, type[AcousticCodec]] = {"soundstream": SoundStream, "vocos": VocosCodec, "encodec": EncodecCodec}
+#: The codecs v2meow trains (`v2meow-train codec`) and exports from a training checkpoint.
+TRAINABLE: tuple[str, ...] = ("soundstream", "vocos")
+
+
+def codec_class(model_type: str, trainable: bool = False) -> type[AcousticCodec]:
+    """The codec class of `model_type` (with `trainable`, one v2meow trains); `UnknownComponentError` otherwise."""
+    known = TRAINABLE if trainable else tuple(CODECS)
+    if model_type not in known:
+        what = "trainable codec" if trainable else "codec"
+        raise UnknownComponentError(f"model_type '{model_type}' is not a {what} (known: {', '.join(known)})")
+    return CODECS[model_type]
 
 
 def load_codec(
@@ -41,9 +52,11 @@ def load_codec(
     model_type = raw.get("model_type")
     if model_type == "encodec" and "v2meow_version" not in raw:  # a transformers checkpoint directory
         return EncodecCodec.from_hf(p, bandwidth=6.0 if bandwidth is None else bandwidth).eval()
-    if model_type not in CODECS:
-        raise UnknownComponentError(f"{p}: model_type '{model_type}' is not a codec (known: {', '.join(CODECS)})")
-    codec = CODECS[model_type].from_pretrained(p, map_location=map_location)
+    try:
+        cls = codec_class(model_type)
+    except UnknownComponentError as e:
+        raise UnknownComponentError(f"{p}: {e}") from None
+    codec = cls.from_pretrained(p, map_location=map_location)
     if bandwidth is not None:
         if not isinstance(codec, EncodecCodec):
             raise ConfigError(f"{p}: bandwidth applies to EnCodec only, this is {model_type}")

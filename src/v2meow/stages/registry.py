@@ -1,0 +1,65 @@
+"""Stage kinds by `model_type`: the one table the pipeline, bundles, training and export look up.
+
+    stage_class("v2meow-stage2")        # -> Stage2
+    load_stage("bundle/stage2")         # a component directory, dispatched on its config.json
+    register_stage(MyStage)             # a new kind (e.g. from a plug-in or a test)
+
+A built-in kind is one entry in `_BUILTIN`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from v2meow.components import CONFIG_NAME, read_json_config
+from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
+from v2meow.stages.base import ROLES, Stage
+from v2meow.stages.stage1 import Stage1
+from v2meow.stages.stage2 import Stage2
+from v2meow.stages.stage3 import Stage3
+
+_BUILTIN: tuple[type[Stage], ...] = (Stage1, Stage2, Stage3)
+_STAGES: dict[str, type[Stage]] = {cls.config_class.model_type: cls for cls in _BUILTIN}
+
+
+def register_stage(cls: type[Stage]) -> type[Stage]:
+    """Add a stage kind under its config's `model_type` (usable as a class decorator)."""
+    model_type = cls.config_class.model_type
+    if not (isinstance(cls, type) and issubclass(cls, Stage)) or cls.role not in ROLES or not model_type:
+        raise ConfigError(f"{cls!r}: a stage kind is a Stage with a role ({', '.join(ROLES)}) and a config model_type")
+    if _STAGES.get(model_type, cls) is not cls:
+        raise ConfigError(f"stage model_type '{model_type}' is already registered ({_STAGES[model_type].__name__})")
+    _STAGES[model_type] = cls
+    return cls
+
+
+def stage_types() -> list[str]:
+    """Every registered stage `model_type`."""
+    return list(_STAGES)
+
+
+def default_stage_type(role: str) -> str:
+    """The `model_type` of the built-in stage kind of `role`."""
+    for cls in _BUILTIN:
+        if cls.role == role:
+            return cls.config_class.model_type
+    raise UnknownComponentError(f"unknown stage role '{role}' (roles: {', '.join(ROLES)})")
+
+
+def stage_class(model_type: str) -> type[Stage]:
+    """The stage class of `model_type`; `UnknownComponentError` naming the known ones otherwise."""
+    if model_type not in _STAGES:
+        raise UnknownComponentError(f"unknown stage model_type '{model_type}' (known: {', '.join(_STAGES)})")
+    return _STAGES[model_type]
+
+
+def load_stage(directory: str | os.PathLike, role: str | None = None, map_location: str = "cpu") -> Stage:
+    """The stage in a component directory, built by its `model_type`'s class; with `role`, it must fill that role."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise MissingWeightsError(f"{directory}: not a component directory (no {CONFIG_NAME})")
+    cls = stage_class(read_json_config(path).get("model_type"))
+    if role is not None and cls.role != role:
+        raise ConfigError(f"{directory}: a {cls.config_class.model_type} is a {cls.role} stage, not a {role} stage")
+    return cls.from_pretrained(directory, map_location=map_location)
