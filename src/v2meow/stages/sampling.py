@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from v2meow import validation
+from v2meow.errors import ConfigError
 
 #: V2Meow's sampling temperatures for stages 1, 2 and 3 (the paper's defaults).
 PAPER_TEMPERATURES: tuple[float, float, float] = (1.0, 0.95, 0.4)
