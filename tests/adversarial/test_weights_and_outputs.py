@@ -52,7 +52,8 @@ def test_broken_stage_weights(bundle, tmp_path, refused, capsys, make_video, kin
 def test_nan_logits_are_never_sampled():
     from v2meow.stages.sampling import SamplingConfig, sample
 
-    for logits in (torch.tensor([[0.0, float("nan")]]), torch.tensor([[float("inf"), 0.0]])):
+    assert sample(torch.tensor([[0.0, float("-inf")]]), SamplingConfig(temperature=1.0)).item() == 0  # -inf: impossible
+    for logits in (torch.tensor([[0.0, float("nan")]]), torch.tensor([[float("inf"), 0.0]]), torch.full((1, 2), float("-inf"))):
         for t in (0.0, 1.0):
             with pytest.raises(ConfigError, match="NaN or inf"):
                 sample(logits, SamplingConfig(temperature=t))

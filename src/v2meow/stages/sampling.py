@@ -98,9 +98,11 @@ def sample(logits: torch.Tensor, config: SamplingConfig, generator: torch.Genera
 
 
 def check_logits(logits: torch.Tensor) -> None:
-    """`ConfigError` when a step's logits hold NaN or inf (broken weights, a reduced-precision overflow).
-    One reduction over the `[B, V]` row of the step, already computed."""
-    if not bool(torch.isfinite(logits).all()):
+    """`ConfigError` when a step's logits hold NaN or +inf, or a row is all -inf (broken weights, a
+    reduced-precision overflow); -inf alone marks an impossible token. One max over the step's `[B, V]`
+    logits, already computed (max propagates NaN)."""
+    top = logits.amax(-1)
+    if not bool(((top > float("-inf")) & (top < float("inf"))).all()):
         raise ConfigError("the model's logits hold NaN or inf (broken weights, or an overflow in reduced precision); "
                           "nothing was sampled")
 
