@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -24,7 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from v2meow import __version__
+from v2meow import __version__, schema
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
 from v2meow.validation import dataclass_values
@@ -89,10 +90,7 @@ def read_json_config(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"{path}: not found")
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: not a readable config ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    d = schema.load_json(path)  # size and nesting checked before parsing
     if not isinstance(d, dict):
         raise ConfigError(f"{path}: config must be a JSON object")
     return d
@@ -105,6 +103,8 @@ def build_dataclass(cls: type[T], values: dict[str, Any] | None, label: str) -> 
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"{label}: unknown config field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    dataclass_values(cls, values, label)
+    schema.check_tree(values, label)  # finite numbers, known fields in range: before anything is built
     try:
         return cls(**values)
     except TypeError as e:
@@ -138,6 +138,7 @@ class Component(nn.Module):
         if not (directory / CONFIG_NAME).is_file():
             raise MissingWeightsError(f"{directory}: not a component directory (no {CONFIG_NAME})")
         config = cls.config_class.load(directory / CONFIG_NAME)
+        check_before_build(cls, config, directory / WEIGHTS_NAME)
         model = cls(config)
         model.load_weights(directory / WEIGHTS_NAME, map_location=map_location)
         return model
@@ -163,10 +164,54 @@ def read_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"{path}: weights file not found")
+    schema.safetensors_header(path)  # every tensor inside the file
     try:
-        return load_file(str(path), device=str(map_location))
+        state = load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError) as e:
         raise ConfigError(f"{path}: corrupted or unreadable weights ({e})") from None
+    check_finite(state, str(path))
+    return state
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """`ConfigError` naming the first tensor holding NaN or inf: such weights load but cannot be right."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ConfigError(f"{source}: tensor {name} holds NaN or inf values; these weights are broken (re-export or re-download them)")
+
+
+def check_before_build(cls: type[Component], config: ComponentConfig, weights: str | os.PathLike) -> None:
+    """Before a component is built: its weights file holds float tensors of the shapes its config
+    implies, and the model fits in memory. The model is laid out on the meta device (no memory);
+    a class that cannot be built there is checked by the header alone."""
+    weights = Path(weights)
+    if not weights.is_file():
+        return  # load_weights names the missing file
+    header = schema.safetensors_header(weights)
+    try:
+        with torch.device("meta"):
+            probe = cls(config)
+    except ConfigError:
+        raise
+    except Exception:  # noqa: BLE001 - a class that does real work in its constructor: build it for real
+        return
+    own = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    needed = sum(math.prod(s) for s in own.values()) * 4
+    schema.check_memory(needed, f"{weights.parent / CONFIG_NAME}", config.to_dict())
+    shapes = {k: torch.empty(s, device="meta") for k, (_, s) in header.items()}
+    version = weights_format_version(weights)
+    if version != config.format_version:
+        shapes = cls.migrate_state(shapes, version)
+    floats = {k for k, v in probe.state_dict().items() if v.is_floating_point()}
+    stored = dict(zip(header, (d for d, _ in header.values())))
+    renamed = dict(zip(shapes, stored.values())) if len(shapes) == len(stored) else {}
+    for name in sorted(floats & set(renamed)):
+        if renamed[name] not in schema.FLOAT_DTYPES:
+            raise ConfigError(f"{weights}: tensor {name} is stored as {renamed[name]}; a float parameter must be stored "
+                              "as F16, BF16, F32 or F64")
+    problems = state_problems(own, {k: tuple(v.shape) for k, v in shapes.items()})
+    if problems:
+        raise ConfigError(f"{weights}: weights do not match the config: " + "; ".join(problems))
 
 
 def weights_format_version(path: str | os.PathLike) -> int:
@@ -180,10 +225,22 @@ def weights_format_version(path: str | os.PathLike) -> int:
 
 def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """`load_state_dict(strict=True)` with one readable error naming what disagrees."""
-    own = module.state_dict()
+    own_state = module.state_dict()
+    own = {k: tuple(v.shape) for k, v in own_state.items()}
+    problems = state_problems(own, {k: tuple(v.shape) for k, v in state.items()})
+    cast = [k for k, v in own_state.items() if k in state and v.is_floating_point() and not state[k].is_floating_point()]
+    if cast:
+        problems.append(f"{_few(cast)} stored as {state[cast[0]].dtype} (a float parameter must be stored as a float)")
+    if problems:
+        raise ConfigError(f"{source}: weights do not match the config: " + "; ".join(problems))
+    module.load_state_dict(state, strict=True)
+
+
+def state_problems(own: dict[str, tuple[int, ...]], state: dict[str, tuple[int, ...]]) -> list[str]:
+    """What disagrees between a module's tensor shapes and a state dict's: missing, unexpected, shapes."""
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    shapes = [f"{k} {state[k]} vs {v}" for k, v in own.items() if k in state and state[k] != v]
     problems = []
     if missing:
         problems.append(f"missing {_few(missing)}")
@@ -191,9 +248,7 @@ def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source:
         problems.append(f"unexpected {_few(unexpected)}")
     if shapes:
         problems.append(f"shape mismatch {_few(shapes)} (weights vs config)")
-    if problems:
-        raise ConfigError(f"{source}: weights do not match the config: " + "; ".join(problems))
-    module.load_state_dict(state, strict=True)
+    return problems
 
 
 def _few(items: list[str], n: int = 3) -> str:

@@ -16,6 +16,7 @@ def check_writable(path: str | os.PathLike) -> Path:
     """Return `path` as a Path after checking its directory exists and is writable."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    check_not_system(path)
     if not parent.is_dir():
         raise OutputError(f"{path}: cannot write, directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
@@ -23,6 +24,25 @@ def check_writable(path: str | os.PathLike) -> Path:
     if path.is_dir():
         raise OutputError(f"{path}: cannot write, it is a directory")
     return path
+
+
+SYSTEM_DIRS = ("/proc", "/sys", "/dev")  # kernel interfaces: writing there is never an output
+
+
+def check_not_system(path: str | os.PathLike) -> None:
+    """OutputError for an output under /proc, /sys or /dev (after symlinks are resolved)."""
+    real = os.path.realpath(path)
+    for root in SYSTEM_DIRS:
+        if real == root or real.startswith(root + os.sep):
+            raise OutputError(f"{path}: cannot write under {root} (a system folder, not a place for outputs)")
+
+
+def overlaps(out: str | os.PathLike, source: str | os.PathLike) -> bool:
+    """Whether writing `out` would replace `source`: the same file or folder, or a folder that holds it."""
+    if same_file(out, source):
+        return True
+    real_out, real_src = os.path.realpath(out), os.path.realpath(source)
+    return real_src.startswith(real_out.rstrip(os.sep) + os.sep)
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -76,10 +96,17 @@ def check_output_dir(path: str | os.PathLike, inputs: Iterable[str | os.PathLike
         raise OutputError(f"{path}: cannot write, directory {target} does not exist")
     if not os.access(target, os.W_OK):
         raise OutputError(f"{path}: cannot write, directory {target} is not writable")
+    check_not_system(path)
     for source in inputs:
-        if same_file(path, source):
-            raise OutputError(f"{path}: {option} is the input {source}; choose another directory")
+        if overlaps(path, source):
+            what = "is" if same_file(path, source) else "holds"
+            raise OutputError(f"{path}: {option} {what} the input {source}; writing it would destroy the input, choose another directory")
     return path
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 def _umask() -> int:
@@ -96,7 +123,10 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     from the file name (PyAV, soundfile) still do. On any exception it is removed.
     """
     path = check_writable(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
     os.close(fd)
     tmp = Path(tmp_name)
     mode = 0o666 & ~_umask()
@@ -106,6 +136,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         if tmp.exists():  # some writers (safetensors) replace the file, and with it its mode
             os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a quota, a file size limit: one line, nothing left behind
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({e.strerror or _first_line(e)})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -122,6 +155,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    check_not_system(path)
     if not parent.is_dir():
         raise OutputError(f"{path}: cannot write, directory {parent} does not exist")
     if path.exists() and not path.is_dir():

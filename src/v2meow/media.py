@@ -19,9 +19,19 @@ import torch
 from v2meow.errors import (
     EmptyMediaError,
     MediaError,
+    OutputError,
     NoAudioStreamError,
     NoVideoStreamError,
     UnreadableMediaError,
+)
+from v2meow.containers import (  # noqa: F401 - re-exported: media is where callers look for them
+    _AUDIO_RATES,
+    COPYABLE,
+    IMAGE_CODECS,
+    OUTPUT_CONTAINERS,
+    can_hold,
+    check_copyable,
+    output_container,
 )
 from v2meow.io import atomic_output
 
@@ -56,6 +66,17 @@ class VideoFrames:
     source_fps: float
 
 
+# FFmpeg reads a name with a colon as a protocol URL (`tcp:host:port`, `concat:a.mp4|b.mp4`,
+# `subfile:`, `http:`): every path goes to it as `file:<absolute path>`, and the demuxer may open
+# nothing but local files (an HLS playlist or a concat list inside a file cannot reach the network).
+_LOCAL_ONLY = {"protocol_whitelist": "file"}
+
+
+def local_url(path: str | os.PathLike) -> str:
+    """The FFmpeg URL of the local file `path`: never parsed as a protocol, whatever its name."""
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
 def _open(path: str | os.PathLike) -> av.container.InputContainer:
     path = Path(path)
     if not path.exists():
@@ -65,7 +86,7 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     if path.stat().st_size == 0:
         raise UnreadableMediaError(f"{path}: file is empty (0 bytes)")
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(local_url(path), metadata_errors="ignore", options=_LOCAL_ONLY)
     except (av.FFmpegError, UnicodeDecodeError, OSError, ValueError) as e:
         raise UnreadableMediaError(f"{path}: not a readable media file ({_short(e)})") from None
 
@@ -325,7 +346,10 @@ def write_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) ->
 
     data = _as_channels_first(wav).T.numpy()  # [N, C]
     with atomic_output(path) as tmp:
-        sf.write(str(tmp), data, sample_rate, format=_sf_format(Path(path)))
+        try:
+            sf.write(str(tmp), data, sample_rate, format=_sf_format(Path(path)))
+        except (sf.LibsndfileError, RuntimeError) as e:  # a full disk, a file size limit: one line
+            raise OutputError(f"{path}: cannot write ({_short(e)})") from None
     return Path(path)
 
 
@@ -383,55 +407,37 @@ def mux_audio(
         step = max(1, round(1 / (fps * vin.time_base))) if vin.time_base else 1  # one frame, in stream ticks
         with atomic_output(out_path) as tmp:
             try:
-                with av.open(str(tmp), mode="w", format=fmt) as dst:
+                with av.open(local_url(tmp), mode="w", format=fmt) as dst:
                     vout = dst.add_stream_from_template(vin)
                     aout = dst.add_stream(audio_codec, rate=sample_rate, layout=layout)
                     aout.bit_rate = bit_rate
                     audio_packets = _encode_audio(aout, wav, sample_rate)
                     _mux_interleaved(dst, src.demux(vin), vout, audio_packets, step)
             except av.FFmpegError as e:
-                raise MediaError(f"{out_path}: cannot write ({_short(e)}); try an .mkv output") from None
+                raise MediaError(f"{out_path}: cannot write ({_short(e)})") from None
     return Path(out_path)
 
 
-# Output container per suffix: (FFmpeg format, audio codec). Exactly these are accepted; the
-# video stream is copied, so it must be one the container holds (`COPYABLE`). tests/test_mux.py
-# muxes every pair PyAV can write here and checks frames and durations.
-OUTPUT_CONTAINERS = {
-    ".mp4": ("mp4", "aac"),
-    ".mov": ("mov", "aac"),
-    ".mkv": ("matroska", "aac"),
-    ".webm": ("webm", "libopus"),
-}
-# Video codecs (FFmpeg decoder names) each container takes by copy; None: any.
-COPYABLE: dict[str, set[str] | None] = {
-    ".mp4": {"h264", "hevc", "mpeg4", "vp9", "av1"},
-    ".mov": {"h264", "hevc", "mpeg4"},
-    ".mkv": None,
-    ".webm": {"vp8", "vp9", "av1"},
-}
-_AUDIO_RATES = {"libopus": (8000, 12000, 16000, 24000, 48000)}
+_IMAGE_FORMATS = {"gif", "apng", "image2", "webp", "ico"}
 
 
-def output_container(path: str | os.PathLike) -> tuple[str, str]:
-    """`(format, audio codec)` for a muxed output, from its suffix; MediaError for any other suffix."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in OUTPUT_CONTAINERS:
-        raise MediaError(f"{path}: unsupported video container '{suffix}' (use one of {', '.join(OUTPUT_CONTAINERS)})")
-    return OUTPUT_CONTAINERS[suffix]
+def image_format(path: str | os.PathLike) -> str | None:
+    """The picture format of `path` when it is an image (GIF, PNG, JPEG, ...) rather than a video, else None."""
+    with _open(path) as c:
+        names = set(c.format.name.split(","))
+        if names & _IMAGE_FORMATS or any(n.endswith("_pipe") for n in names):
+            return c.format.name.replace("_pipe", "")
+        videos = [s for s in c.streams.video if not _is_attached_picture(s)]
+        if videos and videos[0].codec_context.name in IMAGE_CODECS:
+            return videos[0].codec_context.name
+    return None
 
 
-def check_copyable(codec: str, out_path: str | os.PathLike, video_path: str | os.PathLike = "") -> None:
-    """MediaError when a video stream of `codec` cannot be copied into the container of `out_path`."""
-    output_container(out_path)
-    suffix = Path(out_path).suffix.lower()
-    allowed = COPYABLE[suffix]
-    if allowed is not None and codec not in allowed:
-        fits = [s for s, c in COPYABLE.items() if c is None or codec in c]
-        raise MediaError(
-            f"{out_path}: a {suffix} file cannot hold the {codec} video of {video_path or 'the input'} "
-            f"(copied, not re-encoded); use {' or '.join(fits)}"
-        )
+def check_video_input(path: str | os.PathLike) -> None:
+    """MediaError when `path` is a picture (a GIF or PNG, whatever its name) rather than a video."""
+    kind = image_format(path)
+    if kind is not None:
+        raise NoVideoStreamError(f"{path}: is a {kind} image, not a video (convert it to a video first, e.g. an .mp4)")
 
 
 def video_codec(path: str | os.PathLike) -> str:

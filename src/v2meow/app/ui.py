@@ -79,7 +79,8 @@ def _settings(job: SoundtrackJob) -> list[gr.components.Component]:
     )
     with gr.Row():
         seed = gr.Number(
-            value=defaults.seed, precision=0, minimum=0, label="Seed", info="same seed and settings, same music",
+            value=defaults.seed, minimum=0,  # no precision: 1.5 reaches validation.seed and is refused, not rounded
+            label="Seed", info="same seed and settings, same music",
             scale=3, elem_id="seed",
         )
         dice = gr.Button("New seed", size="sm", scale=1, elem_id="new-seed")
@@ -144,7 +145,8 @@ def make_handler(job: SoundtrackJob):
                  progress=gr.Progress(track_tqdm=True)):  # noqa: B008  # fmt: skip
         if not video:
             raise gr.Error("Upload a video first, or pick one of the examples.", title="No video", print_exception=False)
-        settings = Settings(text=text, seed=seed, temperatures=dict(zip(ROLES, (t1, t2, t3))), num_samples=int(count or 1),
+        settings = Settings(text=text, seed=seed, temperatures=dict(zip(ROLES, (t1, t2, t3))),
+                            num_samples=1 if count is None else count,  # 2.5 is refused by validation, never rounded
                             rhythm_guidance=1.0 if rhythm is None else rhythm,
                             loudness=loudness if normalise else None)  # fmt: skip
         try:

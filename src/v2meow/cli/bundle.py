@@ -77,7 +77,10 @@ def _main(args: argparse.Namespace) -> int:
         info = inspect_bundle(args.bundle)
         print(json.dumps(info, indent=2) if args.json else format_inspection(info))
         return 0 if info["compatible"] and info["sha256"].get("ok", True) else 1
+    from v2meow.io import check_output_dir
+
     components = {n: getattr(args, n) for n in ("stage1", "stage2", "stage3", "codec", "semantic", "style")}
+    check_output_dir(args.out, [p for p in components.values() if p])  # never an input, nor a folder holding one
     out = create_bundle(args.out, components, features=args.features, feature_rate=args.feature_rate,
                         overwrite=args.overwrite, temperatures=_triple(args.temperatures, "temperatures"),
                         context_seconds=_triple(args.context_seconds, "context-seconds"))  # fmt: skip

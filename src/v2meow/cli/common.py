@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 from v2meow.errors import V2MeowError
 
 EXIT_USAGE = 2  # bad input or arguments, as argparse uses
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's kill, `timeout`) raises KeyboardInterrupt like Ctrl-C, so every
+    atomic write in progress removes its temporary file; the previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(prog: str, main: Callable[[], int | None]) -> int:
     """Run `main`; a `V2MeowError` becomes one line on stderr and exit status 2."""
     try:
-        return int(main() or 0)
+        with sigterm_as_interrupt():
+            return int(main() or 0)
     except V2MeowError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return 130  # SIGTERM too: the partial outputs were removed like on Ctrl-C

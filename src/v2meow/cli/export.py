@@ -19,6 +19,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="v2meow-export", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("ckpt", help="a .ckpt from v2meow-train (e.g. runs/codec/checkpoints/last.ckpt)")
     p.add_argument("out_dir", help="component directory to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing non-empty OUT_DIR (only once the new component is complete)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="read a sharded (FSDP) checkpoint directory, whose index is a pickle that can run code")
     return p.parse_args(argv)
@@ -30,12 +32,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from v2meow.io import check_output_dir
+    from v2meow.io import atomic_directory, check_output_dir
     from v2meow.training.export import export_checkpoint
 
-    check_output_dir(args.out_dir, [args.ckpt])
-    out = export_checkpoint(args.ckpt, args.out_dir, trust_pickle=args.trust_pickle)
-    print(f"v2meow-export: wrote {out}", file=sys.stderr)
+    check_output_dir(args.out_dir, [args.ckpt])  # not the checkpoint, nor a folder holding it
+    with atomic_directory(args.out_dir, overwrite=args.overwrite) as tmp:  # like bundle create: --overwrite to replace
+        export_checkpoint(args.ckpt, tmp, trust_pickle=args.trust_pickle)
+    print(f"v2meow-export: wrote {args.out_dir}", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,7 @@ from v2meow import media, validation
 from v2meow.cli.common import run
 from v2meow.errors import ConfigError, MediaError, V2MeowError
 from v2meow.io import check_output_dir
-from v2meow.pipelines.outputs import OUT_SUFFIXES, check_plan, write_outputs
+from v2meow.pipelines.outputs import OUT_SUFFIXES, check_plan, check_source, write_outputs
 from v2meow.resources import default_bundle, resolve_bundle
 
 __all__ = ["default_bundle", "main"]  # default_bundle: re-exported for make demo (python -m v2meow.demo)
@@ -109,7 +109,7 @@ def _muxed_suffix(video: Path) -> str:
         media.check_copyable(media.video_codec(video), "x.mp4")
         return ".mp4"
     except MediaError:
-        return ".mkv"
+        return ".mkv"  # when no container can hold it either, check_source says so before any work
 
 
 def _outputs(video: Path, out: str | None) -> list[Path]:
@@ -139,6 +139,7 @@ def _load(args: argparse.Namespace):
 
 
 def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[Path]:
+    check_source(video, outputs)  # batch mode: each video checked before its generation
     result = pipe(video, text=args.text, **_guidance(args, overrides, pipe))
     return write_outputs(video, result, outputs)
 

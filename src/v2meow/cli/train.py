@@ -86,6 +86,7 @@ def build_config(args: argparse.Namespace) -> dict:
     """The run config after applying the command-line overrides."""
     import yaml
 
+    from v2meow import schema
     from v2meow.errors import ConfigError
     from v2meow.training.runner import load_run_config, set_value
 
@@ -96,13 +97,17 @@ def build_config(args: argparse.Namespace) -> dict:
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
         try:
-            set_value(cfg, key.strip(), yaml.safe_load(value))
+            set_value(cfg, key.strip(), schema.load_yaml(value, f"--set {key}"))
         except yaml.YAMLError:
             raise ConfigError(f"--set {key}: value '{value}' is not valid YAML") from None
     for key, value in ((stage.data_key, args.data), ("out", args.out), ("trainer.max_steps", args.max_steps),
                        ("model.init_from", args.init_from)):  # fmt: skip
         if value is not None:
             set_value(cfg, key, value)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
+    # The config as it will run, through the same checks as the file: before any run folder is made.
+    schema.check_tree(cfg, f"{args.config} with --set" if args.set else str(args.config))
     return cfg
 
 
@@ -114,7 +119,12 @@ def _main(args: argparse.Namespace) -> int:
     train = getattr(importlib.import_module(module_name), func)
     out = cfg.get("out") or f"runs/{args.stage}"
     exported = train(cfg, ckpt_path=args.ckpt_path)  # prints where to watch once training starts
-    print(f"v2meow-train {args.stage}: exported {exported}; {watch_lines(out)}", file=sys.stderr)
+    from pathlib import Path
+
+    from v2meow.training.plots import PLOT_NAME
+
+    watch = watch_lines(out) if (Path(out) / PLOT_NAME).is_file() else "no loss curves were logged (no loss.png)"
+    print(f"v2meow-train {args.stage}: exported {exported}; {watch}", file=sys.stderr)
     return 0
 
 

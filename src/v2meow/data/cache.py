@@ -64,6 +64,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from v2meow import schema
 from v2meow.errors import ConfigError, UnreadableMediaError
 from v2meow.io import atomic_output
 
@@ -195,13 +196,12 @@ def write_manifest(root: str | os.PathLike, contract: dict[str, Any]) -> None:
 
 def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
     path = Path(root) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UnreadableMediaError(f"{root}: not a v2meow cache ({e})") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if not path.is_file():
+        raise UnreadableMediaError(f"{root}: not a v2meow cache (no {MANIFEST})")
+    manifest = schema.load_json(path, "cache manifest")  # size and nesting checked before parsing
+    if isinstance(manifest, dict) and manifest.get("format_version") != FORMAT_VERSION:
         raise ConfigError(f"{root}: cache format_version {manifest.get('format_version')} (this v2meow reads {FORMAT_VERSION})")
-    return manifest
+    return schema.check_manifest(manifest, str(path))  # types, ranges, finite: before anything is sized from it
 
 
 class CacheReader:

@@ -38,8 +38,16 @@ def planned(video: Path, outputs: list[Path], num_samples: int) -> list[Path]:
 def check_plan(video: Path, outputs: list[Path], num_samples: int, inputs: list[Path], probe: bool = True) -> None:
     """Before any model work: every output writable, accepted, not an input; muxed outputs can hold the video's codec."""
     check_outputs(planned(video, outputs, num_samples), inputs, OUT_SUFFIXES)
+    if probe:
+        check_source(video, outputs)
+
+
+def check_source(video: Path, outputs: list[Path]) -> None:
+    """`video` is a video (not a GIF or PNG, whatever its name), and every muxed output's container
+    can hold its codec (by our table and by FFmpeg's muxer): checked before any model work."""
+    media.check_video_input(video)
     muxed = [o for o in outputs if o.suffix.lower() in media.OUTPUT_CONTAINERS]
-    if muxed and probe:
+    if muxed:
         codec = media.video_codec(video)
         for out in muxed:
             media.check_copyable(codec, out, video)

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from v2meow import schema
 from v2meow.components import build_dataclass
 from v2meow.errors import ConfigError, MissingWeightsError
 
@@ -37,7 +38,7 @@ def load_run_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML run config; unknown top-level sections are a `ConfigError`."""
     path = Path(path)
     try:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = schema.load_yaml(path.read_text(), str(path))  # nesting and alias expansion bounded
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
@@ -48,6 +49,7 @@ def load_run_config(path: str | os.PathLike) -> dict[str, Any]:
     unknown = sorted(set(cfg) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    schema.check_tree(cfg, str(path))
     return cfg
 
 

@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from v2meow import schema
 from v2meow.components import (
     CONFIG_NAME,
     Component,
@@ -86,6 +87,7 @@ def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dic
     A data-dependent field set in the YAML must equal the manifest's value: a different one is
     a `ConfigError` naming both (the manifest always wins, never silently)."""
     config_cls = stage_model(stage, model_cfg).config_class
+    schema.require_fields(manifest, schema.MANIFEST_FIELDS[stage], f"{cache}/manifest.json")
     implied = data_fields(stage, manifest, model_cfg.fields)
     for key, value in model_cfg.fields.items():
         if key in implied and not _equal(value, implied[key]):
