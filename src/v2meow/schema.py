@@ -53,6 +53,7 @@ FIELDS: dict[str, tuple[bool, float, float, bool]] = {
                                         "warmup_steps", "num_workers", "size")},
     **{n: (_W, 1, 2**31 - 1, True) for n in ("max_steps",)},
     "sample_rate": (_W, 1, 768_000, True),
+    "audio_rate": (_W, 1, 768_000, True),
     **{n: (_R, 0, 10_000, False) for n in ("feature_rate", "semantic_rate", "codec_rate", "frame_rate", "rhythm_rate",
                                            "beat_motion_rate")},
     "rate": (_R, 0, 1000, False),  # a visual feature rate (frames per second)

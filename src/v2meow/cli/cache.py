@@ -21,6 +21,9 @@ merge    combine caches made by separate `--shard i/n` runs (or machines) into
          --out: shard files are copied (or hard-linked with --link) after a check
          that all were made by the same components. Not needed when the runs
          wrote into one directory: the reader unions every shard it finds.
+recode   a copy of a cache prepared with --keep-audio RATE, its codes encoded
+         by another codec (--codec DIR) from the stored audio; everything else is
+         unchanged. Resumable: rerun the same command.
 """
 
 
@@ -41,6 +44,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     merge.add_argument("sources", nargs="+", help="cache directories")
     merge.add_argument("--out", required=True, help="merged cache directory (created, or an existing one to add to)")
     merge.add_argument("--link", action="store_true", help="hard-link shard files instead of copying (same file system)")
+    recode = sub.add_parser("recode", help="copy a cache with its codes re-encoded by another codec (needs --keep-audio)")
+    recode.add_argument("cache", help="source cache, prepared with --keep-audio RATE")
+    recode.add_argument("--codec", required=True, help="the new codec's component directory")
+    recode.add_argument("--out", required=True, help="the recoded cache (created; rerun the same command to resume)")
     return p.parse_args(argv)
 
 
@@ -68,6 +75,17 @@ def _main(args: argparse.Namespace) -> int:
         for s in reader.skipped():
             if s["key"] not in keys:  # a later run may have prepared it
                 print(f"{s['source']}\t{s['reason']}")
+    elif args.command == "recode":
+        from tqdm import tqdm
+
+        from v2meow.data.recode import describe_recode, recode_cache
+        from v2meow.io import check_output_dir
+
+        check_output_dir(args.out, [args.cache, args.codec])
+        counts = recode_cache(args.cache, args.out, args.codec,
+                              progress=lambda xs: tqdm(list(xs), desc="recode", unit="shard", file=sys.stderr))  # fmt: skip
+        print(f"{PROG}: recoded {counts['items']} item(s) in {counts['shards']} shard(s) "
+              f"({counts['unchanged']} already there); {describe_recode(args.out)}", file=sys.stderr)  # fmt: skip
     else:
         from v2meow.data.cache import CacheReader, merge_caches
 

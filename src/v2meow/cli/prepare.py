@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="tempo augmentation: besides each clip, one item per factor r, the clip played r times as "
                           "fast (pitch kept; video features stretched alike), e.g. 0.8,0.9,1.1,1.25 (each in [0.5, 2]); "
                           "tokens, codes, style, beat weights and rhythm come from the stretched audio")
+    aug.add_argument("--keep-audio", type=int, default=0, metavar="RATE",
+                     help="also store every item's (stretched) music, mono 16-bit at RATE Hz (e.g. 24000: about "
+                          "170 MB per hour), so `v2meow-cache recode` can re-encode the codes with another codec later")
     runp = p.add_argument_group("running")
     runp.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     runp.add_argument("--threads", type=int, default=0, help="torch threads per process (default: cores / workers)")
@@ -113,6 +116,14 @@ def _weights(items: list[str]) -> tuple:
     return tuple(out)
 
 
+def _keep_audio(rate: int) -> int:
+    from v2meow.errors import ConfigError
+
+    if rate != 0 and not 8000 <= rate <= 192_000:
+        raise ConfigError(f"--keep-audio must be 0 (off) or a rate from 8000 to 192000 Hz, got {rate}")
+    return rate
+
+
 def _main(args: argparse.Namespace) -> int:
     from v2meow.data.prepare import PrepareConfig, prepare
     from v2meow.data.work import parse_stretch
@@ -128,7 +139,7 @@ def _main(args: argparse.Namespace) -> int:
         clip_seconds=args.clip_seconds, min_seconds=args.min_seconds, hash_mode=args.hash,
         device=args.device, threads=args.threads,
         beat_weights=args.beat_weights, beat_alpha=args.beat_alpha, beat_delta=args.beat_delta,
-        rhythm=args.rhythm, stretch=stretch,
+        rhythm=args.rhythm, stretch=stretch, keep_audio=_keep_audio(args.keep_audio),
     )
     report = prepare(
         args.input, args.out, cfg, split=args.split, shard=args.shard, workers=args.workers,

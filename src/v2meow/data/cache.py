@@ -30,6 +30,9 @@ Per item (tensor names inside a shard are `<n>/<name>`, n the item's index in th
     style      [D_s]    float32   style embedding (optional)
     beats      [T_s]    float32   per-token loss weights (optional, VMAs beat alignment)
     rhythm     [T_s, 1] float16   the rhythm channel: music onset pulses at `semantic_rate` (optional)
+    audio      [N]      int16     the item's (stretched) music, mono at `audio_rate` (optional,
+                                  `v2meow-prepare --keep-audio RATE`): `v2meow-cache recode` re-encodes
+                                  `codes` from it with another codec without preparing again
 
 `beats` is written by `v2meow-prepare --beat-weights` (`v2meow.data.beatweights`) for every
 item of such a cache (all alpha for audio-only items), and the manifest then also holds
@@ -72,7 +75,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CHECKSUM_KEY = "checksum"
 REBUILD = "delete it and re-run v2meow-prepare with the same --input and --out (only its items are prepared again)"
-TENSOR_DTYPES = {"visual": torch.float16, "semantic": torch.int32, "codes": torch.int16, "style": torch.float32, "beats": torch.float32}
+TENSOR_DTYPES = {"visual": torch.float16, "semantic": torch.int32, "codes": torch.int16, "style": torch.float32, "beats": torch.float32,
+                 "audio": torch.int16}  # fmt: skip
 
 
 def _stored_dtype(name: str, x: torch.Tensor) -> torch.dtype:
@@ -154,13 +158,7 @@ class CacheWriter:
     def flush(self) -> None:
         """Write buffered items (and skip records) to new shard files."""
         if self._items:
-            tensors, records = {}, []
-            for n, (record, item) in enumerate(self._items):
-                tensors.update({f"{n}/{k}": v for k, v in item.items()})
-                records.append(asdict(record) | {"shard": "", "index": n})
-            meta = {"format_version": str(FORMAT_VERSION), "records": json.dumps(records), CHECKSUM_KEY: tensor_checksum(tensors)}
-            with atomic_output(self._next_name("items", ".safetensors")) as tmp:
-                save_file(tensors, str(tmp), metadata=meta)
+            write_shard(self._next_name("items", ".safetensors"), self._items)
             self._items = []
             self.shards_written += 1
         if self._skipped:
@@ -168,6 +166,32 @@ class CacheWriter:
                 tmp.write_text(json.dumps(self._skipped, indent=1) + "\n")
             self._skipped = []
         self._since = None
+
+
+def write_shard(path: Path, items: list[tuple[ItemRecord, dict[str, torch.Tensor]]]) -> None:
+    """One shard file (atomic): the items' tensors as `<n>/<name>`, their records and checksum as metadata."""
+    tensors, records = {}, []
+    for n, (record, item) in enumerate(items):
+        tensors.update({f"{n}/{k}": v for k, v in item.items()})
+        records.append(asdict(record) | {"shard": "", "index": n})
+    meta = {"format_version": str(FORMAT_VERSION), "records": json.dumps(records), CHECKSUM_KEY: tensor_checksum(tensors)}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def read_shard(path: Path) -> list[tuple[ItemRecord, dict[str, torch.Tensor]]]:
+    """Every item of one shard: its record and its tensors (as stored)."""
+    records = _shard_records(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise UnreadableMediaError(f"{path}: corrupted cache shard ({_first_line(e)}); {REBUILD}") from None
+    items = []
+    for record in records:
+        prefix = f"{record.index}/"
+        items.append((record, {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}))
+    return items
 
 
 def write_manifest(root: str | os.PathLike, contract: dict[str, Any]) -> None:

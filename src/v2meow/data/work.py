@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from v2meow.components import read_json_config
@@ -66,6 +67,8 @@ class PrepareConfig:
         stretch: tempo augmentation: besides each clip, one item per factor r, the clip played
             r times as fast (pitch kept; `signal.stretch`), with its video features stretched in time
             by the same factor. Sorted, without 1 (`parse_stretch`).
+        keep_audio: 0, or a rate: each item's (stretched) music is also stored, mono int16 at that
+            rate, so `v2meow-cache recode` can re-encode its codes with another codec.
     """
 
     features: str
@@ -85,6 +88,7 @@ class PrepareConfig:
     beat_delta: float = 0.2
     rhythm: bool = False
     stretch: tuple[float, ...] = ()
+    keep_audio: int = 0  # > 0: also store each item's music as `audio` [N] int16 mono at this rate (`v2meow-cache recode`)
 
 
 STRETCH_RANGE = (0.5, 2.0)  # speed factors --stretch accepts
@@ -271,6 +275,8 @@ def describe(cfg: PrepareConfig) -> dict[str, Any]:
                         rhythm_pulse_width=PULSE_WIDTH)  # fmt: skip
     if cfg.stretch:
         contract.update(stretch=[float(r) for r in cfg.stretch])
+    if cfg.keep_audio:
+        contract.update(audio_rate=int(cfg.keep_audio))
     return contract
 
 
@@ -360,6 +366,11 @@ def _skip_item(task: ClipTask, factor: float, e: BaseException) -> Skip:
                 {"num_clips": task.num_clips}, internal=not isinstance(e, V2MeowError))
 
 
+def pcm16(wav: np.ndarray) -> torch.Tensor:
+    """Float audio `[N]` in [-1, 1] -> int16 samples (clipped, rounded)."""
+    return torch.from_numpy(np.round(np.clip(wav, -1.0, 1.0) * 32767.0).astype(np.int16))
+
+
 @dataclass
 class _Clip:
     """What the factors of one clip share: its audio and, with video, its visual and motion features."""
@@ -428,6 +439,8 @@ def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip
 
         pulses = music_pulses(mono, sr, num_steps, float(c.semantic.frame_rate))  # [T_s]
         tensors["rhythm"] = torch.from_numpy(pulses)[:, None]  # [T_s, 1]
+    if cfg.keep_audio:
+        tensors["audio"] = pcm16(media.resample(mono[None], sr, cfg.keep_audio)[0])  # [N'] at keep_audio
     caption = task.source.caption
     if caption and "{" in caption:  # words measured on this (stretched) item's own music: tempo, energy, brightness
         from v2meow.signal.describe import fill_caption
