@@ -102,3 +102,27 @@ def test_nothing_to_evaluate(tmp_path):
     (tmp_path / "g").mkdir(), (tmp_path / "r").mkdir()
     r = evaluate(EvalConfig(generated=str(tmp_path / "g"), reference=str(tmp_path / "r")), progress=False)
     assert r.metrics == {} and r.counts["evaluated"] == 0 and "no clip could be evaluated" in r.notes
+
+
+def test_pretrained_judges_rate_music_above_their_noise_floor(eval_dirs, monkeypatch):
+    from v2meow.evaluation import judges
+
+    cfg = EvalConfig(generated=str(eval_dirs["gen"]), reference=str(eval_dirs["ref"]), **FAST)
+    if any(judges.available().values()):
+        r = evaluate(cfg, progress=False)
+        assert not any(k.startswith("judge_") for k in r.metrics)
+        assert any("judges" in n and "make judges" in n for n in r.notes)
+        return
+    r = evaluate(cfg, progress=False)
+    for name in ("judge_note_salience", "judge_note_events_per_second", "judge_beat_pulse"):
+        m = r.metrics[name]
+        assert m.estimate.n == 6 and set(m.baselines) == {"reference", "noise"} and np.isfinite(m.per_clip).all()
+        assert "of the way from the noise floor" in m.note
+    pulse = r.metrics["judge_beat_pulse"]  # click tracks: periodic; pink noise: not
+    assert pulse.estimate.value > pulse.baselines["noise"].value + 0.3
+    assert pulse.baselines["reference"].value > pulse.baselines["noise"].value + 0.3
+    assert all(0.0 <= v <= 1.0 for v in r.metrics["judge_note_salience"].per_clip)
+    monkeypatch.setattr(judges, "available", lambda: {"notes": "onnxruntime not installed; make judges", "beats": None})
+    monkeypatch.setattr(judges, "note_posteriors", lambda *a: (_ for _ in ()).throw(judges.JudgeUnavailable("x")))
+    r = evaluate(cfg, progress=False)
+    assert not any(k.startswith("judge_") for k in r.metrics) and any("make judges" in n for n in r.notes)

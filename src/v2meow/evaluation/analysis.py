@@ -15,6 +15,7 @@ from v2meow import media
 from v2meow.errors import V2MeowError
 from v2meow.evaluation.beats import MusicEvents, Rhythm, music_events, video_motion, video_rhythm
 from v2meow.evaluation.embeddings import AudioBackbone
+from v2meow.evaluation.judges import judge_or_none, pink_noise
 from v2meow.evaluation.kl import AudioClassifier
 from v2meow.evaluation.pairing import Problem
 
@@ -47,6 +48,9 @@ class ClipAnalysis:
     ref_events: MusicEvents | None = None
     video: Rhythm | None = None
     video_source: str | None = None
+    gen_judged: dict[str, float] | None = None  # the pretrained judges' scores (evaluation.judges); None: no extra
+    ref_judged: dict[str, float] | None = None
+    noise_judged: dict[str, float] | None = None  # pink noise of the generated clip's length: the floor
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -59,6 +63,7 @@ class ClipAnalyzer:
         classifier: for KL; None skips it.
         rhythm: beat settings.
         max_seconds: analyse only the first seconds of every file.
+        judges: also score generated, reference and a pink-noise floor with `evaluation.judges`.
     """
 
     def __init__(
@@ -68,10 +73,12 @@ class ClipAnalyzer:
         classifier: AudioClassifier | None = None,
         rhythm: RhythmSettings | None = None,
         max_seconds: float | None = None,
+        judges: bool = True,
     ):
         self.backbone, self.mcc_model, self.classifier = backbone, mcc_model, classifier
         self.rhythm = rhythm or RhythmSettings()
         self.max_seconds = max_seconds
+        self.judges = judges  # score with the pretrained judges when their extra is installed
 
     def analyze(
         self, stem: str, generated: os.PathLike, reference: os.PathLike, video: os.PathLike | None = None
@@ -100,6 +107,9 @@ class ClipAnalyzer:
             out.gen_events = music_events(gen_wav, gen_sr, delta=self.rhythm.onset_delta)
             out.ref_events = music_events(ref_wav, ref_sr, delta=self.rhythm.onset_delta)
             out.gen_rhythm, out.ref_rhythm = out.gen_events.rhythm, out.ref_events.rhythm
+            if self.judges:
+                out.gen_judged, out.ref_judged = judge_or_none(gen_wav, gen_sr), judge_or_none(ref_wav, ref_sr)
+                out.noise_judged = judge_or_none(pink_noise(gen_wav.size, gen_sr, seed=len(stem)), gen_sr)
         except V2MeowError as e:
             out.problems.append(Problem(stem, "analysis_failed", f"cannot analyse audio ({e})"))
             out.gen_embeddings = out.ref_embeddings = None

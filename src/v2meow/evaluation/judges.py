@@ -168,8 +168,8 @@ def beat_pulse(activation: np.ndarray, fps: float = BEAT_FPS, lags: tuple[float,
     near 1 at its period whatever the excerpt's length, and noise near 0 (negative peaks: 0)."""
     a = np.asarray(activation, dtype=np.float64)
     lo, hi = max(1, int(round(lags[0] * fps))), int(round(lags[1] * fps))
-    if len(a) <= 2 * hi:
-        raise V2MeowError(f"beat pulse needs more than {2 * lags[1]:g} s of audio")
+    if len(a) < 2 * hi:
+        raise V2MeowError(f"beat pulse needs at least {2 * lags[1]:g} s of audio")
     best = 0.0
     for k in range(lo, hi + 1):
         x, y = a[:-k] - a[:-k].mean(), a[k:] - a[k:].mean()
@@ -180,19 +180,23 @@ def beat_pulse(activation: np.ndarray, fps: float = BEAT_FPS, lags: tuple[float,
 
 
 def judge(wav, sample_rate: int) -> JudgeScores:
-    """All three scores of mono audio `wav` (`[N]` numpy or torch)."""
+    """All three scores of mono audio `wav` (`[N]` numpy or torch); beat pulse is NaN for audio
+    shorter than two periods of the longest lag (3 s)."""
     x = wav.detach().cpu().numpy() if hasattr(wav, "detach") else np.asarray(wav)
     x = x.reshape(-1).astype(np.float32)
     post = note_posteriors(x, sample_rate)
-    return JudgeScores(note_salience(post), note_events_per_second(post), beat_pulse(beat_activation(x, sample_rate)))
+    act = beat_activation(x, sample_rate)
+    pulse = beat_pulse(act) if len(act) >= 2 * round(PULSE_LAGS[1] * BEAT_FPS) else float("nan")
+    return JudgeScores(note_salience(post), note_events_per_second(post), pulse)
 
 
 def judge_or_none(wav, sample_rate: int) -> dict[str, float | None]:
-    """`judge()` as a dict, with None for every score when the extra is missing."""
+    """`judge()` as a dict, with None for a score that cannot be had (the extra missing, or too short)."""
     try:
-        return judge(wav, sample_rate).as_dict()
+        scores = judge(wav, sample_rate).as_dict()
     except JudgeUnavailable:
         return {k: None for k in JudgeScores.__dataclass_fields__}
+    return {k: (v if np.isfinite(v) else None) for k, v in scores.items()}
 
 
 def pink_noise(num_samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:

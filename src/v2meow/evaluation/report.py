@@ -22,11 +22,13 @@ LEGEND = (
     "Reference shuffle: another clip's reference audio as the candidate (V2Meow Table 1's baseline).",
     "Reference: the clip's own reference audio, where that is not trivially perfect.",
     "FAD, density and coverage compare whole sets; pairing does not enter them, so they have no shuffle rows.",
+    "Pink noise: the pretrained judges' scores of 1/f noise as long as each generated clip (their floor).",
 )
 BASELINE_ROWS = (
     ("shuffle", "random shuffle"),
     ("reference_shuffle", "reference shuffle (V2Meow)"),
     ("reference", "reference"),
+    ("noise", "pink noise"),
 )
 
 
@@ -126,7 +128,8 @@ def per_clip_csv(rows: list[dict]) -> str:
 
 
 def plot_per_clip(result, path: Path) -> Path:
-    """One panel per paired metric: each clip's score (dot) against its shuffle baseline (cross)."""
+    """One panel per per-clip metric: each clip's score (dot) against its shuffle baseline (cross), and
+    the judges' pink-noise floor (dotted)."""
     from matplotlib.figure import Figure  # the object API: no pyplot, no global backend change
 
     panels = [m for m in result.metrics.values() if m.per_clip is not None]
@@ -139,8 +142,10 @@ def plot_per_clip(result, path: Path) -> Path:
     x = list(range(n))
     for ax, m in zip(axes, panels, strict=False):
         ax.plot(x, m.per_clip, "o", color="tab:blue", ms=4, label="generated")
-        ax.plot(x, m.per_clip_shuffle, "x", color="0.55", ms=4, label="shuffle")
-        for est, style, color in ((m.estimate, "-", "tab:blue"), (m.baselines.get("shuffle"), "--", "0.55")):
+        if m.per_clip_shuffle is not None:
+            ax.plot(x, m.per_clip_shuffle, "x", color="0.55", ms=4, label="shuffle")
+        lines = ((m.estimate, "-", "tab:blue"), (m.baselines.get("shuffle"), "--", "0.55"), (m.baselines.get("noise"), ":", "tab:red"))
+        for est, style, color in lines:
             if isinstance(est, Estimate) and math.isfinite(est.value):
                 ax.axhline(est.value, ls=style, color=color, lw=1)
         ax.set_title(f"{m.title} ({'higher' if m.higher_is_better else 'lower'} is better)", fontsize=9, loc="left")

@@ -81,6 +81,7 @@ class EvalResult:
             for name, m in self.metrics.items():
                 if m.per_clip is not None:
                     row[name] = _num(m.per_clip[i])
+                if m.per_clip_shuffle is not None:
                     row[f"{name}_shuffle"] = _num(m.per_clip_shuffle[i])
             row.update({k: _num(v[i]) if isinstance(v[i], float) else v[i] for k, v in self.per_clip_extra.items()})
             per_clip.append(row)
@@ -206,6 +207,7 @@ def _metrics(
         )
     else:
         notes.append("KL skipped: no classifier given (--classifier DIR, an audio-classification checkpoint)")
+    metrics.update(_judge_metrics(mb, clips, notes))
     b = config.beats
     specs = {
         "beat_coverage": ("Beats coverage score, BCS (LORIS, 1-s bins, vs reference music)", True),
@@ -236,6 +238,39 @@ def _metrics(
             "beat metrics skipped: no video (give --videos DIR, or reference/generated files with a video stream)"
         )
     return metrics
+
+
+JUDGE_TITLES = {
+    "note_salience": "Note salience (basic-pitch: mean strongest note posterior)",
+    "note_events_per_second": "Note events per second (basic-pitch, >= 0.1 s)",
+    "beat_pulse": "Beat pulse (madmom RNN beat activation, autocorrelation peak 0.3-1.5 s)",
+}
+
+
+def _judge_metrics(mb: MetricBuilder, clips, notes) -> dict[str, MetricResult]:
+    """The pretrained judges (`evaluation.judges`) on the generated clips, with the reference
+    music and a pink-noise floor of the same lengths as baselines, each with a bootstrap interval."""
+    from v2meow.evaluation.judges import available
+
+    missing = [reason for reason in available().values() if reason]
+    out = {}
+    for i, (name, title) in enumerate(JUDGE_TITLES.items()):
+        pick = lambda attr: np.array([np.nan if (v := _num((getattr(c, attr) or {}).get(name))) is None else v for c in clips])  # noqa: E731
+        gen, ref, noise = pick("gen_judged"), pick("ref_judged"), pick("noise_judged")  # [N] each, aligned with clips
+        if not np.isfinite(gen).any():
+            continue
+        res = MetricResult(name, title, True, mb._mean(gen, 900 + 10 * i), per_clip=gen)
+        res.baselines["reference"] = mb._mean(ref[np.isfinite(ref)], 901 + 10 * i)
+        res.baselines["noise"] = mb._mean(noise[np.isfinite(noise)], 902 + 10 * i)
+        span = res.baselines["reference"].value - res.baselines["noise"].value
+        if np.isfinite(span) and abs(span) > 1e-9:
+            res.note = (f"{100 * (res.estimate.value - res.baselines['noise'].value) / span:.0f} % of the way from the noise "
+                        f"floor to the reference music ({int(np.isfinite(gen).sum())} clips)")  # fmt: skip
+        out[f"judge_{name}"] = res
+    if not out:
+        notes.append("pretrained judges (note salience, note events, beat pulse) skipped: "
+                     + (missing[0] if missing else "no clip long enough"))  # fmt: skip
+    return out
 
 
 def _mcc_metrics(mb: MetricBuilder, clips, backbone, mcc_model, prompts, notes) -> dict[str, MetricResult]:
