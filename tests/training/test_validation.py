@@ -90,3 +90,16 @@ def test_a_val_split_the_cache_lacks_is_one_line_naming_its_splits(cache, tmp_pa
 def test_validating_on_the_training_split_is_refused(cache, tmp_path):
     with pytest.raises(ConfigError, match="is the training split too"):
         train_stage("stage2", tiny_config("stage2", cache, tmp_path / "run", **{"data.val_split": "train"}))
+
+
+def test_the_training_record_round_trips_and_configs_without_it_still_load(tmp_path):
+    from v2meow.stages.stage3 import Stage3, Stage3Config
+
+    record = {"steps": 5, "tokens_seen": 1200, "val_loss": 2.5, "val_split": "valid", "entropy": {"unigram": 2.7, "bigram": None}}
+    model = Stage3(Stage3Config.preset("debug", codebook_size=16, codec_rate=20.0, num_coarse=2, num_fine=2, training=record))
+    loaded = Stage3.from_pretrained(model.save_pretrained(tmp_path / "c"))
+    assert loaded.config.training == record and loaded.config == model.config
+    old = json.loads((tmp_path / "c" / "config.json").read_text())
+    del old["training"]  # a config.json written before the record existed
+    (tmp_path / "c" / "config.json").write_text(json.dumps(old))
+    assert Stage3.from_pretrained(tmp_path / "c").config.training is None

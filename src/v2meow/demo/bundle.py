@@ -94,8 +94,12 @@ def row_split(package: str, track: str | None, valid: set[str]) -> str:
 
 
 class Recipe:
-    def __init__(self, data: Path, runs: Path, out: Path, configs: Path, version: int = 1):
+    """The demo recipe `version` over `data`; `holdout` (default: recipe 3 and later) gives the held-out
+    training tracks (`held_out_tracks`) split `valid` in the manifest."""
+
+    def __init__(self, data: Path, runs: Path, out: Path, configs: Path, version: int = 1, holdout: bool | None = None):
         self.data, self.runs, self.out, self.configs, self.version = data, runs, out, configs, version
+        self.holdout = version >= 3 if holdout is None else holdout
 
     def data_step(self) -> None:
         _run(_cli("v2meow.demo.data", "--out", str(self.data)))
@@ -156,7 +160,7 @@ class Recipe:
     def manifest(self) -> None:
         index = json.loads((self.data / "videos" / "videos.json").read_text())["videos"]
         path = self.runs / "manifest.csv"
-        valid = held_out_tracks(self._train_tracks()) if self.version >= 3 else set()
+        valid = held_out_tracks(self._train_tracks()) if self.holdout and (self.data / "tracks.json").is_file() else set()
         rows = [
             {"video": str((self.data / "videos" / v["video"]).resolve()), "audio": "", "caption": self._caption(v["package"], v.get("tempo")),
              "split": row_split(v["package"], v.get("track"), valid)}  # fmt: skip

@@ -158,9 +158,9 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     L.seed_everything(int(cfg.get("seed_everything", 0)), workers=True, verbose=False)
     record.check_splits(data_cfg.train_split, data_cfg.val_split)
     cache = CacheReader(data_cfg.cache)
+    config = build_stage_config(stage, model_cfg, cache.manifest, data_cfg.cache)
     reader = record.split_reader(cache, data_cfg.train_split, "data.train_split")
     val_reader = record.split_reader(cache, data_cfg.val_split, "data.val_split") if data_cfg.val_split else None
-    config = build_stage_config(stage, model_cfg, reader.manifest, data_cfg.cache)
     model = stage_model(stage, model_cfg)(config)
     if model_cfg.init_from:
         init_from(model, model_cfg.init_from)
@@ -173,8 +173,8 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
         trainer_cfg.setdefault("limit_val_batches", 0)
     else:  # every N steps, not once per epoch (an epoch of a small cache is a few steps, of a large one hours)
         trainer_cfg.setdefault("val_check_interval", record.VAL_CHECK_INTERVAL)
-        if isinstance(trainer_cfg["val_check_interval"], int):
-            trainer_cfg.setdefault("check_val_every_n_epoch", None)
+    if isinstance(trainer_cfg.get("val_check_interval"), int):  # counted over the run, not within an epoch
+        trainer_cfg.setdefault("check_val_every_n_epoch", None)
     trainer_cfg.setdefault("gradient_clip_val", 1.0)
     trainer = runner.build_trainer(trainer_cfg, out, ckpt_cfg)
     resume = runner.resolve_ckpt_path(ckpt_path, out)

@@ -105,8 +105,9 @@ class StageModule(L.LightningModule):
     def _count_tokens(self, mask: torch.Tensor) -> None:
         """Add the targets that entered this step's loss, summed over ranks, and log the running total."""
         n = mask.sum().to(torch.long)
-        if self.trainer.world_size > 1:
-            n = self.trainer.strategy.reduce(n, reduce_op="sum")
+        trainer = self._trainer  # None for a module stepped by hand
+        if trainer is not None and trainer.world_size > 1:
+            n = trainer.strategy.reduce(n, reduce_op="sum")
         self._tokens = self._tokens.to(n.device) + n
         self.log("train/tokens_seen", (self._tokens + self.tokens_seen).double(), on_step=True, on_epoch=False, batch_size=1)
 
