@@ -6,9 +6,10 @@ config names only sizes and training settings; a field set in the YAML that disa
 with the cache is an error.
 
 With `data.val_split` set, the loss on those held-out items is measured every
-`trainer.val_check_interval` steps (default 250) and at the last step (`StageModule`); the unigram and bigram entropies of the training targets are measured first
-(`out/entropy.json`, reference lines in `loss.png`), and the exported component's config.json
-records the run under `"training"` (`record.training_record`).
+`trainer.val_check_interval` steps (default 250) and at the last step (`StageModule`). The
+unigram and bigram entropies of the training targets are measured first (`out/entropy.json`,
+reference lines in `loss.png`), and the exported component's config.json records the run under
+`"training"` (`record.training_record`).
 """
 
 from __future__ import annotations
