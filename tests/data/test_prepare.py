@@ -260,7 +260,7 @@ def test_audio_only_cache_trains_stages_2_and_3(components, tmp_path):
         cfg = load_run_config(configs / f"{stage}.yaml")
         for key, value in {
             "out": str(tmp_path / stage), "data.cache": str(tmp_path / "cache"), "data.batch_size": 2,
-            "data.num_workers": 0, "model.preset": "debug", "model.warmup_steps": 2,
+            "data.num_workers": 0, "data.val_split": None, "model.preset": "debug", "model.warmup_steps": 2,
             "model.fields.window_seconds": window, "trainer.accelerator": "cpu", "trainer.devices": 1,
             "trainer.enable_progress_bar": False, "trainer.fast_dev_run": True,
         }.items():

@@ -51,7 +51,8 @@ def workdir(tmp_path_factory):
     (root / "configs").symlink_to(ROOT / "configs")
     (root / "checkpoints").mkdir()
     (root / "checkpoints" / "demo").symlink_to(DEMO)
-    cache = make_cache(root / "data" / "cache", durations=(4.0, 3.0, 4.5, 2.5), beats=True, rhythm="2d", contract=DEMO_CONTRACT)
+    cache = make_cache(root / "data" / "cache", durations=(4.0, 3.0, 4.5, 2.5, 3.0), beats=True,
+                       splits=["train", "train", "train", "train", "valid"], rhythm="2d", contract=DEMO_CONTRACT)
     (root / "runs" / "demo").mkdir(parents=True)
     (root / "runs" / "demo" / "cache").symlink_to(cache)  # configs/demo/*.yaml read runs/demo/cache
     music = root / "data" / "music"

@@ -74,7 +74,7 @@ def test_lightning_fsdp_run_exports_a_component(tmp_path):
     out = tmp_path / "run"
     args = ["stage3", "--config", str(Path(__file__).parents[2] / "configs" / "stage3.yaml"), "--data", str(cache), "--out", str(out),
             "--max-steps", "3", "--set", "model.preset=debug", "--set", "model.fields.window_seconds=1.0", "--set", "data.batch_size=2",
-            "--set", "data.num_workers=0", "--set", "trainer.accelerator=cuda", "--set", f"trainer.devices={torch.cuda.device_count()}",
+            "--set", "data.num_workers=0", "--set", "data.val_split=null", "--set", "trainer.accelerator=cuda", "--set", f"trainer.devices={torch.cuda.device_count()}",
             "--set", "trainer.strategy=fsdp", "--set", "trainer.enable_progress_bar=false"]  # fmt: skip
     assert train_main(args) == 0
     ckpt = read_checkpoint(out / "checkpoints" / "last.ckpt")

@@ -22,7 +22,7 @@ HAS_GPU = torch.cuda.is_available()
 def test_plan_without_data_uses_the_demo_data_and_a_config_for_the_machine():
     args, needs = plan("stage2", [], has_gpu=False)
     assert needs and args == ["stage2", "--config", "configs/demo/stage2.yaml", "--data", "data/demo/cache",
-                              "--out", "runs/stage2", "--set", "data.val_split=eval"]  # fmt: skip
+                              "--out", "runs/stage2", "--set", "data.val_split=valid"]  # fmt: skip
     args, needs = plan("codec", ["--max-steps", "5"], has_gpu=True)
     assert needs and args == ["codec", "--config", "configs/codec.yaml", "--data", "data/demo/train_audio", "--out", "runs/codec",
                               "--max-steps", "5"]  # fmt: skip

@@ -19,7 +19,7 @@ CONFIGS = {"stage1": "stage1.yaml", "stage2": "stage2.yaml", "stage2_visual": "s
 def tiny_config(name: str, cache: Path, out: Path, **extra) -> dict:
     cfg = load_run_config(ROOT / "configs" / CONFIGS[name])
     settings = {
-        "out": str(out), "data.cache": str(cache), "data.batch_size": 2, "data.num_workers": 0,
+        "out": str(out), "data.cache": str(cache), "data.batch_size": 2, "data.num_workers": 0, "data.val_split": None,
         "model.preset": "debug", "model.warmup_steps": 2, "model.fields.num_coarse": 2,
         "model.fields.window_seconds": 2.0 if name != "stage3" else 1.0,
         "trainer.accelerator": "cpu", "trainer.devices": 1, "trainer.enable_progress_bar": False,
@@ -86,7 +86,7 @@ def test_ddp_two_cpu_processes(cache, tmp_path):
     cmd = [sys.executable, "-m", "v2meow.cli.train", "stage3", "--config", str(ROOT / "configs" / "stage3.yaml"),
            "--data", str(cache), "--out", str(out), "--max-steps", "3", "--set", "model.preset=debug",
            "--set", "model.fields.num_coarse=2", "--set", "model.fields.window_seconds=1.0",
-           "--set", "data.batch_size=2", "--set", "data.num_workers=0", "--set", "trainer.accelerator=cpu",
+           "--set", "data.batch_size=2", "--set", "data.num_workers=0", "--set", "data.val_split=null", "--set", "trainer.accelerator=cpu",
            "--set", "trainer.devices=2", "--set", "trainer.strategy=ddp", "--set", "trainer.enable_progress_bar=false"]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -258,8 +258,8 @@ class CacheReader:
             out.extend(json.loads(path.read_text()))
         return out
 
-    def load(self, i: int) -> dict[str, torch.Tensor]:
-        """Tensors of item `i` (only those it has), in their stored dtypes.
+    def load(self, i: int, names: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+        """Tensors of item `i` (only those it has; only `names` of them when given), in their stored dtypes.
 
         Raises:
             UnreadableMediaError: the shard cannot be read, or holds token ids outside the
@@ -270,7 +270,8 @@ class CacheReader:
         shard = self.root / record.shard
         try:
             with safe_open(str(shard), framework="pt") as f:
-                item = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+                item = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys()
+                        if k.startswith(prefix) and (names is None or k[len(prefix) :] in names)}  # fmt: skip
         except (SafetensorError, OSError, RuntimeError) as e:
             raise UnreadableMediaError(f"{shard}: corrupted cache shard ({_first_line(e)}); {REBUILD}") from None
         if "features" in item:  # caches written before the streams were named: the visual features

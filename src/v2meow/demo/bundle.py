@@ -3,8 +3,9 @@
     python -m v2meow.demo.bundle                 # every step of the shipped bundle's recipe (2)
     python -m v2meow.demo.bundle --steps stage1  # one step (its inputs must exist)
     python -m v2meow.demo.bundle --recipe 1      # the first demo bundle (SoundStream, clips only)
+    python -m v2meow.demo.bundle --recipe 3      # recipe 2 with a validation split by track
 
-Steps (outputs under `--runs`, default runs/demo_v2; runs/demo for --recipe 1):
+Steps (outputs under `--runs`, default runs/demo_v2; runs/demo for --recipe 1, runs/demo_v3 for 3):
   data      Debian game music -> clips -> visualizer videos (data/demo); recipe 2 also links
             the whole training tracks (data/demo/train_tracks)
   codec     recipe 2: the mel codec's vocoder (configs/demo/v2/codec.yaml), then its codebooks
@@ -25,6 +26,13 @@ every training track as audio-only music besides the visualizer clips; captions
 `{tempo} <genre>` filled per item; `v2meow-prepare --rhythm --stretch 0.8,0.9,1.1,1.25`; stage 1
 with the rhythm channel on audio-only items too; stage 2 with time-aligned semantic tokens,
 sampled at temperature 0.6 (docs/options.md).
+
+Recipe 3 (runs/demo_v3, configs/demo/v3) is recipe 2 with a held-out split by track: every
+`VALID_EVERY`-th training track by sorted id (6 of the 71, about 8 % of the audio) has split
+`valid`, its audio-only row and every visualizer clip cut from it alike, so no crop of a
+validation track is trained on and the stages validate on `valid` (docs/training.md); captions
+`{tempo} {energy} {brightness} <genre>`. (The codec and the semantic k-means, fitted on the
+training audio, still hear those tracks: they are unsupervised and shared with recipe 2.)
 """
 
 from __future__ import annotations
@@ -65,11 +73,33 @@ def _cli(module: str, *args: str) -> list[str]:
 #: What differs in the demo bundle v2 (`--recipe 2`).
 V2_STRETCH = "0.8,0.9,1.1,1.25"
 V2_TEMPERATURES = (1.0, 0.6, 0.4)
+#: Recipe 3: every VALID_EVERY-th training track (sorted by id, from the first) is held out as split `valid`.
+VALID_EVERY = 12
+V3_CAPTION = "{tempo} {energy} {brightness}"  # + the package's genre; filled per item by v2meow-prepare
+RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3"}
+CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3"}
+
+
+def held_out_tracks(tracks: list[dict], every: int = VALID_EVERY) -> set[str]:
+    """Ids of the validation tracks: every `every`-th of the training packages' tracks, sorted by id."""
+    ids = sorted(t["id"] for t in tracks if t["package"] in TRAIN_PACKAGES)
+    return set(ids[::every])
+
+
+def row_split(package: str, track: str | None, valid: set[str]) -> str:
+    """`eval` for the held-out package, `valid` for a held-out training track, else `train`."""
+    if package not in TRAIN_PACKAGES:
+        return "eval"
+    return "valid" if track in valid else "train"
 
 
 class Recipe:
-    def __init__(self, data: Path, runs: Path, out: Path, configs: Path, version: int = 1):
+    """The demo recipe `version` over `data`; `holdout` (default: recipe 3 and later) gives the held-out
+    training tracks (`held_out_tracks`) split `valid` in the manifest."""
+
+    def __init__(self, data: Path, runs: Path, out: Path, configs: Path, version: int = 1, holdout: bool | None = None):
         self.data, self.runs, self.out, self.configs, self.version = data, runs, out, configs, version
+        self.holdout = version >= 3 if holdout is None else holdout
 
     def data_step(self) -> None:
         _run(_cli("v2meow.demo.data", "--out", str(self.data)))
@@ -123,18 +153,22 @@ class Recipe:
         if not (self.runs / "style" / "config.json").exists():
             HashedTextEmbedder(HashedTextConfig(dim=64)).save_pretrained(self.runs / "style")
 
+    def _caption(self, package: str, bpm: float | None) -> str:
+        genre = GENRES.get(package, "game music")
+        return caption(package, bpm) if self.version == 1 else f"{{tempo}} {genre}" if self.version == 2 else f"{V3_CAPTION} {genre}"
+
     def manifest(self) -> None:
         index = json.loads((self.data / "videos" / "videos.json").read_text())["videos"]
         path = self.runs / "manifest.csv"
+        valid = held_out_tracks(self._train_tracks()) if self.holdout and (self.data / "tracks.json").is_file() else set()
         rows = [
-            {"video": str((self.data / "videos" / v["video"]).resolve()), "audio": "",
-             "caption": caption(v["package"], v["tempo"]) if self.version == 1 else f"{{tempo}} {GENRES.get(v['package'], 'game music')}",
-             "split": "train" if v["package"] in TRAIN_PACKAGES else "eval"}  # fmt: skip
+            {"video": str((self.data / "videos" / v["video"]).resolve()), "audio": "", "caption": self._caption(v["package"], v.get("tempo")),
+             "split": row_split(v["package"], v.get("track"), valid)}  # fmt: skip
             for v in index
         ]
         if self.version >= 2:  # every training track as audio-only music: stage 1 learns the rhythm channel from it too
-            rows += [{"video": "", "audio": str((self.data / t["path"]).resolve()), "split": "train",
-                      "caption": f"{{tempo}} {GENRES.get(t['package'], 'game music')}"} for t in self._train_tracks()]  # fmt: skip
+            rows += [{"video": "", "audio": str((self.data / t["path"]).resolve()), "split": row_split(t["package"], t.get("id"), valid),
+                      "caption": self._caption(t["package"], None)} for t in self._train_tracks()]  # fmt: skip
         tmp = path.with_suffix(".tmp")
         with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
@@ -228,16 +262,16 @@ def make_example(data: Path, out: Path, seconds: float = 20.0) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m v2meow.demo.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of: {', '.join(STEPS)}")
-    p.add_argument("--recipe", type=int, choices=[1, 2], default=2,
-                   help="2: the shipped demo bundle (v2); 1: the first one (see above)")
+    p.add_argument("--recipe", type=int, choices=[1, 2, 3], default=2,
+                   help="2: the shipped demo bundle (v2); 1: the first one; 3: v2 with a validation split by track (see above)")
     p.add_argument("--data", default="data/demo")
-    p.add_argument("--runs", help="run folder (default runs/demo, runs/demo_v2 for --recipe 2)")
-    p.add_argument("--out", default="checkpoints/demo")
-    p.add_argument("--configs", help="configs (default configs/demo, configs/demo/v2 for --recipe 2)")
+    p.add_argument("--runs", help="run folder (default runs/demo, runs/demo_v2 for --recipe 2, runs/demo_v3 for 3)")
+    p.add_argument("--out", help="the bundle (default checkpoints/demo; runs/demo_v3/bundle for --recipe 3, not the shipped one)")
+    p.add_argument("--configs", help="configs (default configs/demo, configs/demo/v2 for --recipe 2, configs/demo/v3 for 3)")
     args = p.parse_args(argv)
-    v2 = args.recipe == 2
-    args.runs = args.runs or ("runs/demo_v2" if v2 else "runs/demo")
-    args.configs = args.configs or ("configs/demo/v2" if v2 else "configs/demo")
+    args.runs = args.runs or RUNS[args.recipe]
+    args.configs = args.configs or CONFIGS[args.recipe]
+    args.out = args.out or (f"{RUNS[3]}/bundle" if args.recipe == 3 else "checkpoints/demo")
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = [s for s in steps if s not in STEPS]
     if unknown:

@@ -14,7 +14,8 @@ Every option is passed to `v2meow-train STAGE`. What this adds:
   visualizer videos (`data/demo`, as `make demo-data`), then, for stages 1-3, a cache made with
   the demo bundle's own semantic tokenizer, codec and style embedder (`data/demo/cache`), so the
   trained stages fit those components (`v2meow-bundle create` swaps them into a bundle). It
-  validates on the held-out package (`eval` split).
+  validates on held-out training tracks (`valid` split: every 12th track, its clips, as the demo
+  recipe 3 holds out), or on the held-out package (`eval`) in a cache prepared before that split.
 - **`runs/STAGE` as the run folder** unless `--out` says otherwise.
 """
 
@@ -67,7 +68,7 @@ def ensure_demo_cache(data: Path, components: Path) -> Path:
     t0 = time.perf_counter()
     work = data / "prepare"
     work.mkdir(parents=True, exist_ok=True)
-    Recipe(data, work, work, Path("configs/demo")).manifest()  # work/manifest.csv: video, caption, split
+    Recipe(data, work, work, Path("configs/demo"), holdout=True).manifest()  # work/manifest.csv: video, caption, split
     _run(_cli("v2meow.cli.prepare", "--input", str(work / "manifest.csv"), "--out", str(cache), "--features", "motion",
               "--feature-rate", str(FEATURE_RATE), "--semantic", str(components / "semantic"), "--codec", str(components / "codec"),
               "--style", str(components / "style"), "--beat-weights", "--rhythm"))  # fmt: skip
@@ -76,8 +77,15 @@ def ensure_demo_cache(data: Path, components: Path) -> Path:
     return cache
 
 
-def plan(stage: str, argv: list[str], has_gpu: bool, data: Path = Path("data/demo")) -> tuple[list[str], bool]:
-    """The `v2meow-train` arguments for `stage` and whether the demo data must be made first."""
+def val_split(cache: Path) -> str:
+    """`valid` (held-out training tracks) when the demo cache has it, else `eval` (the held-out package)."""
+    from v2meow.data.cache import CacheReader
+
+    return "valid" if any(r.split == "valid" for r in CacheReader(cache).records) else "eval"
+
+
+def plan(stage: str, argv: list[str], has_gpu: bool, data: Path = Path("data/demo"), val: str = "valid") -> tuple[list[str], bool]:
+    """The `v2meow-train` arguments for `stage` and whether the demo data must be made first (validating on `val`)."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--config")
     p.add_argument("--data")
@@ -92,7 +100,7 @@ def plan(stage: str, argv: list[str], has_gpu: bool, data: Path = Path("data/dem
     if known.out is None:  # never the demo recipe's runs/demo/STAGE that configs/demo/*.yaml name
         args += ["--out", f"runs/{stage}"]
     if stage != "codec":
-        args += ["--set", "data.val_split=eval"]  # the held-out package: val curves in loss.png
+        args += ["--set", f"data.val_split={val}"]  # held-out items: val curves in loss.png
     return args + argv, True
 
 
@@ -124,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             ensure_demo_data(Path("data/demo"))
             if stage != "codec":
-                ensure_demo_cache(Path("data/demo"), default_bundle())
+                cache = ensure_demo_cache(Path("data/demo"), default_bundle())
+                args, _ = plan(stage, rest, has_gpu, val=val_split(cache))
+                if "data.val_split=eval" in args:
+                    note(f"validating on the held-out package (eval): {cache} has no valid split (delete it to prepare it anew with one)")
         except V2MeowError as e:
             print(f"train: error: {e}", file=sys.stderr)
             return 2

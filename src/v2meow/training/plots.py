@@ -6,7 +6,9 @@ When training starts, `LossPlot` prints where the plot and the TensorBoard logs 
 one folder per start, so a resumed run's curves continue) and draws one panel per metric name,
 train and val overlaid: `train/loss` and `val/loss` share the "loss" panel, `train/acc` and
 `val/acc` the "acc" panel, a codec's `train/mel` its own panel. It knows no metric by name
-beyond putting loss and accuracy first, so any training module gets its curves.
+beyond putting loss and accuracy first, so any training module gets its curves. Reference
+values (e.g. the targets' unigram and bigram entropies, `training/entropy.py`) are drawn as
+dashed horizontal lines in the panel they name.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from lightning.pytorch.callbacks import Callback
 
 PLOT_NAME = "loss.png"
 SKIP = {"epoch", "step", "lr", "lr-AdamW"}
+NOT_DRAWN = {"train/tokens_seen"}  # read, but no curve to compare
 FIRST = ("loss", "acc")  # panels drawn first, in this order
 MAX_PANELS = 6
 
 Series = dict[str, list[tuple[int, float]]]  # metric name -> [(global step, value)]
+References = dict[str, dict[str, float]]  # panel name -> {label: value}, e.g. {"loss": {"unigram H": 5.1}}
 
 
 def read_metrics(log_dir: str | Path) -> Series:
@@ -59,14 +63,16 @@ def _version(name: str) -> int:
 def panels(series: Series) -> dict[str, list[str]]:
     """Metric keys grouped by name after the split prefix (`train/loss`, `val/loss` -> "loss")."""
     groups: dict[str, list[str]] = defaultdict(list)
-    for key in sorted(series):
+    for key in sorted(set(series) - NOT_DRAWN):
         groups[key.split("/", 1)[-1]].append(key)
     order = [n for n in FIRST if n in groups] + sorted(n for n in groups if n not in FIRST)
     return {n: groups[n] for n in order[:MAX_PANELS]}
 
 
-def plot_metrics(series: Series, path: str | Path, title: str = "") -> Path | None:
-    """Draw `series` into `path` (PNG, written atomically); None when nothing was logged yet."""
+def plot_metrics(series: Series, path: str | Path, title: str = "", references: References | None = None) -> Path | None:
+    """Draw `series` into `path` (PNG, written atomically); None when nothing was logged yet.
+
+    `references` adds dashed horizontal lines to the panels they name, each labelled."""
     from matplotlib.figure import Figure
 
     from v2meow.io import atomic_output
@@ -83,6 +89,9 @@ def plot_metrics(series: Series, path: str | Path, title: str = "") -> Path | No
             steps, values = zip(*series[key])
             marker = "o" if len(steps) < 20 else None
             ax.plot(steps, values, label=key, marker=marker, markersize=3, linewidth=1.2)
+        for j, (label, value) in enumerate((references or {}).get(name, {}).items()):
+            if value is not None and math.isfinite(value):
+                ax.axhline(value, linestyle="--", linewidth=1.0, color=f"C{len(keys) + j}", label=label)
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -108,10 +117,11 @@ class LossPlot(Callback):
     Args:
         out: the run directory (holds `logs/` from the CSV logger).
         title: figure title, e.g. the stage name.
+        references: dashed reference lines per panel (`plot_metrics`); may be set before fit.
     """
 
-    def __init__(self, out: str | Path, title: str = ""):
-        self.out, self.title = Path(out), title
+    def __init__(self, out: str | Path, title: str = "", references: References | None = None):
+        self.out, self.title, self.references = Path(out), title, references
 
     @property
     def path(self) -> Path:
@@ -123,7 +133,7 @@ class LossPlot(Callback):
         for logger in trainer.loggers:  # flush buffered rows so the plot is current
             if type(logger).__name__ == "CSVLogger":
                 logger.save()
-        return plot_metrics(read_metrics(self.out / "logs"), self.path, self.title)
+        return plot_metrics(read_metrics(self.out / "logs"), self.path, self.title, self.references)
 
     def on_fit_start(self, trainer, pl_module) -> None:  # after the config was checked: bad input stays one line
         if trainer.is_global_zero:

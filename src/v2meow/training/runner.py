@@ -158,3 +158,10 @@ def write_resolved_config(cfg: dict[str, Any], out: Path) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+def loss_plot(trainer):
+    """The run's `plots.LossPlot` callback (`build_trainer` adds one)."""
+    from v2meow.training.plots import LossPlot
+
+    return next(cb for cb in trainer.callbacks if isinstance(cb, LossPlot))

@@ -4,6 +4,12 @@ The data-dependent fields of the stage config (feature dim and rate, semantic vo
 and rate, codebooks and codec rate, style dim) are read from the cache manifest, so a
 config names only sizes and training settings; a field set in the YAML that disagrees
 with the cache is an error.
+
+With `data.val_split` set, the loss on those held-out items is measured every
+`trainer.val_check_interval` steps (default 250) and at the last step (`StageModule`). The
+unigram and bigram entropies of the training targets are measured first (`out/entropy.json`,
+reference lines in `loss.png`), and the exported component's config.json records the run under
+`"training"` (`record.training_record`).
 """
 
 from __future__ import annotations
@@ -29,14 +35,14 @@ from v2meow.data.datasets import StageDataset, collate
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.registry import default_stage_type, stage_class
-from v2meow.training import runner
+from v2meow.training import record, runner
 from v2meow.training.stages import StageModule
 
 #: The stage a run trains (`v2meow-train stage1`) -> its role in the pipeline.
 ROLE_OF: dict[str, str] = dict(zip(("stage1", "stage2", "stage3"), ROLES))
 # Fields that may differ between a checkpoint and the model it initialises (not architecture).
 NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds", "feature_rate",
-                   "contrastive_weight", "contrastive_temperature"}  # fmt: skip
+                   "contrastive_weight", "contrastive_temperature", "training"}  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -60,7 +66,7 @@ class StageDataConfig:
     batch_size: int = 16
     num_workers: int = 2
     train_split: str | None = "train"
-    val_split: str | None = None
+    val_split: str | None = None  # held-out items (e.g. valid: whole tracks no training item comes from); null: no validation
     audio_only: bool = False  # stage 1: also train on items without video (visual stream dropped; e.g. for a rhythm channel)
 
 
@@ -151,8 +157,11 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     ckpt_cfg = runner.typed(runner.CheckpointConfig, cfg.get("checkpoint"), "checkpoint")
     out = Path(cfg.get("out") or f"runs/{stage}")
     L.seed_everything(int(cfg.get("seed_everything", 0)), workers=True, verbose=False)
-    reader = CacheReader(data_cfg.cache, split=data_cfg.train_split)
-    config = build_stage_config(stage, model_cfg, reader.manifest, data_cfg.cache)
+    record.check_splits(data_cfg.train_split, data_cfg.val_split)
+    cache = CacheReader(data_cfg.cache)
+    config = build_stage_config(stage, model_cfg, cache.manifest, data_cfg.cache)
+    reader = record.split_reader(cache, data_cfg.train_split, "data.train_split")
+    val_reader = record.split_reader(cache, data_cfg.val_split, "data.val_split") if data_cfg.val_split else None
     model = stage_model(stage, model_cfg)(config)
     if model_cfg.init_from:
         init_from(model, model_cfg.init_from)
@@ -160,29 +169,41 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     max_steps = int(trainer_cfg.get("max_steps", 100_000))
     module = StageModule(model, model_cfg.lr, model_cfg.weight_decay, model_cfg.warmup_steps, max_steps,
                          tuple(model_cfg.betas), model_cfg.ema_decay)  # fmt: skip
-    loaders = _loaders(stage, config, data_cfg, reader, model_cfg.beat_weights)
+    loaders = _loaders(stage, config, data_cfg, reader, val_reader, model_cfg.beat_weights)
     if len(loaders) == 1:
         trainer_cfg.setdefault("limit_val_batches", 0)
+    else:  # every N steps, not once per epoch (an epoch of a small cache is a few steps, of a large one hours)
+        trainer_cfg.setdefault("val_check_interval", record.VAL_CHECK_INTERVAL)
+    if isinstance(trainer_cfg.get("val_check_interval"), int):  # counted over the run, not within an epoch
+        trainer_cfg.setdefault("check_val_every_n_epoch", None)
     trainer_cfg.setdefault("gradient_clip_val", 1.0)
     trainer = runner.build_trainer(trainer_cfg, out, ckpt_cfg)
+    resume = runner.resolve_ckpt_path(ckpt_path, out)
     runner.write_resolved_config(cfg, out)
+    entropies = record.target_entropies(loaders[0].dataset.reader, stage, getattr(config, "num_coarse", 0),
+                                        getattr(config, "num_fine", None), out, data_cfg.train_split)  # fmt: skip
+    plot = runner.loss_plot(trainer)
+    plot.references = record.references(entropies)
+    module.save_hyperparameters({"target_entropy_unigram": entropies.get("unigram"), "target_entropy_bigram": entropies.get("bigram")})
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        trainer.fit(module, *loaders, ckpt_path=runner.resolve_ckpt_path(ckpt_path, out), weights_only=True)
+        trainer.fit(module, *loaders, ckpt_path=resume, weights_only=True)
+    module.model.config.training = record.training_record(module, trainer, entropies, data_cfg.train_split, data_cfg.val_split)
     return runner.export_last(trainer, out, stage)
 
 
-def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, beat_weights: bool = False) -> list[DataLoader]:
+def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, val_reader: CacheReader | None = None,
+             beat_weights: bool = False) -> list[DataLoader]:  # fmt: skip
     crop = data.crop_seconds or config.window_seconds
     kwargs = dict(num_coarse=getattr(config, "num_coarse", 0), num_fine=getattr(config, "num_fine", None),
                   streams=config.streams(), beat_weights=beat_weights,
                   long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0,
                   visual_optional=data.audio_only and stage == "stage1")  # fmt: skip
-    train = StageDataset(reader, stage, crop, **kwargs)
+    train = StageDataset(reader, stage, crop, split=data.train_split, **kwargs)
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0, collate_fn=collate)
     loaders = [DataLoader(train, shuffle=True, drop_last=len(train) >= data.batch_size, **loader)]
-    if data.val_split:
-        val = StageDataset(CacheReader(data.cache, split=data.val_split), stage, crop, random_crop=False, **kwargs)
+    if val_reader is not None:  # crops from the start of each item: the same batches at every check
+        val = StageDataset(val_reader, stage, crop, split=data.val_split, random_crop=False, **kwargs)
         loaders.append(DataLoader(val, **loader))
     return loaders
 

@@ -3,11 +3,17 @@
 The module receives a built stage model (model code never imports this file). Every
 checkpoint embeds the model's component config (`checkpoint["v2meow"]`), so any `.ckpt`
 can be exported (`v2meow-export`) or used with `--init-from` on its own.
+
+The module also keeps what the exported component records of its training
+(`checkpoint["v2meow"]["progress"]`, so it survives a resume): the target tokens that entered
+the loss (`train/tokens_seen`, summed over steps and ranks), the seconds of wall time of every
+start together, and the last validation loss with its step.
 """
 
 from __future__ import annotations
 
 import math
+import time
 
 import lightning as L
 import torch
@@ -66,6 +72,11 @@ class StageModule(L.LightningModule):
         self.lr, self.weight_decay, self.betas = lr, weight_decay, tuple(betas)
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
         self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None
+        self.tokens_seen = 0  # target tokens in the loss before this start (from the checkpoint)
+        self._tokens = torch.zeros((), dtype=torch.long)  # ... and since, on the module's device
+        self.seconds_before, self._started = 0.0, None  # wall time of earlier starts; start of this one
+        self.val_loss: float | None = None  # the last validation loss, measured at val_step
+        self.val_step: int | None = None
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         """Loss of one batch: token cross-entropy, weighted per target by `batch["weights"]` when the
@@ -77,6 +88,8 @@ class StageModule(L.LightningModule):
         b = out.targets.shape[0]
         on_step = stage == "train"
         log = dict(batch_size=b, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
+        if on_step:
+            self._count_tokens(out.mask)
         self.log(f"{stage}/loss", loss, prog_bar=True, **log)
         self.log(f"{stage}/acc", acc, **log)
         self.log(f"{stage}/ppl", loss.detach().exp(), **log)
@@ -89,6 +102,31 @@ class StageModule(L.LightningModule):
             self.log(f"{stage}/total", loss.detach(), **log)
         return loss
 
+    def _count_tokens(self, mask: torch.Tensor) -> None:
+        """Add the targets that entered this step's loss, summed over ranks, and log the running total."""
+        n = mask.sum().to(torch.long)
+        trainer = self._trainer  # None for a module stepped by hand
+        if trainer is not None and trainer.world_size > 1:
+            n = trainer.strategy.reduce(n, reduce_op="sum")
+        self._tokens = self._tokens.to(n.device) + n
+        self.log("train/tokens_seen", (self._tokens + self.tokens_seen).double(), on_step=True, on_epoch=False, batch_size=1)
+
+    def total_tokens(self) -> int:
+        return self.tokens_seen + int(self._tokens)
+
+    def total_seconds(self) -> float:
+        return self.seconds_before + (time.monotonic() - self._started if self._started is not None else 0.0)
+
+    def on_fit_start(self) -> None:
+        self._started = time.monotonic()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        value = self.trainer.callback_metrics.get("val/loss")
+        if value is not None:
+            self.val_loss, self.val_step = float(value), int(self.global_step)
+
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
 
@@ -98,6 +136,8 @@ class StageModule(L.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.ema is not None:
             self.ema.update_parameters(self.model)
+        if 0 < self.trainer.max_steps <= self.global_step:  # stopping here also validates the final weights
+            self.trainer.should_stop = True
 
     def configure_optimizers(self):
         decay, no_decay = [], []
@@ -118,7 +158,16 @@ class StageModule(L.LightningModule):
             "model_type": self.model.config.model_type,
             "component_config": self.model.config.to_dict(),
             "component_prefix": "ema.module." if self.ema is not None else "model.",
+            "progress": {"tokens_seen": self.total_tokens(), "seconds": round(self.total_seconds(), 3),
+                         "val_loss": self.val_loss, "val_step": self.val_step},  # fmt: skip
         }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Resume the counts of `progress` (a checkpoint from before they were kept starts them at 0)."""
+        progress = (checkpoint.get("v2meow") or {}).get("progress") or {}
+        self.tokens_seen, self._tokens = int(progress.get("tokens_seen") or 0), torch.zeros((), dtype=torch.long)
+        self.seconds_before = float(progress.get("seconds") or 0.0)
+        self.val_loss, self.val_step = progress.get("val_loss"), progress.get("val_step")
 
     def release_model(self) -> Component:
         """The model to export: the EMA weights when kept, else the live ones."""
