@@ -103,7 +103,7 @@ def test_a_tiny_model_overfits_and_greedy_decoding_gives_its_codes_back():
 
 def test_seeds_are_exact_and_prompts_stay():
     semantic, coarse, fine = tokens()
-    for stage, cond, codes in ((coarse_stage().eval(), {"semantic": semantic}, coarse), (fine_stage().eval(), {"coarse": coarse}, fine)):
+    for stage, cond, codes in ((coarse_stage().eval(), {"semantic": semantic}, coarse), (fine_stage(decode_iterations=[4, 2]).eval(), {"coarse": coarse}, fine)):
         run = lambda seed, t=1.0: stage.generate(conditions=cond, length=40, prompt=codes[:, :, :7],  # noqa: E731
                                                  sampling=SamplingConfig(temperature=t), options=DecodeOptions(generator=make_generator(seed)))
         a = run(0)
@@ -139,6 +139,12 @@ def test_iterations_per_level_come_from_the_config():
     stage.generate(conditions={"semantic": semantic}, length=6, prompt=torch.zeros(2, 3, 4, dtype=torch.long))
     assert len(calls) == 5 + 2 + 1  # fewer frames than passes: still one pass each, every frame filled
     handle.remove()
+    for stage, cond, passes in ((coarse_stage(num_coarse=3).eval(), {"semantic": semantic}, 16 + 1 + 1),
+                                (fine_stage().eval(), {"coarse": coarse}, NF + 1)):  # defaults: SoundStorm's
+        calls, handle = count_passes(stage)
+        stage.generate(conditions=cond, length=40)
+        handle.remove()
+        assert len(calls) == passes
     with pytest.raises(ConfigError, match="decode_iterations"):
         MaskGITConfig(decode_iterations=[0])
 

@@ -15,7 +15,7 @@ prompt a later window starts with); the loss is on level q's masked frames. Padd
 are never attended to nor counted.
 
 Generation fills the levels in order. Level k takes `decode_iterations[k]` passes (default 16
-for the first level, 1 for the rest): at step i of n every masked frame is sampled at the
+for the first coarse level, 1 for every other level): at step i of n every masked frame is sampled at the
 temperature annealed linearly towards 0 (t * (1 - (i + 1) / n): a single pass is greedy),
 scored by the log-probability of its token plus Gumbel noise scaled by that temperature, and
 all but the floor(T * cos(pi / 2 * (i + 1) / n)) least confident are kept. A prompt (the
@@ -63,7 +63,7 @@ class MaskGITConfig(StageConfig):
     num_fine: int = 0  # fine: the levels it writes
     codec_rate: float = 75.0
     cond_dropout: float = 0.1  # coarse: P(drop the semantic tokens) per training example, for guidance
-    decode_iterations: list[int] = dataclasses.field(default_factory=lambda: [16])  # passes per level; missing: 1
+    decode_iterations: list[int] | None = None  # passes per level (past the list: 1); None: 16 for coarse level 0, else 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,7 +73,7 @@ class MaskGITConfig(StageConfig):
             raise ConfigError(f"{self.model_type}: a {self.role} stage needs num_coarse >= 1" + (" and num_fine >= 1" if self.role == "fine" else ""))
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ConfigError(f"{self.model_type}: cond_dropout must be in [0, 1), got {self.cond_dropout}")
-        if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1024 for n in self.decode_iterations):
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1024 for n in self.decode_iterations or ()):
             raise ConfigError(f"{self.model_type}: decode_iterations must be whole numbers in [1, 1024], got {self.decode_iterations}")
 
     @property
@@ -82,7 +82,10 @@ class MaskGITConfig(StageConfig):
         return self.num_coarse if self.role == "coarse" else self.num_fine
 
     def iterations(self, level: int) -> int:
-        """Decoding passes of `level` (1 past the end of `decode_iterations`)."""
+        """Decoding passes of `level` (1 past the end of `decode_iterations`; by default SoundStorm's: 16 for the
+        first coarse level, one greedy pass for every other level)."""
+        if self.decode_iterations is None:
+            return 16 if self.role == "coarse" and level == 0 else 1
         return self.decode_iterations[level] if level < len(self.decode_iterations) else 1
 
     def streams(self) -> list[Stream]:
