@@ -229,14 +229,15 @@ class MaskGITStage(Stage):
         sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
     ) -> torch.Tensor:
-        """Fill one window level by level -> `[B, K, length]` codes (prompt included)."""
+        """Fill one window level by level -> `[B, K, length]` codes (prompt included). There is no KV cache:
+        `options.use_cache` and `options.cuda_graph` do not apply (every pass has the same shapes)."""
         c = self.config
         sampling, options = sampling or SamplingConfig(), options or DecodeOptions()
         conditions = as_conditions(conditions)
         name = self.streams[0].name
         if set(conditions) != {name}:
             raise ConfigError(f"{c.model_type} ({c.role}) reads '{name}' alone, got {', '.join(conditions) or 'nothing'}")
-        value = conditions[name].value
+        value, dropped = conditions[name].value, conditions[name].drop  # [B, S] or [B, N_c, T]; [B] or None
         b, dev = value.shape[0], value.device
         if c.role == "fine":
             self._check_coarse(value)
@@ -250,9 +251,10 @@ class MaskGITStage(Stage):
             return prompt[:, :, :length]
         if sampling.active_guidance and not self.guidable:
             raise ConfigError(f"{c.model_type} ({c.role}) has no condition to guide (guidance must be 1 or unset)")
-        drops = [guidance_drop(self.streams, key, b, dev, f"{c.model_type} ({c.role})").get(name) for key, _ in sampling.active_guidance]
+        drops = [guidance_drop(self.streams, key, b, dev, f"{c.model_type} ({c.role})")[name] for key, _ in sampling.active_guidance]
+        drops = [dropped, *(d if dropped is None else d | dropped for d in drops)]  # conditional rows, then each guided pass's
         scales = [s for _, s in sampling.active_guidance]
-        cond = torch.cat([self.condition(value, length, d) for d in [None, *drops]])  # [G * B, T, D]
+        cond = torch.cat([self.condition(value, length, d) for d in drops])  # [G * B, T, D]
         codes = torch.cat([prompt, prompt.new_full((b, self.levels, length - p), self.mask_id)], 2)  # [B, K, T]
         pos = self._positions(length, dev)  # [1, T]
         for level in range(self.levels):
