@@ -10,7 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-BENCHMARKS = ["features", "semantic", "codec", "stages", "prepare", "stretch", "peer", "compile", "e2e", "gpu", "ladder"]
+BENCHMARKS = ["features", "semantic", "codec", "stages", "maskgit", "prepare", "stretch", "peer", "compile", "e2e", "gpu", "ladder"]
 
 
 def main() -> int:

@@ -4,7 +4,9 @@
     load_stage("bundle/stage2")         # a component directory, dispatched on its config.json
     register_stage(MyStage)             # a new kind (e.g. from a plug-in or a test)
 
-A built-in kind is one entry in `_BUILTIN`.
+A built-in kind is one entry in `_BUILTIN`. A kind that can fill several roles lists them in its
+class's `roles` and takes the one of each model from its config's `role` (the parallel
+`v2meow-maskgit` stage: coarse or fine).
 """
 
 from __future__ import annotations
@@ -15,23 +17,35 @@ from pathlib import Path
 from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
 from v2meow.stages.base import ROLES, Stage
+from v2meow.stages.maskgit import MaskGITStage
 from v2meow.stages.stage1 import Stage1
 from v2meow.stages.stage2 import Stage2
 from v2meow.stages.stage3 import Stage3
 
-_BUILTIN: tuple[type[Stage], ...] = (Stage1, Stage2, Stage3)
+_DEFAULTS: tuple[type[Stage], ...] = (Stage1, Stage2, Stage3)  # each role's default kind
+_BUILTIN: tuple[type[Stage], ...] = (*_DEFAULTS, MaskGITStage)
 _STAGES: dict[str, type[Stage]] = {cls.config_class.model_type: cls for cls in _BUILTIN}
 
 
 def register_stage(cls: type[Stage]) -> type[Stage]:
     """Add a stage kind under its config's `model_type` (usable as a class decorator)."""
     model_type = cls.config_class.model_type
-    if not (isinstance(cls, type) and issubclass(cls, Stage)) or cls.role not in ROLES or not model_type:
+    if not (isinstance(cls, type) and issubclass(cls, Stage)) or not set(stage_roles(cls)) <= set(ROLES) or not model_type:
         raise ConfigError(f"{cls!r}: a stage kind is a Stage with a role ({', '.join(ROLES)}) and a config model_type")
     if _STAGES.get(model_type, cls) is not cls:
         raise ConfigError(f"stage model_type '{model_type}' is already registered ({_STAGES[model_type].__name__})")
     _STAGES[model_type] = cls
     return cls
+
+
+def stage_roles(cls: type[Stage]) -> tuple[str, ...]:
+    """The roles stage kind `cls` can fill: its `roles` when it lists several (its config's `role` picks), else its `role`."""
+    return tuple(getattr(cls, "roles", ()) or (cls.role,))
+
+
+def serves(cls: type[Stage], role: str) -> bool:
+    """Whether stage kind `cls` can fill `role`."""
+    return role in stage_roles(cls)
 
 
 def stage_types() -> list[str]:
@@ -41,7 +55,7 @@ def stage_types() -> list[str]:
 
 def default_stage_type(role: str) -> str:
     """The `model_type` of the built-in stage kind of `role`."""
-    for cls in _BUILTIN:
+    for cls in _DEFAULTS:
         if cls.role == role:
             return cls.config_class.model_type
     raise UnknownComponentError(f"unknown stage role '{role}' (roles: {', '.join(ROLES)})")
@@ -60,6 +74,9 @@ def load_stage(directory: str | os.PathLike, role: str | None = None, map_locati
     if not path.is_file():
         raise MissingWeightsError(f"{directory}: not a component directory (no {CONFIG_NAME})")
     cls = stage_class(read_json_config(path).get("model_type"))
-    if role is not None and cls.role != role:
-        raise ConfigError(f"{directory}: a {cls.config_class.model_type} is a {cls.role} stage, not a {role} stage")
-    return cls.from_pretrained(directory, map_location=map_location)
+    if role is not None and not serves(cls, role):
+        raise ConfigError(f"{directory}: a {cls.config_class.model_type} is a {' or '.join(stage_roles(cls))} stage, not a {role} stage")
+    stage = cls.from_pretrained(directory, map_location=map_location)
+    if role is not None and stage.role != role:
+        raise ConfigError(f"{directory}: this {cls.config_class.model_type} is a {stage.role} stage (its config's role), not a {role} stage")
+    return stage

@@ -34,7 +34,7 @@ from v2meow.data.cache import CacheReader
 from v2meow.data.datasets import StageDataset, collate
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.stages.base import ROLES, Stage
-from v2meow.stages.registry import default_stage_type, stage_class
+from v2meow.stages.registry import default_stage_type, serves, stage_class, stage_roles
 from v2meow.training import record, runner
 from v2meow.training.stages import StageModule
 
@@ -42,7 +42,7 @@ from v2meow.training.stages import StageModule
 ROLE_OF: dict[str, str] = dict(zip(("stage1", "stage2", "stage3"), ROLES))
 # Fields that may differ between a checkpoint and the model it initialises (not architecture).
 NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds", "feature_rate",
-                   "contrastive_weight", "contrastive_temperature", "training"}  # fmt: skip
+                   "contrastive_weight", "contrastive_temperature", "training", "decode_iterations"}  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -91,10 +91,14 @@ def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dic
     """The stage config: preset, then the YAML's fields, then the data-dependent fields of the manifest.
 
     A data-dependent field set in the YAML must equal the manifest's value: a different one is
-    a `ConfigError` naming both (the manifest always wins, never silently)."""
+    a `ConfigError` naming both (the manifest always wins, never silently). Only the fields the
+    stage's config declares are implied; a kind that fills several roles gets the trained one (`role`)."""
     config_cls = stage_model(stage, model_cfg).config_class
     schema.require_fields(manifest, schema.MANIFEST_FIELDS[stage], f"{cache}/manifest.json")
-    implied = data_fields(stage, manifest, model_cfg.fields)
+    declared = {f.name for f in dataclasses.fields(config_cls)}
+    implied = {k: v for k, v in data_fields(stage, manifest, model_cfg.fields).items() if k in declared}
+    if "role" in declared:
+        implied["role"] = ROLE_OF[stage]
     for key, value in model_cfg.fields.items():
         if key in implied and not _equal(value, implied[key]):
             raise ConfigError(f"model.fields.{key}={value} in the config disagrees with {cache}'s manifest ({key}={implied[key]}): "
@@ -106,8 +110,8 @@ def stage_model(stage: str, model_cfg: StageTrainingConfig) -> type[Stage]:
     """The stage class a run trains: `model.model_type`, or the built-in kind of the stage's role; it must fill that role."""
     role = ROLE_OF[stage]
     cls = stage_class(model_cfg.model_type or default_stage_type(role))
-    if cls.role != role:
-        raise ConfigError(f"model.model_type {model_cfg.model_type} is a {cls.role} stage; {stage} trains the {role} stage")
+    if not serves(cls, role):
+        raise ConfigError(f"model.model_type {model_cfg.model_type} is a {' or '.join(stage_roles(cls))} stage; {stage} trains the {role} stage")
     return cls
 
 
