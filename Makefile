@@ -68,22 +68,22 @@ bench: $(STAMP)
 
 # Demo data: real game music from Debian packages, cut into clips, with visualizer videos.
 demo-data: $(STAMP)
-	$(PY) -m v2meow.demo.data --out data/demo
-	$(PY) -m v2meow.demo.render --clips data/demo/clips.json --out data/demo/videos --preview 3
+	$(PY) -m recipes.demo_data --out data/demo
+	$(PY) -m recipes.render --clips data/demo/clips.json --out data/demo/videos --preview 3
 
 # The whole demo-bundle recipe; every step skips finished work and training resumes.
 proof: $(STAMP) $(JUDGES_STAMP)
-	$(PY) -m v2meow.demo.proof
+	$(PY) -m recipes.proof
 
 demo-bundle: $(STAMP)
-	$(PY) -m v2meow.demo.bundle
+	$(PY) -m recipes.bundle
 
 # Training on a fresh clone: with no ARGS, the demo data is fetched and prepared on first use
 # (each step skips finished work) and the config fits the machine (configs/demo/*.yaml without a
 # GPU, configs/*.yaml with one). ARGS="--data DIR --out DIR" trains on your own cache; any
 # v2meow-train option goes in ARGS, e.g. ARGS="--config configs/stage1.yaml --set model.preset=paper".
 train-codec train-stage1 train-stage2 train-stage3: $(STAMP)
-	$(PY) -m v2meow.demo.train $(@:train-%=%) $(ARGS)
+	$(PY) -m recipes.train $(@:train-%=%) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

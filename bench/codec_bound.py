@@ -5,12 +5,13 @@ A mel-codec (fixed log-mel encoder + RVQ + a vocoder) can do no better than its 
 allows; this measures that ceiling for several codebook budgets, against the unquantized mel.
 Needs the demo data (make demo-data). Run: `.venv/bin/python bench/codec_bound.py` (a few minutes).
 """
-import math, glob, numpy as np, torch
+import math, glob, sys, numpy as np, torch
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: recipes/
 from sklearn.cluster import MiniBatchKMeans
 from v2meow import media
 from v2meow.evaluation.codec_quality import N_FFT, HOP, mel_filterbank, chroma_similarity, log_spectral_distance
-from v2meow.demo.ladder import held_out_excerpts
-from pathlib import Path
+from recipes.ladder import held_out_excerpts
 torch.set_num_threads(1)
 SR = 16000
 fb = mel_filterbank(SR, N_FFT, 80).double()

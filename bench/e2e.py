@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(ROOT)]  # bench/ helpers; the repository root for recipes/
 from common import peak_rss_mb, unpin  # noqa: E402
 
 
@@ -26,7 +26,7 @@ def one(seconds: float, bundle: str, repeats: int, device: str = "cpu", cuda_gra
 
     import torch
 
-    from v2meow.demo.visualizer import render_pulse
+    from recipes.visualizer import render_pulse
     from v2meow.pipelines import V2MeowPipeline
 
     pipe = V2MeowPipeline.from_pretrained(bundle, device=device)

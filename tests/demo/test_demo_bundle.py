@@ -46,7 +46,7 @@ def test_recipe_manifest_v2_adds_audio_only_training_tracks_with_tempo_placehold
     import csv
     import json
 
-    from v2meow.demo.bundle import Recipe
+    from recipes.bundle import Recipe
 
     data = tmp_path / "data"
     (data / "videos").mkdir(parents=True)
@@ -70,7 +70,7 @@ def test_recipe_manifest_v2_adds_audio_only_training_tracks_with_tempo_placehold
 def test_recipe_v2_codec_step_fits_the_mel_codec_on_the_whole_training_tracks(tmp_path, monkeypatch):
     import json
 
-    from v2meow.demo import bundle
+    from recipes import bundle
 
     data = tmp_path / "data"
     for pkg in ("wesnoth-1.16-music", "ufoai-music"):

@@ -4,7 +4,7 @@ import csv
 import json
 from collections import defaultdict
 
-from v2meow.demo.bundle import TRAIN_PACKAGES, VALID_EVERY, Recipe, held_out_tracks
+from recipes.bundle import TRAIN_PACKAGES, VALID_EVERY, Recipe, held_out_tracks
 
 
 def _fake_data(root, tracks_per_package=15, clips_per_track=2):

@@ -9,10 +9,10 @@ import av
 import numpy as np
 import pytest
 
-from v2meow.demo import render as render_cli
-from v2meow.demo._jsonio import write_json
-from v2meow.demo.analysis import analyze
-from v2meow.demo.visualizer import render, render_pulse
+from recipes import render as render_cli
+from recipes._jsonio import write_json
+from recipes.analysis import analyze
+from recipes.visualizer import render, render_pulse
 from v2meow.errors import ConfigError
 from v2meow.features.registry import build_extractor
 from v2meow.features.video import extract_video

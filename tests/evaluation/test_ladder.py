@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from v2meow.demo.ladder import has_steady_tempo, octave_deviation, token_tempo
+from recipes.ladder import has_steady_tempo, octave_deviation, token_tempo
 
 
 def test_octave_deviation_folds_octaves_and_flags_missing_values():

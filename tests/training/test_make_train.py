@@ -13,7 +13,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from cachegen import make_cache  # noqa: E402
 
-from v2meow.demo.train import main, plan  # noqa: E402
+from recipes.train import main, plan  # noqa: E402
 
 ROOT = Path(__file__).parents[2]
 HAS_GPU = torch.cuda.is_available()
@@ -39,7 +39,7 @@ def test_plan_with_data_or_config_passes_them_through():
 
 def test_unknown_stage_is_exit_2(capsys):
     assert main(["stage9"]) == 2
-    assert "usage: python -m v2meow.demo.train" in capsys.readouterr().err
+    assert "usage: python -m recipes.train" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ Writes `docs/proof.md` (figures) and `docs/proof.png` (plots):
    flatness, chroma similarity and tempo against the weight-free mel + Griffin-Lim reference,
    as `bench/codec.py` measures) and generated-vs-held-out FAD (weight-free mel-statistics backbone);
 4. text control: "fast ..." vs "slow ..." prompts on the same videos and seeds, estimated tempo;
-5. the ladder (`v2meow.demo.ladder`): which link of the chain keeps the rhythm, each fed ground truth.
+5. the ladder (`recipes.ladder`): which link of the chain keeps the rhythm, each fed ground truth.
 
 Targets are reported with the measured value whether or not they are met.
 """
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from v2meow import media
-from v2meow.demo import ladder
+from recipes import ladder
 from v2meow.evaluation.beats import beat_scores, music_rhythm, video_motion, video_rhythm
 from v2meow.pipelines import V2MeowPipeline
 
@@ -54,7 +54,7 @@ def tempo_following(pipe: V2MeowPipeline, work: Path, seconds: float, seeds: int
 
     from v2meow.signal.rhythm import octave_deviation
 
-    from v2meow.demo.visualizer import render_pulse
+    from recipes.visualizer import render_pulse
 
     rows = []
     for bpm in TEMPI:
@@ -224,7 +224,7 @@ def write_report(result: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.proof", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m recipes.proof", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", default="checkpoints/demo")
     p.add_argument("--data", default="data/demo")
     p.add_argument("--out", default="docs")

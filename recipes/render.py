@@ -1,6 +1,6 @@
 """Render the visualizer video of every clip of a `clips.json`: the (video, music) pairs of the demo.
 
-    python -m v2meow.demo.render --clips data/demo/clips.json --out data/demo/videos
+    python -m recipes.render --clips data/demo/clips.json --out data/demo/videos
 
 Writes `<out>/<package>/<clip>.mp4` (music muxed in) and `<out>/videos.json` (one entry
 per video: paths, split, licence, tempo, onset and beat counts). Resumable: a video
@@ -21,9 +21,9 @@ import torch
 from tqdm import tqdm
 
 from v2meow import media
-from v2meow.demo._jsonio import read_json, relative, write_json
-from v2meow.demo.clips import load_clips
-from v2meow.demo.visualizer import render
+from recipes._jsonio import read_json, relative, write_json
+from recipes.clips import load_clips
+from recipes.visualizer import render
 from v2meow.errors import ConfigError
 from v2meow.io import atomic_output
 
@@ -106,7 +106,7 @@ def contact_sheet(video: str | os.PathLike, png: str | os.PathLike, seconds: flo
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.render", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m recipes.render", description=__doc__.split("\n\n")[0])
     p.add_argument("--clips", default="data/demo/clips.json", help="clips index (default: data/demo/clips.json)")
     p.add_argument("--out", default="data/demo/videos", help="output folder (default: data/demo/videos)")
     p.add_argument("--fps", type=float, default=20.0)
@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m v2meow.demo.render`."""
+    """Entry point of `python -m recipes.render`."""
     from v2meow.cli.common import run
 
     args = _parser().parse_args(argv)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done in {time.perf_counter() - t0:.1f} s")
         return 0
 
-    return run("v2meow.demo.render", job)
+    return run("recipes.render", job)
 
 
 if __name__ == "__main__":

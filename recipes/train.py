@@ -1,8 +1,8 @@
 """`make train-codec|train-stage1|train-stage2|train-stage3`: train on a fresh clone with no arguments.
 
-    python -m v2meow.demo.train stage1                       # the demo data, fetched and prepared on first use
-    python -m v2meow.demo.train stage1 --data DIR --out DIR  # your own cache, as v2meow-train does
-    python -m v2meow.demo.train stage1 --config configs/stage1.yaml --set model.preset=paper
+    python -m recipes.train stage1                       # the demo data, fetched and prepared on first use
+    python -m recipes.train stage1 --data DIR --out DIR  # your own cache, as v2meow-train does
+    python -m recipes.train stage1 --config configs/stage1.yaml --set model.preset=paper
 
 Every option is passed to `v2meow-train STAGE`. What this adds:
 
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from v2meow.demo.bundle import FEATURE_RATE, Recipe, _cli, _run
+from recipes.bundle import FEATURE_RATE, Recipe, _cli, _run
 
 STAGES = ("codec", "stage1", "stage2", "stage3")
 PREPARED = ".v2meow-demo-prepared"  # written into the cache once v2meow-prepare finished
@@ -107,7 +107,7 @@ def plan(stage: str, argv: list[str], has_gpu: bool, data: Path = Path("data/dem
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in STAGES or argv[0] in ("-h", "--help"):
-        print(__doc__.strip() + f"\n\nusage: python -m v2meow.demo.train {{{','.join(STAGES)}}} [v2meow-train options]", file=sys.stderr)
+        print(__doc__.strip() + f"\n\nusage: python -m recipes.train {{{','.join(STAGES)}}} [v2meow-train options]", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     stage, rest = argv[0], argv[1:]
     if "-h" in rest or "--help" in rest:

@@ -1,6 +1,6 @@
 """A compact codec-training pack: 16 kHz mono FLAC excerpts of the demo's TRAINING tracks.
 
-    python -m v2meow.demo.audio_pack --data data/demo --out .devpack/codec_audio --max-mb 35
+    python -m recipes.audio_pack --data data/demo --out .devpack/codec_audio --max-mb 35
 
 Reads `tracks.json` of the demo data, keeps the tracks of the training split only (never
 the held-out package), and writes `excerpts` evenly spaced excerpts of `seconds` from each
@@ -50,7 +50,7 @@ def build_pack(data: Path, out: Path, seconds: float, excerpts: int, max_mb: flo
 def main(argv: list[str] | None = None) -> int:
     from v2meow.cli.common import run
 
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.audio_pack", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m recipes.audio_pack", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--data", default="data/demo", help="demo data folder (with tracks.json)")
     p.add_argument("--out", default=".devpack/codec_audio", help="output folder")

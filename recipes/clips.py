@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from v2meow import media
-from v2meow.demo._jsonio import read_json, relative, write_json
+from recipes._jsonio import read_json, relative, write_json
 from v2meow.errors import ConfigError, MediaError
 
 FORMAT_VERSION = 1

@@ -1,9 +1,9 @@
 """`make demo-bundle`: the whole demo recipe, step by step, each step skipping finished work.
 
-    python -m v2meow.demo.bundle                 # every step of the shipped bundle's recipe (2)
-    python -m v2meow.demo.bundle --steps stage1  # one step (its inputs must exist)
-    python -m v2meow.demo.bundle --recipe 1      # the first demo bundle (SoundStream, clips only)
-    python -m v2meow.demo.bundle --recipe 3      # recipe 2 with a validation split by track
+    python -m recipes.bundle                 # every step of the shipped bundle's recipe (2)
+    python -m recipes.bundle --steps stage1  # one step (its inputs must exist)
+    python -m recipes.bundle --recipe 1      # the first demo bundle (SoundStream, clips only)
+    python -m recipes.bundle --recipe 3      # recipe 2 with a validation split by track
 
 Steps (outputs under `--runs`, default runs/demo_v2; runs/demo for --recipe 1, runs/demo_v3 for 3):
   data      Debian game music -> clips -> visualizer videos (data/demo); recipe 2 also links
@@ -102,8 +102,8 @@ class Recipe:
         self.holdout = version >= 3 if holdout is None else holdout
 
     def data_step(self) -> None:
-        _run(_cli("v2meow.demo.data", "--out", str(self.data)))
-        _run(_cli("v2meow.demo.render", "--clips", str(self.data / "clips.json"), "--out", str(self.data / "videos")))
+        _run(_cli("recipes.demo_data", "--out", str(self.data)))
+        _run(_cli("recipes.render", "--clips", str(self.data / "clips.json"), "--out", str(self.data / "videos")))
         train = self.data / "train_audio"
         if not train.exists():  # the codec and k-means see only the training packages
             train.mkdir()
@@ -260,7 +260,7 @@ def make_example(data: Path, out: Path, seconds: float = 20.0) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m recipes.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of: {', '.join(STEPS)}")
     p.add_argument("--recipe", type=int, choices=[1, 2, 3], default=2,
                    help="2: the shipped demo bundle (v2); 1: the first one; 3: v2 with a validation split by track (see above)")

@@ -1,6 +1,6 @@
 """The demo data recipe: real music from Debian game-music packages, cut into clips.
 
-    python -m v2meow.demo.data --out data/demo
+    python -m recipes.demo_data --out data/demo
 
 Layout of `--out` (every index path is relative to the folder it sits in):
 
@@ -27,9 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from v2meow import media
-from v2meow.demo import debian
-from v2meow.demo._jsonio import read_json, relative, write_json
-from v2meow.demo.clips import cut_clips, load_tracks, summarize_clips
+from recipes import debian
+from recipes._jsonio import read_json, relative, write_json
+from recipes.clips import cut_clips, load_tracks, summarize_clips
 from v2meow.errors import ConfigError, MediaError
 
 __all__ = ["DEFAULT_PACKAGES", "fetch_package", "find_tracks", "build_tracks", "cut_clips", "load_tracks", "main"]
@@ -199,7 +199,7 @@ def parse_packages(specs: list[str] | None) -> dict[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.data", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m recipes.demo_data", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="data/demo", help="data folder (default: data/demo)")
     p.add_argument("--packages", nargs="+", metavar="PKG[:SPLIT]", help="Debian packages (default: %s)"
                    % " ".join(f"{k}:{v}" for k, v in DEFAULT_PACKAGES.items()))  # fmt: skip
@@ -216,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m v2meow.demo.data`."""
+    """Entry point of `python -m recipes.demo_data`."""
     from v2meow.cli.common import run
 
     args = _parser().parse_args(argv)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done in {time.perf_counter() - t0:.1f} s")
         return 0
 
-    return run("v2meow.demo.data", job)
+    return run("recipes.demo_data", job)
 
 
 if __name__ == "__main__":

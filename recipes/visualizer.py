@@ -1,6 +1,6 @@
 """A deterministic music visualizer: small videos whose picture follows their music.
 
-Each frame has three layers, driven by `v2meow.demo.analysis` of the music:
+Each frame has three layers, driven by `recipes.analysis` of the music:
 
 - a disc that jumps to a new place and swells on every onset (then shrinks back);
   its hue follows the spectral centroid (red = dark timbre, violet = bright);
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from v2meow import media
-from v2meow.demo.analysis import MusicAnalysis, analyze
+from recipes.analysis import MusicAnalysis, analyze
 from v2meow.errors import ConfigError
 from v2meow.io import atomic_output
 

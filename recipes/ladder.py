@@ -14,7 +14,7 @@ compared with the true one by the octave-folded deviation
 5. `stage1`: stage 1's semantic tokens for silent videos pulsing at known tempi, read as in 3,
    without and with guidance.
 
-Run: `python -m v2meow.demo.ladder [--bundle checkpoints/demo] [--data data/demo] [--out FILE.json]`.
+Run: `python -m recipes.ladder [--bundle checkpoints/demo] [--data data/demo] [--out FILE.json]`.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def music_links(pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides:
 def stage1_link(pipe, seconds: float, seeds: int, guidance: float | dict[str, float], overrides: dict | None = None) -> list[float]:
     """Deviation of stage 1's tokens (read as in `token_tempo`) from each pulse video's tempo;
     `guidance`: the scale of all conditions together, or scales by condition name."""
-    from v2meow.demo.visualizer import render_pulse
+    from recipes.visualizer import render_pulse
 
     devs = []
     scales = {"guidance": (guidance, {}, {})} if isinstance(guidance, dict) else {"cfg": (guidance, 1.0, 1.0)}
@@ -155,7 +155,7 @@ def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.ladder", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m recipes.ladder", description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", default="checkpoints/demo")
     p.add_argument("--data", default="data/demo", help="the demo data (make demo-data)")
     p.add_argument("--clips", type=int, default=8)
