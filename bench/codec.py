@@ -29,11 +29,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
-
-from v2meow import media  # noqa: E402
-from v2meow.evaluation.codec_quality import QualityMeter, mel_griffin_lim, summarize  # noqa: E402
-from v2meow.tokenizers.acoustic import AcousticCodec, load_codec  # noqa: E402
+from common import machine, median_time, pin_one_core
+from v2meow import media
+from v2meow.evaluation.codec_quality import QualityMeter, mel_griffin_lim, summarize
+from v2meow.tokenizers.acoustic import AcousticCodec, load_codec
 
 EVAL_RATE = 16000
 REFERENCE = "mel80+griffin-lim48 (no weights)"
@@ -83,7 +82,7 @@ def evaluate(codecs: dict[str, Path], data: Path, clips: int = 8, seconds: float
         start = time.time()
         rows = [meter.measure(wav, roundtrip(codec, wav)) for _, wav in excerpts]
         systems[label] = {**summarize(rows), "decode_x_real_time_one_core": decode_speed(codec, excerpts[0][1]),
-                          "component_mb": component_mb(Path(path)), "codec_id": codec.codec_id, "per_clip": rows}  # fmt: skip
+                          "component_mb": component_mb(Path(path)), "codec_id": codec.codec_id, "per_clip": rows}
         log(f"bench codec: {label} measured in {time.time() - start:.0f} s")
     start = time.time()
     rows = [meter.measure(wav, mel_griffin_lim(wav, EVAL_RATE)) for _, wav in excerpts]
@@ -124,7 +123,7 @@ def run(codec: str = "checkpoints/demo/codec", data: str = "data/demo") -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--codec", action="append", metavar="DIR[=LABEL]",
-                   help="codec component directory (repeatable; default checkpoints/demo/codec)")  # fmt: skip
+                   help="codec component directory (repeatable; default checkpoints/demo/codec)")
     p.add_argument("--data", default="data/demo", help="demo data folder (clips.json)")
     p.add_argument("--clips", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0)

@@ -19,6 +19,7 @@ Needs the demo data (make demo-data) and the judges (make judges).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -29,15 +30,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
-from judges_excerpts import track_excerpts  # noqa: E402
-
-from v2meow import media  # noqa: E402
-from v2meow.evaluation import judges  # noqa: E402
-from v2meow.evaluation.codec_quality import chroma_similarity, log_spectral_distance  # noqa: E402
-from v2meow.tokenizers.acoustic import rvq  # noqa: E402
-from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig  # noqa: E402
-from v2meow.training.codebooks import fit_residual_codebooks  # noqa: E402
+from common import machine, median_time, pin_one_core
+from judges_excerpts import track_excerpts
+from v2meow import media
+from v2meow.evaluation import judges
+from v2meow.evaluation.codec_quality import chroma_similarity, log_spectral_distance
+from v2meow.tokenizers.acoustic import rvq
+from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig
+from v2meow.training.codebooks import fit_residual_codebooks
 
 METRIC_RATE = 16000
 #: name -> (sample_rate, hop_length, n_mels, mel_n_fft)
@@ -54,7 +54,7 @@ def build(design: str, levels: int = 1, size: int = 2, gl_iters: int = 32) -> Vo
     sr, hop, mels, nfft = DESIGNS[design]
     cfg = VocosCodecConfig(sample_rate=sr, hop_length=hop, encoder="mel", n_mels=mels, mel_n_fft=nfft, num_quantizers=levels,
                            codebook_size=size, num_coarse=1, inversion="griffin_lim", griffin_lim_iters=gl_iters, kmeans_init=False, backbone_dim=8,
-                           backbone_intermediate=8, backbone_layers=1)  # fmt: skip
+                           backbone_intermediate=8, backbone_layers=1)
     return VocosCodec(cfg).eval()
 
 
@@ -97,7 +97,7 @@ def median_row(rows: list[dict]) -> dict:
 
 
 def run(data: Path, designs: list[str], budgets: list[tuple[int, int]], excerpts: int, max_frames: int, gl_iters: int = 32,
-        log=print) -> dict:  # fmt: skip
+        log=print) -> dict:
     ex = track_excerpts(data, excerpts, 12.0)
     log(f"codec candidates: {len(ex)} held-out excerpts: {', '.join(c for c, _, _ in ex)}")
     ref16 = [at_rate(w, sr, METRIC_RATE) for _, w, sr in ex]
@@ -109,7 +109,7 @@ def run(data: Path, designs: list[str], budgets: list[tuple[int, int]], excerpts
         systems[label] = {**median_row(rows), **(extra or {}), "per_excerpt": rows}
         s = systems[label]
         log(f"  {label}: notes {s['note_salience']:.3f}, events/s {s['note_events_per_second']:.2f}, beat {s['beat_pulse']:.3f}, "
-            f"chroma {s['chroma']:.3f}, lsd {s['lsd']:.3f} ({time.time() - t:.0f} s)")  # fmt: skip
+            f"chroma {s['chroma']:.3f}, lsd {s['lsd']:.3f} ({time.time() - t:.0f} s)")
 
     add("original (44.1 kHz)", [(w.numpy(), sr) for _, w, sr in ex])
     add("pink noise", [(judges.pink_noise(len(w), sr, seed=i), sr) for i, (_, w, sr) in enumerate(ex)])
@@ -133,22 +133,22 @@ def run(data: Path, designs: list[str], budgets: list[tuple[int, int]], excerpts
             with torch.no_grad():
                 outs = [codec.decode(codec.encode(torch.from_numpy(w)[None, None]))[0, 0].numpy() for w in wavs]
                 codes = codec.encode(torch.from_numpy(wavs[0])[None, None])
-                speed = len(wavs[0]) / sr / median_time(lambda: codec.decode(codes), repeats=3)
+                speed = len(wavs[0]) / sr / median_time(functools.partial(codec.decode, codes), repeats=3)
             add(f"{design} {levels}x{size}", [(o, sr) for o in outs],
                 {"fit_seconds": round(fit_s), "decode_x_real_time_one_core": round(speed, 1), "codebook_usage": usage(codec, wavs),
-                 "tokens_per_second": levels * codec.frame_rate, "codebook_mb": round(levels * size * codec.config.n_mels * 4 / 1e6, 2)})  # fmt: skip
+                 "tokens_per_second": levels * codec.frame_rate, "codebook_mb": round(levels * size * codec.config.n_mels * 4 / 1e6, 2)})
     return {"excerpts": [c for c, _, _ in ex], "seconds": 12.0, "train_frames": max_frames, "griffin_lim_iters": gl_iters, "systems": systems}
 
 
 def table(result: dict) -> str:
     ref = result["systems"]["original (44.1 kHz)"]
     lines = ["| system | note salience (% of original) | note events/s | beat pulse (% of original) | chroma | LSD | decode x RT | usage per level |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "|---|---|---|---|---|---|---|---|"]
     for label, s in result["systems"].items():
         lines.append(f"| {label} | {s['note_salience']:.3f} ({100 * s['note_salience'] / ref['note_salience']:.0f} %) | "
                      f"{s['note_events_per_second']:.2f} | {s['beat_pulse']:.3f} ({100 * s['beat_pulse'] / ref['beat_pulse']:.0f} %) | "
                      f"{s['chroma']:.3f} | {s['lsd']:.3f} | {s.get('decode_x_real_time_one_core', '-')} | "
-                     f"{s.get('codebook_usage', '-')} |")  # fmt: skip
+                     f"{s.get('codebook_usage', '-')} |")
     return "\n".join(lines)
 
 

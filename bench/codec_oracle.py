@@ -19,10 +19,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from codec import EVAL_RATE, held_out_clips, load_excerpts  # noqa: E402
-
-from v2meow.evaluation.codec_quality import QualityMeter, mel_griffin_lim, summarize  # noqa: E402
-from v2meow.tokenizers.acoustic import load_codec, rvq  # noqa: E402
+from codec import EVAL_RATE, held_out_clips, load_excerpts
+from v2meow.evaluation.codec_quality import QualityMeter, mel_griffin_lim, summarize
+from v2meow.tokenizers.acoustic import load_codec, rvq
 
 
 def row(label: str, s: dict, extra: str = "") -> str:
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                              ("vocoder, true mel (quantizer bypassed)", codec.decoder(z)[0, 0]),
                              (f"Griffin-Lim {iters} it., quantized mel (vocoder bypassed)", codec.encoder.invert(q, iters)[0]),
                              (f"Griffin-Lim {iters} it., true mel (both bypassed)", codec.encoder.invert(z, iters)[0]),
-                             ("reference: 80-band mel at 62.5 fps + Griffin-Lim 48", mel_griffin_lim(wav, EVAL_RATE))):  # fmt: skip
+                             ("reference: 80-band mel at 62.5 fps + Griffin-Lim 48", mel_griffin_lim(wav, EVAL_RATE))):
                 rows.setdefault(label, []).append(meter.measure(wav, y))
     print(f"{args.codec}, {len(clips)} held-out clips x 10 s\n")
     print("| decoding | LSD | abs flatness gap | chroma | mel distance |\n|---|---|---|---|---|")

@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, pin_one_core  # noqa: E402
-
-from v2meow.stages.graphs import DecodeGraph  # noqa: E402
-from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
-from v2meow.stages.transformer import rope_angles, use_decode_layout  # noqa: E402
+from common import machine, pin_one_core
+from v2meow.stages.graphs import DecodeGraph
+from v2meow.stages.stage2 import Stage2, Stage2Config
+from v2meow.stages.transformer import rope_angles, use_decode_layout
 
 PREFIX, ROUNDS, STEPS, SLOTS = 250, 6, 50, 600
 
@@ -40,7 +39,7 @@ class _Eager:
     def __call__(self) -> None:
         i = self.cache.length
         self.lm(torch.zeros(1, 1, dtype=torch.long), torch.full((1, 1), float(i)), cache=self.cache, last_range=(0, 1024),
-                rope=(self.cos[:, :, i : i + 1], self.sin[:, :, i : i + 1]))  # fmt: skip
+                rope=(self.cos[:, :, i : i + 1], self.sin[:, :, i : i + 1]))
 
 
 class _Static:

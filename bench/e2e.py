@@ -45,7 +45,7 @@ def one(seconds: float, bundle: str, repeats: int, device: str = "cpu", cuda_gra
         "peak_rss_mb": round(peak_rss_mb()), "repeats": repeats,
         "torch_threads": torch.get_num_threads(), "device": device, "cuda_graphs": cuda_graphs,
         "target_rtf": 1.0, "target_peak_rss_mb": 2048,
-    }  # fmt: skip
+    }
 
 
 def run(bundle: str = str(ROOT / "checkpoints" / "demo"), device: str = "cpu", cuda_graphs: bool = False) -> dict:

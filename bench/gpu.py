@@ -20,10 +20,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, median_time  # noqa: E402
-
-from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator  # noqa: E402
-from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
+from common import machine, median_time
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
+from v2meow.stages.stage2 import Stage2, Stage2Config
 
 PAPER_RATES = dict(semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0)
 
@@ -38,7 +37,7 @@ def run(new_frames: int = 128, repeats: int = 5) -> dict:
     new_tokens = 4 * new_frames
     out = {"preset": "paper", "new_tokens": new_tokens, "device": torch.cuda.get_device_name()}
     variants = (("eager_fp32", False, False, False), ("eager_bf16", True, False, False),
-                ("cuda_graph_bf16", True, True, False), ("cuda_graph_bf16_weights", True, True, True))  # fmt: skip
+                ("cuda_graph_bf16", True, True, False), ("cuda_graph_bf16_weights", True, True, True))
     for name, bf16, graph, bf16_weights in variants:
         model.to(torch.bfloat16 if bf16_weights else torch.float32)
 
@@ -46,7 +45,7 @@ def run(new_frames: int = 128, repeats: int = 5) -> dict:
             ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
             with ctx:
                 model.generate(conditions={"semantic": semantic}, length=750, prompt=prompt, sampling=SamplingConfig(temperature=0.95),
-                               options=DecodeOptions(generator=make_generator(0, "cuda"), cuda_graph=graph))  # fmt: skip
+                               options=DecodeOptions(generator=make_generator(0, "cuda"), cuda_graph=graph))
             torch.cuda.synchronize()
 
         seconds = median_time(decode, repeats=repeats)

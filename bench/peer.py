@@ -20,11 +20,10 @@ from unittest import mock
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, paired_times, pin_one_core  # noqa: E402
-
-from v2meow.stages import lm  # noqa: E402
-from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator, sample  # noqa: E402
-from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
+from common import machine, paired_times, pin_one_core
+from v2meow.stages import lm
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator, sample
+from v2meow.stages.stage2 import Stage2, Stage2Config
 
 
 def decode_step_parts(stage: Stage2, semantic: torch.Tensor, frames: int, repeats: int) -> dict:
@@ -63,7 +62,7 @@ def decode_step_parts(stage: Stage2, semantic: torch.Tensor, frames: int, repeat
         "row_major_tokens_per_s": round(tokens / t_row, 1), "column_major_tokens_per_s": round(tokens / t_col, 1),
         "column_major_x": round(layout_x, 2),
         "multinomial_us": round(t_mult / 2000 * 1e6, 1), "inverse_cdf_us": round(t_inv / 2000 * 1e6, 1), "inverse_cdf_x": round(sampler_x, 2),
-    }  # fmt: skip
+    }
 
 
 def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
@@ -74,14 +73,14 @@ def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
     pin_one_core()
     torch.manual_seed(0)
     ours = Stage2(Stage2Config.preset("small", semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024,
-                                      num_coarse=4, codec_rate=75.0)).eval()  # fmt: skip
+                                      num_coarse=4, codec_rate=75.0)).eval()
     c = ours.config
     vocab = ours.decoder.vocab_size
     peer_cfg = MusicgenDecoderConfig(
         vocab_size=vocab, hidden_size=c.dim, num_hidden_layers=c.depth, num_attention_heads=c.heads, ffn_dim=c.ffn,
         num_codebooks=1, max_position_embeddings=4096, pad_token_id=vocab - 1, bos_token_id=vocab - 1,
         dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-    )  # fmt: skip
+    )
     peer = MusicgenForCausalLM(peer_cfg).eval()
     peer.generation_config.decoder_start_token_id = vocab - 1
     peer.generation_config.pad_token_id = vocab - 1
@@ -97,7 +96,7 @@ def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
     def musicgen():
         with torch.inference_mode():
             return peer.generate(input_ids=ids, max_new_tokens=new, min_new_tokens=new, do_sample=True,
-                                 temperature=1.0, top_k=0, guidance_scale=None, num_return_sequences=1, num_beams=1)  # fmt: skip
+                                 temperature=1.0, top_k=0, guidance_scale=None, num_return_sequences=1, num_beams=1)
 
     t_ours, t_peer, ratio = paired_times(v2meow, musicgen, repeats=repeats)
     parts = decode_step_parts(ours, semantic, frames, repeats)
@@ -107,7 +106,7 @@ def run(prompt: int = 250, new: int = 250, repeats: int = 7) -> dict:
             "prompt_tokens": prompt, "new_tokens": new,
             "v2meow_tokens_per_s": round(new / t_ours, 1), "musicgen_tokens_per_s": round(new / t_peer, 1),
             "ratio_x": round(ratio, 2), "target_ratio_x": 1.5,
-        },  # fmt: skip
+        },
         "decode_step_parts": parts,
         "machine": machine(),
     }

@@ -20,17 +20,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
-from mediagen import make_video  # noqa: E402
+import torch
 
-import torch  # noqa: E402
-
-from v2meow import media  # noqa: E402
-from v2meow.data.prepare import PrepareConfig, prepare  # noqa: E402
-from v2meow.data.work import components  # noqa: E402
-from v2meow.features.video import extract_video  # noqa: E402
-from v2meow.tokenizers.acoustic import SoundStream, SoundStreamConfig  # noqa: E402
-from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer  # noqa: E402
+from common import machine, median_time, pin_one_core
+from mediagen import make_video
+from v2meow import media
+from v2meow.data.prepare import PrepareConfig, prepare
+from v2meow.data.work import components
+from v2meow.features.video import extract_video
+from v2meow.tokenizers.acoustic import SoundStream, SoundStreamConfig
+from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer
 
 
 def _components(root: Path, codec_preset: str) -> tuple[str, str]:

@@ -17,9 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
-
-from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer  # noqa: E402
+from common import machine, median_time, pin_one_core
+from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer
 
 
 def music_like(seconds: float, sample_rate: int, channels: int = 1) -> torch.Tensor:

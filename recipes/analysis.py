@@ -74,4 +74,4 @@ def analyze(wav: np.ndarray, sample_rate: int, delta: float = 0.1) -> MusicAnaly
     return MusicAnalysis(
         rate=ENV_RATE, duration=x.size / sample_rate, envelope=env, onsets=onset_frames / ENV_RATE,
         strengths=strengths, tempo=tempo, beats=beat_frames / ENV_RATE, centroid=centroid, bands=bands, loudness=loudness,
-    )  # fmt: skip
+    )

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from v2meow.cli.common import run
 
     p = argparse.ArgumentParser(prog="python -m recipes.audio_pack", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="data/demo", help="demo data folder (with tracks.json)")
     p.add_argument("--out", default=".devpack/codec_audio", help="output folder")
     p.add_argument("--seconds", type=float, default=15.0, help="excerpt length")

@@ -134,18 +134,18 @@ class Recipe:
             vocoder = self.runs / "codec_vocoder"
             if not (vocoder / "codec" / "model.safetensors").exists():
                 _run(_cli("v2meow.cli.train", "codec", "--config", str(self.configs / "codec.yaml"), "--out", str(vocoder),
-                          "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))  # fmt: skip
+                          "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))
             if not (self.runs / "codec" / "codec" / "model.safetensors").exists():
                 _run(_cli("v2meow.cli.codec", "fit-mel", "--audio", str(self.data / "train_tracks"), "--from",
-                          str(vocoder / "codec"), "--inversion", "griffin_lim", "--out", str(self.runs / "codec" / "codec")))  # fmt: skip
+                          str(vocoder / "codec"), "--inversion", "griffin_lim", "--out", str(self.runs / "codec" / "codec")))
         elif not (self.runs / "codec" / "codec" / "model.safetensors").exists():
             _run(_cli("v2meow.cli.train", "codec", "--config", str(self.configs / "codec.yaml"), "--out",
-                      str(self.runs / "codec"), "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))  # fmt: skip
+                      str(self.runs / "codec"), "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))
 
     def semantic(self) -> None:
         if not (self.runs / "semantic" / "config.json").exists():
             _run(_cli("v2meow.cli.tokenizer", "fit-kmeans", "--audio", str(self.data / "train_audio"), "--backbone", "mel",
-                      "--k", "256", "--average-frames", "2", "--seed", "0", "--out", str(self.runs / "semantic")))  # fmt: skip
+                      "--k", "256", "--average-frames", "2", "--seed", "0", "--out", str(self.runs / "semantic")))
 
     def style(self) -> None:
         from v2meow.tokenizers.style import HashedTextConfig, HashedTextEmbedder
@@ -163,12 +163,12 @@ class Recipe:
         valid = held_out_tracks(self._train_tracks()) if self.holdout and (self.data / "tracks.json").is_file() else set()
         rows = [
             {"video": str((self.data / "videos" / v["video"]).resolve()), "audio": "", "caption": self._caption(v["package"], v.get("tempo")),
-             "split": row_split(v["package"], v.get("track"), valid)}  # fmt: skip
+             "split": row_split(v["package"], v.get("track"), valid)}
             for v in index
         ]
         if self.version >= 2:  # every training track as audio-only music: stage 1 learns the rhythm channel from it too
             rows += [{"video": "", "audio": str((self.data / t["path"]).resolve()), "split": row_split(t["package"], t.get("id"), valid),
-                      "caption": self._caption(t["package"], None)} for t in self._train_tracks()]  # fmt: skip
+                      "caption": self._caption(t["package"], None)} for t in self._train_tracks()]
         tmp = path.with_suffix(".tmp")
         with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
@@ -180,19 +180,19 @@ class Recipe:
         _run(_cli("v2meow.cli.prepare", "--input", str(self.runs / "manifest.csv"), "--out", str(self.runs / "cache"),
                   "--features", "motion", "--feature-rate", str(FEATURE_RATE), "--semantic", str(self.runs / "semantic"),
                   "--codec", str(self.runs / "codec" / "codec"), "--style", str(self.runs / "style"), "--beat-weights", "--quiet",
-                  *(["--rhythm", "--stretch", V2_STRETCH] if self.version >= 2 else [])))  # fmt: skip
+                  *(["--rhythm", "--stretch", V2_STRETCH] if self.version >= 2 else [])))
 
     def stage(self, name: str) -> None:
         if not (self.runs / name / name / "model.safetensors").exists():
             _run(_cli("v2meow.cli.train", name, "--config", str(self.configs / f"{name}.yaml"), "--out", str(self.runs / name),
-                      "--data", str(self.runs / "cache"), "--ckpt-path", "last"))  # fmt: skip
+                      "--data", str(self.runs / "cache"), "--ckpt-path", "last"))
 
     def bundle(self) -> None:
         from v2meow.pipelines.bundle import GenerationConfig, write_bundle_file
 
         parts = {"stage1": self.runs / "stage1" / "stage1", "stage2": self.runs / "stage2" / "stage2",
                  "stage3": self.runs / "stage3" / "stage3", "codec": self.runs / "codec" / "codec",
-                 "semantic": self.runs / "semantic", "style": self.runs / "style"}  # fmt: skip
+                 "semantic": self.runs / "semantic", "style": self.runs / "style"}
         staging = self.out.with_name(self.out.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         for name, src in parts.items():

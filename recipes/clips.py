@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from v2meow import media
 from recipes._jsonio import read_json, relative, write_json
+from v2meow import media
 from v2meow.errors import ConfigError, MediaError
 
 FORMAT_VERSION = 1
@@ -81,9 +81,9 @@ def cut_clips(
         s: max_clips_per_track if budgets[s] is None or not order[s]
         else min(max_clips_per_track, math.ceil(budgets[s] / (len(order[s]) * 0.5 * (lo + hi))))
         for s in order
-    }  # fmt: skip
+    }
     params = {"clip_seconds": [lo, hi], "sample_rate": sample_rate, "seed": seed, "silence_db": silence_db,
-              "relative_db": relative_db, "quota": quota, "budget_seconds": budgets}  # fmt: skip
+              "relative_db": relative_db, "quota": quota, "budget_seconds": budgets}
     index_path = out_dir / "clips.json"
     previous = read_json(index_path, default={"params": None})
     done: dict[str, list[dict]] = {}
@@ -115,9 +115,12 @@ def cut_clips(
 
 
 def _write_index(path: Path, params: dict, clips: list[dict], spare: list[dict], done: list[str], complete: bool) -> None:
-    rel = lambda cs: [{**c, "path": relative(c["path"], path.parent)} for c in cs]  # noqa: E731
+
+    def rel(cs: list[dict]) -> list[dict]:
+        return [{**c, "path": relative(c["path"], path.parent)} for c in cs]
+
     write_json(path, {"format_version": FORMAT_VERSION, "complete": complete, "params": params,
-                      "clips": rel(clips), "spare": rel(spare), "tracks_done": done})  # fmt: skip
+                      "clips": rel(clips), "spare": rel(spare), "tracks_done": done})
 
 
 def active_span(x: np.ndarray, sample_rate: int, silence_db: float, relative_db: float) -> tuple[np.ndarray, int, int]:
@@ -140,7 +143,7 @@ def active_span(x: np.ndarray, sample_rate: int, silence_db: float, relative_db:
 def _cut_track(
     track: dict, out_dir: Path, lo: float, hi: float, sample_rate: int, n_max: int,
     rng: np.random.Generator, silence_db: float, relative_db: float, log: Callable[[str], None],
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """Decode one track, write its clips, return their entries (paths absolute)."""
     try:
         wav, _ = media.read_audio(track["path"], sample_rate=sample_rate, channels=1)  # [1, N]
@@ -169,7 +172,7 @@ def _cut_track(
             "id": f"{track['id']}-{k:02d}", "path": str(path.resolve()), "track": track["id"],
             "package": track["package"], "split": track["split"], "licence": track["licence"],
             "offset": offset, "duration": round(len(clip) / sample_rate, 3), "sample_rate": sample_rate,
-        })  # fmt: skip
+        })
     return entries
 
 
@@ -188,5 +191,5 @@ def summarize_clips(clips: list[dict]) -> str:
         lic = Counter(c["licence"] for c in cs)
         lines.append(f"{split}: {len(cs)} clips, {sum(c['duration'] for c in cs) / 60:.1f} min from "
                      f"{len({c['track'] for c in cs})} tracks; licences: "
-                     + ", ".join(f"{k} x{v}" for k, v in lic.most_common()))  # fmt: skip
+                     + ", ".join(f"{k} x{v}" for k, v in lic.most_common()))
     return "\n".join(lines) or "no clips"

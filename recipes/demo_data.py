@@ -26,10 +26,10 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-from v2meow import media
 from recipes import debian
 from recipes._jsonio import read_json, relative, write_json
 from recipes.clips import cut_clips, load_tracks, summarize_clips
+from v2meow import media
 from v2meow.errors import ConfigError, MediaError
 
 __all__ = ["DEFAULT_PACKAGES", "fetch_package", "find_tracks", "build_tracks", "cut_clips", "load_tracks", "main"]
@@ -81,7 +81,7 @@ def _audio_files(root: Path) -> list[Path]:
     return sorted(
         p for p in root.rglob("*")
         if p.suffix.lower() in debian.AUDIO_SUFFIXES and p.is_file() and doc not in p.parents
-    )  # fmt: skip
+    )
 
 
 def _album_meta(path: Path) -> dict:
@@ -102,7 +102,7 @@ def _album_meta(path: Path) -> dict:
 def find_tracks(
     root: Path, package: str, version: str, split: str, out_dir: Path,
     known: dict[str, dict] | None = None, log: Callable[[str], None] = print,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """List the audio files of an unpacked package with their licence and duration.
 
     Args:
@@ -145,14 +145,14 @@ def find_tracks(
             "sample_rate": info.sample_rate,
             "channels": info.channels,
             "meta": _album_meta(f),
-        })  # fmt: skip
+        })
     return tracks
 
 
 def build_tracks(
     out_dir: str | os.PathLike, packages: dict[str, str] | None = None,
     runner: debian.Runner | None = None, keep_debs: bool = False, log: Callable[[str], None] = print,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """Fetch every package and write `out_dir/tracks.json` (after each package, so work is kept).
 
     Args:
@@ -177,10 +177,10 @@ def build_tracks(
             log(f"{package}: no audio files found in the package")
         index["tracks"] = [t for t in index["tracks"] if t["package"] != package] + tracks
         index["packages"][package] = {"version": version, "split": split, "tracks": len(tracks),
-                                      "minutes": round(sum(t["duration"] for t in tracks) / 60, 1)}  # fmt: skip
+                                      "minutes": round(sum(t["duration"] for t in tracks) / 60, 1)}
         write_json(index_path, index)
         log(f"{package} {version} ({split}): {len(tracks)} tracks, "
-            f"{index['packages'][package]['minutes']:.1f} min, {time.perf_counter() - t0:.1f} s")  # fmt: skip
+            f"{index['packages'][package]['minutes']:.1f} min, {time.perf_counter() - t0:.1f} s")
     return [t for t in load_tracks(index_path) if t["package"] in packages]
 
 
@@ -201,8 +201,8 @@ def parse_packages(specs: list[str] | None) -> dict[str, str]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m recipes.demo_data", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="data/demo", help="data folder (default: data/demo)")
-    p.add_argument("--packages", nargs="+", metavar="PKG[:SPLIT]", help="Debian packages (default: %s)"
-                   % " ".join(f"{k}:{v}" for k, v in DEFAULT_PACKAGES.items()))  # fmt: skip
+    p.add_argument("--packages", nargs="+", metavar="PKG[:SPLIT]", help="Debian packages (default: "
+                   + " ".join(f"{k}:{v}" for k, v in DEFAULT_PACKAGES.items()) + ")")
     p.add_argument("--apt-update", action="store_true", help="run `apt-get update` first (needs root)")
     p.add_argument("--keep-debs", action="store_true", help="keep the .deb files after unpacking")
     p.add_argument("--no-clips", action="store_true", help="only fetch and list the tracks")
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         clips = cut_clips(
             tracks, args.out, clip_seconds=tuple(args.clip_seconds), sample_rate=args.sample_rate,
             max_clips_per_track=args.max_clips_per_track, max_minutes=budget, seed=args.seed,
-        )  # fmt: skip
+        )
         print(summarize_clips(clips))
         print(f"done in {time.perf_counter() - t0:.1f} s")
         return 0

@@ -94,7 +94,7 @@ def music_links(pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides:
             round_trip = pipe.codec.decode(codes, length=n)[0]
             coarse = codes[:, : pipe.codec.num_coarse]
             fine = pipe.fine_tokens(coarse, n / pipe.codec.sample_rate, generation=gen,
-                                    generator=torch.Generator().manual_seed(seed))  # fmt: skip
+                                    generator=torch.Generator().manual_seed(seed))
             from_coarse = pipe.decode(coarse, fine, n / pipe.codec.sample_rate)[0]
         devs["codec"].append(octave_deviation(music_tempo(round_trip, pipe.codec.sample_rate), truth))
         devs["stage3"].append(octave_deviation(music_tempo(from_coarse, pipe.codec.sample_rate), truth))
@@ -123,7 +123,7 @@ def stage1_link(pipe, seconds: float, seeds: int, guidance: float | dict[str, fl
                 rhythm = pipe.rhythm_channel(video, feats) if pipe.uses_rhythm else None
                 with torch.inference_mode():
                     tokens = pipe.semantic_tokens(feats, None, num_samples=1, generation=gen, rhythm=rhythm,
-                                                  generator=torch.Generator().manual_seed(seed))[0]  # fmt: skip
+                                                  generator=torch.Generator().manual_seed(seed))[0]
                 devs.append(octave_deviation(token_tempo(pipe.semantic, tokens.cpu()), bpm))
     return devs
 
@@ -136,7 +136,7 @@ def run(bundle: str, data: Path, clips: int = 8, seconds: float = 10.0, seeds: i
 
 
 def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int = 2, stage2_seeds: int = 1,
-            overrides: dict | None = None, stage1: bool = True) -> dict:  # fmt: skip
+            overrides: dict | None = None, stage1: bool = True) -> dict:
     """Every link's deviations for a loaded pipeline (see the module docstring); `overrides` (e.g.
     `temperatures`) apply to every link that samples; `stage1=False` skips the pulse videos."""
     excerpts = held_out_excerpts(data, clips, seconds)
@@ -151,7 +151,7 @@ def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int 
         "median_deviation": {k: round(float(np.nanmedian(v)), 3) if np.isfinite(v).any() else None for k, v in links.items()},
         "deviations": {k: [round(x, 3) for x in v] for k, v in links.items()},
         "chance": 0.25, "target_stage2": 0.05,
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     overrides = {"temperatures": tuple(float(t) for t in a.temperatures.split(","))} if a.temperatures else None
     result = run(a.bundle, Path(a.data), a.clips, a.seconds, a.seeds, stage2_seeds=a.stage2_seeds, overrides=overrides,
-                 stage1=not a.no_stage1)  # fmt: skip
+                 stage1=not a.no_stage1)
     text = json.dumps(result, indent=2)
     if a.out:
         from v2meow.io import atomic_output

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from v2meow import media
 from recipes import ladder
+from v2meow import media
 from v2meow.evaluation.beats import beat_scores, music_rhythm, video_motion, video_rhythm
 from v2meow.pipelines import V2MeowPipeline
 
@@ -52,9 +52,8 @@ def tempo_following(pipe: V2MeowPipeline, work: Path, seconds: float, seeds: int
     """Pulse videos at 6 tempi x `seeds`; with `cfg_rhythm`, guidance on stage 1's rhythm channel alone."""
     from scipy.stats import spearmanr
 
-    from v2meow.signal.rhythm import octave_deviation
-
     from recipes.visualizer import render_pulse
+    from v2meow.signal.rhythm import octave_deviation
 
     rows = []
     for bpm in TEMPI:
@@ -96,7 +95,7 @@ def beat_alignment(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds:
     ]
     ratio = float(np.nanmean(own) / np.nanmean(shuffled)) if np.nanmean(shuffled) > 0 else float("nan")
     return {"own": float(np.nanmean(own)), "shuffled": float(np.nanmean(shuffled)), "ratio": ratio, "target_ratio": 2.0,
-            "music": music}  # fmt: skip
+            "music": music}
 
 
 def codec_quality(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: float) -> dict:
@@ -122,7 +121,7 @@ def codec_quality(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: 
         rows.append(meter.measure(orig16, rec16))
         ref_rows.append(meter.measure(orig16, mel_griffin_lim(orig16, 16000)))
     return {"mel_distance": float(np.mean(dists)), "si_snr_db": float(np.mean(snrs)), "codec": summarize(rows),
-            "reference": summarize(ref_rows)}  # fmt: skip
+            "reference": summarize(ref_rows)}
 
 
 def fad(generated: list[tuple[torch.Tensor, int]], data: Path, clips: list[dict], seconds: float) -> float:
@@ -159,7 +158,7 @@ def text_control(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: f
     return {
         "fast": float(np.nanmean(tempos["fast"])), "slow": float(np.nanmean(tempos["slow"])), "pairs": len(pairs),
         "fast_wins": wins, "sign_test_p": float(binomtest(wins, len(pairs), 0.5, alternative="greater").pvalue) if pairs else float("nan"),
-    }  # fmt: skip
+    }
 
 
 def plot(result: dict, path: Path) -> None:

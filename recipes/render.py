@@ -20,10 +20,10 @@ import av
 import torch
 from tqdm import tqdm
 
-from v2meow import media
 from recipes._jsonio import read_json, relative, write_json
 from recipes.clips import load_clips
 from recipes.visualizer import render
+from v2meow import media
 from v2meow.errors import ConfigError
 from v2meow.io import atomic_output
 
@@ -71,7 +71,7 @@ def render_clips(
                 "id": clip["id"], "video": str(path.resolve()), **_clip_fields(clip),
                 "duration": round(wav.shape[-1] / sr, 3), "frames": info.frames,
                 "tempo": None if info.tempo is None else round(info.tempo, 2), "onsets": info.onsets, "beats": info.beats,
-            }  # fmt: skip
+            }
         videos.append(entry)
         _write_index(index_path, params, videos)
     _write_index(index_path, params, videos)

@@ -52,7 +52,7 @@ def ensure_demo_data(data: Path) -> None:
         note(f"demo data: already in {data} (skipped)")
         return
     note(f"demo data: fetching Debian game-music packages and rendering visualizer videos into {data} "
-         "(first use only; about 7 min on 2 cores)")  # fmt: skip
+         "(first use only; about 7 min on 2 cores)")
     t0 = time.perf_counter()
     Recipe(data, data, data, Path("configs/demo")).data_step()
     note(f"demo data: done in {time.perf_counter() - t0:.0f} s")
@@ -71,7 +71,7 @@ def ensure_demo_cache(data: Path, components: Path) -> Path:
     Recipe(data, work, work, Path("configs/demo"), holdout=True).manifest()  # work/manifest.csv: video, caption, split
     _run(_cli("v2meow.cli.prepare", "--input", str(work / "manifest.csv"), "--out", str(cache), "--features", "motion",
               "--feature-rate", str(FEATURE_RATE), "--semantic", str(components / "semantic"), "--codec", str(components / "codec"),
-              "--style", str(components / "style"), "--beat-weights", "--rhythm"))  # fmt: skip
+              "--style", str(components / "style"), "--beat-weights", "--rhythm"))
     (cache / PREPARED).write_text("v2meow-prepare finished\n")
     note(f"demo cache: done in {time.perf_counter() - t0:.0f} s")
     return cache
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if needs_data:
         if shutil.which("apt-get") is None and not data_ready(Path("data/demo")):
             print("train: error: the demo data comes from Debian packages (apt-get download); on this system pass "
-                  "--data DIR (a v2meow-prepare cache, or a folder of audio for the codec)", file=sys.stderr)  # fmt: skip
+                  "--data DIR (a v2meow-prepare cache, or a folder of audio for the codec)", file=sys.stderr)
             return 2
         try:
             ensure_demo_data(Path("data/demo"))

@@ -27,8 +27,8 @@ import av
 import numpy as np
 import torch
 
-from v2meow import media
 from recipes.analysis import MusicAnalysis, analyze
+from v2meow import media
 from v2meow.errors import ConfigError
 from v2meow.io import atomic_output
 
@@ -174,7 +174,7 @@ def encode(frames, path: Path, fps: float, size: tuple[int, int], crf: int = 25)
         stream.height, stream.width = size
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "medium", "threads": "1", "g": str(max(1, round(2 * fps))),
-                          "x264-params": "mbtree=0"}  # fmt: skip
+                          "x264-params": "mbtree=0"}
         for n, rgb in enumerate(frames, 1):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts, frame.time_base = n - 1, 1 / rate

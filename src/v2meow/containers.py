@@ -64,7 +64,7 @@ def can_hold(suffix: str, codec: str) -> bool:
     return codec in _muxer_codecs(OUTPUT_CONTAINERS[suffix][0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _muxer_codecs(fmt: str) -> frozenset[str]:
     with av.open(io.BytesIO(), mode="w", format=fmt) as c:
         return frozenset(c.supported_codecs)

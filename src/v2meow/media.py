@@ -16,14 +16,6 @@ import numpy as np
 import soxr
 import torch
 
-from v2meow.errors import (
-    EmptyMediaError,
-    MediaError,
-    OutputError,
-    NoAudioStreamError,
-    NoVideoStreamError,
-    UnreadableMediaError,
-)
 from v2meow.containers import (  # noqa: F401 - re-exported: media is where callers look for them
     _AUDIO_RATES,
     COPYABLE,
@@ -32,6 +24,14 @@ from v2meow.containers import (  # noqa: F401 - re-exported: media is where call
     can_hold,
     check_copyable,
     output_container,
+)
+from v2meow.errors import (
+    EmptyMediaError,
+    MediaError,
+    NoAudioStreamError,
+    NoVideoStreamError,
+    OutputError,
+    UnreadableMediaError,
 )
 from v2meow.io import atomic_output
 

@@ -74,13 +74,13 @@ def load_torch(
             warnings.simplefilter("ignore", FutureWarning)
             try:
                 return torch.jit.load(str(path), map_location=map_location)
-            except Exception as e:  # noqa: BLE001 - any failure means "not usable"
+            except Exception as e:
                 raise ConfigError(f"{path}: not a readable TorchScript archive ({_first_line(e)})") from None
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the refusal says enough
             warnings.simplefilter("ignore")
             return torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as safe_error:  # noqa: BLE001 - any refusal leads to the same choice
+    except Exception as safe_error:
         if not _looks_pickled(path) or "weights only load failed" not in str(safe_error).lower():
             raise ConfigError(f"{path}: not a readable {what} ({_first_line(safe_error)})") from None
         if not trust_pickle:
@@ -90,7 +90,7 @@ def load_torch(
     kwargs = {"pickle_module": pickle_module} if pickle_module is not None else {}
     try:
         return torch.load(str(path), map_location=map_location, weights_only=False, **kwargs)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise ConfigError(f"{path}: not a readable {what} ({_first_line(e)})") from None
 
 

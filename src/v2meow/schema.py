@@ -234,7 +234,7 @@ def _yaml_size(root, where: str) -> int:
 
 FLOAT_DTYPES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
 _ALL_DTYPES = {**FLOAT_DTYPES, "I8": 1, "U8": 1, "BOOL": 1, "I16": 2, "U16": 2, "I32": 4, "U32": 4, "I64": 8, "U64": 8,
-               "F8_E4M3": 1, "F8_E5M2": 1}  # fmt: skip
+               "F8_E4M3": 1, "F8_E5M2": 1}
 
 
 def safetensors_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -299,7 +299,7 @@ def check_memory(needed: int, where: str, sizes: Mapping[str, Any]) -> None:
     if free is None or needed <= free:
         return
     big = sorted(((k, v) for k, v in sizes.items() if k in FIELDS and isinstance(v, int) and not isinstance(v, bool) and v > 1),
-                 key=lambda kv: -kv[1])[:3]  # fmt: skip
+                 key=lambda kv: -kv[1])[:3]
     named = ", ".join(f"{k}={v}" for k, v in big) or "its sizes"
     raise fail(where, f"a model with {named} needs {needed / 2**30:.1f} GiB for its weights, "
-                      f"but only {free / 2**30:.1f} GiB of memory is available")  # fmt: skip
+                      f"but only {free / 2**30:.1f} GiB of memory is available")

@@ -295,7 +295,7 @@ def dataclass_values(cls: type, values: Mapping[str, Any], label: str) -> None:
 
     try:
         hints = typing.get_type_hints(cls)
-    except Exception:  # noqa: BLE001 - an annotation we cannot resolve is not the user's error
+    except Exception:
         return
     for f in dataclasses.fields(cls):
         if f.name not in values:

@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cachegen
 import pytest
 
+import cachegen
 from v2meow import schema
 from v2meow.cli.generate import main as generate
 from v2meow.errors import ConfigError
@@ -41,7 +41,7 @@ STAGE1 = [  # (field, value, words the message holds)
     ("semantic_vocab", "256", "semantic_vocab"), ("semantic_vocab", 1e12, "semantic_vocab"),
     ("semantic_vocab", -5, "semantic_vocab"), ("dropout", 2.0, "dropout"), ("feature_rate", 1e6, "feature_rate"),
     ("extra_streams", [{"name": "rhythm", "kind": "features", "size": -1, "rate": 25.0}], "extra_streams[0].size"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("field,value,words", STAGE1)
@@ -104,7 +104,7 @@ def test_huge_configs_refused_under_a_memory_limit(bundle, tmp_path):
         _edit(broken / "config.json", lambda d, f=fields: {**d, **f})
         env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
         p = subprocess.run([sys.executable, "-c", _LIMITED.format(limit=limit), str(broken)], capture_output=True,
-                           text=True, env=env, timeout=300)  # fmt: skip
+                           text=True, env=env, timeout=300)
         assert p.returncode == 0, p.stderr[-2000:]
         assert p.stdout.startswith("ConfigError") and "GiB" in p.stdout and "depth=64" in p.stdout, p.stdout
 
@@ -117,7 +117,7 @@ MANIFESTS = [  # (change, words)
     (lambda m: {**m, "semantic_vocab": 1e12}, "semantic_vocab"), (lambda m: {**m, "semantic_vocab": -5}, "semantic_vocab"),
     (lambda m: {**m, "codebook_size": 0}, "codebook_size"), (lambda m: {**m, "stretch": [1.0, float("inf")]}, "stretch[1]"),
     (lambda m: {**m, "num_coarse": 99}, "num_coarse"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("change,words", MANIFESTS)
@@ -129,7 +129,7 @@ def test_bad_manifests_in_training(tmp_path, refused, change, words):
     manifest.write_text(json.dumps(change(json.loads(manifest.read_text()))))
     shards = sorted(p.name for p in cache.iterdir())
     err = refused(train, ["stage1", "--config", "configs/stage1.yaml", "--data", cache, "--out", tmp_path / "run",
-                          "--set", "model.preset=debug"], tmp_path / "run")  # fmt: skip
+                          "--set", "model.preset=debug"], tmp_path / "run")
     assert words in err and "manifest" in err and "delete" not in err, err
     assert sorted(p.name for p in cache.iterdir()) == shards
 

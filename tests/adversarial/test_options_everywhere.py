@@ -34,7 +34,7 @@ def test_generation_config_refuses(field, value):
     ([{}, {}, {"temprature": 1}], "temprature"), ([{}, {}, {"guidance": 3}], "guidance"),
     ({"semantic": {}, "coarse": {"top_p": 0}, "fine": {}}, r"sampling\.coarse\.top_p"), ({"semantic": {}, "coarse": {}}, "fine missing"),
     ({"semantic": {}, "coarse": {}, "fine": {}, "finest": {}}, "unknown role finest"),
-])  # fmt: skip
+])
 def test_per_stage_settings_refused_naming_the_stage(sampling, field):
     with pytest.raises(ConfigError, match=field):
         GenerationConfig(sampling=sampling)

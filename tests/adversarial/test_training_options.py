@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-import cachegen
 import pytest
 
+import cachegen
 from v2meow.cli.train import main as train
 
 
@@ -27,7 +27,7 @@ def _argv(cache, run, *extra):
     (["--set", "model.warmup_steps=.inf"], "model.warmup_steps"), (["--set", "trainer.max_steps=0"], "trainer.max_steps"),
     (["--max-steps", "0"], "--max-steps"), (["--max-steps", "-5"], "--max-steps"),
     (["--set", "model.fields=" + "[" * 100 + "]" * 100], "nested"),
-])  # fmt: skip
+])
 def test_bad_training_options_leave_no_run_folder(cache, tmp_path, refused, option, words):
     run = tmp_path / "runs" / "x"
     err = refused(train, _argv(cache, run, *option), run)
@@ -39,7 +39,7 @@ def test_yaml_alias_bomb_is_refused_quickly(tmp_path, cache, refused):
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     bomb = "model:\n  preset: debug\ntrainer:\n  default_root_dir:\n" + "".join(
-        f"    {line}\n" for line in lines)  # fmt: skip
+        f"    {line}\n" for line in lines)
     config = tmp_path / "bomb.yaml"
     config.write_text(bomb)
     run = tmp_path / "run"

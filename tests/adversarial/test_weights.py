@@ -71,7 +71,7 @@ def test_features_cli_weights(planted, make_video, tmp_path, refused, kind):
     out = tmp_path / "f.safetensors"
     for extractor in ("clip", "i3d"):
         err = refused(main, ["--video", video, "--extractors", extractor, "--weights", f"{extractor}={files[kind]}",
-                             "--out", out], out)  # fmt: skip
+                             "--out", out], out)
         assert "--trust-pickle" in err
     assert not marker.exists()
 

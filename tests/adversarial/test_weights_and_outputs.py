@@ -33,7 +33,7 @@ def _rewrite(weights: Path, change) -> None:
 @pytest.mark.parametrize("kind,change,words", [
     ("int8", lambda t: t.to(torch.int8), "I8"), ("nan", lambda t: torch.full_like(t, float("nan")), "NaN"),
     ("inf", lambda t: t.index_fill(0, torch.tensor([0]), float("inf")), "NaN or inf"),
-])  # fmt: skip
+])
 def test_broken_stage_weights(bundle, tmp_path, refused, capsys, make_video, kind, change, words):
     from v2meow.cli.bundle import main as bundle_main
 
@@ -163,7 +163,7 @@ def test_bundle_create_out_is_or_holds_an_input(bundle, tmp_path, refused):
     copy = tmp_path / "B"
     shutil.copytree(bundle, copy)
     parts = ["--stage1", copy / "stage1", "--stage2", copy / "stage2", "--stage3", copy / "stage3", "--codec", copy / "codec",
-             "--semantic", copy / "semantic"]  # fmt: skip
+             "--semantic", copy / "semantic"]
     before = (copy / "stage1" / "model.safetensors").read_bytes()
     for out in (copy / "stage1", copy, tmp_path / "link"):
         if out.name == "link":

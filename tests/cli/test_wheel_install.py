@@ -70,7 +70,10 @@ def test_wheel_installed_in_a_fresh_venv_generates_with_its_packaged_demo_bundle
     shutil.copytree(ROOT / "checkpoints" / "demo", src / "checkpoints" / "demo")
     shutil.copytree(ROOT / "recipes", src / "recipes", ignore=shutil.ignore_patterns("__pycache__"))  # beside src/, as in git
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", ENV)}
-    run = lambda cmd, **kw: subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, **kw)  # noqa: E731
+
+    def run(cmd, **kw):
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, **kw)
+
     r = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(src)])
     assert r.returncode == 0, r.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("v2meow-*.whl"))

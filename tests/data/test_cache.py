@@ -1,8 +1,8 @@
 
 import pytest
 import torch
-from cachegen import CONTRACT, make_cache
 
+from cachegen import CONTRACT, make_cache
 from v2meow.data.cache import CacheReader, CacheWriter, ItemRecord, write_manifest
 from v2meow.data.datasets import StageDataset
 from v2meow.errors import ConfigError

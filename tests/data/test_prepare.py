@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import mediagen
 import pytest
 import torch
 
+import mediagen
 from v2meow.cli import cache as cache_cli
 from v2meow.cli import prepare as prepare_cli
 from v2meow.data.cache import CacheReader, merge_caches

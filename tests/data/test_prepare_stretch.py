@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import shutil
 
-import mediagen
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+import mediagen
 from v2meow.cli import cache as cache_cli
 from v2meow.cli import prepare as prepare_cli
 from v2meow.data.cache import CacheReader, merge_caches
@@ -31,7 +31,7 @@ RHYTHM = {"name": "rhythm", "kind": "features", "size": 1, "rate": 50.0, "dropou
 def config(components, **kw) -> PrepareConfig:
     return PrepareConfig(features="motion", semantic=components["semantic"], codec=components["codec"],
                          style=components["style"], feature_rate=FEATURE_RATE, clip_seconds=2.0, threads=1,
-                         **kw)  # fmt: skip
+                         **kw)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def inputs(tmp_path_factory):
 def stretched(tmp_path_factory, inputs, components):
     out = tmp_path_factory.mktemp("stretch") / "cache"
     report = prepare(inputs, out, config(components, stretch=FACTORS, rhythm=True, beat_weights=True),
-                     progress=False, items_per_shard=1)  # fmt: skip
+                     progress=False, items_per_shard=1)
     assert report.new_items == 2 * (1 + len(FACTORS)) and not report.skipped
     return out
 
@@ -99,7 +99,7 @@ def test_copies_are_stretched_in_time(stretched):
         else:  # the rhythm pulses of the clicks move from t to t / factor
             pulses = item["rhythm"][:, 0].float().numpy()
             peaks = [i for i in range(1, len(pulses) - 1) if pulses[i] > 0.5 and pulses[i] >= pulses[i - 1]
-                     and pulses[i] > pulses[i + 1]]  # fmt: skip
+                     and pulses[i] > pulses[i + 1]]
             assert np.allclose(np.array(peaks) / 50.0, np.array(CLICKS) / factor, atol=0.03), (key, peaks)
 
 
@@ -151,7 +151,7 @@ def test_info_mentions_rhythm_and_stretch(stretched, capsys):
 def test_bad_stretch_is_one_line_and_exit_2(value, components, inputs, tmp_path, capsys):
     out = tmp_path / "cache"
     argv = ["--input", str(inputs), "--out", str(out), "--features", "motion", "--semantic", components["semantic"],
-            "--codec", components["codec"], f"--stretch={value}", "--quiet"]  # fmt: skip
+            "--codec", components["codec"], f"--stretch={value}", "--quiet"]
     assert prepare_cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--stretch expects comma-separated speed factors in [0.5, 2]" in err[0]
@@ -161,10 +161,10 @@ def test_bad_stretch_is_one_line_and_exit_2(value, components, inputs, tmp_path,
 def test_stage1_rhythm_stream_is_cropped_with_the_semantic_tokens(stretched):
     m = CacheReader(stretched).manifest
     streams = Stage1Config(feature_dim=m["feature_dim"], feature_rate=FEATURE_RATE, style_dim=16, semantic_rate=50.0,
-                           extra_streams=[RHYTHM]).streams()  # fmt: skip
+                           extra_streams=[RHYTHM]).streams()
     ds = StageDataset(stretched, "stage1", crop_seconds=1.0, streams=streams, split=None, random_crop=False)
     assert len(ds) == 3  # the video's clip and its two copies
-    for i, rec in enumerate(ds.reader.records):
+    for i in range(len(ds.reader.records)):
         ex = ds[i]
         rhythm = ds.reader.load(i)["rhythm"].float()
         assert ex["conditions"]["rhythm"].value.shape == (50, 1) and ex["conditions"]["rhythm"].mask.all()
@@ -180,7 +180,7 @@ def test_rhythm_crop_is_aligned_with_a_random_window(tmp_path, shape):
 
     root = make_cache(tmp_path / "c", durations=(6.0, 4.5), rhythm=shape)
     streams = Stage1Config(feature_dim=CONTRACT["feature_dim"], feature_rate=CONTRACT["feature_rate"], style_dim=6,
-                           semantic_rate=10.0, extra_streams=[{**RHYTHM, "rate": 10.0}]).streams()  # fmt: skip
+                           semantic_rate=10.0, extra_streams=[{**RHYTHM, "rate": 10.0}]).streams()
     ds = StageDataset(root, "stage1", crop_seconds=2.0, streams=streams)
     torch.manual_seed(0)
     starts = set()

@@ -21,7 +21,7 @@ KEEP = 16000
 
 def config(components, **kw) -> PrepareConfig:
     return PrepareConfig(features="motion", semantic=components["semantic"], codec=components["codec"],
-                         style=components["style"], feature_rate=5.0, clip_seconds=2.0, threads=1, **kw)  # fmt: skip
+                         style=components["style"], feature_rate=5.0, clip_seconds=2.0, threads=1, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_recode_refusals(kept, tmp_path, components, media_dir, capsys):
     assert cache_cli.main(["recode", str(kept), "--codec", components["codec2"], "--out", str(kept)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert prepare_cli.main(["--input", str(media_dir), "--out", str(tmp_path / "y"), "--semantic", components["semantic"],
-                             "--codec", components["codec"], "--features", "motion", "--keep-audio", "100"]) == 2  # fmt: skip
+                             "--codec", components["codec"], "--features", "motion", "--keep-audio", "100"]) == 2
     assert "--keep-audio" in capsys.readouterr().err and not (tmp_path / "y").exists()
 
 

@@ -51,7 +51,7 @@ def test_recipe_manifest_v2_adds_audio_only_training_tracks_with_tempo_placehold
     data = tmp_path / "data"
     (data / "videos").mkdir(parents=True)
     videos = [{"video": "w/a.mp4", "package": "wesnoth-1.16-music", "tempo": 150.0},
-              {"video": "u/b.mp4", "package": "ufoai-music", "tempo": 80.0}]  # fmt: skip
+              {"video": "u/b.mp4", "package": "ufoai-music", "tempo": 80.0}]
     (data / "videos" / "videos.json").write_text(json.dumps({"videos": videos}))
     tracks = [{"path": "packages/w/t.ogg", "package": "wesnoth-1.16-music"}, {"path": "packages/u/t.ogg", "package": "ufoai-music"}]
     (data / "tracks.json").write_text(json.dumps({"tracks": tracks}))

@@ -150,7 +150,10 @@ def test_cut_clips_deterministic_within_bounds_and_skips_silence(recipe, tmp_pat
     a = cut_clips(tracks, tmp_path / "a", **kw)
     b = cut_clips(tracks, tmp_path / "b", **kw)
     assert len(a) == 9
-    strip = lambda cs: [{k: v for k, v in c.items() if k != "path"} for c in cs]  # noqa: E731
+
+    def strip(cs):
+        return [{k: v for k, v in c.items() if k != "path"} for c in cs]
+
     assert strip(a) == strip(b)
     for ca, cb in zip(a, b, strict=True):
         assert Path(ca["path"]).read_bytes() == Path(cb["path"]).read_bytes()

@@ -15,7 +15,7 @@ def _fake_data(root, tracks_per_package=15, clips_per_track=2):
             track = f"{package}/t{i:02d}"
             tracks.append({"id": track, "path": f"packages/{track}.ogg", "package": package, "duration": 60.0})
             videos += [{"id": f"{track}-{c}", "video": f"{track}-{c}.mp4", "track": track, "package": package, "tempo": 100.0}
-                       for c in range(clips_per_track)]  # fmt: skip
+                       for c in range(clips_per_track)]
     (root / "videos").mkdir(parents=True)
     (root / "videos" / "videos.json").write_text(json.dumps({"videos": videos}))
     (root / "tracks.json").write_text(json.dumps({"tracks": tracks}))

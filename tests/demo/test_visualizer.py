@@ -118,7 +118,7 @@ def test_render_cli_is_resumable(tmp_path, capsys):
     for i in range(2):
         write_audio(tmp_path / "clips" / "pkg" / f"c{i}.wav", x[None] * (i + 1) / 2, SR)
         clips.append({"id": f"pkg/c{i}", "path": f"clips/pkg/c{i}.wav", "track": "pkg/t", "package": "pkg",
-                      "split": "train", "licence": "GPL-2+", "offset": 0.0, "duration": 3.0})  # fmt: skip
+                      "split": "train", "licence": "GPL-2+", "offset": 0.0, "duration": 3.0})
     write_json(tmp_path / "clips.json", {"clips": clips})
     args = ["--clips", str(tmp_path / "clips.json"), "--out", str(tmp_path / "videos"), "--preview", "1"]
     assert render_cli.main(args) == 0

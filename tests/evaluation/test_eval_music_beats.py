@@ -5,10 +5,11 @@ import sys
 
 import numpy as np
 import pytest
-
 from evalsynth import click_track
+
 from v2meow.evaluation import EvalConfig, evaluate
 from v2meow.evaluation.beats import (
+    Rhythm,
     beat_bins,
     beat_f_measure,
     beat_iou,
@@ -16,7 +17,6 @@ from v2meow.evaluation.beats import (
     loris_scores,
     music_events,
     music_scores,
-    Rhythm,
 )
 
 FAST = dict(bootstrap=100, shuffles=4)

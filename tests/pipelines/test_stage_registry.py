@@ -72,7 +72,7 @@ def test_unknown_model_types_and_wrong_roles_are_named(tmp_path):
     with pytest.raises(ConfigError, match="a coarse stage, not a fine stage"):
         registry.load_stage(debug / "stage2", role="fine")
     (debug / "stage3" / "config.json").write_text(json.dumps({**json.loads((debug / "stage3" / "config.json").read_text()),
-                                                              "model_type": "v2meow-stage9"}))  # fmt: skip
+                                                              "model_type": "v2meow-stage9"}))
     with pytest.raises(UnknownComponentError, match="v2meow-stage9"):
         V2MeowPipeline.from_pretrained(debug)
     with pytest.raises(ConfigError, match="role"):

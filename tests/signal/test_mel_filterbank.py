@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from v2meow.signal.dsp import mel_filterbank, mel_to_hz, hz_to_mel
+from v2meow.signal.dsp import hz_to_mel, mel_filterbank, mel_to_hz
 
 
 def test_hz_triangles_peak_at_one_and_slaney_filters_have_unit_area():

@@ -17,7 +17,7 @@ from v2meow.training.stages import StageModule
 def test_a_new_condition_stream_is_one_config_entry_and_trains():
     model = stage1(extra_streams=[{"name": "rhythm", "kind": "features", "size": 1, "rate": 10.0, "dropout": 0.2}])
     batch = {"semantic": torch.randint(0, VOCAB, (2, 20)),
-             "conditions": {"visual": torch.randn(2, 10, FDIM), "rhythm": torch.rand(2, 20, 1)}}  # fmt: skip
+             "conditions": {"visual": torch.randn(2, 10, FDIM), "rhythm": torch.rand(2, 20, 1)}}
     module = StageModule(model.train())
     opt = module.configure_optimizers()["optimizer"]
     module.training_step(batch, 0).backward()
@@ -38,7 +38,7 @@ def test_unknown_streams_and_guidance_keys_are_named():
     with pytest.raises(ConfigError, match="no condition 'rhythm'"):
         model.generate(conditions={"visual": visual}, length=4, sampling=SamplingConfig(guidance={"rhythm": 2.0}))
     for bad in ({"name": "all", "kind": "features", "size": 1, "rate": 1.0}, {"name": "x", "kind": "pixels", "size": 1},
-                {"name": "x", "kind": "features", "size": 1}, {"name": "visual", "kind": "vector", "size": 3}):  # fmt: skip
+                {"name": "x", "kind": "features", "size": 1}, {"name": "visual", "kind": "vector", "size": 3}):
         with pytest.raises(ConfigError):
             stage1(extra_streams=[bad])
 

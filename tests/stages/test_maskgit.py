@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from stagegen import CODEC_RATE, NC, NF, SEM_RATE, VOCAB, K
 
+from stagegen import CODEC_RATE, NC, NF, SEM_RATE, VOCAB, K
 from v2meow.errors import ConfigError
 from v2meow.stages import registry
 from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
@@ -19,7 +19,7 @@ ROOT = Path(__file__).parents[2]
 
 def coarse_stage(**kw):
     fields = dict(role="coarse", semantic_vocab=VOCAB, semantic_rate=SEM_RATE, codebook_size=K, num_coarse=NC,
-                  codec_rate=CODEC_RATE, window_seconds=2.0)  # fmt: skip
+                  codec_rate=CODEC_RATE, window_seconds=2.0)
     return MaskGITStage(MaskGITConfig.preset("debug", **{**fields, **kw}))
 
 
@@ -104,8 +104,11 @@ def test_a_tiny_model_overfits_and_greedy_decoding_gives_its_codes_back():
 def test_seeds_are_exact_and_prompts_stay():
     semantic, coarse, fine = tokens()
     for stage, cond, codes in ((coarse_stage().eval(), {"semantic": semantic}, coarse), (fine_stage(decode_iterations=[4, 2]).eval(), {"coarse": coarse}, fine)):
-        run = lambda seed, t=1.0: stage.generate(conditions=cond, length=40, prompt=codes[:, :, :7],  # noqa: E731
-                                                 sampling=SamplingConfig(temperature=t), options=DecodeOptions(generator=make_generator(seed)))
+
+        def run(seed, t=1.0, stage=stage, cond=cond, codes=codes):
+            return stage.generate(conditions=cond, length=40, prompt=codes[:, :, :7],
+                                  sampling=SamplingConfig(temperature=t), options=DecodeOptions(generator=make_generator(seed)))
+
         a = run(0)
         assert torch.equal(a, run(0)) and not torch.equal(a, run(1))
         assert torch.equal(a[:, :, :7], codes[:, :, :7])
@@ -117,8 +120,11 @@ def test_guidance_batches_the_dropped_condition():
     semantic, _, _ = tokens()
     stage = coarse_stage(decode_iterations=[3, 2]).eval()
     torch.nn.init.normal_(stage.null_embed, std=1.0)
-    run = lambda guidance: stage.generate(conditions={"semantic": semantic}, length=40, sampling=SamplingConfig(guidance=guidance),  # noqa: E731
-                                          options=DecodeOptions(generator=make_generator(0)))
+
+    def run(guidance):
+        return stage.generate(conditions={"semantic": semantic}, length=40, sampling=SamplingConfig(guidance=guidance),
+                              options=DecodeOptions(generator=make_generator(0)))
+
     assert torch.equal(run({}), run({"semantic": 1.0}))
     calls, handle = count_passes(stage)
     guided = run({"all": 3.0})
@@ -163,7 +169,7 @@ def _component_fields(directory):
     return {k: v for k, v in config.items() if k not in ("model_type", "format_version", "v2meow_version", "variant",
                                                            "feature_dim", "feature_rate", "cond_dropout",
                                                            "contrastive_weight", "contrastive_temperature", "aligned_semantic",
-                                                           "aligned_coarse")}  # fmt: skip
+                                                           "aligned_coarse")}
 
 
 def test_maskgit_stages_run_a_windowed_bundle(tmp_path, make_video):
@@ -179,7 +185,7 @@ def test_maskgit_stages_run_a_windowed_bundle(tmp_path, make_video):
     with pytest.raises(ConfigError, match="fine stage .*not a coarse stage"):
         registry.load_stage(tmp_path / "fine", role="coarse")
     bundle = create_bundle(tmp_path / "bundle", {"stage1": debug / "stage1", "codec": debug / "codec", "style": debug / "style",
-                                                 "stage2": tmp_path / "coarse", "stage3": tmp_path / "fine"})  # fmt: skip
+                                                 "stage2": tmp_path / "coarse", "stage3": tmp_path / "fine"})
     pipe = V2MeowPipeline.from_pretrained(bundle)
     assert isinstance(pipe.stage2, MaskGITStage) and pipe.guided_roles() == ("semantic", "coarse")
     windows = []
@@ -200,7 +206,6 @@ def test_maskgit_stages_run_a_windowed_bundle(tmp_path, make_video):
 def test_training_a_maskgit_stage_exports_a_component_that_loads(stage, tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
     from cachegen import make_cache
-
     from v2meow.training.runner import load_run_config, set_value
     from v2meow.training.stage_train import train_stage
 
@@ -210,7 +215,7 @@ def test_training_a_maskgit_stage_exports_a_component_that_loads(stage, tmp_path
                 "model.preset": "debug", "model.warmup_steps": 1, "model.fields.dim": 32, "model.fields.depth": 1,
                 "model.fields.heads": 2, "model.fields.ffn": 64, "model.fields.window_seconds": 2.0,
                 "trainer.max_steps": 2, "trainer.log_every_n_steps": 1, "checkpoint.every_n_train_steps": 1,
-                "trainer.val_check_interval": 1}  # fmt: skip
+                "trainer.val_check_interval": 1}
     for k, v in settings.items():
         set_value(cfg, k, v)
     exported = train_stage(stage, cfg)

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from stagegen import FDIM, FRATE, VOCAB, stage1, stage2
 
+from stagegen import FDIM, FRATE, VOCAB, stage1, stage2
 from v2meow.errors import ConfigError
 from v2meow.stages.contrastive import info_nce, video_music_loss
 from v2meow.stages.longshort import even_sample
@@ -151,7 +151,7 @@ def test_long_term_generation_and_training_shapes():
 @pytest.mark.parametrize("make", [
     lambda: stage1(long_term=True, long_term_steps=6, contrastive_weight=0.25, contrastive_temperature=0.1),
     lambda: stage2("encdec", contrastive_weight=0.5),
-], ids=["stage1", "stage2-encdec"])  # fmt: skip
+], ids=["stage1", "stage2-encdec"])
 def test_options_survive_save_and_load(make, tmp_path):
     model = make().eval()
     model.save_pretrained(tmp_path / "m")

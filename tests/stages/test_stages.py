@@ -1,8 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from stagegen import FRATE, NC, VOCAB, K, stage1, stage2, stage3
 
+from stagegen import FRATE, NC, VOCAB, K, stage1, stage2, stage3
 from v2meow.errors import ConfigError
 from v2meow.stages.conditions import Condition
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
@@ -50,9 +50,9 @@ RHYTHM = {"name": "rhythm", "kind": "features", "size": 1, "rate": 10.0, "dropou
 MODELS = [stage1, lambda: stage2("decoder"), lambda: stage2("encdec"), stage3,
           lambda **kw: stage1(visual_route="both", extra_streams=[RHYTHM], **kw),
           lambda **kw: stage2("decoder", aligned_semantic=True, **kw), lambda **kw: stage2("encdec", aligned_semantic=True, **kw),
-          lambda **kw: stage3(aligned_coarse=True, **kw)]  # fmt: skip
+          lambda **kw: stage3(aligned_coarse=True, **kw)]
 IDS = ["stage1", "stage2-decoder", "stage2-encdec", "stage3", "stage1-aligned", "stage2-decoder-aligned",
-       "stage2-encdec-aligned", "stage3-aligned"]  # fmt: skip
+       "stage2-encdec-aligned", "stage3-aligned"]
 
 
 @pytest.mark.parametrize("make", MODELS, ids=IDS)

@@ -49,7 +49,6 @@ def test_semantic_tokenizer_and_mel_codec_tokens_are_unchanged():
 def test_demo_bundle_generates_the_same_codes(tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
     import mediagen
-
     from v2meow.pipelines import V2MeowPipeline
 
     video = mediagen.make_video(tmp_path / "v.mp4", duration=3.0, fps=20, size=(96, 96), pattern="moving")

@@ -306,7 +306,7 @@ def test_cli_fit_kmeans_then_encode(tmp_path, capsys):
     sf.write(audio / "sub" / "stereo.flac", torch.stack([tone(4000.0), tone(300.0)]).T.numpy(), SR)
     (audio / "broken.wav").write_bytes(b"not a wav")
     rc = cli.main(["fit-kmeans", "--audio", str(audio), "--backbone", "mel", "--k", "8", "--out", str(tmp_path / "tok"),
-                   "--batch-frames", "64", "--seed", "1", "--quiet"])  # fmt: skip
+                   "--batch-frames", "64", "--seed", "1", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "skipped" in err and "broken.wav" in err and "4 file(s), 1 skipped" in err

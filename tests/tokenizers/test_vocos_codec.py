@@ -17,7 +17,6 @@ from v2meow.tokenizers.acoustic.discriminator import DiscriminatorConfig, build_
 from v2meow.tokenizers.acoustic.losses import MultiScaleMelLoss, feature_matching_loss, hinge_discriminator_loss
 
 
-
 def music_clip(sr: int = 16000, seconds: float = 1.0, seed: int = 0) -> torch.Tensor:
     """`[1, N]`: a 10-harmonic tone with vibrato plus a little noise."""
     g = torch.Generator().manual_seed(seed)

@@ -12,9 +12,8 @@ from torch.distributed.fsdp import FullStateDictConfig, StateDictType
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-import stagegen  # noqa: E402
-
-from v2meow.training.stages import StageModule  # noqa: E402
+import stagegen
+from v2meow.training.stages import StageModule
 
 
 def main(rank: int, world: int, out: Path) -> None:

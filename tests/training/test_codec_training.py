@@ -28,7 +28,7 @@ TINY = [
     "--set", "trainer.enable_model_summary=false",
     "--set", "trainer.accelerator=cpu",
     "--set", "trainer.devices=1",
-]  # fmt: skip
+]
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_train_resume_export(music_dir, tmp_path):
 
     fresh = tmp_path / "fresh"  # --ckpt-path last with nothing there starts from scratch; --init-from: fine-tuning
     assert train_main([*base, "--out", str(fresh), "--max-steps", "1", "--ckpt-path", "last",
-                       "--init-from", str(out / "checkpoints" / "last.ckpt"), "--set", "model.discriminator=null"]) == 0  # fmt: skip
+                       "--init-from", str(out / "checkpoints" / "last.ckpt"), "--set", "model.discriminator=null"]) == 0
     assert _steps(fresh) == 1
     key = "codec.encoder.0.conv.parametrizations.weight.original1"
     tuned, start = read_checkpoint(fresh / "checkpoints" / "last.ckpt")["state_dict"][key], ckpt["state_dict"][key]

@@ -12,20 +12,20 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from cachegen import make_cache  # noqa: E402
+from cachegen import make_cache
 
 ROOT = Path(__file__).parents[2]
 DEMO = ROOT / "checkpoints" / "demo"
 # The demo bundle's data contract (checkpoints/demo/*/config.json): motion 16-d at 10 Hz, mel k-means 256 at
 # 25 Hz, SoundStream 6 x 256 at 50 Hz with N_c = 2, hashed-text style 64-d.
 DEMO_CONTRACT = dict(feature_rate=10.0, feature_dim=16, semantic_rate=25.0, semantic_vocab=256, codec_rate=50.0,
-                     num_codebooks=6, codebook_size=256, num_coarse=2, style_dim=64)  # fmt: skip
+                     num_codebooks=6, codebook_size=256, num_coarse=2, style_dim=64)
 TINY = ["--set", "data.batch_size=2", "--set", "data.num_workers=0",
         "--set", "trainer.accelerator=cpu", "--set", "trainer.devices=1", "--set", "trainer.enable_progress_bar=false",
         "--set", "trainer.enable_model_summary=false", "--set", "trainer.log_every_n_steps=1",
-        "--set", "checkpoint.every_n_train_steps=1"]  # fmt: skip
+        "--set", "checkpoint.every_n_train_steps=1"]
 TINY_CODEC = ["--set", "data.crop_seconds=0.4", "--set", "data.samples_per_epoch=4",
-              "--set", "model.discriminator={filters: 4, max_filters: 8, n_ffts: [256, 128]}"]  # fmt: skip
+              "--set", "model.discriminator={filters: 4, max_filters: 8, n_ffts: [256, 128]}"]
 EXAMPLE = re.compile(r"^#\s+(v2meow-\S+ .*?)\s*(?:#.*)?$")
 
 
@@ -107,7 +107,7 @@ def test_finetuned_demo_stage1_replaces_the_demos_in_a_bundle_that_generates(wor
     monkeypatch.chdir(workdir)
     out = tmp_path / "ft"
     cmd = ["stage1", "--config", "configs/finetune/stage1.yaml", "--init-from", "checkpoints/demo/stage1", "--data", "data/cache",
-           "--out", str(out), "--max-steps", "3", *TINY]  # fmt: skip
+           "--out", str(out), "--max-steps", "3", *TINY]
     assert train_main(cmd) == 0
     tuned, demo = Stage1.from_pretrained(out / "stage1"), Stage1.from_pretrained(DEMO / "stage1")
     diffs = [(a - b).abs().max().item() for a, b in zip(tuned.state_dict().values(), demo.state_dict().values())]
@@ -116,7 +116,7 @@ def test_finetuned_demo_stage1_replaces_the_demos_in_a_bundle_that_generates(wor
 
     bundle = tmp_path / "bundle"
     args = ["create", "--stage1", str(out / "stage1")] + [a for n in ("stage2", "stage3", "codec", "semantic", "style")
-                                                          for a in (f"--{n}", str(DEMO / n))] + ["--out", str(bundle)]  # fmt: skip
+                                                          for a in (f"--{n}", str(DEMO / n))] + ["--out", str(bundle)]
     assert bundle_main(args) == 0
     pipe = V2MeowPipeline.from_pretrained(bundle)
     assert all(torch.equal(a, b) for a, b in zip(pipe.stage1.state_dict().values(), tuned.state_dict().values()))

@@ -28,7 +28,7 @@ TINY = [
     "--set", "data.samples_per_epoch=6",
     "--set", "checkpoint.every_n_train_steps=2",
     "--set", "trainer.enable_model_summary=false",
-]  # fmt: skip
+]
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def music_dir(tmp_path):
 def test_adversarial_steps_resume_monitor_export(music_dir, tmp_path):
     out = tmp_path / "run"
     base = ["codec", "--config", "configs/demo/codec_istft.yaml", "--data", str(music_dir), "--out", str(out),
-            *TINY, "--set", f"model.monitor.examples_dir={music_dir}"]  # fmt: skip
+            *TINY, "--set", f"model.monitor.examples_dir={music_dir}"]
     assert train_main([*base, "--max-steps", "2"]) == 0
     first = read_checkpoint(out / "checkpoints" / "last.ckpt")
     assert first["global_step"] == 2 and first["v2meow"]["model_type"] == "vocos"
@@ -80,11 +80,11 @@ def test_frozen_codebooks_train_the_vocoder_only(music_dir, tmp_path):
 
     fitted = tmp_path / "fitted"
     assert codec_main(["fit-mel", "--audio", str(music_dir), "--out", str(fitted), "--preset", "debug",
-                       "--inversion", "vocoder"]) == 0  # fmt: skip
+                       "--inversion", "vocoder"]) == 0
     out = tmp_path / "run"
     assert train_main(["codec", "--config", "configs/demo/codec_istft.yaml", "--data", str(music_dir), "--out", str(out),
                        *TINY, "--set", f"model.monitor.examples_dir={music_dir}", "--set", f"model.init_from={fitted}",
-                       "--set", "model.freeze_codebooks=true", "--max-steps", "2"]) == 0  # fmt: skip
+                       "--set", "model.freeze_codebooks=true", "--max-steps", "2"]) == 0
     before, after = load_codec(fitted), load_codec(out / "codec")
     assert torch.equal(before.quantizer.codebooks, after.quantizer.codebooks)
     assert not torch.equal(before.decoder.head.weight, after.decoder.head.weight)

@@ -9,13 +9,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parent))
-from cachegen import make_cache  # noqa: E402
-from test_stage_training import tiny_config  # noqa: E402
+from test_stage_training import tiny_config
 
-from v2meow.errors import ConfigError  # noqa: E402
-from v2meow.stages.stage1 import Stage1, Stage1Config  # noqa: E402
-from v2meow.training.stage_train import train_stage  # noqa: E402
-from v2meow.training.stages import StageModule, masked_cross_entropy  # noqa: E402
+from cachegen import make_cache
+from v2meow.errors import ConfigError
+from v2meow.stages.stage1 import Stage1, Stage1Config
+from v2meow.training.stage_train import train_stage
+from v2meow.training.stages import StageModule, masked_cross_entropy
 
 OPTIONS = {
     "stage1-beats": ("stage1", {"model.beat_weights": True}),
@@ -51,13 +51,13 @@ def test_beat_weights_need_a_beat_cache(tmp_path):
 
 def test_step_adds_weighted_contrastive_loss_and_logs_it():
     cfg = Stage1Config.preset("debug", feature_dim=8, feature_rate=5.0, style_dim=0, semantic_vocab=24, semantic_rate=10.0,
-                              cond_dropout=0.0, contrastive_weight=0.5)  # fmt: skip
+                              cond_dropout=0.0, contrastive_weight=0.5)
     module = StageModule(Stage1(cfg).eval())
     logged = {}
     module.log = lambda name, value, **kw: logged.__setitem__(name, float(torch.as_tensor(value).detach()))
     g = torch.Generator().manual_seed(0)
     batch = dict(conditions={"visual": torch.randn(3, 10, 8, generator=g)}, semantic=torch.randint(0, 24, (3, 20), generator=g),
-                 weights=torch.rand(3, 20, generator=g))  # fmt: skip
+                 weights=torch.rand(3, 20, generator=g))
     loss = module.training_step(batch, 0)
     with torch.no_grad():
         out = module.model(batch["semantic"], batch["conditions"])

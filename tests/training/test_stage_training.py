@@ -5,12 +5,11 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from cachegen import make_cache  # noqa: E402
-
-from v2meow.errors import ConfigError  # noqa: E402
-from v2meow.stages.stage1 import Stage1  # noqa: E402
-from v2meow.training.runner import load_run_config, set_value  # noqa: E402
-from v2meow.training.stage_train import train_stage  # noqa: E402
+from cachegen import make_cache
+from v2meow.errors import ConfigError
+from v2meow.stages.stage1 import Stage1
+from v2meow.training.runner import load_run_config, set_value
+from v2meow.training.stage_train import train_stage
 
 ROOT = Path(__file__).parents[2]
 CONFIGS = {"stage1": "stage1.yaml", "stage2": "stage2.yaml", "stage2_visual": "stage2_visual.yaml", "stage3": "stage3.yaml"}
@@ -87,7 +86,7 @@ def test_ddp_two_cpu_processes(cache, tmp_path):
            "--data", str(cache), "--out", str(out), "--max-steps", "3", "--set", "model.preset=debug",
            "--set", "model.fields.num_coarse=2", "--set", "model.fields.window_seconds=1.0",
            "--set", "data.batch_size=2", "--set", "data.num_workers=0", "--set", "data.val_split=null", "--set", "trainer.accelerator=cpu",
-           "--set", "trainer.devices=2", "--set", "trainer.strategy=ddp", "--set", "trainer.enable_progress_bar=false"]  # fmt: skip
+           "--set", "trainer.devices=2", "--set", "trainer.strategy=ddp", "--set", "trainer.enable_progress_bar=false"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from cachegen import make_cache  # noqa: E402
-from test_stage_training import tiny_config  # noqa: E402
+from test_stage_training import tiny_config
 
-from v2meow.errors import ConfigError  # noqa: E402
-from v2meow.training.entropy import level_entropies, token_entropies  # noqa: E402
-from v2meow.training.plots import read_metrics  # noqa: E402
-from v2meow.training.stage_train import train_stage  # noqa: E402
+from cachegen import make_cache
+from v2meow.errors import ConfigError
+from v2meow.training.entropy import level_entropies, token_entropies
+from v2meow.training.plots import read_metrics
+from v2meow.training.stage_train import train_stage
 
 SPLITS = ["train", "train", "valid", "train", "eval"]
 
@@ -49,7 +49,7 @@ def test_bigrams_never_cross_items_and_levels_are_averaged():
 def test_run_validates_every_n_steps_and_records_its_training(cache, tmp_path):
     out = tmp_path / "run"
     cfg = tiny_config("stage3", cache, out, **{"data.val_split": "valid", "trainer.val_check_interval": 2,
-                                               "trainer.max_steps": 5})  # fmt: skip
+                                               "trainer.max_steps": 5})
     exported = train_stage("stage3", cfg)
     series = read_metrics(out / "logs")
     assert [s for s, _ in series["val/loss"]] == [1, 3, 4]  # after steps 2 and 4 (logged at step-1), and the final weights

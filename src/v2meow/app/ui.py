@@ -142,13 +142,13 @@ def make_handler(job: SoundtrackJob):
 
     # Gradio fills `progress` from its default: the one place a call in a default is the idiom.
     def generate(video, text, seed, t1, t2, t3, count, rhythm=1.0, loudness=-14.0, normalise=True,
-                 progress=gr.Progress(track_tqdm=True)):  # noqa: B008  # fmt: skip
+                 progress=gr.Progress(track_tqdm=True)):
         if not video:
             raise gr.Error("Upload a video first, or pick one of the examples.", title="No video", print_exception=False)
         settings = Settings(text=text, seed=seed, temperatures=dict(zip(ROLES, (t1, t2, t3))),
                             num_samples=1 if count is None else count,  # 2.5 is refused by validation, never rounded
                             rhythm_guidance=1.0 if rhythm is None else rhythm,
-                            loudness=loudness if normalise else None)  # fmt: skip
+                            loudness=loudness if normalise else None)
         try:
             outcome = job.run(video, settings, report=lambda fraction, message: progress(fraction, desc=message))
         except V2MeowError as e:  # the user's doing: say what is wrong, in the page

@@ -83,9 +83,9 @@ def _main(args: argparse.Namespace) -> int:
 
         check_output_dir(args.out, [args.cache, args.codec])
         counts = recode_cache(args.cache, args.out, args.codec,
-                              progress=lambda xs: tqdm(list(xs), desc="recode", unit="shard", file=sys.stderr))  # fmt: skip
+                              progress=lambda xs: tqdm(list(xs), desc="recode", unit="shard", file=sys.stderr))
         print(f"{PROG}: recoded {counts['items']} item(s) in {counts['shards']} shard(s) "
-              f"({counts['unchanged']} already there); {describe_recode(args.out)}", file=sys.stderr)  # fmt: skip
+              f"({counts['unchanged']} already there); {describe_recode(args.out)}", file=sys.stderr)
     else:
         from v2meow.data.cache import CacheReader, merge_caches
 

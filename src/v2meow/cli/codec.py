@@ -71,7 +71,7 @@ def _main(args: argparse.Namespace) -> int:
         codes = codec.encode(wav)  # [K, T]
         EncodedAudio.from_codec(codec, codes, num_samples=wav.shape[-1], source=str(args.input)).save(args.output)
         print(f"{args.output}: {codes.shape[0]} codebooks x {codes.shape[1]} frames at {codec.frame_rate:g} fps "
-              f"({codec.codec_id})", file=sys.stderr)  # fmt: skip
+              f"({codec.codec_id})", file=sys.stderr)
     else:
         encoded = EncodedAudio.load(args.input)
         encoded.check_compatible(codec)
@@ -104,10 +104,10 @@ def _fit_mel(args: argparse.Namespace) -> int:
     codec.config = dataclasses.replace(codec.config, inversion=inversion)  # validated again
     with atomic_directory(args.out, overwrite=args.overwrite) as tmp:  # checks --out before the fit
         fit_mel_codec(codec, args.audio, seed=args.seed, max_frames=args.max_frames,
-                      progress=lambda xs: tqdm(xs, desc="fit-mel: reading", unit="file", file=sys.stderr))  # fmt: skip
+                      progress=lambda xs: tqdm(xs, desc="fit-mel: reading", unit="file", file=sys.stderr))
         codec.save_pretrained(tmp)
     print(f"{args.out}: mel codec, {codec.num_codebooks} x {codec.codebook_size} codes at {codec.frame_rate:g} fps, "
-          f"inversion {inversion}", file=sys.stderr)  # fmt: skip
+          f"inversion {inversion}", file=sys.stderr)
     return 0
 
 

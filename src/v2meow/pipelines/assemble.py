@@ -136,7 +136,7 @@ def verify_sums(directory: str | os.PathLike) -> dict[str, Any]:
     missing = sorted(n for n in listed if n not in actual)
     unlisted = sorted(n for n in actual if n not in listed)
     return {"present": True, "ok": not (mismatched or missing), "files": len(listed), "mismatched": mismatched,
-            "missing": missing, "unlisted": unlisted}  # fmt: skip
+            "missing": missing, "unlisted": unlisted}
 
 
 def parameter_count(weights: Path) -> int | None:
@@ -165,7 +165,7 @@ STAGE_FIELDS = {
     "stage2": ("variant", "semantic_vocab", "semantic_rate", "codebook_size", "num_coarse", "codec_rate", "feature_dim", "dim",
                "depth", "heads", "window_seconds"),
     "stage3": ("codebook_size", "num_coarse", "num_fine", "codec_rate", "dim", "depth", "heads", "window_seconds"),
-}  # fmt: skip
+}
 
 
 def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
@@ -174,12 +174,12 @@ def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
     bundle = Path(bundle)
     spec = read_bundle(bundle)
     info: dict[str, Any] = {"bundle": str(bundle), "format_version": json.loads((bundle / PIPELINE_FILE).read_text())["format_version"],
-                            "features": spec["features"], "generation": spec["generation"].to_dict(), "components": {}}  # fmt: skip
+                            "features": spec["features"], "generation": spec["generation"].to_dict(), "components": {}}
     for name, directory in spec["components"].items():
         directory = Path(directory)
         config = _component_config(directory)
         entry = {"path": os.path.relpath(directory, bundle), "model_type": config.get("model_type"), "bytes": _size(directory),
-                 "parameters": parameter_count(directory / WEIGHTS_NAME)}  # fmt: skip
+                 "parameters": parameter_count(directory / WEIGHTS_NAME)}
         entry.update({k: config[k] for k in STAGE_FIELDS.get(name, ()) if k in config})
         if name == "semantic":
             entry.update({k: config[k] for k in ("backbone", "num_clusters", "frame_rate", "sample_rate") if k in config})
@@ -195,7 +195,7 @@ def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
         codec = parts["codec"]
         info["components"]["codec"].update(sample_rate=int(codec.sample_rate), frame_rate=float(codec.frame_rate),
                                            num_codebooks=int(codec.num_codebooks), codebook_size=int(codec.codebook_size),
-                                           num_coarse=int(codec.num_coarse))  # fmt: skip
+                                           num_coarse=int(codec.num_coarse))
         info["features"] = {**spec["features"], "dim": int(parts["features"].dim), "rate": float(parts["features"].rate)}
         if parts["style"] is not None:
             info["components"]["style"].update(dim=int(parts["style"].dim), audio=bool(parts["style"].supports_audio))

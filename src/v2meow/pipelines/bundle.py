@@ -98,7 +98,7 @@ class GenerationConfig:
         sampling = {role: _sampling(s, f"sampling.{role}").to_dict() for role, s in checked.pop("sampling", self.sampling).items()}
         per_role = {"temperature": (temperatures, "temperatures", validation.temperature), "top_k": (top_k, "top_k", validation.top_k),
                     "top_p": (top_p, "top_p", validation.top_p), "cfg": (cfg, "cfg", validation.cfg),
-                    "guidance": (guidance, "guidance", validation.guidance)}  # fmt: skip
+                    "guidance": (guidance, "guidance", validation.guidance)}
         for key, (values, name, check) in per_role.items():
             if values is None:
                 continue

@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from v2meow import media
 from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
-from v2meow import media
 from v2meow.media import fit_length
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
@@ -35,7 +35,6 @@ from v2meow.stages.conditions import ALL, Condition
 from v2meow.stages.layout import fit_frames
 from v2meow.stages.registry import load_stage
 from v2meow.stages.sampling import DecodeOptions, make_generator
-
 
 #: Weight dtypes the stages can be stored in (`set_stage_dtype`).
 STAGE_DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16}
@@ -194,7 +193,7 @@ class V2MeowPipeline:
             for key, _ in gen.sampling[role].active_guidance:
                 if not guidable:
                     raise ConfigError(f"cfg for stage {i} ({role}): this bundle's stage {i} has no condition to drop, so guidance "
-                                      f"cannot apply (only the {' and '.join(self.guided_roles())} stage can be guided); leave it at 1")  # fmt: skip
+                                      f"cannot apply (only the {' and '.join(self.guided_roles())} stage can be guided); leave it at 1")
                 if key != ALL and key not in guidable:
                     raise ConfigError(f"guidance for stage {i} ({role}): it has no condition '{key}' (its guidable conditions: {', '.join([ALL, *guidable])})")
 
@@ -202,7 +201,7 @@ class V2MeowPipeline:
         return tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, leave=False)
 
     def _windowed(self, out: torch.Tensor, rate: float, duration: float, window: float, context: float,
-                  rates: list[float], desc: str, step) -> torch.Tensor:  # fmt: skip
+                  rates: list[float], desc: str, step) -> torch.Tensor:
         """Fill `out` `[S, ..., T]` (T frames at `rate`) window by window.
 
         `step(window, (start, end), prompt, bar)` returns the window's frames `[S, ..., end - start]`;
@@ -236,7 +235,7 @@ class V2MeowPipeline:
         return video_rhythm_channel(self.extractor, video, features, self.stage1.config.semantic_rate)
 
     def semantic_tokens(self, features: Features, style: torch.Tensor | None, *, num_samples: int,
-                        generation: GenerationConfig, generator=None, rhythm: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                        generation: GenerationConfig, generator=None, rhythm: torch.Tensor | None = None) -> torch.Tensor:
         """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every
         window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one."""
         c, gen = self.stage1.config, generation
@@ -256,13 +255,13 @@ class V2MeowPipeline:
             if pulses is not None:
                 conditions["rhythm"] = Condition(pulses[:, span[0] : span[1]])
             return self.stage1.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["semantic"],
-                                        options=self._options(gen, generator, bar))  # fmt: skip
+                                        options=self._options(gen, generator, bar))
 
         rates = [c.semantic_rate, features.rate]
         return self._windowed(out, c.semantic_rate, features.duration, c.window_seconds, gen.context_seconds["semantic"], rates, "stage 1", step)
 
     def coarse_tokens(self, semantic: torch.Tensor, duration: float, *, features: Features | None = None,
-                      generation: GenerationConfig, generator=None) -> torch.Tensor:  # fmt: skip
+                      generation: GenerationConfig, generator=None) -> torch.Tensor:
         """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant)."""
         c, gen = self.stage2.config, generation
         if self.reads("coarse", "visual") and features is None:
@@ -278,7 +277,7 @@ class V2MeowPipeline:
                 fs, fe, _ = w.frames(features.rate, feats.shape[1])
                 conditions["visual"] = Condition(feats[:, fs:fe], rate=features.rate)
             return self.stage2.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["coarse"],
-                                        options=self._options(gen, generator, bar))  # fmt: skip
+                                        options=self._options(gen, generator, bar))
 
         rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.reads("coarse", "visual") else [])
         return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["coarse"], rates, "stage 2", step)
@@ -291,14 +290,14 @@ class V2MeowPipeline:
         def step(w, span, prompt, bar):
             conditions = {"coarse": Condition(coarse[:, :, span[0] : span[1]])}
             return self.stage3.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["fine"],
-                                        options=self._options(gen, generator, bar))  # fmt: skip
+                                        options=self._options(gen, generator, bar))
 
         return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["fine"], [c.codec_rate], "stage 3", step)
 
     def decode(
         self, coarse: torch.Tensor, fine: torch.Tensor, duration: float, chunk_seconds: float = 30.0,
         context_seconds: float = 1.0, fade_seconds: float = 0.05,
-    ) -> torch.Tensor:  # fmt: skip
+    ) -> torch.Tensor:
         """Codec decode of all codebooks -> `[S, C, N]` with N = round(duration * sample_rate).
 
         Long outputs are decoded `chunk_seconds` at a time, each chunk with `context_seconds`
@@ -383,7 +382,7 @@ class V2MeowPipeline:
         t = time.perf_counter()
         with self._autocast():
             semantic = self.semantic_tokens(features, style, num_samples=gen.num_samples, generation=gen, generator=generator,
-                                            rhythm=rhythm)  # fmt: skip
+                                            rhythm=rhythm)
             timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
             coarse = self.coarse_tokens(semantic, features.duration, features=features, generation=gen, generator=generator)
             timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
@@ -422,7 +421,7 @@ class V2MeowPipeline:
     def resynthesize(
         self, audio: str | os.PathLike | torch.Tensor, sample_rate: int | None = None, *,
         video: str | os.PathLike | Features | None = None, **overrides,
-    ) -> PipelineOutput:  # fmt: skip
+    ) -> PipelineOutput:
         """Music -> its own semantic tokens -> stages 2 and 3 -> decode (AudioLM's acoustic resynthesis).
 
         The output keeps the input's melody and rhythm as far as the semantic tokens carry
@@ -444,5 +443,5 @@ class V2MeowPipeline:
             fine = self.fine_tokens(coarse, duration, generation=gen, generator=generator)
         wav = loudness_normalized(self.decode(coarse, fine, duration), self.codec.sample_rate, gen.loudness)
         return PipelineOutput(audio=wav.cpu(), sample_rate=self.codec.sample_rate, semantic=semantic.cpu(), coarse=coarse.cpu(),
-                              fine=fine.cpu(), features=features, duration=duration)  # fmt: skip
+                              fine=fine.cpu(), features=features, duration=duration)
 

@@ -38,6 +38,6 @@ def video_rhythm_channel(extractor: FeatureExtractor, video: str | os.PathLike |
         motion_extractor = build_extractor("motion", rate=10.0)
         energy = extract_video(motion_extractor, video).features[:, column]
     motion = MotionEnergy(energy=energy.double().cpu().numpy(), rate=float(motion_extractor.rate),
-                          frame_rate=float(motion_extractor.frame_rate))  # fmt: skip
+                          frame_rate=float(motion_extractor.frame_rate))
     n = math.ceil(features.duration * rate - 1e-6)
     return torch.from_numpy(video_pulses(motion, n, rate))[:, None]  # [T, 1]

@@ -25,7 +25,7 @@ class DecodeGraph:
     """One decode step of `lm` over `cache`, captured on first call when `capture`."""
 
     def __init__(self, lm, cache: KVCache, rows: int, memory_mask: torch.Tensor | None = None, capture: bool = True,
-                 aligned: bool = False):  # fmt: skip
+                 aligned: bool = False):
         dev = lm.embed.weight.device
         if capture and dev.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device; the model is on {dev}")

@@ -49,7 +49,7 @@ class ConditionEncoder(nn.Module):
     null embedding, same length) for classifier-free guidance."""
 
     def __init__(self, streams: list[Stream], dim: int, depth: int, heads: int, ffn: int, dropout: float = 0.0,
-                 ticks_per_second: float = 50.0):  # fmt: skip
+                 ticks_per_second: float = 50.0):
         super().__init__()
         self.streams = streams
         self.ticks_per_second = ticks_per_second
@@ -183,7 +183,7 @@ class TokenLM(nn.Module):
         use_decode_layout(self)  # CPU weights column-major: faster batch-1 steps (bench/peer.py compares)
         with torch.inference_mode():
             return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, list(guided), aligned,
-                                  options or DecodeOptions())  # fmt: skip
+                                  options or DecodeOptions())
 
     def _generate(self, prefix, prefix_pos, step_pos, step_range, sampling, memory, guided, aligned, options):
         b, n = prefix.shape[0], step_pos.shape[0]

@@ -138,7 +138,7 @@ class MaskGITStage(Stage):
         return h
 
     def logits(self, codes: torch.Tensor, cond: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor | None = None,
-               levels: torch.Tensor | int = 0) -> torch.Tensor:  # fmt: skip
+               levels: torch.Tensor | int = 0) -> torch.Tensor:
         """Logits of one level for every frame -> `[B, T, V]`.
 
         codes `[B, K, T]` (`mask_id` where masked), cond `[B, T, D]`, pos `[1, T]` ticks, key_mask
@@ -264,7 +264,7 @@ class MaskGITStage(Stage):
         return codes
 
     def _fill_level(self, codes: torch.Tensor, level: int, p: int, cond: torch.Tensor, pos: torch.Tensor,
-                    scales: list[float], sampling: SamplingConfig, options: DecodeOptions) -> None:  # fmt: skip
+                    scales: list[float], sampling: SamplingConfig, options: DecodeOptions) -> None:
         """Unmask level `level` of `codes` `[B, K, T]` after the prompt's `p` frames, in place."""
         b, _, t = codes.shape
         n, todo, groups = self.config.iterations(level), t - p, 1 + len(scales)

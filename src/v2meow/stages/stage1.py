@@ -31,7 +31,15 @@ import torch
 from v2meow.errors import ConfigError
 from v2meow.stages.aligned import AlignedInputs
 from v2meow.stages.base import Stage
-from v2meow.stages.conditions import Condition, Stream, as_conditions, check_unique, guidance_drop, training_drops, with_drops
+from v2meow.stages.conditions import (
+    Condition,
+    Stream,
+    as_conditions,
+    check_unique,
+    guidance_drop,
+    training_drops,
+    with_drops,
+)
 from v2meow.stages.config import StageConfig
 from v2meow.stages.contrastive import video_music_loss
 from v2meow.stages.lm import ConditionEncoder, LMOutput, Memory, TokenLM
@@ -197,7 +205,7 @@ class Stage1(Stage):
                 video, inputs["visual"].mask, logits[..., : c.semantic_vocab],
                 self.decoder.embed.weight[: c.semantic_vocab], mask, c.contrastive_temperature,
                 rows=None if drop_v is None else ~drop_v,
-            )  # fmt: skip
+            )
         return LMOutput(logits=logits, targets=semantic, mask=mask, aux_loss=aux)
 
     @torch.inference_mode()
@@ -224,7 +232,7 @@ class Stage1(Stage):
         if p >= length:
             return prompt[:, :length]
         passes = [conditions] + [with_drops(conditions, guidance_drop(self.streams, key, b, dev, "stage 1"))
-                                 for key, _ in sampling.active_guidance]  # fmt: skip
+                                 for key, _ in sampling.active_guidance]
         memories = [self.encode(conds) for conds in passes]
         guided = [(m, scale) for m, (_, scale) in zip(memories[1:], sampling.active_guidance)]
         times = self.ticks(torch.arange(length, device=dev, dtype=torch.float32) / c.semantic_rate)  # [N]
@@ -237,5 +245,5 @@ class Stage1(Stage):
             seconds = torch.cat([prefix_pos[:1], step_pos[None]], 1) / c.ticks_per_second
             aligned = torch.cat([self.aligned_inputs(conds, seconds) for conds in passes])
         new = self.decoder.generate(prefix, prefix_pos, step_pos, step_range, sampling=sampling, memory=memories[0],
-                                    guided=guided, aligned=aligned, options=options)  # fmt: skip
+                                    guided=guided, aligned=aligned, options=options)
         return torch.cat([prompt, new], dim=1)

@@ -70,7 +70,7 @@ class Stage2Config(StageConfig):
         if self.variant != "encdec":
             return [Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False, route="prefix")]
         return [Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False),
-                Stream("visual", "features", self.feature_dim, self.feature_rate, self.cond_dropout)]  # fmt: skip
+                Stream("visual", "features", self.feature_dim, self.feature_rate, self.cond_dropout)]
 
 
 class Stage2(Stage):
@@ -161,7 +161,7 @@ class Stage2(Stage):
                 video, visual.mask, logits[..., : self.coarse_vocab],
                 self.decoder.embed.weight[: self.coarse_vocab], seq.target_mask, c.contrastive_temperature,
                 rows=None if visual.drop is None else ~visual.drop,
-            )  # fmt: skip
+            )
         return LMOutput(logits=logits, targets=seq.targets, mask=seq.target_mask, aux_loss=aux)
 
     @torch.inference_mode()
@@ -191,7 +191,7 @@ class Stage2(Stage):
         if self.encoder is not None:
             memory = self.encode(semantic_in, conditions)
             guided = [(self.encode(semantic_in, with_drops(conditions, guidance_drop(self.streams, key, b, dev, "stage 2"))), scale)
-                      for key, scale in sampling.active_guidance]  # fmt: skip
+                      for key, scale in sampling.active_guidance]
         elif sampling.active_guidance:
             guidance_drop(self.streams, sampling.active_guidance[0][0], b, dev, "stage 2 (decoder variant)")  # raises
         return self.decoder.continue_codes(

@@ -46,7 +46,7 @@ def audio_duration(path: str | Path) -> float | None:
 
 
 def read_excerpt(path: str | Path, sample_rate: int, channels: int, start: float = 0.0,
-                 duration: float | None = None) -> torch.Tensor:  # fmt: skip
+                 duration: float | None = None) -> torch.Tensor:
     """`[channels, N]` float32 at `sample_rate` from `start` seconds (WAV/FLAC via soundfile, else `read_audio`)."""
     if Path(path).suffix.lower() in SOUNDFILE_EXTENSIONS:
         import soundfile as sf
@@ -123,7 +123,7 @@ class AudioCropDataset(Dataset):
     """
 
     def __init__(self, items: list[tuple[str, float]], sample_rate: int, channels: int, crop_seconds: float,
-                 length: int, random_crops: bool = True, preload: bool = False):  # fmt: skip
+                 length: int, random_crops: bool = True, preload: bool = False):
         self.items = items
         self.sample_rate, self.channels = sample_rate, channels
         self.crop_seconds = crop_seconds
@@ -186,7 +186,7 @@ class AudioDataModule(L.LightningDataModule):
             if c.preload:
                 log.info("preloading %d audio files (%.0f s) into memory", len(items), sum(d for _, d in items))
             self.train_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.samples_per_epoch,
-                                              preload=c.preload)  # fmt: skip
+                                              preload=c.preload)
         if c.val_dir and self.val_set is None:
             items = scan_audio(c.val_dir, c.min_seconds)
             self.val_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.val_crops, False)
@@ -194,7 +194,7 @@ class AudioDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         c = self.config
         return DataLoader(dataset, batch_size=c.batch_size, shuffle=False, drop_last=train, num_workers=c.num_workers,
-                          persistent_workers=c.num_workers > 0)  # fmt: skip
+                          persistent_workers=c.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup() first"

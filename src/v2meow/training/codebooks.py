@@ -53,7 +53,7 @@ def fit_residual_codebooks(frames: np.ndarray, levels: int, size: int, seed: int
 
 
 def fit_mel_codec(codec: VocosCodec, audio_dir: str | Path, seed: int = 0, max_frames: int = 200_000,
-                  progress: Callable = iter) -> VocosCodec:  # fmt: skip
+                  progress: Callable = iter) -> VocosCodec:
     """Fit `codec`'s codebooks (mel encoder) on the audio under `audio_dir`, in place."""
     if codec.config.encoder != "mel":
         raise ConfigError(f"fit-mel needs a codec with encoder 'mel', got '{codec.config.encoder}'")

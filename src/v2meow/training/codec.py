@@ -109,7 +109,7 @@ class CodecModule(L.LightningModule):
             self.codec_ema = copy.deepcopy(codec).requires_grad_(False)
         windows = config.mel_windows or default_windows(codec.sample_rate)
         self.mel_loss = MultiScaleMelLoss(codec.sample_rate, windows=windows, n_mels=config.n_mels,
-                                          lin_weight=config.mel_lin_weight, log_weight=config.mel_log_weight)  # fmt: skip
+                                          lin_weight=config.mel_lin_weight, log_weight=config.mel_log_weight)
         self.last_logs: dict[str, float] = {}
 
     @property

@@ -108,7 +108,7 @@ class CodecMonitor(L.Callback):
         for path, duration in scan_audio(self.config.examples_dir)[: self.config.examples]:
             try:
                 wav, _ = media.read_audio(path, sample_rate=sample_rate, channels=channels, start=duration / 3,
-                                          duration=self.config.seconds)  # fmt: skip
+                                          duration=self.config.seconds)
             except MediaError as e:
                 log.warning("monitor: skipping example %s", e)
                 continue

@@ -69,9 +69,12 @@ def token_entropies(items: Iterable[torch.Tensor]) -> dict[str, float]:
             levels.setdefault(k, []).append(row)
         tokens += item.numel()
     per_level = [level_entropies(rows) for _, rows in sorted(levels.items())]
-    mean = lambda xs: float(sum(xs) / len(xs)) if xs else math.nan  # noqa: E731
+
+    def mean(xs) -> float:
+        return float(sum(xs) / len(xs)) if xs else math.nan
+
     return {"unigram": mean([u for u, _ in per_level]), "bigram": mean([b for _, b in per_level]),
-            "tokens": tokens, "levels": len(per_level)}  # fmt: skip
+            "tokens": tokens, "levels": len(per_level)}
 
 
 def stage_targets(item: dict[str, torch.Tensor], stage: str, num_coarse: int = 0, num_fine: int | None = None) -> torch.Tensor:
@@ -85,7 +88,7 @@ def stage_targets(item: dict[str, torch.Tensor], stage: str, num_coarse: int = 0
 
 
 def sample_targets(reader, stage: str, num_coarse: int = 0, num_fine: int | None = None, max_tokens: int = MAX_TOKENS,
-                   seed: int = 0, log=None) -> Iterable[torch.Tensor]:  # fmt: skip
+                   seed: int = 0, log=None) -> Iterable[torch.Tensor]:
     """Target tokens of the reader's items in a seeded random order, until `max_tokens` are drawn
     (the last item cut to fit); reads only the tensor the stage predicts. `log` gets progress lines."""
     names = ("semantic",) if stage == "stage1" else ("codes",)
@@ -104,7 +107,7 @@ def sample_targets(reader, stage: str, num_coarse: int = 0, num_fine: int | None
 
 
 def reader_entropies(reader, stage: str, num_coarse: int = 0, num_fine: int | None = None, max_tokens: int = MAX_TOKENS,
-                     seed: int = 0, quiet: bool = False) -> dict[str, float]:  # fmt: skip
+                     seed: int = 0, quiet: bool = False) -> dict[str, float]:
     """`token_entropies` of what `stage` predicts over the items of an open `CacheReader` (at most `max_tokens`)."""
     log = None if quiet else (lambda text: print(f"v2meow-train: target entropies: {text}", file=sys.stderr, flush=True))
     if log:

@@ -38,7 +38,7 @@ def split_reader(cache: CacheReader, split: str | None, field: str) -> CacheRead
         have = ", ".join(f"{s} ({n} items)" for s, n in sorted(cache_splits(cache).items())) or "none"
         hint = "or null to train without validation" if field.endswith("val_split") else "or null for every item"
         raise ConfigError(f"{field} '{split}': {cache.root} has no items of that split (its splits: {have}); "
-                          f"set {field} to one of them, {hint}")  # fmt: skip
+                          f"set {field} to one of them, {hint}")
     return view
 
 
@@ -48,17 +48,17 @@ def check_splits(train_split: str | None, val_split: str | None) -> None:
         return
     if train_split is None:
         raise ConfigError(f"data.train_split null trains on every split, data.val_split '{val_split}' included; "
-                          "name the training split (e.g. train)")  # fmt: skip
+                          "name the training split (e.g. train)")
     if train_split == val_split:
         raise ConfigError(f"data.val_split '{val_split}' is the training split too; validate on held-out items (e.g. valid)")
 
 
 def target_entropies(reader: CacheReader, stage: str, num_coarse: int, num_fine: int | None, out: Path,
-                     split: str | None, max_tokens: int = MAX_TOKENS) -> dict[str, Any]:  # fmt: skip
+                     split: str | None, max_tokens: int = MAX_TOKENS) -> dict[str, Any]:
     """Entropies (nats) of what `stage` predicts over `reader`'s items, written to `out/entropy.json`;
     a file from an earlier start over the same items is reused."""
     source = {"cache": str(Path(reader.root).resolve()), "split": split, "stage": stage, "num_coarse": num_coarse,
-              "num_fine": num_fine, "items": len(reader), "max_tokens": max_tokens}  # fmt: skip
+              "num_fine": num_fine, "items": len(reader), "max_tokens": max_tokens}
     path = out / ENTROPY_NAME
     if path.is_file():
         try:

@@ -42,7 +42,7 @@ from v2meow.training.stages import StageModule
 ROLE_OF: dict[str, str] = dict(zip(("stage1", "stage2", "stage3"), ROLES))
 # Fields that may differ between a checkpoint and the model it initialises (not architecture).
 NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds", "feature_rate",
-                   "contrastive_weight", "contrastive_temperature", "training", "decode_iterations"}  # fmt: skip
+                   "contrastive_weight", "contrastive_temperature", "training", "decode_iterations"}
 
 
 @dataclasses.dataclass
@@ -75,7 +75,7 @@ def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) ->
     m = manifest
     if stage == "stage1":
         return dict(feature_dim=m["feature_dim"], feature_rate=m["feature_rate"], style_dim=m.get("style_dim") or 0,
-                    semantic_vocab=m["semantic_vocab"], semantic_rate=m["semantic_rate"])  # fmt: skip
+                    semantic_vocab=m["semantic_vocab"], semantic_rate=m["semantic_rate"])
     num_coarse = m.get("num_coarse") or fields.get("num_coarse")  # the codec's split, when the cache names it
     if num_coarse is None:
         raise ConfigError(f"{stage}: set model.fields.num_coarse (the cache manifest does not name it)")
@@ -83,7 +83,7 @@ def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) ->
     if stage == "stage2":
         visual = fields.get("variant") == "encdec"
         return dict(codec, semantic_vocab=m["semantic_vocab"], semantic_rate=m["semantic_rate"],
-                    feature_dim=m["feature_dim"] if visual else 0, feature_rate=m.get("feature_rate") or 1.0)  # fmt: skip
+                    feature_dim=m["feature_dim"] if visual else 0, feature_rate=m.get("feature_rate") or 1.0)
     return dict(codec, num_fine=m["num_codebooks"] - num_coarse)
 
 
@@ -102,7 +102,7 @@ def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dic
     for key, value in model_cfg.fields.items():
         if key in implied and not _equal(value, implied[key]):
             raise ConfigError(f"model.fields.{key}={value} in the config disagrees with {cache}'s manifest ({key}={implied[key]}): "
-                              f"remove it from the config (data-dependent fields come from the manifest) or set it to {implied[key]}")  # fmt: skip
+                              f"remove it from the config (data-dependent fields come from the manifest) or set it to {implied[key]}")
     return config_cls.preset(model_cfg.preset, **{**model_cfg.fields, **implied})
 
 
@@ -172,7 +172,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     trainer_cfg = dict(cfg.get("trainer") or {})
     max_steps = int(trainer_cfg.get("max_steps", 100_000))
     module = StageModule(model, model_cfg.lr, model_cfg.weight_decay, model_cfg.warmup_steps, max_steps,
-                         tuple(model_cfg.betas), model_cfg.ema_decay)  # fmt: skip
+                         tuple(model_cfg.betas), model_cfg.ema_decay)
     loaders = _loaders(stage, config, data_cfg, reader, val_reader, model_cfg.beat_weights)
     if len(loaders) == 1:
         trainer_cfg.setdefault("limit_val_batches", 0)
@@ -185,7 +185,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     resume = runner.resolve_ckpt_path(ckpt_path, out)
     runner.write_resolved_config(cfg, out)
     entropies = record.target_entropies(loaders[0].dataset.reader, stage, getattr(config, "num_coarse", 0),
-                                        getattr(config, "num_fine", None), out, data_cfg.train_split)  # fmt: skip
+                                        getattr(config, "num_fine", None), out, data_cfg.train_split)
     plot = runner.loss_plot(trainer)
     plot.references = record.references(entropies)
     module.save_hyperparameters({"target_entropy_unigram": entropies.get("unigram"), "target_entropy_bigram": entropies.get("bigram")})
@@ -197,12 +197,12 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
 
 
 def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, val_reader: CacheReader | None = None,
-             beat_weights: bool = False) -> list[DataLoader]:  # fmt: skip
+             beat_weights: bool = False) -> list[DataLoader]:
     crop = data.crop_seconds or config.window_seconds
     kwargs = dict(num_coarse=getattr(config, "num_coarse", 0), num_fine=getattr(config, "num_fine", None),
                   streams=config.streams(), beat_weights=beat_weights,
                   long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0,
-                  visual_optional=data.audio_only and stage == "stage1")  # fmt: skip
+                  visual_optional=data.audio_only and stage == "stage1")
     train = StageDataset(reader, stage, crop, split=data.train_split, **kwargs)
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0, collate_fn=collate)
     loaders = [DataLoader(train, shuffle=True, drop_last=len(train) >= data.batch_size, **loader)]

@@ -159,7 +159,7 @@ class StageModule(L.LightningModule):
             "component_config": self.model.config.to_dict(),
             "component_prefix": "ema.module." if self.ema is not None else "model.",
             "progress": {"tokens_seen": self.total_tokens(), "seconds": round(self.total_seconds(), 3),
-                         "val_loss": self.val_loss, "val_step": self.val_step},  # fmt: skip
+                         "val_loss": self.val_loss, "val_step": self.val_step},
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

@@ -82,7 +82,7 @@ class STFTDiscriminator(nn.Module):
     """One STFT size: `[B, C, N]` -> logits `[B, 1, T', F']` and hidden activations."""
 
     def __init__(self, channels: int, n_fft: int, filters: int = 32, max_filters: int = 256,
-                 dilations: Sequence[int] = (1, 2, 4), negative_slope: float = 0.2):  # fmt: skip
+                 dilations: Sequence[int] = (1, 2, 4), negative_slope: float = 0.2):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, n_fft // 4
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
@@ -150,7 +150,7 @@ class ResolutionDiscriminator(nn.Module):
             weight_norm(nn.Conv2d(filters, filters, (5, 3), stride=(1, 2), padding=(2, 1))),
             weight_norm(nn.Conv2d(filters, filters, (3, 3), stride=(1, 2), padding=(1, 1))),
             weight_norm(nn.Conv2d(filters, filters, (3, 3), padding=(1, 1))),
-        ])  # fmt: skip
+        ])
         self.post = weight_norm(nn.Conv2d(filters, 1, (3, 3), padding=(1, 1)))
         self.act = nn.LeakyReLU(negative_slope)
 

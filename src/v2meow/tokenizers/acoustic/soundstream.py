@@ -19,9 +19,9 @@ import torch
 from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
 from v2meow.tokenizers.acoustic import rvq
-from v2meow.tokenizers.acoustic.rvq import SoundStreamOutput  # noqa: F401  (re-exported)
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.modules import Decoder, Encoder
+from v2meow.tokenizers.acoustic.rvq import SoundStreamOutput  # noqa: F401  (re-exported)
 
 _TUPLE_FIELDS = ("channel_mults", "strides", "dilations")
 
@@ -134,7 +134,7 @@ class SoundStream(rvq.RVQCodecFields, AcousticCodec):
         c = config
         conv_kw = dict(causal=c.causal, pad_mode=c.pad_mode, norm=c.norm)
         arch = dict(channels=c.channels, base_channels=c.base_channels, channel_mults=c.channel_mults, strides=c.strides,
-                    latent_dim=c.latent_dim, dilations=c.dilations, kernel_size=c.kernel_size)  # fmt: skip
+                    latent_dim=c.latent_dim, dilations=c.dilations, kernel_size=c.kernel_size)
         self.encoder = Encoder(**arch, **conv_kw)
         self.quantizer = rvq.build_rvq(c.latent_dim, c)
         self.decoder = Decoder(**arch, **conv_kw)

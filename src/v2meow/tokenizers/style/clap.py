@@ -62,7 +62,7 @@ TOKENIZER_DIR = "tokenizer"
 _FE_FIELDS = (
     "feature_size", "sampling_rate", "hop_length", "max_length_s", "fft_window_size", "padding_value",
     "frequency_min", "frequency_max", "top_db", "truncation", "padding",
-)  # fmt: skip
+)
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
