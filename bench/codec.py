@@ -81,8 +81,13 @@ def evaluate(codecs: dict[str, Path], data: Path, clips: int = 8, seconds: float
         codec = load_codec(path)
         start = time.time()
         rows = [meter.measure(wav, roundtrip(codec, wav)) for _, wav in excerpts]
-        systems[label] = {**summarize(rows), "decode_x_real_time_one_core": decode_speed(codec, excerpts[0][1]),
-                          "component_mb": component_mb(Path(path)), "codec_id": codec.codec_id, "per_clip": rows}
+        systems[label] = {
+            **summarize(rows),
+            "decode_x_real_time_one_core": decode_speed(codec, excerpts[0][1]),
+            "component_mb": component_mb(Path(path)),
+            "codec_id": codec.codec_id,
+            "per_clip": rows,
+        }
         log(f"bench codec: {label} measured in {time.time() - start:.0f} s")
     start = time.time()
     rows = [meter.measure(wav, mel_griffin_lim(wav, EVAL_RATE)) for _, wav in excerpts]
@@ -122,8 +127,12 @@ def run(codec: str = "checkpoints/demo/codec", data: str = "data/demo") -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--codec", action="append", metavar="DIR[=LABEL]",
-                   help="codec component directory (repeatable; default checkpoints/demo/codec)")
+    p.add_argument(
+        "--codec",
+        action="append",
+        metavar="DIR[=LABEL]",
+        help="codec component directory (repeatable; default checkpoints/demo/codec)",
+    )
     p.add_argument("--data", default="data/demo", help="demo data folder (clips.json)")
     p.add_argument("--clips", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0)

@@ -38,8 +38,13 @@ class _Eager:
 
     def __call__(self) -> None:
         i = self.cache.length
-        self.lm(torch.zeros(1, 1, dtype=torch.long), torch.full((1, 1), float(i)), cache=self.cache, last_range=(0, 1024),
-                rope=(self.cos[:, :, i : i + 1], self.sin[:, :, i : i + 1]))
+        self.lm(
+            torch.zeros(1, 1, dtype=torch.long),
+            torch.full((1, 1), float(i)),
+            cache=self.cache,
+            last_range=(0, 1024),
+            rope=(self.cos[:, :, i : i + 1], self.sin[:, :, i : i + 1]),
+        )
 
 
 class _Static:
@@ -65,7 +70,11 @@ def _prefilled(lm):
 def run() -> dict:
     pin_one_core()
     torch.manual_seed(0)
-    stage = Stage2(Stage2Config.preset("small", semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0))
+    stage = Stage2(
+        Stage2Config.preset(
+            "small", semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0
+        )
+    )
     lm = stage.decoder.eval()
     use_decode_layout(lm)
     cos, sin = rope_angles(torch.arange(float(SLOTS))[None], lm.stack.head_dim)  # [1, 1, SLOTS, Dh]

@@ -3,6 +3,7 @@
 The first `n` eval-split clips of data/demo/clips.json (by id) give the track and offset; the
 excerpt is read from the original track file, so the 'original' row is the music as released.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,9 @@ from v2meow import media
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: recipes/
 
 
-def track_excerpts(data: Path, n: int = 8, seconds: float = 12.0, steady: bool = True) -> list[tuple[str, torch.Tensor, int]]:
+def track_excerpts(
+    data: Path, n: int = 8, seconds: float = 12.0, steady: bool = True
+) -> list[tuple[str, torch.Tensor, int]]:
     """(clip id, mono wav [N], rate) for the first `n` held-out clips (with a steady tempo if `steady`)."""
     from recipes.ladder import has_steady_tempo
 

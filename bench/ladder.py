@@ -27,9 +27,15 @@ def run(bundle: str | None = None, clips: int = 8, seeds: int = 2) -> dict:
     if not (data / "clips.json").is_file():
         return {"rhythm_ladder": {"skipped": "no demo data (make demo-data)"}}
     result = ladder(bundle or str(ROOT / "checkpoints" / "demo"), data, clips=clips, seeds=seeds)
-    return {"rhythm_ladder": {"median_deviation": result["median_deviation"], "clips": len(result["clips"]),
-                              "chance": result["chance"], "target_stage2": result["target_stage2"]},
-            "machine": machine()}
+    return {
+        "rhythm_ladder": {
+            "median_deviation": result["median_deviation"],
+            "clips": len(result["clips"]),
+            "chance": result["chance"],
+            "target_stage2": result["target_stage2"],
+        },
+        "machine": machine(),
+    }
 
 
 if __name__ == "__main__":

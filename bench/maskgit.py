@@ -39,10 +39,16 @@ def pairs(num_coarse: int, num_fine: int, codebook: int, preset: str = "small") 
     rates = dict(codebook_size=codebook, num_coarse=num_coarse, codec_rate=RATE)
     sem = dict(semantic_vocab=SEM_VOCAB, semantic_rate=SEM_RATE)
     return {
-        "ar": (Stage2(Stage2Config.preset(preset, **rates, **sem, window_seconds=10.0)).eval(),
-               Stage3(Stage3Config.preset(preset, **rates, num_fine=num_fine, window_seconds=3.0)).eval()),
-        "maskgit": (MaskGITStage(MaskGITConfig.preset(preset, role="coarse", **rates, **sem, window_seconds=10.0)).eval(),
-                    MaskGITStage(MaskGITConfig.preset(preset, role="fine", **rates, num_fine=num_fine, window_seconds=10.0)).eval()),
+        "ar": (
+            Stage2(Stage2Config.preset(preset, **rates, **sem, window_seconds=10.0)).eval(),
+            Stage3(Stage3Config.preset(preset, **rates, num_fine=num_fine, window_seconds=3.0)).eval(),
+        ),
+        "maskgit": (
+            MaskGITStage(MaskGITConfig.preset(preset, role="coarse", **rates, **sem, window_seconds=10.0)).eval(),
+            MaskGITStage(
+                MaskGITConfig.preset(preset, role="fine", **rates, num_fine=num_fine, window_seconds=10.0)
+            ).eval(),
+        ),
     }
 
 
@@ -54,9 +60,13 @@ def windowed(stage, role: str, conditions, total: int, levels: int, duration: fl
     for w in plan_windows(duration, c.window_seconds, CONTEXT[role], rates):
         s, e, p = w.frames(RATE, total)
         cond = conditions(w, s, e)
-        out[..., s:e] = stage.generate(conditions=cond, length=e - s, prompt=out[..., s : s + p] if p else None,
-                                       sampling=SamplingConfig(temperature=0.95 if role == "coarse" else 0.4),
-                                       options=DecodeOptions(generator=generator))
+        out[..., s:e] = stage.generate(
+            conditions=cond,
+            length=e - s,
+            prompt=out[..., s : s + p] if p else None,
+            sampling=SamplingConfig(temperature=0.95 if role == "coarse" else 0.4),
+            options=DecodeOptions(generator=generator),
+        )
     return out
 
 

@@ -10,7 +10,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench/ helpers; the repository root for recipes/
 
-BENCHMARKS = ["features", "semantic", "codec", "stages", "maskgit", "prepare", "stretch", "peer", "compile", "e2e", "gpu", "ladder"]
+BENCHMARKS = [
+    "features",
+    "semantic",
+    "codec",
+    "stages",
+    "maskgit",
+    "prepare",
+    "stretch",
+    "peer",
+    "compile",
+    "e2e",
+    "gpu",
+    "ladder",
+]
 
 
 def main() -> int:

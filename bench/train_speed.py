@@ -32,9 +32,22 @@ RHYTHM = {"name": "rhythm", "kind": "features", "size": 1, "rate": 25.0, "dropou
 
 
 def build(width: int, depth: int) -> Stage1:
-    cfg = Stage1Config.preset("small", dim=width, depth=depth, encoder_depth=max(1, depth // 2), heads=max(2, width // 32),
-                              ffn=4 * width, feature_dim=16, feature_rate=FEATURE_RATE, style_dim=64, semantic_vocab=VOCAB,
-                              semantic_rate=SEMANTIC_RATE, window_seconds=SECONDS, visual_route="both", extra_streams=[RHYTHM])
+    cfg = Stage1Config.preset(
+        "small",
+        dim=width,
+        depth=depth,
+        encoder_depth=max(1, depth // 2),
+        heads=max(2, width // 32),
+        ffn=4 * width,
+        feature_dim=16,
+        feature_rate=FEATURE_RATE,
+        style_dim=64,
+        semantic_vocab=VOCAB,
+        semantic_rate=SEMANTIC_RATE,
+        window_seconds=SECONDS,
+        visual_route="both",
+        extra_streams=[RHYTHM],
+    )
     return Stage1(cfg).train()
 
 
@@ -71,7 +84,10 @@ def run(widths: list[int], depth: int, b: int, rounds: int, steps: int, log=prin
     results = {}
     for width in widths:
         torch.manual_seed(0)
-        variants = {"fp32": step_fn(build(width, depth), data, False), "bf16 autocast": step_fn(build(width, depth), data, True)}
+        variants = {
+            "fp32": step_fn(build(width, depth), data, False),
+            "bf16 autocast": step_fn(build(width, depth), data, True),
+        }
         compiled = build(width, depth)
         t = time.perf_counter()
         try:
@@ -92,10 +108,15 @@ def run(widths: list[int], depth: int, b: int, rounds: int, steps: int, log=prin
                     fn()
                 times[name].append((time.perf_counter() - t) / steps)
         params = sum(p.numel() for p in compiled.parameters())
-        row = {name: {"step_s": round(statistics.median(v), 4), "tokens_per_s": round(tokens / statistics.median(v))}
-               for name, v in times.items()}
+        row = {
+            name: {"step_s": round(statistics.median(v), 4), "tokens_per_s": round(tokens / statistics.median(v))}
+            for name, v in times.items()
+        }
         results[f"width {width}"] = {"params": params, "compile_s": compile_s, **row}
-        log(f"train speed: width {width} ({params / 1e6:.2f} M): " + ", ".join(f"{k} {v['tokens_per_s']} tok/s" for k, v in row.items()))
+        log(
+            f"train speed: width {width} ({params / 1e6:.2f} M): "
+            + ", ".join(f"{k} {v['tokens_per_s']} tok/s" for k, v in row.items())
+        )
     return {"batch": b, "depth": depth, "seconds": SECONDS, "tokens_per_step": tokens, "results": results}
 
 
@@ -109,8 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
     pin_one_core()
-    result = run([int(w) for w in args.widths.split(",")], args.depth, args.batch, args.rounds, args.steps,
-                 log=lambda m: print(m, file=sys.stderr, flush=True))
+    result = run(
+        [int(w) for w in args.widths.split(",")],
+        args.depth,
+        args.batch,
+        args.rounds,
+        args.steps,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
     result["machine"] = machine()
     print(json.dumps(result, indent=2))
     if args.json:

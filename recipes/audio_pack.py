@@ -33,7 +33,9 @@ def build_pack(data: Path, out: Path, seconds: float, excerpts: int, max_mb: flo
             start = t["duration"] * (i + 0.5) / excerpts - seconds / 2
             if start < 0 or start + seconds > t["duration"]:
                 continue
-            wav, _ = media.read_audio(data / t["path"], sample_rate=sample_rate, channels=1, start=start, duration=seconds)
+            wav, _ = media.read_audio(
+                data / t["path"], sample_rate=sample_rate, channels=1, start=start, duration=seconds
+            )
             if float(wav.abs().max()) < 0.01:
                 continue
             path = out / t["package"] / f"{Path(t['path']).stem}-{i}.flac"
@@ -50,8 +52,9 @@ def build_pack(data: Path, out: Path, seconds: float, excerpts: int, max_mb: flo
 def main(argv: list[str] | None = None) -> int:
     from v2meow.cli.common import run
 
-    p = argparse.ArgumentParser(prog="python -m recipes.audio_pack", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m recipes.audio_pack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data", default="data/demo", help="demo data folder (with tracks.json)")
     p.add_argument("--out", default=".devpack/codec_audio", help="output folder")
     p.add_argument("--seconds", type=float, default=15.0, help="excerpt length")

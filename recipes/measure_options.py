@@ -19,7 +19,11 @@ from v2meow.stages.stage1 import Stage1
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m recipes.measure_options", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m recipes.measure_options",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("stage1", nargs="+", help="stage-1 component directories to compare")
     p.add_argument("--bundle", default="checkpoints/demo")
     p.add_argument("--data", default="data/demo")

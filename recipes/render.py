@@ -68,9 +68,14 @@ def render_clips(
             wav, sr = media.read_audio(clip["path"], channels=1)  # [1, N] at the clip's own rate
             info = render(wav, sr, path, fps=fps, size=size, crf=crf)
             entry = {
-                "id": clip["id"], "video": str(path.resolve()), **_clip_fields(clip),
-                "duration": round(wav.shape[-1] / sr, 3), "frames": info.frames,
-                "tempo": None if info.tempo is None else round(info.tempo, 2), "onsets": info.onsets, "beats": info.beats,
+                "id": clip["id"],
+                "video": str(path.resolve()),
+                **_clip_fields(clip),
+                "duration": round(wav.shape[-1] / sr, 3),
+                "frames": info.frames,
+                "tempo": None if info.tempo is None else round(info.tempo, 2),
+                "onsets": info.onsets,
+                "beats": info.beats,
             }
         videos.append(entry)
         _write_index(index_path, params, videos)

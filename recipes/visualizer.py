@@ -173,8 +173,13 @@ def encode(frames, path: Path, fps: float, size: tuple[int, int], crf: int = 25)
         stream = out.add_stream("libx264", rate=rate)
         stream.height, stream.width = size
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1", "g": str(max(1, round(2 * fps))),
-                          "x264-params": "mbtree=0"}
+        stream.options = {
+            "crf": str(crf),
+            "preset": "medium",
+            "threads": "1",
+            "g": str(max(1, round(2 * fps))),
+            "x264-params": "mbtree=0",
+        }
         for n, rgb in enumerate(frames, 1):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts, frame.time_base = n - 1, 1 / rate

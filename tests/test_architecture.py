@@ -43,7 +43,9 @@ def test_every_import_points_down():
             up = FLOORS[target] > FLOORS[own]
             sideways = FLOORS[target] == FLOORS[own] and FLOORS[own] in ISOLATED
             if up or sideways:
-                bad.append(f"{path.relative_to(root)}:{line} ({own}, floor {FLOORS[own]}) imports {target} (floor {FLOORS[target]})")
+                bad.append(
+                    f"{path.relative_to(root)}:{line} ({own}, floor {FLOORS[own]}) imports {target} (floor {FLOORS[target]})"
+                )
     assert not bad, "imports that point up or sideways:\n" + "\n".join(bad)
 
 
@@ -61,7 +63,12 @@ def _top_level_imports(path: Path):
 def test_the_package_never_imports_the_recipes():
     """`recipes/` (outside the installed package) may import v2meow; v2meow never imports recipes."""
     root = Path(v2meow.__file__).parent
-    bad = [f"{p.relative_to(root)}:{line}" for p in sorted(root.rglob("*.py")) for line, top in _top_level_imports(p) if top == "recipes"]
+    bad = [
+        f"{p.relative_to(root)}:{line}"
+        for p in sorted(root.rglob("*.py"))
+        for line, top in _top_level_imports(p)
+        if top == "recipes"
+    ]
     assert not bad, "v2meow imports recipes (not installed with it):\n" + "\n".join(bad)
 
 

@@ -205,7 +205,11 @@ def read_frames(
 
         def emit_until(limit: float) -> None:
             nonlocal k, current
-            while current is not None and start + k / rate < limit - 1e-9 and (duration is None or k / rate < duration - 1e-9):
+            while (
+                current is not None
+                and start + k / rate < limit - 1e-9
+                and (duration is None or k / rate < duration - 1e-9)
+            ):
                 t, frame, arr = current
                 if arr is None:
                     arr = frame.to_ndarray(format="rgb24", width=w, height=h)
@@ -313,7 +317,9 @@ def read_audio(
                 if wanted is not None and got >= wanted:
                     break
         except av.FFmpegError as e:
-            raise UnreadableMediaError(f"{path}: audio decode error after {got / src_rate:.2f}s ({_short(e)})") from None
+            raise UnreadableMediaError(
+                f"{path}: audio decode error after {got / src_rate:.2f}s ({_short(e)})"
+            ) from None
     if not chunks:
         raise EmptyMediaError(f"{path}: audio stream has no decodable samples")
     wav = np.concatenate(chunks, axis=1).astype(np.float32)  # [C, N]

@@ -69,7 +69,9 @@ def load_torch(
         raise MissingWeightsError(f"{path}: file not found")
     if is_torchscript(path):
         if not trust_pickle:
-            raise ConfigError(f"{path}: is a TorchScript archive, and loading one runs arbitrary code from the file; {HINT}")
+            raise ConfigError(
+                f"{path}: is a TorchScript archive, and loading one runs arbitrary code from the file; {HINT}"
+            )
         with warnings.catch_warnings():  # jit.load is deprecated, but OpenAI ships TorchScript
             warnings.simplefilter("ignore", FutureWarning)
             try:
@@ -86,7 +88,9 @@ def load_torch(
         if not trust_pickle:
             unsafe = _unsupported_global(safe_error)
             held = f"a pickled {unsafe} object" if unsafe else "pickled objects the safe reader refuses"
-            raise ConfigError(f"{path}: holds {held}, not only tensors, and unpickling it can run arbitrary code; {HINT}") from None
+            raise ConfigError(
+                f"{path}: holds {held}, not only tensors, and unpickling it can run arbitrary code; {HINT}"
+            ) from None
     kwargs = {"pickle_module": pickle_module} if pickle_module is not None else {}
     try:
         return torch.load(str(path), map_location=map_location, weights_only=False, **kwargs)

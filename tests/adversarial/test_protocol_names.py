@@ -43,8 +43,15 @@ def planted(make_video, tmp_path, listener, monkeypatch):
     make_video("a.mp4", duration=1.0, fps=10, size=(32, 32))
     make_video("b.mp4", duration=2.0, fps=10, size=(32, 32))
     local = make_video("local.mp4", duration=3.0, fps=10, size=(32, 32))
-    names = [f"tcp:127.0.0.1:{listener.port}", "concat:a.mp4|b.mp4", "subfile:,,start,0,end,0,,:a.mp4",
-             f"http:127.0.0.1:{listener.port}", "file:a.mp4", "pipe:0", "data:video"]
+    names = [
+        f"tcp:127.0.0.1:{listener.port}",
+        "concat:a.mp4|b.mp4",
+        "subfile:,,start,0,end,0,,:a.mp4",
+        f"http:127.0.0.1:{listener.port}",
+        "file:a.mp4",
+        "pipe:0",
+        "data:video",
+    ]
     for name in names:
         shutil.copy(local, tmp_path / name)
     return names

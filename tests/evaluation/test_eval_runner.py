@@ -63,8 +63,11 @@ def test_missing_and_unreadable_files_are_reported_not_fatal(eval_dirs, tmp_path
     )
     kinds = {(p.stem, p.kind) for p in r.problems}
     assert kinds == {
-        ("clip0", "missing_reference"), ("clip1", "unreadable_generated"), ("clip2", "unreadable_reference"),
-        ("clip3", "unreadable_video"), ("clip4", "missing_video"),
+        ("clip0", "missing_reference"),
+        ("clip1", "unreadable_generated"),
+        ("clip2", "unreadable_reference"),
+        ("clip3", "unreadable_video"),
+        ("clip4", "missing_video"),
     }
     assert [p.line() for p in seen] == [p.line() for p in r.problems]
     assert r.stems == ["clip3", "clip4", "clip5"]

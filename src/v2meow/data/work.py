@@ -88,7 +88,9 @@ class PrepareConfig:
     beat_delta: float = 0.2
     rhythm: bool = False
     stretch: tuple[float, ...] = ()
-    keep_audio: int = 0  # > 0: also store each item's music as `audio` [N] int16 mono at this rate (`v2meow-cache recode`)
+    keep_audio: int = (
+        0  # > 0: also store each item's music as `audio` [N] int16 mono at this rate (`v2meow-cache recode`)
+    )
 
 
 STRETCH_RANGE = (0.5, 2.0)  # speed factors --stretch accepts
@@ -110,8 +112,10 @@ def parse_stretch(text: str | None) -> tuple[float, ...]:
         except ValueError:
             value = math.nan
         if not (math.isfinite(value) and lo <= value <= hi):
-            raise ConfigError(f"--stretch expects comma-separated speed factors in [{lo:g}, {hi:g}] "
-                              f"(e.g. 0.8,0.9,1.1,1.25), got '{part.strip()}'")
+            raise ConfigError(
+                f"--stretch expects comma-separated speed factors in [{lo:g}, {hi:g}] "
+                f"(e.g. 0.8,0.9,1.1,1.25), got '{part.strip()}'"
+            )
         out.add(float(f"{value:g}"))  # the factor its key names
     out.discard(1.0)
     return tuple(sorted(out))
@@ -266,13 +270,21 @@ def describe(cfg: PrepareConfig) -> dict[str, Any]:
     }
     if cfg.beat_weights:  # only when on, so caches made without them keep their contract
         motion = c.motion or c.extractor
-        contract.update(beat_weights=True, beat_alpha=float(cfg.beat_alpha), beat_delta=float(cfg.beat_delta),
-                        beat_motion_rate=0.0 if motion is None else float(motion.rate))
+        contract.update(
+            beat_weights=True,
+            beat_alpha=float(cfg.beat_alpha),
+            beat_delta=float(cfg.beat_delta),
+            beat_motion_rate=0.0 if motion is None else float(motion.rate),
+        )
     if cfg.rhythm:  # likewise
         from v2meow.signal.rhythm import PULSE_WIDTH, PULSE_WINDOW
 
-        contract.update(rhythm=True, rhythm_rate=float(c.semantic.frame_rate), rhythm_pulse_window=PULSE_WINDOW,
-                        rhythm_pulse_width=PULSE_WIDTH)
+        contract.update(
+            rhythm=True,
+            rhythm_rate=float(c.semantic.frame_rate),
+            rhythm_pulse_window=PULSE_WINDOW,
+            rhythm_pulse_width=PULSE_WIDTH,
+        )
     if cfg.stretch:
         contract.update(stretch=[float(r) for r in cfg.stretch])
     if cfg.keep_audio:
@@ -362,8 +374,13 @@ def prepare_clip(args: tuple[ClipTask, PrepareConfig]) -> list[Done | Skip]:
 
 def _skip_item(task: ClipTask, factor: float, e: BaseException) -> Skip:
     where = f"clip {task.index}{'' if factor == 1.0 else f' x{factor:g}'} ({task.start:.0f}-{task.start + task.length:.0f} s)"
-    return Skip(stretch_key(task.key, factor), task.source.rel, f"{where}: {_reason(e, task.source)}",
-                {"num_clips": task.num_clips}, internal=not isinstance(e, V2MeowError))
+    return Skip(
+        stretch_key(task.key, factor),
+        task.source.rel,
+        f"{where}: {_reason(e, task.source)}",
+        {"num_clips": task.num_clips},
+        internal=not isinstance(e, V2MeowError),
+    )
 
 
 def pcm16(wav: np.ndarray) -> torch.Tensor:
@@ -432,8 +449,9 @@ def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip
     if cfg.beat_weights:
         from v2meow.data.beatweights import clip_beat_weights
 
-        tensors["beats"] = clip_beat_weights(wav, sr, motion, num_steps, c.semantic.frame_rate, cfg.beat_alpha,
-                                             cfg.beat_delta)  # [T_s]
+        tensors["beats"] = clip_beat_weights(
+            wav, sr, motion, num_steps, c.semantic.frame_rate, cfg.beat_alpha, cfg.beat_delta
+        )  # [T_s]
     if cfg.rhythm:
         from v2meow.signal.rhythm import music_pulses
 
@@ -485,8 +503,11 @@ def _motion(task: ClipTask, c: Components, visual: torch.Tensor, length: float):
     from v2meow.signal.rhythm import MotionEnergy
 
     extractor = c.motion or c.extractor
-    feats = visual if c.motion is None else extract_video(c.motion, task.source.video, start=task.start,
-                                                          duration=length).features
+    feats = (
+        visual
+        if c.motion is None
+        else extract_video(c.motion, task.source.video, start=task.start, duration=length).features
+    )
     energy = feats[:, MOTION_FEATURES.index("motion_mean")].double().numpy()  # [T_m]
     return MotionEnergy(energy=energy, rate=float(extractor.rate), frame_rate=float(extractor.frame_rate))
 

@@ -91,8 +91,17 @@ class MelStatsBackbone(AudioBackbone):
 
     def frames(self, wav: np.ndarray) -> np.ndarray:
         logmel = log_mel_spectrogram(
-            wav, self.sample_rate, n_fft=512, hop=160, n_mels=self.n_mels, fmin=50.0, fmax=8000.0,
-            win_length=400, power=2.0, log_offset=1e-6, center=True,
+            wav,
+            self.sample_rate,
+            n_fft=512,
+            hop=160,
+            n_mels=self.n_mels,
+            fmin=50.0,
+            fmax=8000.0,
+            win_length=400,
+            power=2.0,
+            log_offset=1e-6,
+            center=True,
         )  # [T, M] at 100 Hz
         w, h = max(2, round(self.window * 100)), max(1, round(self.hop * 100))
         if logmel.shape[0] < w:

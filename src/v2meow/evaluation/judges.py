@@ -134,7 +134,9 @@ def note_salience(posteriors: np.ndarray) -> float:
     return float(posteriors.max(axis=1).mean()) if len(posteriors) else 0.0
 
 
-def note_events_per_second(posteriors: np.ndarray, threshold: float = NOTE_THRESHOLD, min_seconds: float = MIN_NOTE_SECONDS) -> float:
+def note_events_per_second(
+    posteriors: np.ndarray, threshold: float = NOTE_THRESHOLD, min_seconds: float = MIN_NOTE_SECONDS
+) -> float:
     """Runs of >= `min_seconds` with one key's posterior >= `threshold`, per second (`[T, 88]`)."""
     if not len(posteriors):
         return 0.0

@@ -260,7 +260,9 @@ def _judge_metrics(mb: MetricBuilder, clips, notes) -> dict[str, MetricResult]:
     missing = [reason for reason in available().values() if reason]
     out = {}
     for i, (name, title) in enumerate(JUDGE_TITLES.items()):
-        gen, ref, noise = (_judged(clips, attr, name) for attr in ("gen_judged", "ref_judged", "noise_judged"))  # [N] each
+        gen, ref, noise = (
+            _judged(clips, attr, name) for attr in ("gen_judged", "ref_judged", "noise_judged")
+        )  # [N] each
         if not np.isfinite(gen).any():
             continue
         res = MetricResult(name, title, True, mb._mean(gen, 900 + 10 * i), per_clip=gen)
@@ -268,12 +270,16 @@ def _judge_metrics(mb: MetricBuilder, clips, notes) -> dict[str, MetricResult]:
         res.baselines["noise"] = mb._mean(noise[np.isfinite(noise)], 902 + 10 * i)
         span = res.baselines["reference"].value - res.baselines["noise"].value
         if np.isfinite(span) and abs(span) > 1e-9:
-            res.note = (f"{100 * (res.estimate.value - res.baselines['noise'].value) / span:.0f} % of the way from the noise "
-                        f"floor to the reference music ({int(np.isfinite(gen).sum())} clips)")
+            res.note = (
+                f"{100 * (res.estimate.value - res.baselines['noise'].value) / span:.0f} % of the way from the noise "
+                f"floor to the reference music ({int(np.isfinite(gen).sum())} clips)"
+            )
         out[f"judge_{name}"] = res
     if not out:
-        notes.append("pretrained judges (note salience, note events, beat pulse) skipped: "
-                     + (missing[0] if missing else "no clip long enough"))
+        notes.append(
+            "pretrained judges (note salience, note events, beat pulse) skipped: "
+            + (missing[0] if missing else "no clip long enough")
+        )
     return out
 
 

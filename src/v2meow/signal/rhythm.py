@@ -51,8 +51,17 @@ def onset_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     """
     x = resample(np.asarray(wav, np.float32)[None], sample_rate, ANALYSIS_RATE)[0]  # [M]
     logmel = log_mel_spectrogram(
-        x, ANALYSIS_RATE, n_fft=1024, hop=_HOP, n_mels=40, fmin=30.0, fmax=8000.0,
-        win_length=512, power=2.0, log_offset=1e-10, center=True,
+        x,
+        ANALYSIS_RATE,
+        n_fft=1024,
+        hop=_HOP,
+        n_mels=40,
+        fmin=30.0,
+        fmax=8000.0,
+        win_length=512,
+        power=2.0,
+        log_offset=1e-10,
+        center=True,
     )  # [F, 40]
     db = 10.0 / math.log(10.0) * logmel
     db = np.maximum(db, db.max() - 80.0)  # an 80-dB floor keeps silence from producing flux

@@ -83,7 +83,9 @@ def component_class(model_type: str | None) -> type[Component]:
         return codec_class(model_type, trainable=True)
     if model_type in stage_types():
         return stage_class(model_type)
-    raise UnknownComponentError(f"cannot export model_type '{model_type}' (known: {', '.join([*stage_types(), *TRAINABLE])})")
+    raise UnknownComponentError(
+        f"cannot export model_type '{model_type}' (known: {', '.join([*stage_types(), *TRAINABLE])})"
+    )
 
 
 def load_component_from_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> Component:
