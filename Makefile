@@ -7,11 +7,12 @@ APP_STAMP := $(VENV)/.app-installed
 JUDGES_STAMP := $(VENV)/.judges-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: install app-deps app judges test test-fast demo demo-data demo-bundle proof bench clean help train-codec train-stage1 train-stage2 train-stage3
+.PHONY: install app-deps app judges lint test test-fast demo demo-data demo-bundle proof bench clean help train-codec train-stage1 train-stage2 train-stage3
 
 help:
 	@echo "make install   create $(VENV) and install v2meow with its dev extras"
-	@echo "make test      install if needed, then run the whole test suite (what CI runs)"
+	@echo "make test      install if needed, then make lint and the whole test suite (what CI runs)"
+	@echo "make lint      ruff check and ruff format --check (configured in pyproject.toml)"
 	@echo "make demo      install if needed, then run the main job on the shipped demo bundle"
 	@echo "make bench     benchmarks (speed figures for the README)"
 	@echo "make judges    the pretrained judges of music for evaluation (basic-pitch notes, madmom beats)"
@@ -54,7 +55,12 @@ $(JUDGES_STAMP): $(STAMP)
 
 judges: $(JUDGES_STAMP)
 
-test: $(STAMP) $(APP_STAMP) $(JUDGES_STAMP)
+# Lint and format check (pyproject.toml [tool.ruff]); `ruff format .` and `ruff check --fix .` fix most of it.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint $(APP_STAMP) $(JUDGES_STAMP)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) $(APP_STAMP) $(JUDGES_STAMP)
@@ -68,22 +74,22 @@ bench: $(STAMP)
 
 # Demo data: real game music from Debian packages, cut into clips, with visualizer videos.
 demo-data: $(STAMP)
-	$(PY) -m v2meow.demo.data --out data/demo
-	$(PY) -m v2meow.demo.render --clips data/demo/clips.json --out data/demo/videos --preview 3
+	$(PY) -m recipes.demo_data --out data/demo
+	$(PY) -m recipes.render --clips data/demo/clips.json --out data/demo/videos --preview 3
 
 # The whole demo-bundle recipe; every step skips finished work and training resumes.
 proof: $(STAMP) $(JUDGES_STAMP)
-	$(PY) -m v2meow.demo.proof
+	$(PY) -m recipes.proof
 
 demo-bundle: $(STAMP)
-	$(PY) -m v2meow.demo.bundle
+	$(PY) -m recipes.bundle
 
 # Training on a fresh clone: with no ARGS, the demo data is fetched and prepared on first use
 # (each step skips finished work) and the config fits the machine (configs/demo/*.yaml without a
 # GPU, configs/*.yaml with one). ARGS="--data DIR --out DIR" trains on your own cache; any
 # v2meow-train option goes in ARGS, e.g. ARGS="--config configs/stage1.yaml --set model.preset=paper".
 train-codec train-stage1 train-stage2 train-stage3: $(STAMP)
-	$(PY) -m v2meow.demo.train $(@:train-%=%) $(ARGS)
+	$(PY) -m recipes.train $(@:train-%=%) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine, median_time, pin_one_core  # noqa: E402
 from judges_excerpts import track_excerpts  # noqa: E402
-
 from v2meow import media  # noqa: E402
 from v2meow.evaluation import judges  # noqa: E402
 from v2meow.evaluation.codec_quality import QualityMeter, mel_griffin_lim, summarize  # noqa: E402
@@ -68,14 +67,18 @@ def roundtrip(codec: AcousticCodec, wav: np.ndarray, rate: int) -> np.ndarray:
 
 def usage(codec: AcousticCodec, wavs: list[np.ndarray]) -> list[int]:
     with torch.inference_mode():
-        codes = torch.cat([codec.encode(torch.from_numpy(w)[None], sample_rate=EVAL_RATE) for w in wavs], dim=-1)  # [K, T]
+        codes = torch.cat(
+            [codec.encode(torch.from_numpy(w)[None], sample_rate=EVAL_RATE) for w in wavs], dim=-1
+        )  # [K, T]
     return [int(torch.unique(c).numel()) for c in codes]
 
 
 def judged(rows: list[tuple[np.ndarray, int]]) -> dict[str, float | None]:
     """Median judges' scores over excerpts (None without the extra)."""
     scores = [judges.judge_or_none(w, sr) for w, sr in rows]
-    return {k: (None if any(s[k] is None for s in scores) else float(np.median([s[k] for s in scores]))) for k in JUDGED}
+    return {
+        k: (None if any(s[k] is None for s in scores) else float(np.median([s[k] for s in scores]))) for k in JUDGED
+    }
 
 
 def evaluate(codecs: dict[str, Path], data: Path, excerpts: int = 8, seconds: float = 12.0, log=print) -> dict:

@@ -19,6 +19,7 @@ Needs the demo data (make demo-data) and the judges (make judges).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -29,15 +30,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
-from judges_excerpts import track_excerpts  # noqa: E402
-
-from v2meow import media  # noqa: E402
-from v2meow.evaluation import judges  # noqa: E402
-from v2meow.evaluation.codec_quality import chroma_similarity, log_spectral_distance  # noqa: E402
-from v2meow.tokenizers.acoustic import rvq  # noqa: E402
-from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig  # noqa: E402
-from v2meow.training.codebooks import fit_residual_codebooks  # noqa: E402
+from common import machine, median_time, pin_one_core
+from judges_excerpts import track_excerpts
+from v2meow import media
+from v2meow.evaluation import judges
+from v2meow.evaluation.codec_quality import chroma_similarity, log_spectral_distance
+from v2meow.tokenizers.acoustic import rvq
+from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig
+from v2meow.training.codebooks import fit_residual_codebooks
 
 METRIC_RATE = 16000
 #: name -> (sample_rate, hop_length, n_mels, mel_n_fft)
@@ -52,9 +52,22 @@ DESIGNS = {
 
 def build(design: str, levels: int = 1, size: int = 2, gl_iters: int = 32) -> VocosCodec:
     sr, hop, mels, nfft = DESIGNS[design]
-    cfg = VocosCodecConfig(sample_rate=sr, hop_length=hop, encoder="mel", n_mels=mels, mel_n_fft=nfft, num_quantizers=levels,
-                           codebook_size=size, num_coarse=1, inversion="griffin_lim", griffin_lim_iters=gl_iters, kmeans_init=False, backbone_dim=8,
-                           backbone_intermediate=8, backbone_layers=1)  # fmt: skip
+    cfg = VocosCodecConfig(
+        sample_rate=sr,
+        hop_length=hop,
+        encoder="mel",
+        n_mels=mels,
+        mel_n_fft=nfft,
+        num_quantizers=levels,
+        codebook_size=size,
+        num_coarse=1,
+        inversion="griffin_lim",
+        griffin_lim_iters=gl_iters,
+        kmeans_init=False,
+        backbone_dim=8,
+        backbone_intermediate=8,
+        backbone_layers=1,
+    )
     return VocosCodec(cfg).eval()
 
 
@@ -82,7 +95,11 @@ def measure(ref16: np.ndarray, est: np.ndarray, rate: int) -> dict:
     e16 = at_rate(est, rate, METRIC_RATE)[: len(ref16)]
     e16 = np.pad(e16, (0, len(ref16) - len(e16)))
     r, e = torch.from_numpy(ref16), torch.from_numpy(e16)
-    return {**judges.judge(est, rate).as_dict(), "chroma": chroma_similarity(r, e, METRIC_RATE), "lsd": log_spectral_distance(r, e)}
+    return {
+        **judges.judge(est, rate).as_dict(),
+        "chroma": chroma_similarity(r, e, METRIC_RATE),
+        "lsd": log_spectral_distance(r, e),
+    }
 
 
 def usage(codec: VocosCodec, wavs: list[np.ndarray]) -> list[int]:
@@ -96,8 +113,15 @@ def median_row(rows: list[dict]) -> dict:
     return {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
 
 
-def run(data: Path, designs: list[str], budgets: list[tuple[int, int]], excerpts: int, max_frames: int, gl_iters: int = 32,
-        log=print) -> dict:  # fmt: skip
+def run(
+    data: Path,
+    designs: list[str],
+    budgets: list[tuple[int, int]],
+    excerpts: int,
+    max_frames: int,
+    gl_iters: int = 32,
+    log=print,
+) -> dict:
     ex = track_excerpts(data, excerpts, 12.0)
     log(f"codec candidates: {len(ex)} held-out excerpts: {', '.join(c for c, _, _ in ex)}")
     ref16 = [at_rate(w, sr, METRIC_RATE) for _, w, sr in ex]
@@ -108,8 +132,10 @@ def run(data: Path, designs: list[str], budgets: list[tuple[int, int]], excerpts
         rows = [measure(r, e, rate) for r, (e, rate) in zip(ref16, outputs)]
         systems[label] = {**median_row(rows), **(extra or {}), "per_excerpt": rows}
         s = systems[label]
-        log(f"  {label}: notes {s['note_salience']:.3f}, events/s {s['note_events_per_second']:.2f}, beat {s['beat_pulse']:.3f}, "
-            f"chroma {s['chroma']:.3f}, lsd {s['lsd']:.3f} ({time.time() - t:.0f} s)")  # fmt: skip
+        log(
+            f"  {label}: notes {s['note_salience']:.3f}, events/s {s['note_events_per_second']:.2f}, beat {s['beat_pulse']:.3f}, "
+            f"chroma {s['chroma']:.3f}, lsd {s['lsd']:.3f} ({time.time() - t:.0f} s)"
+        )
 
     add("original (44.1 kHz)", [(w.numpy(), sr) for _, w, sr in ex])
     add("pink noise", [(judges.pink_noise(len(w), sr, seed=i), sr) for i, (_, w, sr) in enumerate(ex)])
@@ -120,7 +146,12 @@ def run(data: Path, designs: list[str], budgets: list[tuple[int, int]], excerpts
         if f"original ({sr // 1000} kHz)" not in systems:
             add(f"original ({sr // 1000} kHz)", [(w, sr) for w in wavs])
         with torch.no_grad():
-            outs = [probe.encoder.invert(probe.encoder(torch.from_numpy(w)[None, None]), probe.config.griffin_lim_iters)[0].numpy() for w in wavs]
+            outs = [
+                probe.encoder.invert(probe.encoder(torch.from_numpy(w)[None, None]), probe.config.griffin_lim_iters)[
+                    0
+                ].numpy()
+                for w in wavs
+            ]
         add(f"{design} unquantized", [(o, sr) for o in outs])
         if not budgets:
             continue
@@ -133,22 +164,40 @@ def run(data: Path, designs: list[str], budgets: list[tuple[int, int]], excerpts
             with torch.no_grad():
                 outs = [codec.decode(codec.encode(torch.from_numpy(w)[None, None]))[0, 0].numpy() for w in wavs]
                 codes = codec.encode(torch.from_numpy(wavs[0])[None, None])
-                speed = len(wavs[0]) / sr / median_time(lambda: codec.decode(codes), repeats=3)
-            add(f"{design} {levels}x{size}", [(o, sr) for o in outs],
-                {"fit_seconds": round(fit_s), "decode_x_real_time_one_core": round(speed, 1), "codebook_usage": usage(codec, wavs),
-                 "tokens_per_second": levels * codec.frame_rate, "codebook_mb": round(levels * size * codec.config.n_mels * 4 / 1e6, 2)})  # fmt: skip
-    return {"excerpts": [c for c, _, _ in ex], "seconds": 12.0, "train_frames": max_frames, "griffin_lim_iters": gl_iters, "systems": systems}
+                speed = len(wavs[0]) / sr / median_time(functools.partial(codec.decode, codes), repeats=3)
+            add(
+                f"{design} {levels}x{size}",
+                [(o, sr) for o in outs],
+                {
+                    "fit_seconds": round(fit_s),
+                    "decode_x_real_time_one_core": round(speed, 1),
+                    "codebook_usage": usage(codec, wavs),
+                    "tokens_per_second": levels * codec.frame_rate,
+                    "codebook_mb": round(levels * size * codec.config.n_mels * 4 / 1e6, 2),
+                },
+            )
+    return {
+        "excerpts": [c for c, _, _ in ex],
+        "seconds": 12.0,
+        "train_frames": max_frames,
+        "griffin_lim_iters": gl_iters,
+        "systems": systems,
+    }
 
 
 def table(result: dict) -> str:
     ref = result["systems"]["original (44.1 kHz)"]
-    lines = ["| system | note salience (% of original) | note events/s | beat pulse (% of original) | chroma | LSD | decode x RT | usage per level |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| system | note salience (% of original) | note events/s | beat pulse (% of original) | chroma | LSD | decode x RT | usage per level |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for label, s in result["systems"].items():
-        lines.append(f"| {label} | {s['note_salience']:.3f} ({100 * s['note_salience'] / ref['note_salience']:.0f} %) | "
-                     f"{s['note_events_per_second']:.2f} | {s['beat_pulse']:.3f} ({100 * s['beat_pulse'] / ref['beat_pulse']:.0f} %) | "
-                     f"{s['chroma']:.3f} | {s['lsd']:.3f} | {s.get('decode_x_real_time_one_core', '-')} | "
-                     f"{s.get('codebook_usage', '-')} |")  # fmt: skip
+        lines.append(
+            f"| {label} | {s['note_salience']:.3f} ({100 * s['note_salience'] / ref['note_salience']:.0f} %) | "
+            f"{s['note_events_per_second']:.2f} | {s['beat_pulse']:.3f} ({100 * s['beat_pulse'] / ref['beat_pulse']:.0f} %) | "
+            f"{s['chroma']:.3f} | {s['lsd']:.3f} | {s.get('decode_x_real_time_one_core', '-')} | "
+            f"{s.get('codebook_usage', '-')} |"
+        )
     return "\n".join(lines)
 
 
@@ -156,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="data/demo")
     p.add_argument("--only", help=f"comma-separated designs (default all: {', '.join(DESIGNS)})")
-    p.add_argument("--budgets", default="", help="comma-separated LEVELSxSIZE residual-VQ budgets to fit, e.g. 8x1024,12x1024")
+    p.add_argument(
+        "--budgets", default="", help="comma-separated LEVELSxSIZE residual-VQ budgets to fit, e.g. 8x1024,12x1024"
+    )
     p.add_argument("--excerpts", type=int, default=8)
     p.add_argument("--max-frames", type=int, default=200_000, help="training frames the k-means sees")
     p.add_argument("--gl-iters", type=int, default=32, help="Griffin-Lim iterations of every candidate")
@@ -173,7 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codec candidates: error: unknown design(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
     budgets = [tuple(int(v) for v in b.split("x")) for b in args.budgets.split(",") if b]
-    result = run(Path(args.data), designs, budgets, args.excerpts, args.max_frames, args.gl_iters, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result = run(
+        Path(args.data),
+        designs,
+        budgets,
+        args.excerpts,
+        args.max_frames,
+        args.gl_iters,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
     result["machine"] = machine()
     print(table(result))
     if args.json:

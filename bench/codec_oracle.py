@@ -19,14 +19,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from codec import EVAL_RATE, held_out_clips, load_excerpts  # noqa: E402
-
-from v2meow.evaluation.codec_quality import QualityMeter, mel_griffin_lim, summarize  # noqa: E402
-from v2meow.tokenizers.acoustic import load_codec, rvq  # noqa: E402
+from codec import EVAL_RATE, held_out_clips, load_excerpts
+from v2meow.evaluation.codec_quality import QualityMeter, mel_griffin_lim, summarize
+from v2meow.tokenizers.acoustic import load_codec, rvq
 
 
 def row(label: str, s: dict, extra: str = "") -> str:
-    return f"| {label} |{extra} {s['lsd']:.3f} | {s['flatness_gap']:.3f} | {s['chroma']:.3f} | {s['mel_distance']:.3f} |"
+    return (
+        f"| {label} |{extra} {s['lsd']:.3f} | {s['flatness_gap']:.3f} | {s['chroma']:.3f} | {s['mel_distance']:.3f} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,18 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     with torch.inference_mode():
         for _, wav in clips:
             z = codec.encoder(wav[None, None])  # [1, M, T]
-            q = rvq.dequantize(codec.quantizer, rvq.quantize(codec.quantizer, z.transpose(1, 2))).transpose(1, 2)  # [1, M, T]
-            for label, y in (("vocoder, quantized mel", codec.decoder(q)[0, 0]),
-                             ("vocoder, true mel (quantizer bypassed)", codec.decoder(z)[0, 0]),
-                             (f"Griffin-Lim {iters} it., quantized mel (vocoder bypassed)", codec.encoder.invert(q, iters)[0]),
-                             (f"Griffin-Lim {iters} it., true mel (both bypassed)", codec.encoder.invert(z, iters)[0]),
-                             ("reference: 80-band mel at 62.5 fps + Griffin-Lim 48", mel_griffin_lim(wav, EVAL_RATE))):  # fmt: skip
+            q = rvq.dequantize(codec.quantizer, rvq.quantize(codec.quantizer, z.transpose(1, 2))).transpose(
+                1, 2
+            )  # [1, M, T]
+            for label, y in (
+                ("vocoder, quantized mel", codec.decoder(q)[0, 0]),
+                ("vocoder, true mel (quantizer bypassed)", codec.decoder(z)[0, 0]),
+                (f"Griffin-Lim {iters} it., quantized mel (vocoder bypassed)", codec.encoder.invert(q, iters)[0]),
+                (f"Griffin-Lim {iters} it., true mel (both bypassed)", codec.encoder.invert(z, iters)[0]),
+                ("reference: 80-band mel at 62.5 fps + Griffin-Lim 48", mel_griffin_lim(wav, EVAL_RATE)),
+            ):
                 rows.setdefault(label, []).append(meter.measure(wav, y))
     print(f"{args.codec}, {len(clips)} held-out clips x 10 s\n")
     print("| decoding | LSD | abs flatness gap | chroma | mel distance |\n|---|---|---|---|---|")
     for label, r in rows.items():
         print(row(label, summarize(r)))
-    print("\n| Griffin-Lim iterations | x real time, 1 thread | LSD | abs flatness gap | chroma | mel distance |\n|---|---|---|---|---|---|")
+    print(
+        "\n| Griffin-Lim iterations | x real time, 1 thread | LSD | abs flatness gap | chroma | mel distance |\n|---|---|---|---|---|---|"
+    )
     codes = [codec.encode(w[None], sample_rate=EVAL_RATE) for _, w in clips]
     for n in (int(v) for v in args.iters.split(",")):
         codec.config = dataclasses.replace(codec.config, inversion="griffin_lim", griffin_lim_iters=n)

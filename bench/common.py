@@ -31,7 +31,9 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
-def paired_times(a: Callable[[], object], b: Callable[[], object], repeats: int = 5, warmup: int = 1) -> tuple[float, float, float]:
+def paired_times(
+    a: Callable[[], object], b: Callable[[], object], repeats: int = 5, warmup: int = 1
+) -> tuple[float, float, float]:
     """Median wall times of `a()` and `b()` and the median per-round ratio time(b) / time(a).
 
     Each round times a then b back to back, so a drift in machine speed (shared cores,
@@ -80,6 +82,8 @@ def machine() -> dict:
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
         model = names[0] if names else model
     return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}

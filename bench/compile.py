@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, pin_one_core  # noqa: E402
-
-from v2meow.stages.graphs import DecodeGraph  # noqa: E402
-from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
-from v2meow.stages.transformer import rope_angles, use_decode_layout  # noqa: E402
+from common import machine, pin_one_core
+from v2meow.stages.graphs import DecodeGraph
+from v2meow.stages.stage2 import Stage2, Stage2Config
+from v2meow.stages.transformer import rope_angles, use_decode_layout
 
 PREFIX, ROUNDS, STEPS, SLOTS = 250, 6, 50, 600
 
@@ -39,8 +38,13 @@ class _Eager:
 
     def __call__(self) -> None:
         i = self.cache.length
-        self.lm(torch.zeros(1, 1, dtype=torch.long), torch.full((1, 1), float(i)), cache=self.cache, last_range=(0, 1024),
-                rope=(self.cos[:, :, i : i + 1], self.sin[:, :, i : i + 1]))  # fmt: skip
+        self.lm(
+            torch.zeros(1, 1, dtype=torch.long),
+            torch.full((1, 1), float(i)),
+            cache=self.cache,
+            last_range=(0, 1024),
+            rope=(self.cos[:, :, i : i + 1], self.sin[:, :, i : i + 1]),
+        )
 
 
 class _Static:
@@ -66,7 +70,11 @@ def _prefilled(lm):
 def run() -> dict:
     pin_one_core()
     torch.manual_seed(0)
-    stage = Stage2(Stage2Config.preset("small", semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0))
+    stage = Stage2(
+        Stage2Config.preset(
+            "small", semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0
+        )
+    )
     lm = stage.decoder.eval()
     use_decode_layout(lm)
     cos, sin = rope_angles(torch.arange(float(SLOTS))[None], lm.stack.head_dim)  # [1, 1, SLOTS, Dh]

@@ -13,11 +13,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
-from mediagen import make_video  # noqa: E402
-
-from v2meow.features.registry import build_extractor  # noqa: E402
-from v2meow.features.video import extract_video  # noqa: E402
+from common import machine, median_time, pin_one_core
+from mediagen import make_video
+from v2meow.features.registry import build_extractor
+from v2meow.features.video import extract_video
 
 
 def run(duration: float = 60.0, repeats: int = 5) -> dict:

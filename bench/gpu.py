@@ -20,10 +20,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, median_time  # noqa: E402
-
-from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator  # noqa: E402
-from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
+from common import machine, median_time
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
+from v2meow.stages.stage2 import Stage2, Stage2Config
 
 PAPER_RATES = dict(semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0)
 
@@ -37,24 +36,38 @@ def run(new_frames: int = 128, repeats: int = 5) -> dict:
     prompt = torch.randint(0, 1024, (1, 4, 750 - new_frames), device="cuda")  # decode the window's last frames
     new_tokens = 4 * new_frames
     out = {"preset": "paper", "new_tokens": new_tokens, "device": torch.cuda.get_device_name()}
-    variants = (("eager_fp32", False, False, False), ("eager_bf16", True, False, False),
-                ("cuda_graph_bf16", True, True, False), ("cuda_graph_bf16_weights", True, True, True))  # fmt: skip
+    variants = (
+        ("eager_fp32", False, False, False),
+        ("eager_bf16", True, False, False),
+        ("cuda_graph_bf16", True, True, False),
+        ("cuda_graph_bf16_weights", True, True, True),
+    )
     for name, bf16, graph, bf16_weights in variants:
         model.to(torch.bfloat16 if bf16_weights else torch.float32)
 
         def decode(bf16=bf16, graph=graph):
             ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
             with ctx:
-                model.generate(conditions={"semantic": semantic}, length=750, prompt=prompt, sampling=SamplingConfig(temperature=0.95),
-                               options=DecodeOptions(generator=make_generator(0, "cuda"), cuda_graph=graph))  # fmt: skip
+                model.generate(
+                    conditions={"semantic": semantic},
+                    length=750,
+                    prompt=prompt,
+                    sampling=SamplingConfig(temperature=0.95),
+                    options=DecodeOptions(generator=make_generator(0, "cuda"), cuda_graph=graph),
+                )
             torch.cuda.synchronize()
 
         seconds = median_time(decode, repeats=repeats)
         music_per_s = new_tokens / seconds / 300  # seconds of music (300 stage-2 tokens each) per second
-        out[name] = {"tokens_per_s": round(new_tokens / seconds), "music_s_per_s": round(music_per_s, 2), "rtf": round(1 / music_per_s, 3)}
+        out[name] = {
+            "tokens_per_s": round(new_tokens / seconds),
+            "music_s_per_s": round(music_per_s, 2),
+            "rtf": round(1 / music_per_s, 3),
+        }
     out["graph_vs_eager_bf16_x"] = round(out["cuda_graph_bf16"]["tokens_per_s"] / out["eager_bf16"]["tokens_per_s"], 2)
     out["bf16_weights_vs_fp32_weights_graph_x"] = round(
-        out["cuda_graph_bf16_weights"]["tokens_per_s"] / out["cuda_graph_bf16"]["tokens_per_s"], 2)
+        out["cuda_graph_bf16_weights"]["tokens_per_s"] / out["cuda_graph_bf16"]["tokens_per_s"], 2
+    )
     return {"gpu_decode_stage2_paper": out, "machine": machine()}
 
 

@@ -48,7 +48,9 @@ def run(bundle: str, seconds: float = 10.0, seed: int = 0) -> dict:
             if reference is None:
                 reference = tokens
             same = [bool(torch.equal(a, b)) for a, b in zip(tokens, reference)]
-            first_diff = [int((a != b).flatten().nonzero()[0]) if not s else None for a, b, s in zip(tokens, reference, same)]
+            first_diff = [
+                int((a != b).flatten().nonzero()[0]) if not s else None for a, b, s in zip(tokens, reference, same)
+            ]
             out[f"{dtype}_{'graphs' if graphs else 'eager'}"] = {
                 "seconds": round(elapsed, 2),
                 "x_real_time": round(seconds / elapsed, 2),

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
+from common import machine
 
 RATES = dict(semantic_vocab=1024, semantic_rate=25.0)
 CODEC = dict(codebook_size=1024, num_coarse=4, codec_rate=75.0)
@@ -33,14 +33,26 @@ def _batches(stage: str, batch: int, steps: int) -> list[dict]:
     out = []
     for _ in range(steps):
         if stage == "stage1":
-            out.append({"semantic": torch.randint(0, 1024, (batch, 250), generator=g),
-                        "conditions": {"visual": torch.randn(batch, 10, 2816, generator=g)}})  # fmt: skip
+            out.append(
+                {
+                    "semantic": torch.randint(0, 1024, (batch, 250), generator=g),
+                    "conditions": {"visual": torch.randn(batch, 10, 2816, generator=g)},
+                }
+            )
         elif stage == "stage2":
-            out.append({"semantic": torch.randint(0, 1024, (batch, 250), generator=g),
-                        "coarse": torch.randint(0, 1024, (batch, 4, 750), generator=g)})  # fmt: skip
+            out.append(
+                {
+                    "semantic": torch.randint(0, 1024, (batch, 250), generator=g),
+                    "coarse": torch.randint(0, 1024, (batch, 4, 750), generator=g),
+                }
+            )
         else:
-            out.append({"coarse": torch.randint(0, 1024, (batch, 4, 225), generator=g),
-                        "fine": torch.randint(0, 1024, (batch, 4, 225), generator=g)})  # fmt: skip
+            out.append(
+                {
+                    "coarse": torch.randint(0, 1024, (batch, 4, 225), generator=g),
+                    "fine": torch.randint(0, 1024, (batch, 4, 225), generator=g),
+                }
+            )
     return out
 
 
@@ -77,9 +89,18 @@ def train_steps(stage: str, batch: int, steps: int) -> dict:
     model = _model(stage)
     module = StageModule(model, warmup_steps=1, max_steps=steps)
     timer = Timer()
-    trainer = L.Trainer(accelerator="gpu", devices=1, precision="bf16-mixed", max_steps=steps, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[timer], gradient_clip_val=1.0)  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="gpu",
+        devices=1,
+        precision="bf16-mixed",
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        gradient_clip_val=1.0,
+    )
     torch.cuda.reset_peak_memory_stats()
     loader = torch.utils.data.DataLoader(_batches(stage, batch, steps), batch_size=None)
     trainer.fit(module, loader)

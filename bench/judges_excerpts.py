@@ -3,19 +3,25 @@
 The first `n` eval-split clips of data/demo/clips.json (by id) give the track and offset; the
 excerpt is read from the original track file, so the 'original' row is the music as released.
 """
+
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import torch
 
 from v2meow import media
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: recipes/
 
-def track_excerpts(data: Path, n: int = 8, seconds: float = 12.0, steady: bool = True) -> list[tuple[str, torch.Tensor, int]]:
+
+def track_excerpts(
+    data: Path, n: int = 8, seconds: float = 12.0, steady: bool = True
+) -> list[tuple[str, torch.Tensor, int]]:
     """(clip id, mono wav [N], rate) for the first `n` held-out clips (with a steady tempo if `steady`)."""
-    from v2meow.demo.ladder import has_steady_tempo
+    from recipes.ladder import has_steady_tempo
 
     clips = json.loads((data / "clips.json").read_text())["clips"]
     tracks = {t["id"]: t for t in json.loads((data / "tracks.json").read_text())["tracks"]}

@@ -21,13 +21,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, pin_one_core  # noqa: E402
-
-from v2meow.pipelines.windows import plan_windows  # noqa: E402
-from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage  # noqa: E402
-from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator  # noqa: E402
-from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
-from v2meow.stages.stage3 import Stage3, Stage3Config  # noqa: E402
+from common import machine, pin_one_core
+from v2meow.pipelines.windows import plan_windows
+from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
+from v2meow.stages.stage2 import Stage2, Stage2Config
+from v2meow.stages.stage3 import Stage3, Stage3Config
 
 RATE, SEM_RATE, SEM_VOCAB = 50.0, 25.0, 1024
 LAYOUTS = {"2c+4f x 1024": (2, 4, 1024), "3c+5f x 1024": (3, 5, 1024)}
@@ -40,11 +39,17 @@ def pairs(num_coarse: int, num_fine: int, codebook: int, preset: str = "small") 
     rates = dict(codebook_size=codebook, num_coarse=num_coarse, codec_rate=RATE)
     sem = dict(semantic_vocab=SEM_VOCAB, semantic_rate=SEM_RATE)
     return {
-        "ar": (Stage2(Stage2Config.preset(preset, **rates, **sem, window_seconds=10.0)).eval(),
-               Stage3(Stage3Config.preset(preset, **rates, num_fine=num_fine, window_seconds=3.0)).eval()),
-        "maskgit": (MaskGITStage(MaskGITConfig.preset(preset, role="coarse", **rates, **sem, window_seconds=10.0)).eval(),
-                    MaskGITStage(MaskGITConfig.preset(preset, role="fine", **rates, num_fine=num_fine, window_seconds=10.0)).eval()),
-    }  # fmt: skip
+        "ar": (
+            Stage2(Stage2Config.preset(preset, **rates, **sem, window_seconds=10.0)).eval(),
+            Stage3(Stage3Config.preset(preset, **rates, num_fine=num_fine, window_seconds=3.0)).eval(),
+        ),
+        "maskgit": (
+            MaskGITStage(MaskGITConfig.preset(preset, role="coarse", **rates, **sem, window_seconds=10.0)).eval(),
+            MaskGITStage(
+                MaskGITConfig.preset(preset, role="fine", **rates, num_fine=num_fine, window_seconds=10.0)
+            ).eval(),
+        ),
+    }
 
 
 def windowed(stage, role: str, conditions, total: int, levels: int, duration: float, generator) -> torch.Tensor:
@@ -55,9 +60,13 @@ def windowed(stage, role: str, conditions, total: int, levels: int, duration: fl
     for w in plan_windows(duration, c.window_seconds, CONTEXT[role], rates):
         s, e, p = w.frames(RATE, total)
         cond = conditions(w, s, e)
-        out[..., s:e] = stage.generate(conditions=cond, length=e - s, prompt=out[..., s : s + p] if p else None,
-                                       sampling=SamplingConfig(temperature=0.95 if role == "coarse" else 0.4),
-                                       options=DecodeOptions(generator=generator))  # fmt: skip
+        out[..., s:e] = stage.generate(
+            conditions=cond,
+            length=e - s,
+            prompt=out[..., s : s + p] if p else None,
+            sampling=SamplingConfig(temperature=0.95 if role == "coarse" else 0.4),
+            options=DecodeOptions(generator=generator),
+        )
     return out
 
 

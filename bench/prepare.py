@@ -20,23 +20,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
-from mediagen import make_video  # noqa: E402
+import torch
 
-import torch  # noqa: E402
-
-from v2meow import media  # noqa: E402
-from v2meow.data.prepare import PrepareConfig, prepare  # noqa: E402
-from v2meow.data.work import components  # noqa: E402
-from v2meow.features.video import extract_video  # noqa: E402
-from v2meow.tokenizers.acoustic import SoundStream, SoundStreamConfig  # noqa: E402
-from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer  # noqa: E402
+from common import machine, median_time, pin_one_core
+from mediagen import make_video
+from v2meow import media
+from v2meow.data.prepare import PrepareConfig, prepare
+from v2meow.data.work import components
+from v2meow.features.video import extract_video
+from v2meow.tokenizers.acoustic import SoundStream, SoundStreamConfig
+from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer
 
 
 def _components(root: Path, codec_preset: str) -> tuple[str, str]:
     g = torch.Generator().manual_seed(0)
-    tok = SemanticTokenizer.from_backbone(MelBackbone(), centroids=torch.randn(1024, 128, generator=g),
-                                          mean=torch.zeros(128), std=torch.ones(128))
+    tok = SemanticTokenizer.from_backbone(
+        MelBackbone(), centroids=torch.randn(1024, 128, generator=g), mean=torch.zeros(128), std=torch.ones(128)
+    )
     tok.save_pretrained(root / "semantic")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -49,8 +49,14 @@ def run(duration: float = 60.0, repeats: int = 5, codec_preset: str = "small") -
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         (root / "in").mkdir()
-        video = make_video(root / "in" / "bench360p.mp4", duration=duration, fps=30, size=(360, 640),
-                           pattern="moving", audio_rate=44100)
+        video = make_video(
+            root / "in" / "bench360p.mp4",
+            duration=duration,
+            fps=30,
+            size=(360, 640),
+            pattern="moving",
+            audio_rate=44100,
+        )
         semantic, codec = _components(root, codec_preset)
         cfg = PrepareConfig(features="motion", semantic=semantic, codec=codec, clip_seconds=30.0, threads=1)
         runs = iter(range(1000))
@@ -82,7 +88,9 @@ def _breakdown(cfg: PrepareConfig, video: Path, duration: float) -> dict[str, fl
     audio = [media.read_audio(video, channels=1, start=s, duration=n) for s, n in spans]
     stages = {
         "decode_audio": lambda: [media.read_audio(video, channels=1, start=s, duration=n) for s, n in spans],
-        "motion_features_incl_decode": lambda: [extract_video(c.extractor, video, start=s, duration=n) for s, n in spans],
+        "motion_features_incl_decode": lambda: [
+            extract_video(c.extractor, video, start=s, duration=n) for s, n in spans
+        ],
         "semantic_mel_kmeans": lambda: [c.semantic.encode(w, sr) for w, sr in audio],
         "codec_encode": lambda: [c.codec.encode(w, sr) for w, sr in audio],
     }

@@ -8,9 +8,22 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench/ helpers; the repository root for recipes/
 
-BENCHMARKS = ["features", "semantic", "codec", "stages", "maskgit", "prepare", "stretch", "peer", "compile", "e2e", "gpu", "ladder"]
+BENCHMARKS = [
+    "features",
+    "semantic",
+    "codec",
+    "stages",
+    "maskgit",
+    "prepare",
+    "stretch",
+    "peer",
+    "compile",
+    "e2e",
+    "gpu",
+    "ladder",
+]
 
 
 def main() -> int:

@@ -17,9 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
-
-from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer  # noqa: E402
+from common import machine, median_time, pin_one_core
+from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer
 
 
 def music_like(seconds: float, sample_rate: int, channels: int = 1) -> torch.Tensor:
@@ -42,7 +41,9 @@ def run(seconds: float = 60.0, k: int = 1024, repeats: int = 5) -> dict:
     feats = backbone(wav16[None])[0]  # [T, D]
     g = torch.Generator().manual_seed(0)
     centroids = feats[torch.randperm(len(feats), generator=g)[:k]]  # K real frames: realistic distances, no fit needed
-    tok = SemanticTokenizer.from_backbone(backbone, centroids, mean=torch.zeros(backbone.dim), std=torch.ones(backbone.dim))
+    tok = SemanticTokenizer.from_backbone(
+        backbone, centroids, mean=torch.zeros(backbone.dim), std=torch.ones(backbone.dim)
+    )
     n_tokens = tok.encode(wav16, 16000).numel()
     t_encode = median_time(lambda: tok.encode(wav16, 16000), repeats=repeats)
     t_encode44 = median_time(lambda: tok.encode(wav44, 44100), repeats=repeats)

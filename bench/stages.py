@@ -19,12 +19,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, median_time, pin_one_core  # noqa: E402
-
-from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator  # noqa: E402
-from v2meow.stages.stage1 import Stage1, Stage1Config  # noqa: E402
-from v2meow.stages.stage2 import Stage2, Stage2Config  # noqa: E402
-from v2meow.stages.stage3 import Stage3, Stage3Config  # noqa: E402
+from common import machine, median_time, pin_one_core
+from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
+from v2meow.stages.stage1 import Stage1, Stage1Config
+from v2meow.stages.stage2 import Stage2, Stage2Config
+from v2meow.stages.stage3 import Stage3, Stage3Config
 
 PAPER_RATES = dict(semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0)
 
@@ -38,17 +37,26 @@ def kv_cache(preset: str = "small", new_tokens: int = 32, repeats: int = 5) -> d
     s = SamplingConfig(temperature=0.95)
 
     def run(cache: bool):
-        return model.generate(conditions={"semantic": semantic}, length=750, prompt=prompt, sampling=s,
-                              options=DecodeOptions(generator=make_generator(0), use_cache=cache))
+        return model.generate(
+            conditions={"semantic": semantic},
+            length=750,
+            prompt=prompt,
+            sampling=s,
+            options=DecodeOptions(generator=make_generator(0), use_cache=cache),
+        )
 
     cached = median_time(lambda: run(True), repeats=repeats)
     full = median_time(lambda: run(False), repeats=repeats)
     assert torch.equal(run(True), run(False))
     return {
-        "preset": preset, "sequence_tokens": 250 + 3000, "new_tokens": new_tokens,
-        "cached_s": round(cached, 3), "recompute_s": round(full, 3), "speedup_x": round(full / cached, 1),
+        "preset": preset,
+        "sequence_tokens": 250 + 3000,
+        "new_tokens": new_tokens,
+        "cached_s": round(cached, 3),
+        "recompute_s": round(full, 3),
+        "speedup_x": round(full / cached, 1),
         "target_speedup_x": 10,
-    }  # fmt: skip
+    }
 
 
 def training_throughput(preset: str = "small", batch: int = 4, repeats: int = 5) -> dict:
@@ -56,17 +64,25 @@ def training_throughput(preset: str = "small", batch: int = 4, repeats: int = 5)
     out = {}
     b = batch
     cases = {
-        "stage1": (Stage1(Stage1Config.preset(preset, feature_dim=16, feature_rate=10.0, semantic_vocab=1024, semantic_rate=25.0)),
-                   dict(semantic=torch.randint(0, 1024, (b, 250)), conditions={"visual": torch.randn(b, 100, 16)})),
-        "stage2": (Stage2(Stage2Config.preset(preset, **PAPER_RATES)),
-                   dict(semantic=torch.randint(0, 1024, (b, 250)), coarse=torch.randint(0, 1024, (b, 4, 750)))),
-        "stage3": (Stage3(Stage3Config.preset(preset, codebook_size=1024, num_coarse=4, num_fine=4, codec_rate=75.0)),
-                   dict(coarse=torch.randint(0, 1024, (b, 4, 225)), fine=torch.randint(0, 1024, (b, 4, 225)))),
-    }  # fmt: skip
+        "stage1": (
+            Stage1(
+                Stage1Config.preset(preset, feature_dim=16, feature_rate=10.0, semantic_vocab=1024, semantic_rate=25.0)
+            ),
+            dict(semantic=torch.randint(0, 1024, (b, 250)), conditions={"visual": torch.randn(b, 100, 16)}),
+        ),
+        "stage2": (
+            Stage2(Stage2Config.preset(preset, **PAPER_RATES)),
+            dict(semantic=torch.randint(0, 1024, (b, 250)), coarse=torch.randint(0, 1024, (b, 4, 750))),
+        ),
+        "stage3": (
+            Stage3(Stage3Config.preset(preset, codebook_size=1024, num_coarse=4, num_fine=4, codec_rate=75.0)),
+            dict(coarse=torch.randint(0, 1024, (b, 4, 225)), fine=torch.randint(0, 1024, (b, 4, 225))),
+        ),
+    }
     for name, (model, inputs) in cases.items():
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-        def step():
+        def step(model=model, inputs=inputs, opt=opt):
             o = model(**inputs)
             loss = F.cross_entropy(o.logits.flatten(0, 1), o.targets.flatten())
             opt.zero_grad()
@@ -76,7 +92,12 @@ def training_throughput(preset: str = "small", batch: int = 4, repeats: int = 5)
 
         tokens = step()
         seconds = median_time(step, repeats=repeats)
-        out[name] = {"preset": preset, "batch": b, "target_tokens_per_step": tokens, "tokens_per_s": round(tokens / seconds)}
+        out[name] = {
+            "preset": preset,
+            "batch": b,
+            "target_tokens_per_step": tokens,
+            "tokens_per_s": round(tokens / seconds),
+        }
     return out
 
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import soundfile as sf
 import torch
-from common import machine, median_time, pin_one_core
 
+from common import machine, median_time, pin_one_core
 from v2meow import media
 from v2meow.signal.rhythm import music_pulses, music_rhythm
 from v2meow.signal.stretch import time_stretch
@@ -90,8 +90,11 @@ def click_tempo() -> dict:
         for r in FACTORS:
             est = music_rhythm(time_stretch(wav, 24_000, r).numpy(), 24_000).tempo
             devs.append(folded(est / (bpm * r)) if est else 0.5)
-    return {"click_pairs": len(devs), "click_median_dev": round(statistics.median(devs), 4),
-            "click_max_dev": round(max(devs), 4)}  # fmt: skip
+    return {
+        "click_pairs": len(devs),
+        "click_median_dev": round(statistics.median(devs), 4),
+        "click_max_dev": round(max(devs), 4),
+    }
 
 
 def clip_tempo(demo: Path, max_clips: int) -> dict:
@@ -113,11 +116,21 @@ def clip_tempo(demo: Path, max_clips: int) -> dict:
             control.append(folded(est / (est0 * r)) if est else 0.5)
     if not devs:
         return {}
-    summary = lambda d: {"median_dev": round(statistics.median(d), 4), "mean_dev": round(statistics.mean(d), 4),
-                         "frac_dev_below_0.05": round(sum(x < 0.05 for x in d) / len(d), 3)}  # fmt: skip
-    return {"clips": len(clips), "clip_pairs": len(devs), "clips_without_tempo": base_missing,
-            **{f"clip_{k}": v for k, v in summary(devs).items()},
-            **{f"clip_resample_control_{k}": v for k, v in summary(control).items()}}  # fmt: skip
+
+    def summary(d):
+        return {
+            "median_dev": round(statistics.median(d), 4),
+            "mean_dev": round(statistics.mean(d), 4),
+            "frac_dev_below_0.05": round(sum(x < 0.05 for x in d) / len(d), 3),
+        }
+
+    return {
+        "clips": len(clips),
+        "clip_pairs": len(devs),
+        "clips_without_tempo": base_missing,
+        **{f"clip_{k}": v for k, v in summary(devs).items()},
+        **{f"clip_resample_control_{k}": v for k, v in summary(control).items()},
+    }
 
 
 def prepare_cost() -> dict:
@@ -129,8 +142,9 @@ def prepare_cost() -> dict:
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         g = torch.Generator().manual_seed(0)
-        SemanticTokenizer.from_backbone(MelBackbone(), centroids=torch.randn(1024, 128, generator=g), mean=torch.zeros(128),
-                                        std=torch.ones(128)).save_pretrained(root / "semantic")  # fmt: skip
+        SemanticTokenizer.from_backbone(
+            MelBackbone(), centroids=torch.randn(1024, 128, generator=g), mean=torch.zeros(128), std=torch.ones(128)
+        ).save_pretrained(root / "semantic")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             SoundStream(SoundStreamConfig.from_preset("small", kmeans_init=False)).save_pretrained(root / "codec")
@@ -138,7 +152,9 @@ def prepare_cost() -> dict:
         sf.write(str(root / "in" / "music.wav"), music_like(60.0, 24_000, 1)[0].numpy(), 24_000)  # two 30-s clips
         variants = {"plain": {}, "rhythm": {"rhythm": True}, "stretch4_rhythm": {"rhythm": True, "stretch": FACTORS}}
         for name, kw in variants.items():
-            cfg = PrepareConfig(features="none", semantic=str(root / "semantic"), codec=str(root / "codec"), threads=1, **kw)
+            cfg = PrepareConfig(
+                features="none", semantic=str(root / "semantic"), codec=str(root / "codec"), threads=1, **kw
+            )
             prepare(root / "in", root / f"warm-{name}", cfg, progress=False)  # loads the components once
             t0 = time.perf_counter()
             report = prepare(root / "in", root / name, cfg, progress=False)

@@ -22,20 +22,32 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, pin_one_core  # noqa: E402
-
-from v2meow.stages.conditions import Condition  # noqa: E402
-from v2meow.stages.stage1 import Stage1, Stage1Config  # noqa: E402
-from v2meow.training.stages import masked_cross_entropy  # noqa: E402
+from common import machine, pin_one_core
+from v2meow.stages.conditions import Condition
+from v2meow.stages.stage1 import Stage1, Stage1Config
+from v2meow.training.stages import masked_cross_entropy
 
 SEMANTIC_RATE, FEATURE_RATE, SECONDS, VOCAB = 25.0, 10.0, 10.0, 256
 RHYTHM = {"name": "rhythm", "kind": "features", "size": 1, "rate": 25.0, "dropout": 0.3, "route": "aligned"}
 
 
 def build(width: int, depth: int) -> Stage1:
-    cfg = Stage1Config.preset("small", dim=width, depth=depth, encoder_depth=max(1, depth // 2), heads=max(2, width // 32),
-                              ffn=4 * width, feature_dim=16, feature_rate=FEATURE_RATE, style_dim=64, semantic_vocab=VOCAB,
-                              semantic_rate=SEMANTIC_RATE, window_seconds=SECONDS, visual_route="both", extra_streams=[RHYTHM])  # fmt: skip
+    cfg = Stage1Config.preset(
+        "small",
+        dim=width,
+        depth=depth,
+        encoder_depth=max(1, depth // 2),
+        heads=max(2, width // 32),
+        ffn=4 * width,
+        feature_dim=16,
+        feature_rate=FEATURE_RATE,
+        style_dim=64,
+        semantic_vocab=VOCAB,
+        semantic_rate=SEMANTIC_RATE,
+        window_seconds=SECONDS,
+        visual_route="both",
+        extra_streams=[RHYTHM],
+    )
     return Stage1(cfg).train()
 
 
@@ -72,7 +84,10 @@ def run(widths: list[int], depth: int, b: int, rounds: int, steps: int, log=prin
     results = {}
     for width in widths:
         torch.manual_seed(0)
-        variants = {"fp32": step_fn(build(width, depth), data, False), "bf16 autocast": step_fn(build(width, depth), data, True)}
+        variants = {
+            "fp32": step_fn(build(width, depth), data, False),
+            "bf16 autocast": step_fn(build(width, depth), data, True),
+        }
         compiled = build(width, depth)
         t = time.perf_counter()
         try:
@@ -80,7 +95,7 @@ def run(widths: list[int], depth: int, b: int, rounds: int, steps: int, log=prin
             variants["torch.compile fp32"] = step_fn(fwd, data, False)
             variants["torch.compile fp32"]()  # compile (not timed below)
             compile_s = time.perf_counter() - t
-        except Exception as e:  # noqa: BLE001 - report, don't fail the benchmark
+        except Exception as e:
             variants.pop("torch.compile fp32", None)
             compile_s = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
         times: dict[str, list[float]] = {k: [] for k in variants}
@@ -93,10 +108,15 @@ def run(widths: list[int], depth: int, b: int, rounds: int, steps: int, log=prin
                     fn()
                 times[name].append((time.perf_counter() - t) / steps)
         params = sum(p.numel() for p in compiled.parameters())
-        row = {name: {"step_s": round(statistics.median(v), 4), "tokens_per_s": round(tokens / statistics.median(v))}
-               for name, v in times.items()}  # fmt: skip
+        row = {
+            name: {"step_s": round(statistics.median(v), 4), "tokens_per_s": round(tokens / statistics.median(v))}
+            for name, v in times.items()
+        }
         results[f"width {width}"] = {"params": params, "compile_s": compile_s, **row}
-        log(f"train speed: width {width} ({params / 1e6:.2f} M): " + ", ".join(f"{k} {v['tokens_per_s']} tok/s" for k, v in row.items()))
+        log(
+            f"train speed: width {width} ({params / 1e6:.2f} M): "
+            + ", ".join(f"{k} {v['tokens_per_s']} tok/s" for k, v in row.items())
+        )
     return {"batch": b, "depth": depth, "seconds": SECONDS, "tokens_per_step": tokens, "results": results}
 
 
@@ -110,8 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
     pin_one_core()
-    result = run([int(w) for w in args.widths.split(",")], args.depth, args.batch, args.rounds, args.steps,
-                 log=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
+    result = run(
+        [int(w) for w in args.widths.split(",")],
+        args.depth,
+        args.batch,
+        args.rounds,
+        args.steps,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
     result["machine"] = machine()
     print(json.dumps(result, indent=2))
     if args.json:

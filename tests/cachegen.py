@@ -8,9 +8,20 @@ import torch
 
 from v2meow.data.cache import CacheWriter, ItemRecord, write_manifest
 
-CONTRACT = dict(feature_rate=5.0, feature_dim=8, semantic_rate=10.0, semantic_vocab=24, codec_rate=20.0,
-                num_codebooks=4, codebook_size=16, style_dim=6,
-                features="test-features", semantic="test-semantic", codec="test-codec", style="test-style")
+CONTRACT = dict(
+    feature_rate=5.0,
+    feature_dim=8,
+    semantic_rate=10.0,
+    semantic_vocab=24,
+    codec_rate=20.0,
+    num_codebooks=4,
+    codebook_size=16,
+    style_dim=6,
+    features="test-features",
+    semantic="test-semantic",
+    codec="test-codec",
+    style="test-style",
+)
 
 
 BEAT_ALPHA = 0.05
@@ -21,8 +32,17 @@ def beat_pattern(t_s: int) -> torch.Tensor:
     return torch.where(torch.arange(t_s) % 5 == 0, 1.0, BEAT_ALPHA)
 
 
-def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None, seed=0, items_per_shard=2,
-               beats: bool = False, rhythm: str = "", contract: dict | None = None) -> Path:
+def make_cache(
+    root: Path,
+    durations=(3.0, 2.5, 1.2),
+    audio_only=(),
+    splits=None,
+    seed=0,
+    items_per_shard=2,
+    beats: bool = False,
+    rhythm: str = "",
+    contract: dict | None = None,
+) -> Path:
     """Items whose streams are deterministic functions of time, so crops can be checked.
 
     `beats=True` also stores VMAs beat weights (`beat_pattern`), as `v2meow-prepare --beat-weights` does;
@@ -41,7 +61,10 @@ def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None
         t_v, t_s, t_a = round(dur * c["feature_rate"]), round(dur * c["semantic_rate"]), round(dur * c["codec_rate"])
         tensors = {
             # column 0 of features and the semantic / code values encode the frame index
-            "visual": torch.cat([torch.arange(t_v, dtype=torch.float32)[:, None], torch.randn(t_v, c["feature_dim"] - 1, generator=g)], 1),
+            "visual": torch.cat(
+                [torch.arange(t_v, dtype=torch.float32)[:, None], torch.randn(t_v, c["feature_dim"] - 1, generator=g)],
+                1,
+            ),
             "semantic": torch.arange(t_s) % c["semantic_vocab"],
             "codes": (torch.arange(t_a)[None] + torch.arange(c["num_codebooks"])[:, None]) % c["codebook_size"],
             "style": torch.randn(c["style_dim"], generator=g),
@@ -55,6 +78,11 @@ def make_cache(root: Path, durations=(3.0, 2.5, 1.2), audio_only=(), splits=None
         if not has_video:
             del tensors["visual"]
         split = splits[i] if splits else "train"
-        w.add(ItemRecord(key=f"item{i}", source=f"item{i}.mp4", clip_start=0.0, duration=dur, split=split, has_video=has_video), tensors)
+        w.add(
+            ItemRecord(
+                key=f"item{i}", source=f"item{i}.mp4", clip_start=0.0, duration=dur, split=split, has_video=has_video
+            ),
+            tensors,
+        )
     w.flush()
     return root

@@ -6,7 +6,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/mediagen.py
 
-import mediagen  # noqa: E402
+import mediagen
 
 # Test models are tiny: one intra-op thread avoids thread hand-off costs that dominate small ops.
 torch.set_num_threads(1)

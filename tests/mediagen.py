@@ -59,14 +59,18 @@ def make_video(
         if a is not None:
             sr = audio_rate
             tt = np.arange(round(n / fps * sr)) / sr
-            af = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * tt))[None].astype(np.float32), format="fltp", layout="mono")
+            af = av.AudioFrame.from_ndarray(
+                (0.3 * np.sin(2 * np.pi * 440 * tt))[None].astype(np.float32), format="fltp", layout="mono"
+            )
             af.sample_rate, af.pts, af.time_base = sr, 0, Fraction(1, sr)
             for p in list(a.encode(af)) + list(a.encode(None)):
                 c.mux(p)
     return path
 
 
-def make_audio(path: Path, duration: float = 1.0, rate: int = 44100, channels: int = 1, freq: float = 440.0) -> np.ndarray:
+def make_audio(
+    path: Path, duration: float = 1.0, rate: int = 44100, channels: int = 1, freq: float = 440.0
+) -> np.ndarray:
     """Write a sine tone to `path` (format from suffix); return the samples written [C, N]."""
     t = np.arange(round(duration * rate)) / rate
     wav = np.stack([0.5 * np.sin(2 * np.pi * freq * (1 + 0.5 * ch) * t) for ch in range(channels)]).astype(np.float32)

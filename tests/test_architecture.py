@@ -43,5 +43,46 @@ def test_every_import_points_down():
             up = FLOORS[target] > FLOORS[own]
             sideways = FLOORS[target] == FLOORS[own] and FLOORS[own] in ISOLATED
             if up or sideways:
-                bad.append(f"{path.relative_to(root)}:{line} ({own}, floor {FLOORS[own]}) imports {target} (floor {FLOORS[target]})")
+                bad.append(
+                    f"{path.relative_to(root)}:{line} ({own}, floor {FLOORS[own]}) imports {target} (floor {FLOORS[target]})"
+                )
     assert not bad, "imports that point up or sideways:\n" + "\n".join(bad)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _top_level_imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.lineno, node.module.split(".")[0]
+        elif isinstance(node, ast.Import):
+            yield from ((node.lineno, a.name.split(".")[0]) for a in node.names)
+
+
+def test_the_package_never_imports_the_recipes():
+    """`recipes/` (outside the installed package) may import v2meow; v2meow never imports recipes."""
+    root = Path(v2meow.__file__).parent
+    bad = [
+        f"{p.relative_to(root)}:{line}"
+        for p in sorted(root.rglob("*.py"))
+        for line, top in _top_level_imports(p)
+        if top == "recipes"
+    ]
+    assert not bad, "v2meow imports recipes (not installed with it):\n" + "\n".join(bad)
+
+
+def test_recipes_import_only_v2meow_and_themselves_of_this_repository():
+    bad = [
+        f"{p.relative_to(ROOT)}:{line} imports {top}"
+        for p in sorted((ROOT / "recipes").rglob("*.py"))
+        for line, top in _top_level_imports(p)
+        if top in {"tests", "bench", "src"}
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_demo_package_is_only_the_make_demo_entry_point():
+    """The installed `v2meow.demo` keeps `make demo`; the demo data and bundle recipes are in recipes/."""
+    demo = Path(v2meow.__file__).parent / "demo"
+    assert sorted(p.name for p in demo.glob("*.py")) == ["__init__.py", "__main__.py"]

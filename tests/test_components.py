@@ -33,7 +33,9 @@ def test_round_trip(tmp_path):
     m = Tiny(TinyConfig(width=5))
     m.save_pretrained(tmp_path / "c")
     cfg = json.loads((tmp_path / "c" / "config.json").read_text())
-    assert cfg["model_type"] == "tiny-test" and cfg["width"] == 5 and "format_version" in cfg and "v2meow_version" in cfg
+    assert (
+        cfg["model_type"] == "tiny-test" and cfg["width"] == 5 and "format_version" in cfg and "v2meow_version" in cfg
+    )
     back = Tiny.from_pretrained(tmp_path / "c")
     x = torch.randn(3, 5)
     torch.testing.assert_close(back(x), m(x), rtol=0, atol=0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from v2meow import media
-from v2meow.errors import MediaError, OutputError, NoAudioStreamError, NoVideoStreamError, UnreadableMediaError
+from v2meow.errors import MediaError, NoAudioStreamError, NoVideoStreamError, OutputError, UnreadableMediaError
 
 
 @pytest.mark.parametrize("fps", [25, 30000 / 1001, 7])

@@ -48,12 +48,19 @@ class ComponentConfig:
     def to_dict(self) -> dict[str, Any]:
         """All fields plus `model_type`, `format_version` and `v2meow_version`."""
         d = dataclasses.asdict(self)
-        return {"model_type": self.model_type, "format_version": self.format_version, "v2meow_version": __version__, **d}
+        return {
+            "model_type": self.model_type,
+            "format_version": self.format_version,
+            "v2meow_version": __version__,
+            **d,
+        }
 
     @classmethod
     def migrate(cls, d: dict[str, Any], from_version: int) -> dict[str, Any]:
         """Upgrade a config dict written with an older `format_version` (override per class)."""
-        raise ConfigError(f"{cls.model_type}: cannot read format_version {from_version} (this version reads {cls.format_version})")
+        raise ConfigError(
+            f"{cls.model_type}: cannot read format_version {from_version} (this version reads {cls.format_version})"
+        )
 
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:
@@ -177,7 +184,9 @@ def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
     """`ConfigError` naming the first tensor holding NaN or inf: such weights load but cannot be right."""
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ConfigError(f"{source}: tensor {name} holds NaN or inf values; these weights are broken (re-export or re-download them)")
+            raise ConfigError(
+                f"{source}: tensor {name} holds NaN or inf values; these weights are broken (re-export or re-download them)"
+            )
 
 
 def check_before_build(cls: type[Component], config: ComponentConfig, weights: str | os.PathLike) -> None:
@@ -193,7 +202,7 @@ def check_before_build(cls: type[Component], config: ComponentConfig, weights: s
             probe = cls(config)
     except ConfigError:
         raise
-    except Exception:  # noqa: BLE001 - a class that does real work in its constructor: build it for real
+    except Exception:
         return
     own = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     needed = sum(math.prod(s) for s in own.values()) * 4
@@ -207,8 +216,10 @@ def check_before_build(cls: type[Component], config: ComponentConfig, weights: s
     renamed = dict(zip(shapes, stored.values())) if len(shapes) == len(stored) else {}
     for name in sorted(floats & set(renamed)):
         if renamed[name] not in schema.FLOAT_DTYPES:
-            raise ConfigError(f"{weights}: tensor {name} is stored as {renamed[name]}; a float parameter must be stored "
-                              "as F16, BF16, F32 or F64")
+            raise ConfigError(
+                f"{weights}: tensor {name} is stored as {renamed[name]}; a float parameter must be stored "
+                "as F16, BF16, F32 or F64"
+            )
     problems = state_problems(own, {k: tuple(v.shape) for k, v in shapes.items()})
     if problems:
         raise ConfigError(f"{weights}: weights do not match the config: " + "; ".join(problems))
@@ -228,7 +239,9 @@ def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source:
     own_state = module.state_dict()
     own = {k: tuple(v.shape) for k, v in own_state.items()}
     problems = state_problems(own, {k: tuple(v.shape) for k, v in state.items()})
-    cast = [k for k, v in own_state.items() if k in state and v.is_floating_point() and not state[k].is_floating_point()]
+    cast = [
+        k for k, v in own_state.items() if k in state and v.is_floating_point() and not state[k].is_floating_point()
+    ]
     if cast:
         problems.append(f"{_few(cast)} stored as {state[cast[0]].dtype} (a float parameter must be stored as a float)")
     if problems:

@@ -49,7 +49,11 @@ def check_copyable(codec: str, out_path: str | os.PathLike, video_path: str | os
     suffix = Path(out_path).suffix.lower()
     if not can_hold(suffix, codec):
         fits = [s for s in OUTPUT_CONTAINERS if can_hold(s, codec)]
-        hint = f"use {' or '.join(fits)}" if fits else "no container v2meow writes can hold it; write a .wav or .flac instead"
+        hint = (
+            f"use {' or '.join(fits)}"
+            if fits
+            else "no container v2meow writes can hold it; write a .wav or .flac instead"
+        )
         raise MediaError(
             f"{out_path}: a {suffix} file cannot hold the {codec} video of {video_path or 'the input'} "
             f"(copied, not re-encoded); {hint}"
@@ -64,7 +68,7 @@ def can_hold(suffix: str, codec: str) -> bool:
     return codec in _muxer_codecs(OUTPUT_CONTAINERS[suffix][0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _muxer_codecs(fmt: str) -> frozenset[str]:
     with av.open(io.BytesIO(), mode="w", format=fmt) as c:
         return frozenset(c.supported_codecs)

@@ -81,7 +81,9 @@ def check_outputs(
         check_writable(out)
         for source in inputs:
             if same_file(out, source):
-                raise OutputError(f"{out}: {option} is the input {source}; writing it would destroy the input, choose another path")
+                raise OutputError(
+                    f"{out}: {option} is the input {source}; writing it would destroy the input, choose another path"
+                )
         checked.append(out)
     return checked
 
@@ -100,7 +102,9 @@ def check_output_dir(path: str | os.PathLike, inputs: Iterable[str | os.PathLike
     for source in inputs:
         if overlaps(path, source):
             what = "is" if same_file(path, source) else "holds"
-            raise OutputError(f"{path}: {option} {what} the input {source}; writing it would destroy the input, choose another directory")
+            raise OutputError(
+                f"{path}: {option} {what} the input {source}; writing it would destroy the input, choose another directory"
+            )
     return path
 
 

@@ -16,14 +16,6 @@ import numpy as np
 import soxr
 import torch
 
-from v2meow.errors import (
-    EmptyMediaError,
-    MediaError,
-    OutputError,
-    NoAudioStreamError,
-    NoVideoStreamError,
-    UnreadableMediaError,
-)
 from v2meow.containers import (  # noqa: F401 - re-exported: media is where callers look for them
     _AUDIO_RATES,
     COPYABLE,
@@ -32,6 +24,14 @@ from v2meow.containers import (  # noqa: F401 - re-exported: media is where call
     can_hold,
     check_copyable,
     output_container,
+)
+from v2meow.errors import (
+    EmptyMediaError,
+    MediaError,
+    NoAudioStreamError,
+    NoVideoStreamError,
+    OutputError,
+    UnreadableMediaError,
 )
 from v2meow.io import atomic_output
 
@@ -205,7 +205,11 @@ def read_frames(
 
         def emit_until(limit: float) -> None:
             nonlocal k, current
-            while current is not None and start + k / rate < limit - 1e-9 and (duration is None or k / rate < duration - 1e-9):
+            while (
+                current is not None
+                and start + k / rate < limit - 1e-9
+                and (duration is None or k / rate < duration - 1e-9)
+            ):
                 t, frame, arr = current
                 if arr is None:
                     arr = frame.to_ndarray(format="rgb24", width=w, height=h)
@@ -313,7 +317,9 @@ def read_audio(
                 if wanted is not None and got >= wanted:
                     break
         except av.FFmpegError as e:
-            raise UnreadableMediaError(f"{path}: audio decode error after {got / src_rate:.2f}s ({_short(e)})") from None
+            raise UnreadableMediaError(
+                f"{path}: audio decode error after {got / src_rate:.2f}s ({_short(e)})"
+            ) from None
     if not chunks:
         raise EmptyMediaError(f"{path}: audio stream has no decodable samples")
     wav = np.concatenate(chunks, axis=1).astype(np.float32)  # [C, N]

@@ -45,10 +45,14 @@ def resolve_bundle(given: str | os.PathLike | None) -> Path:
     env = os.environ.get(ENV)
     if env:
         if not _is_bundle(Path(env)):
-            raise MissingWeightsError(f"${ENV}={env} is not a v2meow bundle (no {PIPELINE_FILE}); point it at a bundle or pass --bundle DIR")
+            raise MissingWeightsError(
+                f"${ENV}={env} is not a v2meow bundle (no {PIPELINE_FILE}); point it at a bundle or pass --bundle DIR"
+            )
         return Path(env)
     bundle = default_bundle()
     if not _is_bundle(bundle):
         where = " or ".join(str(c) for c in demo_bundle_candidates())
-        raise MissingWeightsError(f"no bundle: pass --bundle DIR or set {ENV}=DIR (no demo bundle at {where}; make demo-bundle builds it)")
+        raise MissingWeightsError(
+            f"no bundle: pass --bundle DIR or set {ENV}=DIR (no demo bundle at {where}; make demo-bundle builds it)"
+        )
     return bundle

@@ -69,28 +69,32 @@ def load_torch(
         raise MissingWeightsError(f"{path}: file not found")
     if is_torchscript(path):
         if not trust_pickle:
-            raise ConfigError(f"{path}: is a TorchScript archive, and loading one runs arbitrary code from the file; {HINT}")
+            raise ConfigError(
+                f"{path}: is a TorchScript archive, and loading one runs arbitrary code from the file; {HINT}"
+            )
         with warnings.catch_warnings():  # jit.load is deprecated, but OpenAI ships TorchScript
             warnings.simplefilter("ignore", FutureWarning)
             try:
                 return torch.jit.load(str(path), map_location=map_location)
-            except Exception as e:  # noqa: BLE001 - any failure means "not usable"
+            except Exception as e:
                 raise ConfigError(f"{path}: not a readable TorchScript archive ({_first_line(e)})") from None
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the refusal says enough
             warnings.simplefilter("ignore")
             return torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as safe_error:  # noqa: BLE001 - any refusal leads to the same choice
+    except Exception as safe_error:
         if not _looks_pickled(path) or "weights only load failed" not in str(safe_error).lower():
             raise ConfigError(f"{path}: not a readable {what} ({_first_line(safe_error)})") from None
         if not trust_pickle:
             unsafe = _unsupported_global(safe_error)
             held = f"a pickled {unsafe} object" if unsafe else "pickled objects the safe reader refuses"
-            raise ConfigError(f"{path}: holds {held}, not only tensors, and unpickling it can run arbitrary code; {HINT}") from None
+            raise ConfigError(
+                f"{path}: holds {held}, not only tensors, and unpickling it can run arbitrary code; {HINT}"
+            ) from None
     kwargs = {"pickle_module": pickle_module} if pickle_module is not None else {}
     try:
         return torch.load(str(path), map_location=map_location, weights_only=False, **kwargs)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise ConfigError(f"{path}: not a readable {what} ({_first_line(e)})") from None
 
 

@@ -43,27 +43,72 @@ HUGE = 2**24
 # config that uses them: a `heads` is a count of heads everywhere.
 _W, _R = True, False
 FIELDS: dict[str, tuple[bool, float, float, bool]] = {
-    **{n: (_W, 1, BIG, True) for n in ("dim", "ffn", "base_channels", "backbone_dim", "backbone_intermediate", "latent_dim",
-                                        "codebook_dim", "n_mels", "kernel_size", "hop_length", "n_fft", "mel_n_fft",
-                                        "char_ngram", "average_frames", "batch_size", "every_n_train_steps", "channels")},
+    **{
+        n: (_W, 1, BIG, True)
+        for n in (
+            "dim",
+            "ffn",
+            "base_channels",
+            "backbone_dim",
+            "backbone_intermediate",
+            "latent_dim",
+            "codebook_dim",
+            "n_mels",
+            "kernel_size",
+            "hop_length",
+            "n_fft",
+            "mel_n_fft",
+            "char_ngram",
+            "average_frames",
+            "batch_size",
+            "every_n_train_steps",
+            "channels",
+        )
+    },
     **{n: (_W, 1, 1024, True) for n in ("depth", "heads", "backbone_layers", "num_quantizers", "num_codebooks")},
     **{n: (_W, 0, 1024, True) for n in ("encoder_depth", "encoder_layers", "num_coarse", "num_fine")},
-    **{n: (_W, 1, HUGE, True) for n in ("semantic_vocab", "codebook_size", "num_clusters", "num_buckets", "vocab_size")},
-    **{n: (_W, 0, BIG, True) for n in ("feature_dim", "style_dim", "long_term_steps", "kmeans_iters", "griffin_lim_iters",
-                                        "warmup_steps", "num_workers", "size")},
+    **{
+        n: (_W, 1, HUGE, True) for n in ("semantic_vocab", "codebook_size", "num_clusters", "num_buckets", "vocab_size")
+    },
+    **{
+        n: (_W, 0, BIG, True)
+        for n in (
+            "feature_dim",
+            "style_dim",
+            "long_term_steps",
+            "kmeans_iters",
+            "griffin_lim_iters",
+            "warmup_steps",
+            "num_workers",
+            "size",
+        )
+    },
     **{n: (_W, 1, 2**31 - 1, True) for n in ("max_steps",)},
     "sample_rate": (_W, 1, 768_000, True),
     "audio_rate": (_W, 1, 768_000, True),
-    **{n: (_R, 0, 10_000, False) for n in ("feature_rate", "semantic_rate", "codec_rate", "frame_rate", "rhythm_rate",
-                                           "beat_motion_rate")},
+    **{
+        n: (_R, 0, 10_000, False)
+        for n in ("feature_rate", "semantic_rate", "codec_rate", "frame_rate", "rhythm_rate", "beat_motion_rate")
+    },
     "rate": (_R, 0, 1000, False),  # a visual feature rate (frames per second)
     "ticks_per_second": (_R, 0, 1e6, False),
     **{n: (_R, 0, 1e5, False) for n in ("window_seconds", "chunk_seconds", "crop_seconds", "clip_seconds")},
     **{n: (_R, 0, 1, True) for n in ("dropout", "cond_dropout", "style_dropout", "ema_decay")},
     "lr": (_R, 0, 10, False),
     "contrastive_temperature": (_R, 0, 1e6, False),
-    **{n: (_R, 0, 1e6, True) for n in ("weight_decay", "contrastive_weight", "commitment_weight", "pair_weight", "char_weight",
-                                        "word_weight", "min_seconds", "bandwidth")},
+    **{
+        n: (_R, 0, 1e6, True)
+        for n in (
+            "weight_decay",
+            "contrastive_weight",
+            "commitment_weight",
+            "pair_weight",
+            "char_weight",
+            "word_weight",
+            "min_seconds",
+            "bandwidth",
+        )
+    },
 }
 
 
@@ -180,12 +225,17 @@ def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
             check_field(key, value, where)
     check_tree(manifest, where)
     coarse = manifest.get("num_coarse")
-    if isinstance(coarse, int) and isinstance(manifest.get("num_codebooks"), int) and coarse > manifest["num_codebooks"]:
+    if (
+        isinstance(coarse, int)
+        and isinstance(manifest.get("num_codebooks"), int)
+        and coarse > manifest["num_codebooks"]
+    ):
         raise fail(where, f"num_coarse {coarse} is more than num_codebooks {manifest['num_codebooks']}")
     return manifest
 
 
 # ---- YAML ---------------------------------------------------------------------------------
+
 
 def load_yaml(text: str, where: str) -> Any:
     """`yaml.safe_load`, refusing documents nested past MAX_DEPTH or whose aliases expand past MAX_YAML_NODES."""
@@ -233,8 +283,20 @@ def _yaml_size(root, where: str) -> int:
 # ---- safetensors headers ------------------------------------------------------------------
 
 FLOAT_DTYPES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
-_ALL_DTYPES = {**FLOAT_DTYPES, "I8": 1, "U8": 1, "BOOL": 1, "I16": 2, "U16": 2, "I32": 4, "U32": 4, "I64": 8, "U64": 8,
-               "F8_E4M3": 1, "F8_E5M2": 1}  # fmt: skip
+_ALL_DTYPES = {
+    **FLOAT_DTYPES,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "I16": 2,
+    "U16": 2,
+    "I32": 4,
+    "U32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 
 
 def safetensors_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -264,13 +326,18 @@ def safetensors_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[in
             raise fail(str(path), f"corrupted or unreadable weights (tensor {name})") from None
         if dtype not in _ALL_DTYPES:
             raise fail(str(path), f"corrupted or unreadable weights (tensor {name} has unknown dtype {_show(dtype)})")
-        if min(shape, default=0) < 0 or not 0 <= start <= end <= data or end - start != math.prod(shape) * _ALL_DTYPES[dtype]:
+        if (
+            min(shape, default=0) < 0
+            or not 0 <= start <= end <= data
+            or end - start != math.prod(shape) * _ALL_DTYPES[dtype]
+        ):
             raise fail(str(path), f"corrupted or unreadable weights (tensor {name} does not fit the file)")
         out[name] = (dtype, shape)
     return out
 
 
 # ---- memory -------------------------------------------------------------------------------
+
 
 def available_memory() -> int | None:
     """Bytes this process can still get: MemAvailable, lowered by an address-space limit; None if unknown."""
@@ -298,8 +365,13 @@ def check_memory(needed: int, where: str, sizes: Mapping[str, Any]) -> None:
     free = available_memory()
     if free is None or needed <= free:
         return
-    big = sorted(((k, v) for k, v in sizes.items() if k in FIELDS and isinstance(v, int) and not isinstance(v, bool) and v > 1),
-                 key=lambda kv: -kv[1])[:3]  # fmt: skip
+    big = sorted(
+        ((k, v) for k, v in sizes.items() if k in FIELDS and isinstance(v, int) and not isinstance(v, bool) and v > 1),
+        key=lambda kv: -kv[1],
+    )[:3]
     named = ", ".join(f"{k}={v}" for k, v in big) or "its sizes"
-    raise fail(where, f"a model with {named} needs {needed / 2**30:.1f} GiB for its weights, "
-                      f"but only {free / 2**30:.1f} GiB of memory is available")  # fmt: skip
+    raise fail(
+        where,
+        f"a model with {named} needs {needed / 2**30:.1f} GiB for its weights, "
+        f"but only {free / 2**30:.1f} GiB of memory is available",
+    )

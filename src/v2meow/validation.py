@@ -224,7 +224,9 @@ def generation(values: Mapping[str, Any], prefix: str = "", roles: tuple[str, ..
     `context_seconds` hold one entry per stage role of `roles` (`by_role`).
     """
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{prefix.rstrip('.') or 'generation settings'} must be an object, got {type(values).__name__}")
+        raise ConfigError(
+            f"{prefix.rstrip('.') or 'generation settings'} must be an object, got {type(values).__name__}"
+        )
     unknown = sorted(set(values) - set(GENERATION_FIELDS))
     if unknown:
         raise ConfigError(f"unknown generation setting {prefix}{unknown[0]} (known: {', '.join(GENERATION_FIELDS)})")
@@ -249,6 +251,7 @@ def generation(values: Mapping[str, Any], prefix: str = "", roles: tuple[str, ..
 
 
 # ---- pipeline.json -----------------------------------------------------------------------
+
 
 def pipeline_spec(spec: Any, where: str) -> dict[str, Any]:
     """Check the shape of a parsed pipeline.json; `where` (the file) starts every message."""
@@ -280,7 +283,15 @@ def pipeline_spec(spec: Any, where: str) -> dict[str, Any]:
 
 
 def _json_type(value: Any) -> str:
-    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}
+    names = {
+        dict: "object",
+        list: "list",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -295,7 +306,7 @@ def dataclass_values(cls: type, values: Mapping[str, Any], label: str) -> None:
 
     try:
         hints = typing.get_type_hints(cls)
-    except Exception:  # noqa: BLE001 - an annotation we cannot resolve is not the user's error
+    except Exception:
         return
     for f in dataclasses.fields(cls):
         if f.name not in values:
@@ -309,8 +320,16 @@ def dataclass_values(cls: type, values: Mapping[str, Any], label: str) -> None:
             raise ConfigError(f"{label}: {f.name} must be {expected}, got {_show(value)}")
 
 
-_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", tuple: "a list",
-               list: "a list", dict: "an object", type(None): "null"}
+_KIND_NAMES = {
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    tuple: "a list",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
 
 
 def _kinds(hint: Any) -> set:

@@ -6,11 +6,11 @@ import json
 import stat
 import struct
 
-import cachegen
 import pytest
 import torch
 from safetensors.torch import save_file
 
+import cachegen
 from v2meow.cli.cache import main
 from v2meow.data.cache import CacheReader, verify_shard
 from v2meow.errors import UnreadableMediaError

@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cachegen
 import pytest
 
+import cachegen
 from v2meow import schema
 from v2meow.cli.generate import main as generate
 from v2meow.errors import ConfigError
@@ -36,12 +36,19 @@ def _nested(depth: int) -> str:
 
 
 STAGE1 = [  # (field, value, words the message holds)
-    ("depth", 1_000_000_000, "depth"), ("depth", 1.5, "depth"), ("dim", -128, "dim"), ("heads", 0, "heads"),
-    ("ticks_per_second", 0, "ticks_per_second"), ("ticks_per_second", float("nan"), "ticks_per_second"),
-    ("semantic_vocab", "256", "semantic_vocab"), ("semantic_vocab", 1e12, "semantic_vocab"),
-    ("semantic_vocab", -5, "semantic_vocab"), ("dropout", 2.0, "dropout"), ("feature_rate", 1e6, "feature_rate"),
+    ("depth", 1_000_000_000, "depth"),
+    ("depth", 1.5, "depth"),
+    ("dim", -128, "dim"),
+    ("heads", 0, "heads"),
+    ("ticks_per_second", 0, "ticks_per_second"),
+    ("ticks_per_second", float("nan"), "ticks_per_second"),
+    ("semantic_vocab", "256", "semantic_vocab"),
+    ("semantic_vocab", 1e12, "semantic_vocab"),
+    ("semantic_vocab", -5, "semantic_vocab"),
+    ("dropout", 2.0, "dropout"),
+    ("feature_rate", 1e6, "feature_rate"),
     ("extra_streams", [{"name": "rhythm", "kind": "features", "size": -1, "rate": 25.0}], "extra_streams[0].size"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("field,value,words", STAGE1)
@@ -64,8 +71,15 @@ def test_deeply_nested_json(bundle, tmp_path, refused, make_video, where):
     assert where.split("/")[-1] in err and "nested" in err, err
 
 
-@pytest.mark.parametrize("rate,words", [(1e6, "features.options.rate"), (float("nan"), "features.options.rate"),
-                                        ("fast", "features.options.rate"), (-1, "features.options.rate")])
+@pytest.mark.parametrize(
+    "rate,words",
+    [
+        (1e6, "features.options.rate"),
+        (float("nan"), "features.options.rate"),
+        ("fast", "features.options.rate"),
+        (-1, "features.options.rate"),
+    ],
+)
 def test_pipeline_json_feature_rate(bundle, tmp_path, refused, make_video, rate, words):
     broken = _copy(bundle, tmp_path, "b")
     _edit(broken / "pipeline.json", lambda d: {**d, "features": {**d["features"], "options": {"rate": rate}}})
@@ -103,8 +117,13 @@ def test_huge_configs_refused_under_a_memory_limit(bundle, tmp_path):
         broken = _copy(bundle / "stage1", tmp_path, f"s{i}")
         _edit(broken / "config.json", lambda d, f=fields: {**d, **f})
         env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-        p = subprocess.run([sys.executable, "-c", _LIMITED.format(limit=limit), str(broken)], capture_output=True,
-                           text=True, env=env, timeout=300)  # fmt: skip
+        p = subprocess.run(
+            [sys.executable, "-c", _LIMITED.format(limit=limit), str(broken)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert p.returncode == 0, p.stderr[-2000:]
         assert p.stdout.startswith("ConfigError") and "GiB" in p.stdout and "depth=64" in p.stdout, p.stdout
 
@@ -112,12 +131,16 @@ def test_huge_configs_refused_under_a_memory_limit(bundle, tmp_path):
 # ---- cache manifests ------------------------------------------------------------------------
 
 MANIFESTS = [  # (change, words)
-    (lambda m: [m], "JSON object"), (lambda m: {k: v for k, v in m.items() if k != "semantic_vocab"}, "semantic_vocab"),
-    (lambda m: {**m, "semantic_vocab": "256"}, "semantic_vocab"), (lambda m: {**m, "semantic_rate": float("nan")}, "semantic_rate"),
-    (lambda m: {**m, "semantic_vocab": 1e12}, "semantic_vocab"), (lambda m: {**m, "semantic_vocab": -5}, "semantic_vocab"),
-    (lambda m: {**m, "codebook_size": 0}, "codebook_size"), (lambda m: {**m, "stretch": [1.0, float("inf")]}, "stretch[1]"),
+    (lambda m: [m], "JSON object"),
+    (lambda m: {k: v for k, v in m.items() if k != "semantic_vocab"}, "semantic_vocab"),
+    (lambda m: {**m, "semantic_vocab": "256"}, "semantic_vocab"),
+    (lambda m: {**m, "semantic_rate": float("nan")}, "semantic_rate"),
+    (lambda m: {**m, "semantic_vocab": 1e12}, "semantic_vocab"),
+    (lambda m: {**m, "semantic_vocab": -5}, "semantic_vocab"),
+    (lambda m: {**m, "codebook_size": 0}, "codebook_size"),
+    (lambda m: {**m, "stretch": [1.0, float("inf")]}, "stretch[1]"),
     (lambda m: {**m, "num_coarse": 99}, "num_coarse"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("change,words", MANIFESTS)
@@ -128,8 +151,21 @@ def test_bad_manifests_in_training(tmp_path, refused, change, words):
     manifest = cache / "manifest.json"
     manifest.write_text(json.dumps(change(json.loads(manifest.read_text()))))
     shards = sorted(p.name for p in cache.iterdir())
-    err = refused(train, ["stage1", "--config", "configs/stage1.yaml", "--data", cache, "--out", tmp_path / "run",
-                          "--set", "model.preset=debug"], tmp_path / "run")  # fmt: skip
+    err = refused(
+        train,
+        [
+            "stage1",
+            "--config",
+            "configs/stage1.yaml",
+            "--data",
+            cache,
+            "--out",
+            tmp_path / "run",
+            "--set",
+            "model.preset=debug",
+        ],
+        tmp_path / "run",
+    )
     assert words in err and "manifest" in err and "delete" not in err, err
     assert sorted(p.name for p in cache.iterdir()) == shards
 
@@ -155,6 +191,13 @@ def test_manifest_nested_deep(tmp_path):
 def test_schema_units():
     assert schema.json_depth('{"a": "[[[[{{{", "b": [[1]]}') == 3
     assert schema.check_field("heads", 4, "x") == 4
-    for key, bad in (("heads", 0), ("heads", 2.5), ("lr", float("nan")), ("lr", "fast"), ("batch_size", 0), ("dropout", 1.5)):
+    for key, bad in (
+        ("heads", 0),
+        ("heads", 2.5),
+        ("lr", float("nan")),
+        ("lr", "fast"),
+        ("batch_size", 0),
+        ("dropout", 1.5),
+    ):
         with pytest.raises(ConfigError, match=key):
             schema.check_field(key, bad, "x")

@@ -33,6 +33,7 @@ def _run(bundle, video, out, *extra):
 
 # ---- bad videos (already handled before this suite; kept so none regresses) ----------------
 
+
 def test_bad_videos(bundle, make_video, make_audio, tmp_path, refused):
     (tmp_path / "zero.mp4").write_bytes(b"")
     (tmp_path / "text.mp4").write_text("not a video\n" * 100)
@@ -47,6 +48,7 @@ def test_bad_videos(bundle, make_video, make_audio, tmp_path, refused):
 
 
 # ---- outputs: checked before the model loads ------------------------------------------------
+
 
 def test_out_is_the_input_in_every_disguise(bundle, video, tmp_path, refused, no_model):
     link = tmp_path / "link.mp4"
@@ -97,13 +99,27 @@ def test_read_only_folder(bundle, video, tmp_path, refused, no_model):
 
 # ---- numbers: one check for the CLI, checked before the model loads ---------------------------
 
+
 @pytest.mark.parametrize(
     "option,value",
     [
-        ("--temperatures", "nan"), ("--temperatures", "inf"), ("--temperatures", "-1"), ("--temperatures", "hot"),
-        ("--temperatures", "1,2"), ("--top-k", "1.7"), ("--top-k", "-1"), ("--top-p", "0"), ("--top-p", "1.5"),
-        ("--top-p", "nan"), ("--cfg", "nan"), ("--cfg", "-1"), ("--seed", "99999999999999999999999"),
-        ("--seed", "-1"), ("--seed", "1.5"), ("--num-samples", "1000"), ("--num-samples", "0"),
+        ("--temperatures", "nan"),
+        ("--temperatures", "inf"),
+        ("--temperatures", "-1"),
+        ("--temperatures", "hot"),
+        ("--temperatures", "1,2"),
+        ("--top-k", "1.7"),
+        ("--top-k", "-1"),
+        ("--top-p", "0"),
+        ("--top-p", "1.5"),
+        ("--top-p", "nan"),
+        ("--cfg", "nan"),
+        ("--cfg", "-1"),
+        ("--seed", "99999999999999999999999"),
+        ("--seed", "-1"),
+        ("--seed", "1.5"),
+        ("--num-samples", "1000"),
+        ("--num-samples", "0"),
         ("--num-samples", "2.5"),
     ],
 )
@@ -127,6 +143,7 @@ def test_one_cfg_value_guides_only_stages_that_can_be(bundle, video, tmp_path, c
 
 # ---- bundles ------------------------------------------------------------------------------------
 
+
 def _broken_bundle(bundle, tmp_path, name, change):
     copy = tmp_path / name
     shutil.copytree(bundle, copy)
@@ -145,18 +162,51 @@ def _edit_json(path, edit):
         ("missing", lambda b: shutil.rmtree(b), "not found"),
         ("corrupt", lambda b: (b / "stage2" / "model.safetensors").write_bytes(b"\0" * 64), "stage2"),
         ("list", lambda b: (b / "pipeline.json").write_text("[1, 2]"), "JSON object"),
-        ("hot", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "format_version": 1, "generation": {"temperatures": "hot"}}),
-         "generation.temperatures"),  # a format-1 file: checked while it is migrated
-        ("nan", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "format_version": 1, "generation": {"cfg": [1, 1, float("nan")]}}),
-         "generation.cfg[3]"),
-        ("hot2", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "format_version": 2, "generation": {"stages": [{"temperature": "hot"}, {}, {}]}}),
-         "generation.stages[1].temperature"),  # a format-2 file: checked while it is migrated
-        ("nan3", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "generation": {"sampling": {"semantic": {}, "coarse": {}, "fine": {"guidance": {"all": float("nan")}}}}}),
-         "generation.sampling.fine.guidance.all"),
-        ("unknown", lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "generation": {"temprature": [1, 1, 1]}}),
-         "temprature"),
-        ("vocab", lambda b: _edit_json(b / "stage1" / "config.json", lambda d: {**d, "semantic_vocab": "256x"}),
-         "semantic_vocab"),
+        (
+            "hot",
+            lambda b: _edit_json(
+                b / "pipeline.json", lambda d: {**d, "format_version": 1, "generation": {"temperatures": "hot"}}
+            ),
+            "generation.temperatures",
+        ),  # a format-1 file: checked while it is migrated
+        (
+            "nan",
+            lambda b: _edit_json(
+                b / "pipeline.json", lambda d: {**d, "format_version": 1, "generation": {"cfg": [1, 1, float("nan")]}}
+            ),
+            "generation.cfg[3]",
+        ),
+        (
+            "hot2",
+            lambda b: _edit_json(
+                b / "pipeline.json",
+                lambda d: {**d, "format_version": 2, "generation": {"stages": [{"temperature": "hot"}, {}, {}]}},
+            ),
+            "generation.stages[1].temperature",
+        ),  # a format-2 file: checked while it is migrated
+        (
+            "nan3",
+            lambda b: _edit_json(
+                b / "pipeline.json",
+                lambda d: {
+                    **d,
+                    "generation": {
+                        "sampling": {"semantic": {}, "coarse": {}, "fine": {"guidance": {"all": float("nan")}}}
+                    },
+                },
+            ),
+            "generation.sampling.fine.guidance.all",
+        ),
+        (
+            "unknown",
+            lambda b: _edit_json(b / "pipeline.json", lambda d: {**d, "generation": {"temprature": [1, 1, 1]}}),
+            "temprature",
+        ),
+        (
+            "vocab",
+            lambda b: _edit_json(b / "stage1" / "config.json", lambda d: {**d, "semantic_vocab": "256x"}),
+            "semantic_vocab",
+        ),
         ("notjson", lambda b: (b / "pipeline.json").write_bytes(b"\xff\xfe{"), "pipeline.json"),
     ],
 )

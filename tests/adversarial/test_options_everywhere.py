@@ -14,11 +14,24 @@ from v2meow.pipelines.bundle import GenerationConfig
 from v2meow.stages.sampling import SamplingConfig
 
 BAD = [
-    ("temperatures", (math.nan, 1, 1)), ("temperatures", (1, math.inf, 1)), ("temperatures", (-0.1, 1, 1)),
-    ("temperatures", "hot"), ("top_k", (1.7, 0, 0)), ("top_k", (-1, 0, 0)), ("top_p", (0.0, 1, 1)),
-    ("top_p", (1.5, 1, 1)), ("cfg", (math.nan, 1, 1)), ("cfg", (-1, 1, 1)), ("seed", 2**63), ("seed", -1),
-    ("seed", 1.5), ("num_samples", validation.MAX_SAMPLES + 1), ("num_samples", 0), ("num_samples", True),
-    ("context_seconds", (math.nan, 1, 1)), ("temperatures", (1, 1)),
+    ("temperatures", (math.nan, 1, 1)),
+    ("temperatures", (1, math.inf, 1)),
+    ("temperatures", (-0.1, 1, 1)),
+    ("temperatures", "hot"),
+    ("top_k", (1.7, 0, 0)),
+    ("top_k", (-1, 0, 0)),
+    ("top_p", (0.0, 1, 1)),
+    ("top_p", (1.5, 1, 1)),
+    ("cfg", (math.nan, 1, 1)),
+    ("cfg", (-1, 1, 1)),
+    ("seed", 2**63),
+    ("seed", -1),
+    ("seed", 1.5),
+    ("num_samples", validation.MAX_SAMPLES + 1),
+    ("num_samples", 0),
+    ("num_samples", True),
+    ("context_seconds", (math.nan, 1, 1)),
+    ("temperatures", (1, 1)),
 ]
 
 
@@ -28,13 +41,20 @@ def test_generation_config_refuses(field, value):
         GenerationConfig().replace(**{field: value})
 
 
-@pytest.mark.parametrize("sampling,field", [
-    ([{"temperature": math.nan}, {}, {}], r"sampling\[1\]\.temperature"), ([{}, {"top_k": 1.7}, {}], r"sampling\[2\]\.top_k"),
-    ([{}, {}, {"guidance": {"all": -1}}], r"sampling\[3\]\.guidance\.all"), ([{}, {}], "sampling"),
-    ([{}, {}, {"temprature": 1}], "temprature"), ([{}, {}, {"guidance": 3}], "guidance"),
-    ({"semantic": {}, "coarse": {"top_p": 0}, "fine": {}}, r"sampling\.coarse\.top_p"), ({"semantic": {}, "coarse": {}}, "fine missing"),
-    ({"semantic": {}, "coarse": {}, "fine": {}, "finest": {}}, "unknown role finest"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "sampling,field",
+    [
+        ([{"temperature": math.nan}, {}, {}], r"sampling\[1\]\.temperature"),
+        ([{}, {"top_k": 1.7}, {}], r"sampling\[2\]\.top_k"),
+        ([{}, {}, {"guidance": {"all": -1}}], r"sampling\[3\]\.guidance\.all"),
+        ([{}, {}], "sampling"),
+        ([{}, {}, {"temprature": 1}], "temprature"),
+        ([{}, {}, {"guidance": 3}], "guidance"),
+        ({"semantic": {}, "coarse": {"top_p": 0}, "fine": {}}, r"sampling\.coarse\.top_p"),
+        ({"semantic": {}, "coarse": {}}, "fine missing"),
+        ({"semantic": {}, "coarse": {}, "fine": {}, "finest": {}}, "unknown role finest"),
+    ],
+)
 def test_per_stage_settings_refused_naming_the_stage(sampling, field):
     with pytest.raises(ConfigError, match=field):
         GenerationConfig(sampling=sampling)
@@ -67,7 +87,9 @@ def test_sampling_config_refuses(kwargs):
 
 
 def test_valid_values_are_kept_exactly():
-    g = GenerationConfig().replace(top_k=(1e3, 0, 5), seed=2**63 - 1, num_samples=validation.MAX_SAMPLES, temperatures=(0, 0.5, 1))
+    g = GenerationConfig().replace(
+        top_k=(1e3, 0, 5), seed=2**63 - 1, num_samples=validation.MAX_SAMPLES, temperatures=(0, 0.5, 1)
+    )
     assert [s.top_k for s in g.sampling.values()] == [1000, 0, 5] and isinstance(g.sampling["semantic"].top_k, int)
     assert g.seed == 2**63 - 1
     assert validation.parse_numbers("1,2.5,3", "--x") == (1, 2.5, 3)
@@ -77,8 +99,13 @@ def test_valid_values_are_kept_exactly():
 @pytest.mark.parametrize(
     "settings",
     [
-        Settings(temperatures=(math.nan, 1, 1)), Settings(temperatures=(1, 1, math.inf)), Settings(seed=2**64),
-        Settings(seed=None), Settings(seed=math.nan), Settings(num_samples=5), Settings(num_samples=math.nan),
+        Settings(temperatures=(math.nan, 1, 1)),
+        Settings(temperatures=(1, 1, math.inf)),
+        Settings(seed=2**64),
+        Settings(seed=None),
+        Settings(seed=math.nan),
+        Settings(num_samples=5),
+        Settings(num_samples=math.nan),
     ],
 )
 def test_app_settings_refused(settings):

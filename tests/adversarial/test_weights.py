@@ -70,8 +70,11 @@ def test_features_cli_weights(planted, make_video, tmp_path, refused, kind):
     video = make_video("v.mp4", duration=1.0, fps=10, size=(32, 32))
     out = tmp_path / "f.safetensors"
     for extractor in ("clip", "i3d"):
-        err = refused(main, ["--video", video, "--extractors", extractor, "--weights", f"{extractor}={files[kind]}",
-                             "--out", out], out)  # fmt: skip
+        err = refused(
+            main,
+            ["--video", video, "--extractors", extractor, "--weights", f"{extractor}={files[kind]}", "--out", out],
+            out,
+        )
         assert "--trust-pickle" in err
     assert not marker.exists()
 

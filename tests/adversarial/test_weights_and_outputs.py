@@ -30,10 +30,14 @@ def _rewrite(weights: Path, change) -> None:
     save_file(state, str(weights), metadata={"format_version": "2"})
 
 
-@pytest.mark.parametrize("kind,change,words", [
-    ("int8", lambda t: t.to(torch.int8), "I8"), ("nan", lambda t: torch.full_like(t, float("nan")), "NaN"),
-    ("inf", lambda t: t.index_fill(0, torch.tensor([0]), float("inf")), "NaN or inf"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind,change,words",
+    [
+        ("int8", lambda t: t.to(torch.int8), "I8"),
+        ("nan", lambda t: torch.full_like(t, float("nan")), "NaN"),
+        ("inf", lambda t: t.index_fill(0, torch.tensor([0]), float("inf")), "NaN or inf"),
+    ],
+)
 def test_broken_stage_weights(bundle, tmp_path, refused, capsys, make_video, kind, change, words):
     from v2meow.cli.bundle import main as bundle_main
 
@@ -53,13 +57,18 @@ def test_nan_logits_are_never_sampled():
     from v2meow.stages.sampling import SamplingConfig, sample
 
     assert sample(torch.tensor([[0.0, float("-inf")]]), SamplingConfig(temperature=1.0)).item() == 0  # -inf: impossible
-    for logits in (torch.tensor([[0.0, float("nan")]]), torch.tensor([[float("inf"), 0.0]]), torch.full((1, 2), float("-inf"))):
+    for logits in (
+        torch.tensor([[0.0, float("nan")]]),
+        torch.tensor([[float("inf"), 0.0]]),
+        torch.full((1, 2), float("-inf")),
+    ):
         for t in (0.0, 1.0):
             with pytest.raises(ConfigError, match="NaN or inf"):
                 sample(logits, SamplingConfig(temperature=t))
 
 
 # ---- image "videos" ---------------------------------------------------------------------------
+
 
 def _image(path: Path, fmt: str, frames: int) -> Path:
     with av.open(str(path), "w", format=fmt) as c:
@@ -103,6 +112,7 @@ def test_every_container_hint_is_one_that_holds_the_codec():
 
 # ---- outputs ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("out", ["/proc/o.mp4", "/proc/self/o.wav", "/sys/o.wav", "/dev/o.wav", "/dev/full"])
 def test_system_folders_refused_up_front(bundle, make_video, refused, monkeypatch, out):
     from v2meow.pipelines import V2MeowPipeline
@@ -126,7 +136,9 @@ sys.exit(run("w", lambda: media.write_audio(sys.argv[1], torch.rand(1, 48000) - 
 @pytest.mark.parametrize("name", ["o.wav", "o.flac"])
 def test_write_failure_is_one_line(tmp_path, name):
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-c", _FULL_DISK, str(tmp_path / name)], capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(tmp_path / name)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "cannot write" in p.stderr, p.stderr
     assert os.listdir(tmp_path) == []
 
@@ -146,7 +158,9 @@ sys.exit(run("w", main))
 
 def test_sigterm_during_a_write_leaves_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen([sys.executable, "-c", _SLOW_WRITE, str(tmp_path / "o.mp4")], stdout=subprocess.PIPE, env=env, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITE, str(tmp_path / "o.mp4")], stdout=subprocess.PIPE, env=env, text=True
+    )
     assert p.stdout.readline().strip() == "writing"
     assert any(".tmp" in f for f in os.listdir(tmp_path))
     p.send_signal(signal.SIGTERM)
@@ -157,13 +171,24 @@ def test_sigterm_during_a_write_leaves_nothing(tmp_path):
 
 # ---- outputs that are inputs ------------------------------------------------------------------
 
+
 def test_bundle_create_out_is_or_holds_an_input(bundle, tmp_path, refused):
     from v2meow.cli.bundle import main as bundle_main
 
     copy = tmp_path / "B"
     shutil.copytree(bundle, copy)
-    parts = ["--stage1", copy / "stage1", "--stage2", copy / "stage2", "--stage3", copy / "stage3", "--codec", copy / "codec",
-             "--semantic", copy / "semantic"]  # fmt: skip
+    parts = [
+        "--stage1",
+        copy / "stage1",
+        "--stage2",
+        copy / "stage2",
+        "--stage3",
+        copy / "stage3",
+        "--codec",
+        copy / "codec",
+        "--semantic",
+        copy / "semantic",
+    ]
     before = (copy / "stage1" / "model.safetensors").read_bytes()
     for out in (copy / "stage1", copy, tmp_path / "link"):
         if out.name == "link":
@@ -191,7 +216,10 @@ def test_export_needs_overwrite_and_never_replaces_its_input(tmp_path, refused):
 
 # ---- the app: the same validation as the CLI ----------------------------------------------------
 
-@pytest.mark.parametrize("field,value", [("num_samples", 2.5), ("seed", 1.5), ("num_samples", float("nan")), ("seed", "1")])
+
+@pytest.mark.parametrize(
+    "field,value", [("num_samples", 2.5), ("seed", 1.5), ("num_samples", float("nan")), ("seed", "1")]
+)
 def test_app_settings_never_round(field, value):
     from v2meow.app.soundtrack import Settings
 

@@ -98,7 +98,10 @@ def test_port_in_use_is_one_line(app, bundle):
     port = urlparse(app.url).port
     done = subprocess.run(
         [sys.executable, "-m", "v2meow.cli.app", "--bundle", str(bundle), "--port", str(port)],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     assert done.returncode == 2
     assert done.stderr.strip() == (

@@ -45,8 +45,11 @@ def test_errors_name_the_file_not_its_folder(job, tmp_path, make_audio):
 @pytest.mark.parametrize(
     "settings",
     [
-        Settings(num_samples=0), Settings(num_samples=5), Settings(temperatures=(1.0, -0.1, 0.4)),
-        Settings(seed=-1), Settings(seed=1.5),
+        Settings(num_samples=0),
+        Settings(num_samples=5),
+        Settings(temperatures=(1.0, -0.1, 0.4)),
+        Settings(seed=-1),
+        Settings(seed=1.5),
     ],
 )
 def test_bad_settings_are_config_errors(job, settings, make_video):

@@ -24,7 +24,9 @@ def _create_args(out, **replace):
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     out = tmp_path_factory.mktemp("b") / "bundle"
-    temperatures = ",".join(f"{s.temperature:g}" for s in read_bundle(DEMO)["generation"].sampling.values())  # the demo's own
+    temperatures = ",".join(
+        f"{s.temperature:g}" for s in read_bundle(DEMO)["generation"].sampling.values()
+    )  # the demo's own
     assert main(_create_args(out) + ["--temperatures", temperatures]) == 0
     return out
 
@@ -50,8 +52,17 @@ def test_inspect_json_reports_sizes_parameters_rates_and_verdict(made, capsys):
     assert s1["bytes"] == sum(p.stat().st_size for p in (made / "stage1").iterdir())
     assert (s1["semantic_vocab"], s1["semantic_rate"], s1["feature_dim"]) == (256, 25.0, 16)
     codec = info["components"]["codec"]
-    assert (codec["sample_rate"], codec["frame_rate"], codec["num_codebooks"], codec["num_coarse"]) == (16000, 50.0, 6, 2)
-    assert info["features"]["dim"] == 16 and [s["temperature"] for s in info["generation"]["sampling"].values()] == [1.0, 0.6, 0.4]
+    assert (codec["sample_rate"], codec["frame_rate"], codec["num_codebooks"], codec["num_coarse"]) == (
+        16000,
+        50.0,
+        6,
+        2,
+    )
+    assert info["features"]["dim"] == 16 and [s["temperature"] for s in info["generation"]["sampling"].values()] == [
+        1.0,
+        0.6,
+        0.4,
+    ]
     assert info["compatible"] is True and info["sha256"]["ok"] is True
 
 

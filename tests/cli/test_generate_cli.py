@@ -28,7 +28,19 @@ def test_mp4_and_wav_outputs(bundle, make_video, tmp_path, capsys):
     assert ad == pytest.approx(vd, abs=0.03)
     outdir = tmp_path / "both"
     outdir.mkdir()
-    args = ["--video", str(video), "--bundle", str(bundle), "--out", str(outdir), "--text", "fast drums", "--num-samples", "2", "--quiet"]
+    args = [
+        "--video",
+        str(video),
+        "--bundle",
+        str(bundle),
+        "--out",
+        str(outdir),
+        "--text",
+        "fast drums",
+        "--num-samples",
+        "2",
+        "--quiet",
+    ]
     assert main(args) == 0
     names = sorted(p.name for p in outdir.iterdir())
     assert names == ["v_v2meow-2.mp4", "v_v2meow-2.wav", "v_v2meow.mp4", "v_v2meow.wav"]
@@ -39,7 +51,22 @@ def test_mp4_and_wav_outputs(bundle, make_video, tmp_path, capsys):
 def test_same_seed_same_audio(bundle, make_video, tmp_path):
     video = make_video(duration=1.5, fps=10, size=(32, 32))
     for name in ("a.wav", "b.wav"):
-        assert main(["--video", str(video), "--bundle", str(bundle), "--out", str(tmp_path / name), "--seed", "7", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "--video",
+                    str(video),
+                    "--bundle",
+                    str(bundle),
+                    "--out",
+                    str(tmp_path / name),
+                    "--seed",
+                    "7",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
 
 

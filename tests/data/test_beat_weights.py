@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import mediagen
 import numpy as np
 import pytest
 import torch
 
+import mediagen
 from v2meow.cli import prepare as prepare_cli
 from v2meow.data.beatweights import (
     beat_weight_mask,
@@ -22,7 +22,7 @@ from v2meow.data.datasets import StageDataset
 from v2meow.errors import ConfigError
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from cachegen import BEAT_ALPHA, beat_pattern, make_cache  # noqa: E402
+from cachegen import BEAT_ALPHA, beat_pattern, make_cache
 
 A = 0.05
 
@@ -117,13 +117,37 @@ def test_prepare_beat_weights_end_to_end(components, tmp_path, capsys):
     _burst_wav(tmp_path / "music.wav")
     (tmp_path / "list.csv").write_text("video,audio,caption,split\ncut.mp4,music.wav,,train\n,music.wav,,train\n")
     out = tmp_path / "cache"
-    args = ["--input", str(tmp_path / "list.csv"), "--out", str(out), "--features", "motion", "--semantic",
-            components["semantic"], "--codec", components["codec"], "--clip-seconds", "2", "--threads", "1", "--quiet",
-            "--beat-weights", "--beat-alpha", "0.1", "--beat-delta", "0.1"]  # fmt: skip
+    args = [
+        "--input",
+        str(tmp_path / "list.csv"),
+        "--out",
+        str(out),
+        "--features",
+        "motion",
+        "--semantic",
+        components["semantic"],
+        "--codec",
+        components["codec"],
+        "--clip-seconds",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+        "--beat-weights",
+        "--beat-alpha",
+        "0.1",
+        "--beat-delta",
+        "0.1",
+    ]
     assert prepare_cli.main(args) == 0
     r = CacheReader(out)
     m = r.manifest
-    assert m["beat_weights"] is True and m["beat_alpha"] == 0.1 and m["beat_delta"] == 0.1 and m["beat_motion_rate"] == 10.0
+    assert (
+        m["beat_weights"] is True
+        and m["beat_alpha"] == 0.1
+        and m["beat_delta"] == 0.1
+        and m["beat_motion_rate"] == 10.0
+    )
     by_video = {rec.has_video: r.load(i) for i, rec in enumerate(r.records)}
     w = by_video[True]["beats"]
     assert w.dtype == torch.float32 and w.shape == by_video[True]["semantic"].shape

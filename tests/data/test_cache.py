@@ -1,8 +1,7 @@
-
 import pytest
 import torch
-from cachegen import CONTRACT, make_cache
 
+from cachegen import CONTRACT, make_cache
 from v2meow.data.cache import CacheReader, CacheWriter, ItemRecord, write_manifest
 from v2meow.data.datasets import StageDataset
 from v2meow.errors import ConfigError
@@ -15,7 +14,11 @@ def test_write_read_round_trip(tmp_path):
     assert len(r) == 3 and r.keys() == {"item0", "item1", "item2"}
     assert len(list(tmp_path.glob("items-*.safetensors"))) == 2  # 2 items per shard
     item = r.load(0)
-    assert item["semantic"].dtype == torch.int32 and item["codes"].dtype == torch.int16 and item["visual"].dtype == torch.float16
+    assert (
+        item["semantic"].dtype == torch.int32
+        and item["codes"].dtype == torch.int16
+        and item["visual"].dtype == torch.float16
+    )
     assert item["codes"].shape == (4, 60) and item["visual"].shape == (15, 8)
     assert "visual" not in r.load(1) and not r.records[1].has_video
 
@@ -66,7 +69,11 @@ def test_stage_crops_are_aligned_across_rates(tmp_path):
         t0_feat = ex["conditions"]["visual"].value[0, 0].item() / CONTRACT["feature_rate"]
         # semantic values are their frame index modulo the vocabulary
         assert round(t0_feat * CONTRACT["semantic_rate"]) % CONTRACT["semantic_vocab"] == ex["semantic"][0].item()
-        assert ex["conditions"]["visual"].value.shape == (10, 8) and ex["semantic"].shape == (20,) and ex["conditions"]["visual"].mask.all()
+        assert (
+            ex["conditions"]["visual"].value.shape == (10, 8)
+            and ex["semantic"].shape == (20,)
+            and ex["conditions"]["visual"].mask.all()
+        )
         starts.add(t0_feat)
     assert len(starts) > 1  # crops move from one draw to the next
     ds2 = StageDataset(tmp_path, "stage2", crop_seconds=2.0, num_coarse=2)

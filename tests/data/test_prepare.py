@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import mediagen
 import pytest
 import torch
 
+import mediagen
 from v2meow.cli import cache as cache_cli
 from v2meow.cli import prepare as prepare_cli
 from v2meow.data.cache import CacheReader, merge_caches
@@ -29,8 +29,9 @@ EXPECTED = {"a.mp4": 2, "sub/b.mp4": 3, "music.wav": 2}
 def config(components, codec="codec", **kw) -> PrepareConfig:
     kw.setdefault("clip_seconds", CLIP)
     kw.setdefault("threads", 1)  # identical arithmetic in every run (and no oversubscription)
-    return PrepareConfig(features="motion", semantic=components["semantic"], codec=components[codec],
-                         style=components["style"], **kw)
+    return PrepareConfig(
+        features="motion", semantic=components["semantic"], codec=components[codec], style=components["style"], **kw
+    )
 
 
 def content(root) -> dict:
@@ -53,8 +54,25 @@ def assert_same(a: dict, b: dict) -> None:
 
 
 def cli_args(media, out, components, codec="codec") -> list[str]:
-    return ["--input", str(media), "--out", str(out), "--features", "motion", "--semantic", components["semantic"],
-            "--codec", components[codec], "--style", components["style"], "--clip-seconds", str(CLIP), "--threads", "1", "--quiet"]
+    return [
+        "--input",
+        str(media),
+        "--out",
+        str(out),
+        "--features",
+        "motion",
+        "--semantic",
+        components["semantic"],
+        "--codec",
+        components[codec],
+        "--style",
+        components["style"],
+        "--clip-seconds",
+        str(CLIP),
+        "--threads",
+        "1",
+        "--quiet",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +96,10 @@ def test_counts_shapes_and_corrupt_file(reference, media_dir):
         assert int(item["semantic"].max()) < m["semantic_vocab"] and int(item["codes"].max()) < m["codebook_size"]
         assert rec.extra["num_clips"] == EXPECTED[rec.source] and rec.content_hash
         if rec.source.endswith(".mp4"):
-            assert rec.has_video and item["visual"].shape == (math.ceil(rec.duration * m["feature_rate"]), m["feature_dim"])
+            assert rec.has_video and item["visual"].shape == (
+                math.ceil(rec.duration * m["feature_rate"]),
+                m["feature_dim"],
+            )
         else:
             assert not rec.has_video and "visual" not in item
         assert "style" not in item  # text-only embedder, and a folder has no captions
@@ -88,7 +109,9 @@ def test_counts_shapes_and_corrupt_file(reference, media_dir):
     assert [s["source"] for s in skipped] == ["broken.mp4"] and "not a readable media file" in skipped[0]["reason"]
     assert m["feature_rate"] == 1.0 and m["semantic_rate"] == 50.0 and m["codec_rate"] == 50.0
     assert m["codec"].startswith("soundstream/16000Hz/50fps/4x64:") and m["style_source"] == "caption"
-    assert m["clip_seconds"] == CLIP and m["hash_mode"] == "quick" and m["feature_extractors"] == ["motion-r1-f10-64x64"]
+    assert (
+        m["clip_seconds"] == CLIP and m["hash_mode"] == "quick" and m["feature_extractors"] == ["motion-r1-f10-64x64"]
+    )
 
 
 def test_rerun_does_no_work(reference, media_dir, components, tmp_path):
@@ -181,9 +204,15 @@ def test_manifest_csv_separate_audio_captions_splits(media_dir, components, tmp_
     report = prepare(csv, tmp_path / "cache", config(components, clip_seconds=2.0), progress=False)
     r = CacheReader(tmp_path / "cache")
     by_source = {rec.source: (rec, r.load(i)) for i, rec in enumerate(r.records)}
-    assert set(by_source) == {f"silent.mp4+{media_dir / 'music.wav'}", str(media_dir / "music.wav"), str(media_dir / "a.mp4")}
+    assert set(by_source) == {
+        f"silent.mp4+{media_dir / 'music.wav'}",
+        str(media_dir / "music.wav"),
+        str(media_dir / "a.mp4"),
+    }
     rec, item = by_source[f"silent.mp4+{media_dir / 'music.wav'}"]
-    assert rec.has_video and rec.duration == 2.0 and item["style"].shape == (16,) and rec.caption == "slow ambient piano"
+    assert (
+        rec.has_video and rec.duration == 2.0 and item["style"].shape == (16,) and rec.caption == "slow ambient piano"
+    )
     rec, item = by_source[str(media_dir / "music.wav")]
     assert not rec.has_video and rec.split == "valid" and "style" in item
     rec, item = by_source[str(media_dir / "a.mp4")]
@@ -235,8 +264,13 @@ def test_audio_style_embedder(media_dir, components, tmp_path):
     from v2meow.tokenizers.style import build_style_embedder
 
     build_style_embedder("clap", debug=True).save_pretrained(tmp_path / "clap")
-    cfg = PrepareConfig(features="motion", semantic=components["semantic"], codec=components["codec"],
-                        style=str(tmp_path / "clap"), clip_seconds=2.0)
+    cfg = PrepareConfig(
+        features="motion",
+        semantic=components["semantic"],
+        codec=components["codec"],
+        style=str(tmp_path / "clap"),
+        clip_seconds=2.0,
+    )
     prepare(media_dir, tmp_path / "cache", cfg, progress=False)
     r = CacheReader(tmp_path / "cache")
     assert r.manifest["style_source"] == "audio" and r.manifest["style_dim"] == 16
@@ -259,10 +293,18 @@ def test_audio_only_cache_trains_stages_2_and_3(components, tmp_path):
     for stage, window in (("stage2", 2.0), ("stage3", 1.0)):
         cfg = load_run_config(configs / f"{stage}.yaml")
         for key, value in {
-            "out": str(tmp_path / stage), "data.cache": str(tmp_path / "cache"), "data.batch_size": 2,
-            "data.num_workers": 0, "data.val_split": None, "model.preset": "debug", "model.warmup_steps": 2,
-            "model.fields.window_seconds": window, "trainer.accelerator": "cpu", "trainer.devices": 1,
-            "trainer.enable_progress_bar": False, "trainer.fast_dev_run": True,
+            "out": str(tmp_path / stage),
+            "data.cache": str(tmp_path / "cache"),
+            "data.batch_size": 2,
+            "data.num_workers": 0,
+            "data.val_split": None,
+            "model.preset": "debug",
+            "model.warmup_steps": 2,
+            "model.fields.window_seconds": window,
+            "trainer.accelerator": "cpu",
+            "trainer.devices": 1,
+            "trainer.enable_progress_bar": False,
+            "trainer.fast_dev_run": True,
         }.items():
             set_value(cfg, key, value)
         assert (train_stage(stage, cfg) / "model.safetensors").is_file()

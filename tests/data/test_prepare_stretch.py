@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import shutil
 
-import mediagen
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+import mediagen
 from v2meow.cli import cache as cache_cli
 from v2meow.cli import prepare as prepare_cli
 from v2meow.data.cache import CacheReader, merge_caches
@@ -29,9 +29,16 @@ RHYTHM = {"name": "rhythm", "kind": "features", "size": 1, "rate": 50.0, "dropou
 
 
 def config(components, **kw) -> PrepareConfig:
-    return PrepareConfig(features="motion", semantic=components["semantic"], codec=components["codec"],
-                         style=components["style"], feature_rate=FEATURE_RATE, clip_seconds=2.0, threads=1,
-                         **kw)  # fmt: skip
+    return PrepareConfig(
+        features="motion",
+        semantic=components["semantic"],
+        codec=components["codec"],
+        style=components["style"],
+        feature_rate=FEATURE_RATE,
+        clip_seconds=2.0,
+        threads=1,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +61,13 @@ def inputs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stretched(tmp_path_factory, inputs, components):
     out = tmp_path_factory.mktemp("stretch") / "cache"
-    report = prepare(inputs, out, config(components, stretch=FACTORS, rhythm=True, beat_weights=True),
-                     progress=False, items_per_shard=1)  # fmt: skip
+    report = prepare(
+        inputs,
+        out,
+        config(components, stretch=FACTORS, rhythm=True, beat_weights=True),
+        progress=False,
+        items_per_shard=1,
+    )
     assert report.new_items == 2 * (1 + len(FACTORS)) and not report.skipped
     return out
 
@@ -98,8 +110,11 @@ def test_copies_are_stretched_in_time(stretched):
             assert abs(int(energy.argmax()) / FEATURE_RATE - CUT / factor) <= 1.0 / FEATURE_RATE + 1e-9, key
         else:  # the rhythm pulses of the clicks move from t to t / factor
             pulses = item["rhythm"][:, 0].float().numpy()
-            peaks = [i for i in range(1, len(pulses) - 1) if pulses[i] > 0.5 and pulses[i] >= pulses[i - 1]
-                     and pulses[i] > pulses[i + 1]]  # fmt: skip
+            peaks = [
+                i
+                for i in range(1, len(pulses) - 1)
+                if pulses[i] > 0.5 and pulses[i] >= pulses[i - 1] and pulses[i] > pulses[i + 1]
+            ]
             assert np.allclose(np.array(peaks) / 50.0, np.array(CLICKS) / factor, atol=0.03), (key, peaks)
 
 
@@ -150,8 +165,20 @@ def test_info_mentions_rhythm_and_stretch(stretched, capsys):
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "2.5", "0.8,,1.1", "nan", "inf"])
 def test_bad_stretch_is_one_line_and_exit_2(value, components, inputs, tmp_path, capsys):
     out = tmp_path / "cache"
-    argv = ["--input", str(inputs), "--out", str(out), "--features", "motion", "--semantic", components["semantic"],
-            "--codec", components["codec"], f"--stretch={value}", "--quiet"]  # fmt: skip
+    argv = [
+        "--input",
+        str(inputs),
+        "--out",
+        str(out),
+        "--features",
+        "motion",
+        "--semantic",
+        components["semantic"],
+        "--codec",
+        components["codec"],
+        f"--stretch={value}",
+        "--quiet",
+    ]
     assert prepare_cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--stretch expects comma-separated speed factors in [0.5, 2]" in err[0]
@@ -160,18 +187,30 @@ def test_bad_stretch_is_one_line_and_exit_2(value, components, inputs, tmp_path,
 
 def test_stage1_rhythm_stream_is_cropped_with_the_semantic_tokens(stretched):
     m = CacheReader(stretched).manifest
-    streams = Stage1Config(feature_dim=m["feature_dim"], feature_rate=FEATURE_RATE, style_dim=16, semantic_rate=50.0,
-                           extra_streams=[RHYTHM]).streams()  # fmt: skip
+    streams = Stage1Config(
+        feature_dim=m["feature_dim"],
+        feature_rate=FEATURE_RATE,
+        style_dim=16,
+        semantic_rate=50.0,
+        extra_streams=[RHYTHM],
+    ).streams()
     ds = StageDataset(stretched, "stage1", crop_seconds=1.0, streams=streams, split=None, random_crop=False)
     assert len(ds) == 3  # the video's clip and its two copies
-    for i, rec in enumerate(ds.reader.records):
+    for i in range(len(ds.reader.records)):
         ex = ds[i]
         rhythm = ds.reader.load(i)["rhythm"].float()
         assert ex["conditions"]["rhythm"].value.shape == (50, 1) and ex["conditions"]["rhythm"].mask.all()
         assert torch.equal(ex["conditions"]["rhythm"].value, rhythm[:50])
     with pytest.raises(ConfigError, match="rhythm has rate 25 but .* stores it at 50 Hz"):
-        StageDataset(stretched, "stage1", crop_seconds=1.0, split=None, streams=Stage1Config(
-            feature_dim=m["feature_dim"], feature_rate=FEATURE_RATE, extra_streams=[{**RHYTHM, "rate": 25.0}]).streams())
+        StageDataset(
+            stretched,
+            "stage1",
+            crop_seconds=1.0,
+            split=None,
+            streams=Stage1Config(
+                feature_dim=m["feature_dim"], feature_rate=FEATURE_RATE, extra_streams=[{**RHYTHM, "rate": 25.0}]
+            ).streams(),
+        )
 
 
 @pytest.mark.parametrize("shape", ["2d", "1d"])
@@ -179,8 +218,13 @@ def test_rhythm_crop_is_aligned_with_a_random_window(tmp_path, shape):
     from cachegen import CONTRACT, make_cache
 
     root = make_cache(tmp_path / "c", durations=(6.0, 4.5), rhythm=shape)
-    streams = Stage1Config(feature_dim=CONTRACT["feature_dim"], feature_rate=CONTRACT["feature_rate"], style_dim=6,
-                           semantic_rate=10.0, extra_streams=[{**RHYTHM, "rate": 10.0}]).streams()  # fmt: skip
+    streams = Stage1Config(
+        feature_dim=CONTRACT["feature_dim"],
+        feature_rate=CONTRACT["feature_rate"],
+        style_dim=6,
+        semantic_rate=10.0,
+        extra_streams=[{**RHYTHM, "rate": 10.0}],
+    ).streams()
     ds = StageDataset(root, "stage1", crop_seconds=2.0, streams=streams)
     torch.manual_seed(0)
     starts = set()

@@ -20,14 +20,24 @@ KEEP = 16000
 
 
 def config(components, **kw) -> PrepareConfig:
-    return PrepareConfig(features="motion", semantic=components["semantic"], codec=components["codec"],
-                         style=components["style"], feature_rate=5.0, clip_seconds=2.0, threads=1, **kw)  # fmt: skip
+    return PrepareConfig(
+        features="motion",
+        semantic=components["semantic"],
+        codec=components["codec"],
+        style=components["style"],
+        feature_rate=5.0,
+        clip_seconds=2.0,
+        threads=1,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
 def kept(tmp_path_factory, media_dir, components):
     out = tmp_path_factory.mktemp("keep") / "cache"
-    report = prepare(media_dir, out, config(components, keep_audio=KEEP, stretch=(1.25,)), progress=False, items_per_shard=2)
+    report = prepare(
+        media_dir, out, config(components, keep_audio=KEEP, stretch=(1.25,)), progress=False, items_per_shard=2
+    )
     assert report.new_items > 0
     return out
 
@@ -49,7 +59,9 @@ def test_recode_replaces_the_codes_and_nothing_else(kept, tmp_path, components):
     assert counts["items"] == len(old) == len(new) and counts["unchanged"] == 0
     codec = load_codec(components["codec2"])
     assert new.manifest["codec"] != old.manifest["codec"] and new.manifest["codec"].startswith(codec.codec_id)
-    assert {k: v for k, v in new.manifest.items() if k != "codec"} == {k: v for k, v in old.manifest.items() if k != "codec"}
+    assert {k: v for k, v in new.manifest.items() if k != "codec"} == {
+        k: v for k, v in old.manifest.items() if k != "codec"
+    }
     changed = 0
     for i, rec in enumerate(new.records):
         j = [r.key for r in old.records].index(rec.key)
@@ -77,8 +89,25 @@ def test_recode_refusals(kept, tmp_path, components, media_dir, capsys):
         recode_cache(kept, tmp_path / "a", components["codec"])
     assert cache_cli.main(["recode", str(kept), "--codec", components["codec2"], "--out", str(kept)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
-    assert prepare_cli.main(["--input", str(media_dir), "--out", str(tmp_path / "y"), "--semantic", components["semantic"],
-                             "--codec", components["codec"], "--features", "motion", "--keep-audio", "100"]) == 2  # fmt: skip
+    assert (
+        prepare_cli.main(
+            [
+                "--input",
+                str(media_dir),
+                "--out",
+                str(tmp_path / "y"),
+                "--semantic",
+                components["semantic"],
+                "--codec",
+                components["codec"],
+                "--features",
+                "motion",
+                "--keep-audio",
+                "100",
+            ]
+        )
+        == 2
+    )
     assert "--keep-audio" in capsys.readouterr().err and not (tmp_path / "y").exists()
 
 

@@ -46,7 +46,11 @@ def test_folder_listing(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     sources = list_sources(tmp_path, split="valid")
     assert [(s.rel, s.video is not None) for s in sources] == [
-        ("a/song.flac", False), ("a/x.MKV", True), ("b.mp4", True), ("c.opus", False)]
+        ("a/song.flac", False),
+        ("a/x.MKV", True),
+        ("b.mp4", True),
+        ("c.opus", False),
+    ]
     assert all(s.split == "valid" for s in sources)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no video or audio files"):
@@ -57,7 +61,12 @@ def test_manifest_listing_and_errors(tmp_path):
     (tmp_path / "m.csv").write_text("video,audio,caption,split\nv.mp4,music/a.wav,calm piano,valid\n,b.wav,,\n")
     s1, s2 = list_sources(tmp_path / "m.csv")
     assert (s1.rel, s1.video, s1.audio, s1.caption, s1.split) == (
-        "v.mp4+music/a.wav", str(tmp_path / "v.mp4"), str(tmp_path / "music" / "a.wav"), "calm piano", "valid")
+        "v.mp4+music/a.wav",
+        str(tmp_path / "v.mp4"),
+        str(tmp_path / "music" / "a.wav"),
+        "calm piano",
+        "valid",
+    )
     assert (s2.rel, s2.video, s2.audio, s2.split) == ("b.wav", None, str(tmp_path / "b.wav"), "train")
     (tmp_path / "bad.csv").write_text("path,label\nx.mp4,1\n")
     with pytest.raises(ConfigError, match="needs a 'video' and/or an 'audio' column"):
@@ -74,7 +83,11 @@ def test_manifest_listing_and_errors(tmp_path):
 
 def test_content_hash_modes_and_keys(tmp_path):
     big = tmp_path / "big.bin"
-    data = bytearray(torch.randint(0, 256, (3 << 20,), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy().tobytes())
+    data = bytearray(
+        torch.randint(0, 256, (3 << 20,), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+        .numpy()
+        .tobytes()
+    )
     big.write_bytes(bytes(data))
     quick, full = content_hash([str(big)], "quick"), content_hash([str(big)], "full")
     data[len(data) // 2] ^= 1  # an in-place edit in the middle: only the full hash sees it

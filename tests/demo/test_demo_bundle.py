@@ -14,7 +14,11 @@ pytestmark = pytest.mark.skipif(not (BUNDLE / "pipeline.json").exists(), reason=
 
 
 def test_checksums_match_checkpoints_md():
-    table = dict(re.findall(r"\| `(checkpoints/demo/[^`]+)` \| \d+ \| `([0-9a-f]{64})` \|", (ROOT / "checkpoints.md").read_text()))
+    table = dict(
+        re.findall(
+            r"\| `(checkpoints/demo/[^`]+)` \| \d+ \| `([0-9a-f]{64})` \|", (ROOT / "checkpoints.md").read_text()
+        )
+    )
     files = sorted(p for p in BUNDLE.rglob("*") if p.is_file())
     assert files and {p.relative_to(ROOT).as_posix() for p in files} == set(table)
     for p in files:
@@ -46,37 +50,50 @@ def test_recipe_manifest_v2_adds_audio_only_training_tracks_with_tempo_placehold
     import csv
     import json
 
-    from v2meow.demo.bundle import Recipe
+    from recipes.bundle import Recipe
 
     data = tmp_path / "data"
     (data / "videos").mkdir(parents=True)
-    videos = [{"video": "w/a.mp4", "package": "wesnoth-1.16-music", "tempo": 150.0},
-              {"video": "u/b.mp4", "package": "ufoai-music", "tempo": 80.0}]  # fmt: skip
+    videos = [
+        {"video": "w/a.mp4", "package": "wesnoth-1.16-music", "tempo": 150.0},
+        {"video": "u/b.mp4", "package": "ufoai-music", "tempo": 80.0},
+    ]
     (data / "videos" / "videos.json").write_text(json.dumps({"videos": videos}))
-    tracks = [{"path": "packages/w/t.ogg", "package": "wesnoth-1.16-music"}, {"path": "packages/u/t.ogg", "package": "ufoai-music"}]
+    tracks = [
+        {"path": "packages/w/t.ogg", "package": "wesnoth-1.16-music"},
+        {"path": "packages/u/t.ogg", "package": "ufoai-music"},
+    ]
     (data / "tracks.json").write_text(json.dumps({"tracks": tracks}))
     runs = tmp_path / "runs"
     runs.mkdir()
     Recipe(data, runs, tmp_path / "out", tmp_path / "configs", version).manifest()
     rows = list(csv.DictReader((runs / "manifest.csv").open()))
     if version == 1:
-        assert [r["caption"] for r in rows] == ["fast orchestral fantasy", "slow ambient sci-fi"] and all(r["video"] for r in rows)
+        assert [r["caption"] for r in rows] == ["fast orchestral fantasy", "slow ambient sci-fi"] and all(
+            r["video"] for r in rows
+        )
         return
     assert [r["caption"] for r in rows[:2]] == ["{tempo} orchestral fantasy", "{tempo} ambient sci-fi"]
     audio_only = [r for r in rows if not r["video"]]  # the held-out package's tracks stay out of training
-    assert len(audio_only) == 1 and audio_only[0]["audio"].endswith("packages/w/t.ogg") and audio_only[0]["split"] == "train"
+    assert (
+        len(audio_only) == 1
+        and audio_only[0]["audio"].endswith("packages/w/t.ogg")
+        and audio_only[0]["split"] == "train"
+    )
 
 
 def test_recipe_v2_codec_step_fits_the_mel_codec_on_the_whole_training_tracks(tmp_path, monkeypatch):
     import json
 
-    from v2meow.demo import bundle
+    from recipes import bundle
 
     data = tmp_path / "data"
     for pkg in ("wesnoth-1.16-music", "ufoai-music"):
         (data / "packages" / pkg).mkdir(parents=True)
         (data / "packages" / pkg / "t.ogg").write_bytes(b"x")
-    tracks = [{"id": f"{p}/t", "path": f"packages/{p}/t.ogg", "package": p} for p in ("wesnoth-1.16-music", "ufoai-music")]
+    tracks = [
+        {"id": f"{p}/t", "path": f"packages/{p}/t.ogg", "package": p} for p in ("wesnoth-1.16-music", "ufoai-music")
+    ]
     (data / "tracks.json").write_text(json.dumps({"tracks": tracks}))
     calls = []
     monkeypatch.setattr(bundle, "_run", calls.append)
@@ -86,6 +103,10 @@ def test_recipe_v2_codec_step_fits_the_mel_codec_on_the_whole_training_tracks(tm
     assert linked == ["wesnoth-1.16-music/wesnoth-1.16-music_t.ogg"]  # the held-out package stays out
     recipe.codec()
     train, fit = calls
-    assert train[train.index("--data") + 1].endswith("train_audio") and "codec_vocoder" in train[train.index("--out") + 1]
+    assert (
+        train[train.index("--data") + 1].endswith("train_audio") and "codec_vocoder" in train[train.index("--out") + 1]
+    )
     assert "fit-mel" in fit and fit[fit.index("--audio") + 1].endswith("train_tracks")
-    assert fit[fit.index("--inversion") + 1] == "griffin_lim" and fit[fit.index("--from") + 1].endswith("codec_vocoder/codec")
+    assert fit[fit.index("--inversion") + 1] == "griffin_lim" and fit[fit.index("--from") + 1].endswith(
+        "codec_vocoder/codec"
+    )

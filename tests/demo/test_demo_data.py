@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from v2meow.demo import data, debian
-from v2meow.demo.clips import cut_clips, load_clips
+from recipes import debian, demo_data
+from recipes.clips import cut_clips, load_clips
 from v2meow.media import write_audio
 
 SR = 16000
@@ -99,7 +99,7 @@ PACKAGES = {"game-music": "train", "arch-music": "eval"}
 @pytest.fixture
 def recipe(tmp_path):
     apt = FakeApt()
-    tracks = data.build_tracks(tmp_path / "demo", PACKAGES, runner=apt, log=lambda s: None)
+    tracks = demo_data.build_tracks(tmp_path / "demo", PACKAGES, runner=apt, log=lambda s: None)
     return tmp_path / "demo", tracks, apt
 
 
@@ -126,19 +126,19 @@ def test_tracks_json_lists_tracks_with_licences(recipe):
 def test_rerun_fetches_nothing(recipe):
     out, tracks, apt = recipe
     n_calls = len(apt.calls)
-    again = data.build_tracks(out, PACKAGES, runner=apt, log=lambda s: None)
+    again = demo_data.build_tracks(out, PACKAGES, runner=apt, log=lambda s: None)
     assert len(apt.calls) == n_calls
     assert again == tracks
 
 
 def test_missing_package_is_one_clear_error(tmp_path):
     with pytest.raises(debian.PackageNotFoundError, match="no-such-music: apt cannot find this package"):
-        data.build_tracks(tmp_path, {"no-such-music": "train"}, runner=FakeApt())
+        demo_data.build_tracks(tmp_path, {"no-such-music": "train"}, runner=FakeApt())
 
 
 def test_cli_missing_package_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(debian, "run_command", FakeApt())
-    assert data.main(["--out", str(tmp_path), "--packages", "game-music", "no-such-music"]) == 2
+    assert demo_data.main(["--out", str(tmp_path), "--packages", "game-music", "no-such-music"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no-such-music" in err[0] and "apt-get update" in err[0]
     assert "game-music" in json.loads((tmp_path / "tracks.json").read_text())["packages"]  # finished work kept
@@ -150,7 +150,10 @@ def test_cut_clips_deterministic_within_bounds_and_skips_silence(recipe, tmp_pat
     a = cut_clips(tracks, tmp_path / "a", **kw)
     b = cut_clips(tracks, tmp_path / "b", **kw)
     assert len(a) == 9
-    strip = lambda cs: [{k: v for k, v in c.items() if k != "path"} for c in cs]  # noqa: E731
+
+    def strip(cs):
+        return [{k: v for k, v in c.items() if k != "path"} for c in cs]
+
     assert strip(a) == strip(b)
     for ca, cb in zip(a, b, strict=True):
         assert Path(ca["path"]).read_bytes() == Path(cb["path"]).read_bytes()
@@ -191,7 +194,7 @@ def test_interrupted_unpack_reuses_the_download(tmp_path):
     (tmp_path / "packages" / ".game-music.partial").mkdir(parents=True)  # a half-done unpack
     (tmp_path / "debs").mkdir()
     (tmp_path / "debs" / "game-music_2.0_all.deb").write_bytes(b"!<arch>\n")
-    root, version = data.fetch_package("game-music", tmp_path, runner=apt)
+    root, version = demo_data.fetch_package("game-music", tmp_path, runner=apt)
     assert [c[0] for c in apt.calls] == ["dpkg"] and version == "2.0"
     assert (root / "usr/share/games/game/music/a.ogg").exists()
     assert not (tmp_path / "packages" / ".game-music.partial").exists()

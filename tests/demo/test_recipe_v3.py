@@ -4,7 +4,7 @@ import csv
 import json
 from collections import defaultdict
 
-from v2meow.demo.bundle import TRAIN_PACKAGES, VALID_EVERY, Recipe, held_out_tracks
+from recipes.bundle import TRAIN_PACKAGES, VALID_EVERY, Recipe, held_out_tracks
 
 
 def _fake_data(root, tracks_per_package=15, clips_per_track=2):
@@ -14,8 +14,10 @@ def _fake_data(root, tracks_per_package=15, clips_per_track=2):
         for i in range(tracks_per_package):
             track = f"{package}/t{i:02d}"
             tracks.append({"id": track, "path": f"packages/{track}.ogg", "package": package, "duration": 60.0})
-            videos += [{"id": f"{track}-{c}", "video": f"{track}-{c}.mp4", "track": track, "package": package, "tempo": 100.0}
-                       for c in range(clips_per_track)]  # fmt: skip
+            videos += [
+                {"id": f"{track}-{c}", "video": f"{track}-{c}.mp4", "track": track, "package": package, "tempo": 100.0}
+                for c in range(clips_per_track)
+            ]
     (root / "videos").mkdir(parents=True)
     (root / "videos" / "videos.json").write_text(json.dumps({"videos": videos}))
     (root / "tracks.json").write_text(json.dumps({"tracks": tracks}))

@@ -9,10 +9,10 @@ import av
 import numpy as np
 import pytest
 
-from v2meow.demo import render as render_cli
-from v2meow.demo._jsonio import write_json
-from v2meow.demo.analysis import analyze
-from v2meow.demo.visualizer import render, render_pulse
+from recipes import render as render_cli
+from recipes._jsonio import write_json
+from recipes.analysis import analyze
+from recipes.visualizer import render, render_pulse
 from v2meow.errors import ConfigError
 from v2meow.features.registry import build_extractor
 from v2meow.features.video import extract_video
@@ -117,8 +117,18 @@ def test_render_cli_is_resumable(tmp_path, capsys):
     (tmp_path / "clips" / "pkg").mkdir(parents=True)
     for i in range(2):
         write_audio(tmp_path / "clips" / "pkg" / f"c{i}.wav", x[None] * (i + 1) / 2, SR)
-        clips.append({"id": f"pkg/c{i}", "path": f"clips/pkg/c{i}.wav", "track": "pkg/t", "package": "pkg",
-                      "split": "train", "licence": "GPL-2+", "offset": 0.0, "duration": 3.0})  # fmt: skip
+        clips.append(
+            {
+                "id": f"pkg/c{i}",
+                "path": f"clips/pkg/c{i}.wav",
+                "track": "pkg/t",
+                "package": "pkg",
+                "split": "train",
+                "licence": "GPL-2+",
+                "offset": 0.0,
+                "duration": 3.0,
+            }
+        )
     write_json(tmp_path / "clips.json", {"clips": clips})
     args = ["--clips", str(tmp_path / "clips.json"), "--out", str(tmp_path / "videos"), "--preview", "1"]
     assert render_cli.main(args) == 0
@@ -130,4 +140,6 @@ def test_render_cli_is_resumable(tmp_path, capsys):
     assert render_cli.main(args) == 0
     assert (tmp_path / "videos" / "pkg" / "c1.mp4").stat().st_mtime_ns == stamp
     again = json.loads((tmp_path / "videos" / "videos.json").read_text())
-    assert again == index and (tmp_path / "videos" / again["videos"][1]["clip"]).resolve() == tmp_path / "clips/pkg/c1.wav"
+    assert (
+        again == index and (tmp_path / "videos" / again["videos"][1]["clip"]).resolve() == tmp_path / "clips/pkg/c1.wav"
+    )

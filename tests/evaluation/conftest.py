@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # evalsynth.py
 
-import evalsynth  # noqa: E402
+import evalsynth
 
 DURATION = 3.0
 BPMS = (80, 100, 120, 140, 160, 95)

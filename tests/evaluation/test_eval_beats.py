@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 import pytest
-
 from evalsynth import click_track, pulse_times, pulse_video
+
 from v2meow.evaluation.beats import (
     MotionEnergy,
     Rhythm,

@@ -19,8 +19,23 @@ def test_cli_end_to_end(eval_dirs, tmp_path, capsys):
     gen = shutil.copytree(eval_dirs["gen"], tmp_path / "gen")
     (gen / "extra.wav").write_bytes(b"junk")  # no reference: reported
     out = tmp_path / "report"
-    argv = ["--generated", str(gen), "--reference", str(eval_dirs["ref"]), "--videos", str(eval_dirs["vid"]),
-            "--out", str(out), "--seed", "3", "--bootstrap", "50", "--shuffles", "3", "--quiet"]  # fmt: skip
+    argv = [
+        "--generated",
+        str(gen),
+        "--reference",
+        str(eval_dirs["ref"]),
+        "--videos",
+        str(eval_dirs["vid"]),
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+        "--bootstrap",
+        "50",
+        "--shuffles",
+        "3",
+        "--quiet",
+    ]
     rc, stdout, err = _run(argv, capsys)
     assert rc == 0, err
     assert "extra: generated file" in err and err.count("\n") == 2  # the problem line and the summary line
@@ -79,7 +94,16 @@ def test_cli_missing_folder_and_missing_required(tmp_path, capsys):
 
 def test_cli_out_is_a_file(eval_dirs, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    argv = ["--generated", str(eval_dirs["gen"]), "--reference", str(eval_dirs["ref"]), "--out", str(tmp_path / "file"),
-            "--quiet", "--bootstrap", "0"]  # fmt: skip
+    argv = [
+        "--generated",
+        str(eval_dirs["gen"]),
+        "--reference",
+        str(eval_dirs["ref"]),
+        "--out",
+        str(tmp_path / "file"),
+        "--quiet",
+        "--bootstrap",
+        "0",
+    ]
     rc, _, err = _run(argv, capsys)
     assert rc == 2 and err.count("\n") == 1 and "report folder" in err

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from evalsynth import music_like
+
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
 from v2meow.evaluation.embeddings import build_backbone
 from v2meow.evaluation.vggish import VGGISH_URL, VGGish, vggish_examples

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import scipy.linalg
-
 from evalsynth import music_like
+
 from v2meow.evaluation.embeddings import MelStatsBackbone
 from v2meow.evaluation.fad import (
     ClipMoments,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from evalsynth import BandClassifier, music_like
+
 from v2meow.errors import MissingWeightsError
 from v2meow.evaluation.kl import HFAudioClassifier, kl_divergence
 
@@ -26,8 +26,15 @@ def tiny_ast(tmp_path_factory):
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
     d = tmp_path_factory.mktemp("ast")
-    cfg = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                    num_mel_bins=32, max_length=128, num_labels=5)  # fmt: skip
+    cfg = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_mel_bins=32,
+        max_length=128,
+        num_labels=5,
+    )
     ASTForAudioClassification(cfg).save_pretrained(d)
     ASTFeatureExtractor(num_mel_bins=32, max_length=128, sampling_rate=16_000).save_pretrained(d)
     return d

@@ -5,10 +5,11 @@ import sys
 
 import numpy as np
 import pytest
-
 from evalsynth import click_track
+
 from v2meow.evaluation import EvalConfig, evaluate
 from v2meow.evaluation.beats import (
+    Rhythm,
     beat_bins,
     beat_f_measure,
     beat_iou,
@@ -16,7 +17,6 @@ from v2meow.evaluation.beats import (
     loris_scores,
     music_events,
     music_scores,
-    Rhythm,
 )
 
 FAST = dict(bootstrap=100, shuffles=4)
@@ -89,7 +89,9 @@ def test_without_mir_eval_the_f_measure_column_says_so_and_the_rest_runs(eval_di
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "mir_eval", None)  # import mir_eval -> ImportError
     assert math.isnan(beat_scores(Rhythm(np.array([1.0]), None, 3.0), Rhythm(np.array([1.0]), None, 3.0))["beat_f1"])
-    cfg = EvalConfig(generated=str(eval_dirs["gen"]), reference=str(eval_dirs["ref"]), videos=str(eval_dirs["vid"]), **FAST)
+    cfg = EvalConfig(
+        generated=str(eval_dirs["gen"]), reference=str(eval_dirs["ref"]), videos=str(eval_dirs["vid"]), **FAST
+    )
     m = evaluate(cfg, progress=False).metrics
     assert "needs mir_eval" in m["beat_f1"].title and "mir_eval is not installed" in m["beat_f1"].note
     assert math.isnan(m["beat_f1"].estimate.value)

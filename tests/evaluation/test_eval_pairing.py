@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from evalsynth import music_like, write_wav
+
 from v2meow.errors import ConfigError
 from v2meow.evaluation.pairing import pair_files, read_prompts
 

@@ -3,8 +3,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from evalsynth import BandClassifier, click_track, music_like, pulse_times, pulse_video, write_wav
+
 from v2meow.evaluation import EvalConfig, evaluate
 from v2meow.evaluation.pairing import Problem
 
@@ -63,9 +63,12 @@ def test_missing_and_unreadable_files_are_reported_not_fatal(eval_dirs, tmp_path
     )
     kinds = {(p.stem, p.kind) for p in r.problems}
     assert kinds == {
-        ("clip0", "missing_reference"), ("clip1", "unreadable_generated"), ("clip2", "unreadable_reference"),
-        ("clip3", "unreadable_video"), ("clip4", "missing_video"),
-    }  # fmt: skip
+        ("clip0", "missing_reference"),
+        ("clip1", "unreadable_generated"),
+        ("clip2", "unreadable_reference"),
+        ("clip3", "unreadable_video"),
+        ("clip4", "missing_video"),
+    }
     assert [p.line() for p in seen] == [p.line() for p in r.problems]
     assert r.stems == ["clip3", "clip4", "clip5"]
     beats = r.metrics["beat_alignment"].per_clip

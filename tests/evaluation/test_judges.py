@@ -73,7 +73,11 @@ def test_missing_extra_is_named_and_reported_as_none(monkeypatch):
     assert "onnxruntime" in missing["notes"] and "make judges" in missing["notes"]
     with pytest.raises(judges.JudgeUnavailable, match="make judges"):
         judges.note_posteriors(chord(), SR)
-    assert judges.judge_or_none(chord(), SR) == {"note_salience": None, "note_events_per_second": None, "beat_pulse": None}
+    assert judges.judge_or_none(chord(), SR) == {
+        "note_salience": None,
+        "note_events_per_second": None,
+        "beat_pulse": None,
+    }
 
 
 @needs_notes

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from v2meow.demo.ladder import has_steady_tempo, octave_deviation, token_tempo
+from recipes.ladder import has_steady_tempo, octave_deviation, token_tempo
 
 
 def test_octave_deviation_folds_octaves_and_flags_missing_values():
@@ -36,11 +36,11 @@ def test_tokens_whose_centroids_pulse_read_at_that_tempo():
     class Tok:
         frame_rate = 25.0
 
-        class config:  # noqa: N801 - stands in for SemanticTokenizerConfig
+        class config:
             backbone = "mel"
             backbone_spec = {"n_mels": 4}
 
-        class quantizer:  # noqa: N801
+        class quantizer:
             centroids = torch.tensor([[0.0] * 8, [3.0] * 4 + [0.0] * 4])
             mean, std = torch.zeros(8), torch.ones(8)
 

@@ -28,7 +28,9 @@ class TimeStamp(FeatureExtractor):
         n = math.ceil(duration * self._rate - 1e-6)
         out = torch.zeros(n, 1)
         out.index_add_(0, torch.floor(times * self._rate + 1e-6).long().clamp(max=n - 1), times[:, None].float())
-        return out / torch.bincount(torch.floor(times * self._rate + 1e-6).long().clamp(max=n - 1), minlength=n)[:, None]
+        return (
+            out / torch.bincount(torch.floor(times * self._rate + 1e-6).long().clamp(max=n - 1), minlength=n)[:, None]
+        )
 
 
 def test_parts_get_frames_at_their_own_rate():

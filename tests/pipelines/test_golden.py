@@ -16,7 +16,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import stagegen  # noqa: E402
+import stagegen
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "checkpoints" / "demo"
@@ -46,7 +46,9 @@ CASES = {
     "plain": {},
     "text_cfg3_two": dict(text="fast orchestral fantasy", cfg=(3.0, 1.0, 1.0), num_samples=2),
     "topk_topp": dict(top_k=(20, 8, 4), top_p=(0.9, 0.8, 1.0), seed=7),
-    "cfg_rhythm": dict(guidance={"semantic": {"rhythm": 3.0}}),  # by role (the cfg case above: CLI-style per-stage values)
+    "cfg_rhythm": dict(
+        guidance={"semantic": {"rhythm": 3.0}}
+    ),  # by role (the cfg case above: CLI-style per-stage values)
 }
 
 GOLDEN = {  # sha256[:16] of semantic, coarse, fine, audio
@@ -82,16 +84,31 @@ def _tiny_outputs() -> dict[str, str]:
     s3 = stagegen.stage3(aligned_coarse=True).eval()
     feats = torch.randn(2, 10, stagegen.FDIM)  # [B, T_v, D] at FRATE (2 s)
     style = torch.randn(2, 6)
-    opts = lambda: DecodeOptions(generator=make_generator(3))  # noqa: E731
+
+    def opts():
+        return DecodeOptions(generator=make_generator(3))
+
     visual = Condition(feats, rate=stagegen.FRATE)
-    sem = s1.generate(conditions={"visual": visual, "style": Condition(style)}, length=20,
-                      sampling=SamplingConfig(temperature=1.0, guidance={"all": 2.0}), options=opts())  # fmt: skip
+    sem = s1.generate(
+        conditions={"visual": visual, "style": Condition(style)},
+        length=20,
+        sampling=SamplingConfig(temperature=1.0, guidance={"all": 2.0}),
+        options=opts(),
+    )
     out["stage1"] = _sha(sem)
-    coarse = s2.generate(conditions={"semantic": Condition(sem), "visual": visual}, length=40,
-                         sampling=SamplingConfig(temperature=0.9, top_k=5, guidance={"visual": 2.5}), options=opts())  # fmt: skip
+    coarse = s2.generate(
+        conditions={"semantic": Condition(sem), "visual": visual},
+        length=40,
+        sampling=SamplingConfig(temperature=0.9, top_k=5, guidance={"visual": 2.5}),
+        options=opts(),
+    )
     out["stage2"] = _sha(coarse)
-    fine = s3.generate(conditions={"coarse": Condition(coarse[:, :, :20])}, length=20,
-                       sampling=SamplingConfig(temperature=0.5, top_p=0.9), options=opts())
+    fine = s3.generate(
+        conditions={"coarse": Condition(coarse[:, :, :20])},
+        length=20,
+        sampling=SamplingConfig(temperature=0.5, top_p=0.9),
+        options=opts(),
+    )
     out["stage3"] = _sha(fine)
     return out
 

@@ -22,7 +22,9 @@ def test_cached_generation_matches_uncached_on_cuda():
     from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
     from v2meow.stages.stage3 import Stage3, Stage3Config
 
-    model = Stage3(Stage3Config.preset("debug", codebook_size=16, num_coarse=2, num_fine=2, codec_rate=20.0)).cuda().eval()
+    model = (
+        Stage3(Stage3Config.preset("debug", codebook_size=16, num_coarse=2, num_fine=2, codec_rate=20.0)).cuda().eval()
+    )
     coarse = torch.randint(0, 16, (2, 2, 20), device="cuda")
     s = SamplingConfig(temperature=0)
     inputs = dict(conditions={"coarse": coarse}, length=20, sampling=s)
@@ -38,7 +40,9 @@ def test_cuda_graph_decoding_matches_eager_on_cuda():
     from v2meow.stages.stage1 import Stage1, Stage1Config
 
     torch.manual_seed(0)
-    cfg = Stage1Config.preset("debug", feature_dim=8, feature_rate=5.0, semantic_vocab=24, semantic_rate=10.0, window_seconds=2.0)
+    cfg = Stage1Config.preset(
+        "debug", feature_dim=8, feature_rate=5.0, semantic_vocab=24, semantic_rate=10.0, window_seconds=2.0
+    )
     model = Stage1(cfg).cuda().eval()
     feats = {"visual": torch.randn(2, 10, 8, device="cuda")}
     s = SamplingConfig(temperature=0, guidance={"all": 2.0})  # greedy, with the [cond ; uncond] batch

@@ -27,7 +27,9 @@ def _semantic_with_calls(pipe, features):
     pipe.stage1.generate = recording
     try:
         gen = pipe.generation.replace(temperatures=(0.0, 0.0, 0.0))
-        out = pipe.semantic_tokens(features, None, num_samples=1, generation=gen, generator=torch.Generator().manual_seed(0))
+        out = pipe.semantic_tokens(
+            features, None, num_samples=1, generation=gen, generator=torch.Generator().manual_seed(0)
+        )
     finally:
         del pipe.stage1.generate
     return out, calls

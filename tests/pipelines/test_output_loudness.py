@@ -27,7 +27,9 @@ def pipe(bundle):
 
 
 def test_loudness_values_are_checked_once_in_validation():
-    assert validation.loudness(-14) == -14.0 and validation.loudness(None) is None and validation.loudness("None") is None
+    assert (
+        validation.loudness(-14) == -14.0 and validation.loudness(None) is None and validation.loudness("None") is None
+    )
     assert validation.parse_loudness("-23.5") == -23.5 and validation.parse_loudness("none") is None
     for bad in (5.0, -71.0, float("nan"), float("inf"), True, "loud"):
         with pytest.raises(ConfigError, match="loudness"):
@@ -37,9 +39,14 @@ def test_loudness_values_are_checked_once_in_validation():
 
 
 def test_generation_config_default_and_pipeline_json(bundle, tmp_path):
-    assert GenerationConfig().loudness == -14.0 and read_bundle(bundle)["generation"].loudness == -14.0  # key absent: default
+    assert (
+        GenerationConfig().loudness == -14.0 and read_bundle(bundle)["generation"].loudness == -14.0
+    )  # key absent: default
     assert GenerationConfig().replace(loudness="none").loudness is None
-    assert GenerationConfig().replace(loudness=-20).loudness == -20.0 and GenerationConfig().replace(loudness=None).loudness == -14.0
+    assert (
+        GenerationConfig().replace(loudness=-20).loudness == -20.0
+        and GenerationConfig().replace(loudness=None).loudness == -14.0
+    )
     copy = tmp_path / "b"
     shutil.copytree(bundle, copy)
     spec = json.loads((copy / "pipeline.json").read_text())
@@ -72,11 +79,17 @@ def test_generate_cli_loudness(bundle, make_video, tmp_path, capsys):
     video = make_video(duration=2.0, fps=10, size=(32, 32))
     for value, target in (("-20", -20.0), ("none", None)):
         out = tmp_path / f"o{value}.wav"
-        assert main(["--video", str(video), "--bundle", str(bundle), "--out", str(out), "--quiet", "--loudness", value]) == 0
+        assert (
+            main(["--video", str(video), "--bundle", str(bundle), "--out", str(out), "--quiet", "--loudness", value])
+            == 0
+        )
         wav, sr = sf.read(str(out), dtype="float32")
         if target is not None:
             assert abs(integrated_loudness(wav, sr) - target) <= 1.0 and true_peak(wav) <= -1.0 + 1e-3
     for bad in ("5", "loud"):
-        assert main(["--video", str(video), "--bundle", str(bundle), "--out", str(tmp_path / "x.wav"), "--loudness", bad]) == 2
+        assert (
+            main(["--video", str(video), "--bundle", str(bundle), "--out", str(tmp_path / "x.wav"), "--loudness", bad])
+            == 2
+        )
         err = capsys.readouterr().err.strip()
         assert "--loudness" in err and len(err.splitlines()) == 1 and not (tmp_path / "x.wav").exists()

@@ -24,7 +24,7 @@ def rhythm_pipe(tmp_path_factory):
 
 
 def test_rhythm_channel_of_a_pulsing_video_pulses_at_its_tempo(rhythm_pipe, tmp_path):
-    from v2meow.demo.visualizer import render_pulse
+    from recipes.visualizer import render_pulse
 
     video = tmp_path / "pulse.mp4"
     render_pulse(120, 6.0, video, seed=0)

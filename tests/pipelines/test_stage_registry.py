@@ -71,8 +71,9 @@ def test_unknown_model_types_and_wrong_roles_are_named(tmp_path):
     debug = build_debug_bundle(tmp_path / "debug")
     with pytest.raises(ConfigError, match="a coarse stage, not a fine stage"):
         registry.load_stage(debug / "stage2", role="fine")
-    (debug / "stage3" / "config.json").write_text(json.dumps({**json.loads((debug / "stage3" / "config.json").read_text()),
-                                                              "model_type": "v2meow-stage9"}))  # fmt: skip
+    (debug / "stage3" / "config.json").write_text(
+        json.dumps({**json.loads((debug / "stage3" / "config.json").read_text()), "model_type": "v2meow-stage9"})
+    )
     with pytest.raises(UnknownComponentError, match="v2meow-stage9"):
         V2MeowPipeline.from_pretrained(debug)
     with pytest.raises(ConfigError, match="role"):
@@ -92,14 +93,19 @@ def test_every_stage_declares_its_streams_and_shares_generate():
 
 
 def test_generation_settings_are_keyed_by_role_and_old_files_migrate(tmp_path):
-    gen = GenerationConfig().replace(temperatures={"coarse": 0.5}, cfg=(3.0, 1.0, 1.0), guidance={"semantic": {"rhythm": 2.0}})
+    gen = GenerationConfig().replace(
+        temperatures={"coarse": 0.5}, cfg=(3.0, 1.0, 1.0), guidance={"semantic": {"rhythm": 2.0}}
+    )
     assert [s.temperature for s in gen.sampling.values()] == [1.0, 0.5, 0.4]
     assert gen.sampling["semantic"].guidance == {"all": 3.0, "rhythm": 2.0}
     debug = build_debug_bundle(tmp_path / "debug")
     spec = json.loads((debug / "pipeline.json").read_text())
     assert spec["format_version"] == 3 and list(spec["generation"]["sampling"]) == list(ROLES)
     old_gen = {k: v for k, v in spec["generation"].items() if k != "sampling"}
-    old_gen.update(stages=list(spec["generation"]["sampling"].values()), context_seconds=list(spec["generation"]["context_seconds"].values()))
+    old_gen.update(
+        stages=list(spec["generation"]["sampling"].values()),
+        context_seconds=list(spec["generation"]["context_seconds"].values()),
+    )
     old = {**spec, "format_version": 2, "generation": old_gen}
     (debug / "pipeline.json").write_text(json.dumps(old))
     migrated = read_bundle(debug)["generation"]

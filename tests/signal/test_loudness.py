@@ -33,7 +33,9 @@ SIGNALS = {
 
 def test_bs1770_reference_values():
     t = np.arange(48000 * 3) / 48000
-    assert integrated_loudness(np.sin(2 * np.pi * 997 * t), 48000) == pytest.approx(-3.01, abs=0.05)  # BS.1770 calibration
+    assert integrated_loudness(np.sin(2 * np.pi * 997 * t), 48000) == pytest.approx(
+        -3.01, abs=0.05
+    )  # BS.1770 calibration
     quarter = np.sin(2 * np.pi * 0.25 * np.arange(4000) + np.pi / 4)  # samples at +-0.707 of a full-scale sine
     assert 20 * np.log10(np.abs(quarter).max()) == pytest.approx(-3.01, abs=0.01)
     assert true_peak(quarter) == pytest.approx(0.0, abs=0.2)  # the 4x-oversampled peak finds the real one

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from v2meow.signal.dsp import mel_filterbank, mel_to_hz, hz_to_mel
+from v2meow.signal.dsp import hz_to_mel, mel_filterbank, mel_to_hz
 
 
 def test_hz_triangles_peak_at_one_and_slaney_filters_have_unit_area():
@@ -46,6 +46,8 @@ def test_codec_and_semantic_banks_are_the_dsp_bank():
     from v2meow.tokenizers.acoustic.losses import mel_filterbank as codec_bank
     from v2meow.tokenizers.semantic.mel import mel_filterbank as semantic_bank
 
-    assert torch.equal(codec_bank(16000, 1024, 80), torch.from_numpy(mel_filterbank(16000, 1024, 80).T.astype(np.float32)))
+    assert torch.equal(
+        codec_bank(16000, 1024, 80), torch.from_numpy(mel_filterbank(16000, 1024, 80).T.astype(np.float32))
+    )
     expected = mel_filterbank(16000, 1024, 64, norm="slaney").astype(np.float32)
     assert torch.equal(semantic_bank(1024, 64, 16000), torch.from_numpy(expected))

@@ -1,6 +1,7 @@
 import pytest
 import torch
-from stagegen import CODEC_RATE, FDIM, FRATE, NC, NF, SEM_RATE, VOCAB, K  # noqa: F401
+
+from stagegen import CODEC_RATE, FDIM, FRATE, NC, NF, SEM_RATE, VOCAB, K
 
 
 @pytest.fixture

@@ -16,8 +16,10 @@ from v2meow.training.stages import StageModule
 
 def test_a_new_condition_stream_is_one_config_entry_and_trains():
     model = stage1(extra_streams=[{"name": "rhythm", "kind": "features", "size": 1, "rate": 10.0, "dropout": 0.2}])
-    batch = {"semantic": torch.randint(0, VOCAB, (2, 20)),
-             "conditions": {"visual": torch.randn(2, 10, FDIM), "rhythm": torch.rand(2, 20, 1)}}  # fmt: skip
+    batch = {
+        "semantic": torch.randint(0, VOCAB, (2, 20)),
+        "conditions": {"visual": torch.randn(2, 10, FDIM), "rhythm": torch.rand(2, 20, 1)},
+    }
     module = StageModule(model.train())
     opt = module.configure_optimizers()["optimizer"]
     module.training_step(batch, 0).backward()
@@ -26,7 +28,9 @@ def test_a_new_condition_stream_is_one_config_entry_and_trains():
     model.eval()
     shifted = {**batch["conditions"], "rhythm": batch["conditions"]["rhythm"].roll(5, 1)}
     assert not torch.allclose(model.encode(batch["conditions"]).states, model.encode(shifted).states)
-    out = model.generate(conditions=batch["conditions"], length=8, sampling=SamplingConfig(guidance={"rhythm": 3.0, "all": 2.0}))
+    out = model.generate(
+        conditions=batch["conditions"], length=8, sampling=SamplingConfig(guidance={"rhythm": 3.0, "all": 2.0})
+    )
     assert out.shape == (2, 8) and out.max() < VOCAB
 
 
@@ -37,8 +41,12 @@ def test_unknown_streams_and_guidance_keys_are_named():
         model.encode({"visual": visual, "tempo": torch.randn(1, 3)})
     with pytest.raises(ConfigError, match="no condition 'rhythm'"):
         model.generate(conditions={"visual": visual}, length=4, sampling=SamplingConfig(guidance={"rhythm": 2.0}))
-    for bad in ({"name": "all", "kind": "features", "size": 1, "rate": 1.0}, {"name": "x", "kind": "pixels", "size": 1},
-                {"name": "x", "kind": "features", "size": 1}, {"name": "visual", "kind": "vector", "size": 3}):  # fmt: skip
+    for bad in (
+        {"name": "all", "kind": "features", "size": 1, "rate": 1.0},
+        {"name": "x", "kind": "pixels", "size": 1},
+        {"name": "x", "kind": "features", "size": 1},
+        {"name": "visual", "kind": "vector", "size": 3},
+    ):
         with pytest.raises(ConfigError):
             stage1(extra_streams=[bad])
 
@@ -51,7 +59,9 @@ def test_weights_written_before_the_feed_forward_rename_still_load(tmp_path):
     assert any(".ffn.fc1." in k for k in state)
     old = {k.replace(".ffn.fc1.", ".ffn.net.0.").replace(".ffn.fc2.", ".ffn.net.3."): v for k, v in state.items()}
     (tmp_path / "old").mkdir()
-    save_file(old, str(tmp_path / "old" / "model.safetensors"), metadata={"model_type": "v2meow-stage1"})  # no version: 1
+    save_file(
+        old, str(tmp_path / "old" / "model.safetensors"), metadata={"model_type": "v2meow-stage1"}
+    )  # no version: 1
     config = json.loads((tmp_path / "new" / "config.json").read_text())
     (tmp_path / "old" / "config.json").write_text(json.dumps({**config, "format_version": 1}))
     back = Stage1.from_pretrained(tmp_path / "old").eval()
@@ -61,7 +71,9 @@ def test_weights_written_before_the_feed_forward_rename_still_load(tmp_path):
 
 
 def test_a_forced_drop_makes_the_stream_irrelevant_for_that_row():
-    model = stage1(extra_streams=[{"name": "rhythm", "kind": "features", "size": 1, "rate": 10.0, "route": "aligned"}]).eval()
+    model = stage1(
+        extra_streams=[{"name": "rhythm", "kind": "features", "size": 1, "rate": 10.0, "route": "aligned"}]
+    ).eval()
     semantic = torch.randint(0, VOCAB, (2, 20))
     a = {"visual": torch.randn(2, 10, FDIM), "rhythm": torch.rand(2, 20, 1)}
     b = {**a, "visual": torch.randn(2, 10, FDIM)}  # other video, same music

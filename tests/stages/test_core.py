@@ -19,7 +19,9 @@ def test_flatten_round_trip_and_offsets():
     codes = torch.randint(0, 16, (3, 4, 7))
     flat = layout.flatten_codes(codes, 16, offset=100)
     assert flat.shape == (3, 28)
-    assert flat[0, 0] == 100 + codes[0, 0, 0] and flat[0, 1] == 116 + codes[0, 1, 0] and flat[0, 4] == 100 + codes[0, 0, 1]
+    assert (
+        flat[0, 0] == 100 + codes[0, 0, 0] and flat[0, 1] == 116 + codes[0, 1, 0] and flat[0, 4] == 100 + codes[0, 0, 1]
+    )
     torch.testing.assert_close(layout.unflatten_codes(flat, 4, 16, offset=100), codes)
     ranges = layout.flat_ranges(6, 4, 16, offset=100)
     assert ranges[:, 0].tolist() == [100, 116, 132, 148, 100, 116]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from stagegen import CODEC_RATE, NC, NF, SEM_RATE, VOCAB, K
 
+from stagegen import CODEC_RATE, NC, NF, SEM_RATE, VOCAB, K
 from v2meow.errors import ConfigError
 from v2meow.stages import registry
 from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
@@ -18,13 +18,22 @@ ROOT = Path(__file__).parents[2]
 
 
 def coarse_stage(**kw):
-    fields = dict(role="coarse", semantic_vocab=VOCAB, semantic_rate=SEM_RATE, codebook_size=K, num_coarse=NC,
-                  codec_rate=CODEC_RATE, window_seconds=2.0)  # fmt: skip
+    fields = dict(
+        role="coarse",
+        semantic_vocab=VOCAB,
+        semantic_rate=SEM_RATE,
+        codebook_size=K,
+        num_coarse=NC,
+        codec_rate=CODEC_RATE,
+        window_seconds=2.0,
+    )
     return MaskGITStage(MaskGITConfig.preset("debug", **{**fields, **kw}))
 
 
 def fine_stage(**kw):
-    fields = dict(role="fine", codebook_size=K, num_coarse=NC, num_fine=NF + 1, codec_rate=CODEC_RATE, window_seconds=2.0)
+    fields = dict(
+        role="fine", codebook_size=K, num_coarse=NC, num_fine=NF + 1, codec_rate=CODEC_RATE, window_seconds=2.0
+    )
     return MaskGITStage(MaskGITConfig.preset("debug", **{**fields, **kw}))
 
 
@@ -103,22 +112,42 @@ def test_a_tiny_model_overfits_and_greedy_decoding_gives_its_codes_back():
 
 def test_seeds_are_exact_and_prompts_stay():
     semantic, coarse, fine = tokens()
-    for stage, cond, codes in ((coarse_stage().eval(), {"semantic": semantic}, coarse), (fine_stage(decode_iterations=[4, 2]).eval(), {"coarse": coarse}, fine)):
-        run = lambda seed, t=1.0: stage.generate(conditions=cond, length=40, prompt=codes[:, :, :7],  # noqa: E731
-                                                 sampling=SamplingConfig(temperature=t), options=DecodeOptions(generator=make_generator(seed)))
+    for stage, cond, codes in (
+        (coarse_stage().eval(), {"semantic": semantic}, coarse),
+        (fine_stage(decode_iterations=[4, 2]).eval(), {"coarse": coarse}, fine),
+    ):
+
+        def run(seed, t=1.0, stage=stage, cond=cond, codes=codes):
+            return stage.generate(
+                conditions=cond,
+                length=40,
+                prompt=codes[:, :, :7],
+                sampling=SamplingConfig(temperature=t),
+                options=DecodeOptions(generator=make_generator(seed)),
+            )
+
         a = run(0)
         assert torch.equal(a, run(0)) and not torch.equal(a, run(1))
         assert torch.equal(a[:, :, :7], codes[:, :, :7])
         assert torch.equal(run(3, 0.0), run(4, 0.0))  # greedy: no draw, no noise, whatever the seed
-    assert torch.equal(stage.generate(conditions={"coarse": coarse[:, :, :5]}, length=5, prompt=codes[:, :, :7]), codes[:, :, :5])
+    assert torch.equal(
+        stage.generate(conditions={"coarse": coarse[:, :, :5]}, length=5, prompt=codes[:, :, :7]), codes[:, :, :5]
+    )
 
 
 def test_guidance_batches_the_dropped_condition():
     semantic, _, _ = tokens()
     stage = coarse_stage(decode_iterations=[3, 2]).eval()
     torch.nn.init.normal_(stage.null_embed, std=1.0)
-    run = lambda guidance: stage.generate(conditions={"semantic": semantic}, length=40, sampling=SamplingConfig(guidance=guidance),  # noqa: E731
-                                          options=DecodeOptions(generator=make_generator(0)))
+
+    def run(guidance):
+        return stage.generate(
+            conditions={"semantic": semantic},
+            length=40,
+            sampling=SamplingConfig(guidance=guidance),
+            options=DecodeOptions(generator=make_generator(0)),
+        )
+
     assert torch.equal(run({}), run({"semantic": 1.0}))
     calls, handle = count_passes(stage)
     guided = run({"all": 3.0})
@@ -126,7 +155,9 @@ def test_guidance_batches_the_dropped_condition():
     assert calls == [4] * 5  # 3 + 2 passes, each over [conditional ; unconditional] rows
     assert not torch.equal(guided, run({}))
     with pytest.raises(ConfigError, match="no condition"):
-        fine_stage().eval().generate(conditions={"coarse": tokens()[1]}, length=40, sampling=SamplingConfig(guidance={"all": 2.0}))
+        fine_stage().eval().generate(
+            conditions={"coarse": tokens()[1]}, length=40, sampling=SamplingConfig(guidance={"all": 2.0})
+        )
 
 
 def test_iterations_per_level_come_from_the_config():
@@ -139,8 +170,10 @@ def test_iterations_per_level_come_from_the_config():
     stage.generate(conditions={"semantic": semantic}, length=6, prompt=torch.zeros(2, 3, 4, dtype=torch.long))
     assert len(calls) == 5 + 2 + 1  # fewer frames than passes: still one pass each, every frame filled
     handle.remove()
-    for stage, cond, passes in ((coarse_stage(num_coarse=3).eval(), {"semantic": semantic}, 16 + 1 + 1),
-                                (fine_stage().eval(), {"coarse": coarse}, NF + 1)):  # defaults: SoundStorm's
+    for stage, cond, passes in (
+        (coarse_stage(num_coarse=3).eval(), {"semantic": semantic}, 16 + 1 + 1),
+        (fine_stage().eval(), {"coarse": coarse}, NF + 1),
+    ):  # defaults: SoundStorm's
         calls, handle = count_passes(stage)
         stage.generate(conditions=cond, length=40)
         handle.remove()
@@ -160,10 +193,24 @@ def test_non_finite_logits_are_an_error():
 
 def _component_fields(directory):
     config = json.loads((directory / "config.json").read_text())
-    return {k: v for k, v in config.items() if k not in ("model_type", "format_version", "v2meow_version", "variant",
-                                                           "feature_dim", "feature_rate", "cond_dropout",
-                                                           "contrastive_weight", "contrastive_temperature", "aligned_semantic",
-                                                           "aligned_coarse")}  # fmt: skip
+    return {
+        k: v
+        for k, v in config.items()
+        if k
+        not in (
+            "model_type",
+            "format_version",
+            "v2meow_version",
+            "variant",
+            "feature_dim",
+            "feature_rate",
+            "cond_dropout",
+            "contrastive_weight",
+            "contrastive_temperature",
+            "aligned_semantic",
+            "aligned_coarse",
+        )
+    }
 
 
 def test_maskgit_stages_run_a_windowed_bundle(tmp_path, make_video):
@@ -178,8 +225,16 @@ def test_maskgit_stages_run_a_windowed_bundle(tmp_path, make_video):
     MaskGITStage(MaskGITConfig(role="fine", **fields3)).save_pretrained(tmp_path / "fine")
     with pytest.raises(ConfigError, match="fine stage .*not a coarse stage"):
         registry.load_stage(tmp_path / "fine", role="coarse")
-    bundle = create_bundle(tmp_path / "bundle", {"stage1": debug / "stage1", "codec": debug / "codec", "style": debug / "style",
-                                                 "stage2": tmp_path / "coarse", "stage3": tmp_path / "fine"})  # fmt: skip
+    bundle = create_bundle(
+        tmp_path / "bundle",
+        {
+            "stage1": debug / "stage1",
+            "codec": debug / "codec",
+            "style": debug / "style",
+            "stage2": tmp_path / "coarse",
+            "stage3": tmp_path / "fine",
+        },
+    )
     pipe = V2MeowPipeline.from_pretrained(bundle)
     assert isinstance(pipe.stage2, MaskGITStage) and pipe.guided_roles() == ("semantic", "coarse")
     windows = []
@@ -200,17 +255,28 @@ def test_maskgit_stages_run_a_windowed_bundle(tmp_path, make_video):
 def test_training_a_maskgit_stage_exports_a_component_that_loads(stage, tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
     from cachegen import make_cache
-
     from v2meow.training.runner import load_run_config, set_value
     from v2meow.training.stage_train import train_stage
 
     cache = make_cache(tmp_path / "cache", durations=(3.0, 2.5, 2.0), splits=("train", "train", "valid"))
     cfg = load_run_config(ROOT / "configs" / "demo" / "v3" / f"{stage}_maskgit.yaml")
-    settings = {"out": str(tmp_path / "run"), "data.cache": str(cache), "data.batch_size": 2, "data.num_workers": 0,
-                "model.preset": "debug", "model.warmup_steps": 1, "model.fields.dim": 32, "model.fields.depth": 1,
-                "model.fields.heads": 2, "model.fields.ffn": 64, "model.fields.window_seconds": 2.0,
-                "trainer.max_steps": 2, "trainer.log_every_n_steps": 1, "checkpoint.every_n_train_steps": 1,
-                "trainer.val_check_interval": 1}  # fmt: skip
+    settings = {
+        "out": str(tmp_path / "run"),
+        "data.cache": str(cache),
+        "data.batch_size": 2,
+        "data.num_workers": 0,
+        "model.preset": "debug",
+        "model.warmup_steps": 1,
+        "model.fields.dim": 32,
+        "model.fields.depth": 1,
+        "model.fields.heads": 2,
+        "model.fields.ffn": 64,
+        "model.fields.window_seconds": 2.0,
+        "trainer.max_steps": 2,
+        "trainer.log_every_n_steps": 1,
+        "checkpoint.every_n_train_steps": 1,
+        "trainer.val_check_interval": 1,
+    }
     for k, v in settings.items():
         set_value(cfg, k, v)
     exported = train_stage(stage, cfg)

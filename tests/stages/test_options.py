@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from stagegen import FDIM, FRATE, VOCAB, stage1, stage2
 
+from stagegen import FDIM, FRATE, VOCAB, stage1, stage2
 from v2meow.errors import ConfigError
 from v2meow.stages.contrastive import info_nce, video_music_loss
 from v2meow.stages.longshort import even_sample
@@ -94,7 +94,9 @@ def test_stage2_contrastive_needs_the_visual_variant():
     model = stage2("encdec", contrastive_weight=0.25, cond_dropout=0.0).train()
     g = torch.Generator().manual_seed(0)
     sem = torch.randint(0, VOCAB, (3, 20), generator=g)
-    out = model(sem, torch.randint(0, 16, (3, 2, 40), generator=g), conditions={"visual": torch.randn(3, 10, FDIM, generator=g)})
+    out = model(
+        sem, torch.randint(0, 16, (3, 2, 40), generator=g), conditions={"visual": torch.randn(3, 10, FDIM, generator=g)}
+    )
     out.aux_loss.backward()
     assert sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None) > 0
 
@@ -141,17 +143,23 @@ def test_long_term_generation_and_training_shapes():
     model.eval()
     visual = batch["conditions"]["visual"][:1]
     a = model.generate(conditions={"visual": visual, "long_term": torch.randn(1, 33, FDIM)}, length=12)
-    b = model.generate(conditions={"visual": visual}, length=12)  # no long stream given: the window stands for the whole video
+    b = model.generate(
+        conditions={"visual": visual}, length=12
+    )  # no long stream given: the window stands for the whole video
     assert a.shape == b.shape == (1, 12)
 
 
 # ---- configs -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [
-    lambda: stage1(long_term=True, long_term_steps=6, contrastive_weight=0.25, contrastive_temperature=0.1),
-    lambda: stage2("encdec", contrastive_weight=0.5),
-], ids=["stage1", "stage2-encdec"])  # fmt: skip
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: stage1(long_term=True, long_term_steps=6, contrastive_weight=0.25, contrastive_temperature=0.1),
+        lambda: stage2("encdec", contrastive_weight=0.5),
+    ],
+    ids=["stage1", "stage2-encdec"],
+)
 def test_options_survive_save_and_load(make, tmp_path):
     model = make().eval()
     model.save_pretrained(tmp_path / "m")

@@ -1,8 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from stagegen import FRATE, NC, VOCAB, K, stage1, stage2, stage3
 
+from stagegen import FRATE, NC, VOCAB, K, stage1, stage2, stage3
 from v2meow.errors import ConfigError
 from v2meow.stages.conditions import Condition
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
@@ -22,11 +22,15 @@ def _generate(model, clip, sampling=None, **kw):
     options = DecodeOptions(**kw)
     if isinstance(model, Stage1):
         conditions = _stage1_conditions(model, clip)
-        return model.generate(conditions=conditions, length=clip["semantic"].shape[1], sampling=sampling, options=options)
+        return model.generate(
+            conditions=conditions, length=clip["semantic"].shape[1], sampling=sampling, options=options
+        )
     if isinstance(model, Stage2):
         conditions = {"semantic": clip["semantic"], **({"visual": clip["visual"]} if model.uses_visual else {})}
         return model.generate(conditions=conditions, length=clip["coarse"].shape[2], sampling=sampling, options=options)
-    return model.generate(conditions={"coarse": clip["coarse"]}, length=clip["coarse"].shape[2], sampling=sampling, options=options)
+    return model.generate(
+        conditions={"coarse": clip["coarse"]}, length=clip["coarse"].shape[2], sampling=sampling, options=options
+    )
 
 
 def _forward(model, clip):
@@ -47,12 +51,26 @@ def _target(model, clip):
 
 
 RHYTHM = {"name": "rhythm", "kind": "features", "size": 1, "rate": 10.0, "dropout": 0.1, "route": "aligned"}
-MODELS = [stage1, lambda: stage2("decoder"), lambda: stage2("encdec"), stage3,
-          lambda **kw: stage1(visual_route="both", extra_streams=[RHYTHM], **kw),
-          lambda **kw: stage2("decoder", aligned_semantic=True, **kw), lambda **kw: stage2("encdec", aligned_semantic=True, **kw),
-          lambda **kw: stage3(aligned_coarse=True, **kw)]  # fmt: skip
-IDS = ["stage1", "stage2-decoder", "stage2-encdec", "stage3", "stage1-aligned", "stage2-decoder-aligned",
-       "stage2-encdec-aligned", "stage3-aligned"]  # fmt: skip
+MODELS = [
+    stage1,
+    lambda: stage2("decoder"),
+    lambda: stage2("encdec"),
+    stage3,
+    lambda **kw: stage1(visual_route="both", extra_streams=[RHYTHM], **kw),
+    lambda **kw: stage2("decoder", aligned_semantic=True, **kw),
+    lambda **kw: stage2("encdec", aligned_semantic=True, **kw),
+    lambda **kw: stage3(aligned_coarse=True, **kw),
+]
+IDS = [
+    "stage1",
+    "stage2-decoder",
+    "stage2-encdec",
+    "stage3",
+    "stage1-aligned",
+    "stage2-decoder-aligned",
+    "stage2-encdec-aligned",
+    "stage3-aligned",
+]
 
 
 @pytest.mark.parametrize("make", MODELS, ids=IDS)
@@ -119,10 +137,18 @@ def test_save_load_identical_outputs(make, clip_tokens, tmp_path):
 def test_prompt_is_kept_and_continued(clip_tokens):
     model = stage2().eval()
     prompt = clip_tokens["coarse"][:, :, :7]
-    out = model.generate(conditions={"semantic": clip_tokens["semantic"]}, length=40, prompt=prompt,
-                         options=DecodeOptions(generator=make_generator(0)))
+    out = model.generate(
+        conditions={"semantic": clip_tokens["semantic"]},
+        length=40,
+        prompt=prompt,
+        options=DecodeOptions(generator=make_generator(0)),
+    )
     assert out.shape == (1, NC, 40) and torch.equal(out[:, :, :7], prompt)
-    sem = stage1().eval().generate(conditions={"visual": clip_tokens["visual"]}, length=20, prompt=clip_tokens["semantic"][:, :5])
+    sem = (
+        stage1()
+        .eval()
+        .generate(conditions={"visual": clip_tokens["visual"]}, length=20, prompt=clip_tokens["semantic"][:, :5])
+    )
     assert torch.equal(sem[:, :5], clip_tokens["semantic"][:, :5])
 
 

@@ -73,7 +73,13 @@ def test_presets_frame_rates():
     assert list_presets() == ["debug", "small", "paper"]
     small, paper = SoundStreamConfig.from_preset("small"), SoundStreamConfig.from_preset("paper")
     assert (small.sample_rate, small.hop_length, small.frame_rate) == (24000, 320, 75.0)  # strides (2, 4, 5, 8)
-    assert (paper.sample_rate, paper.hop_length, paper.frame_rate, paper.num_quantizers, paper.num_coarse) == (24000, 480, 50.0, 12, 4)
+    assert (paper.sample_rate, paper.hop_length, paper.frame_rate, paper.num_quantizers, paper.num_coarse) == (
+        24000,
+        480,
+        50.0,
+        12,
+        4,
+    )
 
 
 @pytest.mark.parametrize("n", [320, 321, 16000, 16100])
@@ -285,24 +291,52 @@ def test_codec_cli_round_trip(codec, tmp_path, capsys):
     codec.save_pretrained(tmp_path / "codec")
     wav = torch.cat([music_clip(sr=22050, seconds=0.7)] * 2).numpy()  # stereo 22.05 kHz, 0.7 s
     sf.write(tmp_path / "in.wav", wav.T, 22050)
-    assert codec_main(["encode", str(tmp_path / "in.wav"), str(tmp_path / "c.safetensors"), "--codec", str(tmp_path / "codec")]) == 0
+    assert (
+        codec_main(
+            ["encode", str(tmp_path / "in.wav"), str(tmp_path / "c.safetensors"), "--codec", str(tmp_path / "codec")]
+        )
+        == 0
+    )
     enc = EncodedAudio.load(tmp_path / "c.safetensors")
     assert enc.codes.shape == (4, 35) and enc.num_samples == 11200 and enc.sample_rate == 16000
     assert enc.codec_id == codec.codec_id and enc.model_type == "soundstream" and enc.frame_rate == 50.0
-    assert codec_main(["decode", str(tmp_path / "c.safetensors"), str(tmp_path / "out.wav"), "--codec", str(tmp_path / "codec")]) == 0
+    assert (
+        codec_main(
+            ["decode", str(tmp_path / "c.safetensors"), str(tmp_path / "out.wav"), "--codec", str(tmp_path / "codec")]
+        )
+        == 0
+    )
     out, sr = sf.read(tmp_path / "out.wav")
     assert sr == 16000 and out.shape == (11200,)
 
     tiny_encodec().save_pretrained(tmp_path / "enc")  # codes of another codec: refused, nothing written
     capsys.readouterr()
-    assert codec_main(["decode", str(tmp_path / "c.safetensors"), str(tmp_path / "x.wav"), "--codec", str(tmp_path / "enc")]) == 2
+    assert (
+        codec_main(
+            ["decode", str(tmp_path / "c.safetensors"), str(tmp_path / "x.wav"), "--codec", str(tmp_path / "enc")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "do not fit codec" in err and "sample_rate 16000 vs 24000" in err and not (tmp_path / "x.wav").exists()
     (tmp_path / "bad.wav").write_bytes(b"RIFF not audio")
-    assert codec_main(["encode", str(tmp_path / "bad.wav"), str(tmp_path / "b.safetensors"), "--codec", str(tmp_path / "codec")]) == 2
+    assert (
+        codec_main(
+            ["encode", str(tmp_path / "bad.wav"), str(tmp_path / "b.safetensors"), "--codec", str(tmp_path / "codec")]
+        )
+        == 2
+    )
     assert not (tmp_path / "b.safetensors").exists()
-    assert codec_main(["decode", str(tmp_path / "in.wav"), str(tmp_path / "y.wav"), "--codec", str(tmp_path / "codec")]) == 2
+    assert (
+        codec_main(["decode", str(tmp_path / "in.wav"), str(tmp_path / "y.wav"), "--codec", str(tmp_path / "codec")])
+        == 2
+    )
     assert "codes file" in capsys.readouterr().err
     sf.write(tmp_path / "short.wav", np.zeros(100, np.float32), 16000)
-    assert codec_main(["encode", str(tmp_path / "short.wav"), str(tmp_path / "s.safetensors"), "--codec", str(tmp_path / "codec")]) == 2
+    assert (
+        codec_main(
+            ["encode", str(tmp_path / "short.wav"), str(tmp_path / "s.safetensors"), "--codec", str(tmp_path / "codec")]
+        )
+        == 2
+    )
     assert "shorter than one codec frame" in capsys.readouterr().err

@@ -25,7 +25,11 @@ GENERATED = (  # semantic, coarse, fine of a 3-s generation, seed 0
 def _signal(sr: int = 16000, seconds: float = 3.0) -> torch.Tensor:
     t = np.arange(int(sr * seconds)) / sr
     rng = np.random.default_rng(1234)
-    x = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 330 * t * (1 + 0.1 * t)) + 0.05 * rng.standard_normal(t.size)
+    x = (
+        0.3 * np.sin(2 * np.pi * 220 * t)
+        + 0.2 * np.sin(2 * np.pi * 330 * t * (1 + 0.1 * t))
+        + 0.05 * rng.standard_normal(t.size)
+    )
     return torch.tensor(x * (0.5 + 0.5 * np.sin(2 * np.pi * 2 * t)), dtype=torch.float32)
 
 
@@ -49,7 +53,6 @@ def test_semantic_tokenizer_and_mel_codec_tokens_are_unchanged():
 def test_demo_bundle_generates_the_same_codes(tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
     import mediagen
-
     from v2meow.pipelines import V2MeowPipeline
 
     video = mediagen.make_video(tmp_path / "v.mp4", duration=3.0, fps=20, size=(96, 96), pattern="moving")

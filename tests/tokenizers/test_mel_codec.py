@@ -42,16 +42,22 @@ def test_griffin_lim_recovers_a_signal_from_its_magnitude():
 
 def test_griffin_lim_inversion_decodes_harmony_without_weights():
     torch.manual_seed(0)
-    codec = VocosCodec.from_preset("debug", encoder="mel", n_mels=80, inversion="griffin_lim", griffin_lim_iters=16).eval()
+    codec = VocosCodec.from_preset(
+        "debug", encoder="mel", n_mels=80, inversion="griffin_lim", griffin_lim_iters=16
+    ).eval()
     x = chord(1.0)
     frames = codec.encoder(x[None, None])[0].T.numpy()  # [T, M]
-    rvq.set_codebooks(codec.quantizer, fit_residual_codebooks(np.repeat(frames, 4, 0), codec.num_codebooks, codec.codebook_size))
+    rvq.set_codebooks(
+        codec.quantizer, fit_residual_codebooks(np.repeat(frames, 4, 0), codec.num_codebooks, codec.codebook_size)
+    )
     codes = codec.encode(x[None], sample_rate=SR)  # [K, T]
     y = codec.decode(codes)  # [C, T * hop]
     assert codes.shape == (4, 50) and y.shape == (1, 16000)
     assert torch.equal(y, codec.decode(codes))
     assert chroma_similarity(x, y[0], SR) > 0.85
-    vocoded = VocosCodec(VocosCodecConfig.from_preset("debug", encoder="mel", n_mels=80))  # untrained vocoder: no harmony
+    vocoded = VocosCodec(
+        VocosCodecConfig.from_preset("debug", encoder="mel", n_mels=80)
+    )  # untrained vocoder: no harmony
     vocoded.load_state_dict(codec.state_dict())
     assert chroma_similarity(x, vocoded.eval().decode(codes)[0], SR) < chroma_similarity(x, y[0], SR)
 
@@ -106,7 +112,9 @@ def test_fit_mel_cli(tmp_path, capsys):
     x = chord(1.0, 262.0)
     y = codec.decode(codec.encode(x[None], sample_rate=SR))[0]
     assert chroma_similarity(x, y, SR) > 0.75  # noise or a broken inversion: about 0.3-0.5
-    assert codec_main(["fit-mel", "--audio", str(tmp_path / "music"), "--out", str(out), "--preset", "debug"]) == 2  # exists
+    assert (
+        codec_main(["fit-mel", "--audio", str(tmp_path / "music"), "--out", str(out), "--preset", "debug"]) == 2
+    )  # exists
     assert "--overwrite" in capsys.readouterr().err
     assert codec_main(["fit-mel", "--audio", str(tmp_path / "none"), "--out", str(tmp_path / "c2")]) == 2
     assert not (tmp_path / "c2").exists()

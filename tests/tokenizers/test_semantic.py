@@ -75,7 +75,9 @@ def _full_hidden_states(name, full, x, b):
     if name == "hubert":
         return full(F.pad(x, (b.pad // 2, b.pad - b.pad // 2)), output_hidden_states=True).hidden_states
     length = 400 + 160 * (2 * (x.shape[-1] // 320) - 1)
-    feats = b.extractor(F.pad(x, (120, 120))[0, :length].numpy(), sampling_rate=SR, return_tensors="pt")["input_features"]
+    feats = b.extractor(F.pad(x, (120, 120))[0, :length].numpy(), sampling_rate=SR, return_tensors="pt")[
+        "input_features"
+    ]
     return full(feats, output_hidden_states=True).hidden_states
 
 
@@ -205,7 +207,11 @@ def test_pretrained_backbone_is_referenced_not_copied(tmp_path):
     tok = fit_kmeans([torch.randn(SR)], backbone, k=4, batch_frames=40)
     assert tok.config.backbone_weights == str((tmp_path / "hubert").resolve())
     tok.save_pretrained(tmp_path / "tok")
-    assert set(load_file(str(tmp_path / "tok" / "model.safetensors"))) == {"quantizer.centroids", "quantizer.mean", "quantizer.std"}
+    assert set(load_file(str(tmp_path / "tok" / "model.safetensors"))) == {
+        "quantizer.centroids",
+        "quantizer.mean",
+        "quantizer.std",
+    }
     x = torch.randn(SR)
     assert torch.equal(SemanticTokenizer.from_pretrained(tmp_path / "tok").encode(x, SR), tok.encode(x, SR))
     (tmp_path / "hubert").rename(tmp_path / "moved")
@@ -222,7 +228,13 @@ def test_mert_style_checkpoint_loads_as_hubert(tmp_path):
     HubertModel(tiny_hubert_config()).save_pretrained(tmp_path / "mert")
     cfg_path = tmp_path / "mert" / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg.update(model_type="mert_model", architectures=["MERTModel"], feature_extractor_cqt=False, deepnorm=False, attention_relax=-1.0)
+    cfg.update(
+        model_type="mert_model",
+        architectures=["MERTModel"],
+        feature_extractor_cqt=False,
+        deepnorm=False,
+        attention_relax=-1.0,
+    )
     cfg_path.write_text(json.dumps(cfg))
     Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=24000, do_normalize=True).save_pretrained(tmp_path / "mert")
     b = load_backbone("hubert", str(tmp_path / "mert"), layer=2)
@@ -305,17 +317,55 @@ def test_cli_fit_kmeans_then_encode(tmp_path, capsys):
         sf.write(audio / f"t{i}.wav", tone(f, sr=22050).numpy(), 22050)
     sf.write(audio / "sub" / "stereo.flac", torch.stack([tone(4000.0), tone(300.0)]).T.numpy(), SR)
     (audio / "broken.wav").write_bytes(b"not a wav")
-    rc = cli.main(["fit-kmeans", "--audio", str(audio), "--backbone", "mel", "--k", "8", "--out", str(tmp_path / "tok"),
-                   "--batch-frames", "64", "--seed", "1", "--quiet"])  # fmt: skip
+    rc = cli.main(
+        [
+            "fit-kmeans",
+            "--audio",
+            str(audio),
+            "--backbone",
+            "mel",
+            "--k",
+            "8",
+            "--out",
+            str(tmp_path / "tok"),
+            "--batch-frames",
+            "64",
+            "--seed",
+            "1",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "skipped" in err and "broken.wav" in err and "4 file(s), 1 skipped" in err
-    rc = cli.main(["encode", str(audio / "t1.wav"), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "t.safetensors")])
+    rc = cli.main(
+        [
+            "encode",
+            str(audio / "t1.wav"),
+            "--tokenizer",
+            str(tmp_path / "tok"),
+            "--out",
+            str(tmp_path / "t.safetensors"),
+        ]
+    )
     assert rc == 0 and "50 tokens at 50 Hz" in capsys.readouterr().err
     tokens = load_file(str(tmp_path / "t.safetensors"))["tokens"]
     assert tokens.shape == (50,) and tokens.dtype == torch.long and tokens.max() < 8
     # existing output directory is refused, one line, exit 2
-    rc = cli.main(["fit-kmeans", "--audio", str(audio), "--backbone", "mel", "--k", "8", "--out", str(tmp_path / "tok"), "--quiet"])
+    rc = cli.main(
+        [
+            "fit-kmeans",
+            "--audio",
+            str(audio),
+            "--backbone",
+            "mel",
+            "--k",
+            "8",
+            "--out",
+            str(tmp_path / "tok"),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "not empty" in err and len(err.strip().splitlines()) == 1
 

@@ -17,7 +17,6 @@ from v2meow.tokenizers.acoustic.discriminator import DiscriminatorConfig, build_
 from v2meow.tokenizers.acoustic.losses import MultiScaleMelLoss, feature_matching_loss, hinge_discriminator_loss
 
 
-
 def music_clip(sr: int = 16000, seconds: float = 1.0, seed: int = 0) -> torch.Tensor:
     """`[1, N]`: a 10-harmonic tone with vibrato plus a little noise."""
     g = torch.Generator().manual_seed(seed)
@@ -66,7 +65,13 @@ def test_shapes_and_contract(encoder, tmp_path):
 
 def test_demo_preset_size_and_rate():
     model = VocosCodec.from_preset("demo")
-    assert (model.sample_rate, model.frame_rate, model.num_codebooks, model.codebook_size, model.num_coarse) == (16000, 50.0, 6, 256, 2)
+    assert (model.sample_rate, model.frame_rate, model.num_codebooks, model.codebook_size, model.num_coarse) == (
+        16000,
+        50.0,
+        6,
+        256,
+        2,
+    )
     assert sum(p.numel() for p in model.parameters()) * 4 < 10e6  # float32 weights under 10 MB
 
 
@@ -86,12 +91,24 @@ def test_config_errors():
 
 
 def test_mpd_mrd_discriminator_shapes_and_losses():
-    disc = build_discriminator(1, DiscriminatorConfig(kind="mpd_mrd", periods=(2, 3), period_channels=(4, 8), n_ffts=(256, 128), filters=4))
+    disc = build_discriminator(
+        1, DiscriminatorConfig(kind="mpd_mrd", periods=(2, 3), period_channels=(4, 8), n_ffts=(256, 128), filters=4)
+    )
     x = music_clip(seconds=0.3)[None].repeat(2, 1, 1)  # [2, 1, 4800]
     logits, feats = disc(x)
     assert len(logits) == 4 and len(feats) == 4
-    assert logits[0].shape == (2, 1, 267, 2) and logits[1].shape == (2, 1, 178, 3)  # periods: [B, 1, ceil(N / p / 3^2), p]
-    assert logits[2].shape == (2, 1, 76, 17) and logits[3].shape == (2, 1, 151, 9)  # resolutions: [B, 1, frames, bins / 8]
+    assert logits[0].shape == (2, 1, 267, 2) and logits[1].shape == (
+        2,
+        1,
+        178,
+        3,
+    )  # periods: [B, 1, ceil(N / p / 3^2), p]
+    assert logits[2].shape == (2, 1, 76, 17) and logits[3].shape == (
+        2,
+        1,
+        151,
+        9,
+    )  # resolutions: [B, 1, frames, bins / 8]
     assert [len(f) for f in feats] == [3, 3, 4, 4]
     assert feature_matching_loss(feats, feats).item() == 0.0
     assert hinge_discriminator_loss(logits, logits).item() > 0

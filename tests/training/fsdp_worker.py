@@ -12,9 +12,8 @@ from torch.distributed.fsdp import FullStateDictConfig, StateDictType
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-import stagegen  # noqa: E402
-
-from v2meow.training.stages import StageModule  # noqa: E402
+import stagegen
+from v2meow.training.stages import StageModule
 
 
 def main(rank: int, world: int, out: Path) -> None:
@@ -26,8 +25,12 @@ def main(rank: int, world: int, out: Path) -> None:
     meta: dict = {"global_step": 7}
     module.on_save_checkpoint(meta)  # the embedded component config, as every v2meow checkpoint has
     wrapped = FSDP(module, device_id=torch.device("cpu"), use_orig_params=True)
-    assert sum(p.numel() for p in wrapped.parameters()) < sum(p.numel() for p in stagegen.stage3().parameters()) * 2  # sharded
-    with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
+    assert (
+        sum(p.numel() for p in wrapped.parameters()) < sum(p.numel() for p in stagegen.stage3().parameters()) * 2
+    )  # sharded
+    with FSDP.state_dict_type(
+        wrapped, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=True)
+    ):
         full = wrapped.state_dict()
     if rank == 0:
         torch.save({**meta, "state_dict": full}, out / "full.ckpt")

@@ -15,20 +15,33 @@ from v2meow.training.audio_data import AudioCropDataset, scan_audio
 from v2meow.training.export import export_codec, read_checkpoint
 
 TINY = [
-    "--set", "model.preset=debug",
-    "--set", "model.discriminator={filters: 4, max_filters: 8, n_ffts: [256, 128]}",
-    "--set", "model.disc_warmup_steps=1",  # step 0: discriminator only; from step 1 adversarial losses too
-    "--set", "data.batch_size=2",
-    "--set", "data.crop_seconds=0.4",
-    "--set", "data.num_workers=0",
-    "--set", "data.samples_per_epoch=6",
-    "--set", "checkpoint.every_n_train_steps=2",
-    "--set", "trainer.log_every_n_steps=1",
-    "--set", "trainer.enable_progress_bar=false",
-    "--set", "trainer.enable_model_summary=false",
-    "--set", "trainer.accelerator=cpu",
-    "--set", "trainer.devices=1",
-]  # fmt: skip
+    "--set",
+    "model.preset=debug",
+    "--set",
+    "model.discriminator={filters: 4, max_filters: 8, n_ffts: [256, 128]}",
+    "--set",
+    "model.disc_warmup_steps=1",  # step 0: discriminator only; from step 1 adversarial losses too
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.crop_seconds=0.4",
+    "--set",
+    "data.num_workers=0",
+    "--set",
+    "data.samples_per_epoch=6",
+    "--set",
+    "checkpoint.every_n_train_steps=2",
+    "--set",
+    "trainer.log_every_n_steps=1",
+    "--set",
+    "trainer.enable_progress_bar=false",
+    "--set",
+    "trainer.enable_model_summary=false",
+    "--set",
+    "trainer.accelerator=cpu",
+    "--set",
+    "trainer.devices=1",
+]
 
 
 @pytest.fixture
@@ -76,8 +89,24 @@ def test_train_resume_export(music_dir, tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), final.state_dict().values()))
 
     fresh = tmp_path / "fresh"  # --ckpt-path last with nothing there starts from scratch; --init-from: fine-tuning
-    assert train_main([*base, "--out", str(fresh), "--max-steps", "1", "--ckpt-path", "last",
-                       "--init-from", str(out / "checkpoints" / "last.ckpt"), "--set", "model.discriminator=null"]) == 0  # fmt: skip
+    assert (
+        train_main(
+            [
+                *base,
+                "--out",
+                str(fresh),
+                "--max-steps",
+                "1",
+                "--ckpt-path",
+                "last",
+                "--init-from",
+                str(out / "checkpoints" / "last.ckpt"),
+                "--set",
+                "model.discriminator=null",
+            ]
+        )
+        == 0
+    )
     assert _steps(fresh) == 1
     key = "codec.encoder.0.conv.parametrizations.weight.original1"
     tuned, start = read_checkpoint(fresh / "checkpoints" / "last.ckpt")["state_dict"][key], ckpt["state_dict"][key]

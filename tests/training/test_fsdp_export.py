@@ -22,8 +22,16 @@ WORKER = Path(__file__).with_name("fsdp_worker.py")
 def fsdp_checkpoints(tmp_path_factory):
     out = tmp_path_factory.mktemp("fsdp")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, str(WORKER), str(rank), "2", str(out)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(rank), "2", str(out)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
@@ -54,9 +62,14 @@ def test_a_directory_that_is_not_a_sharded_checkpoint_is_one_line(tmp_path, caps
 def test_fsdp_wrapper_segments_are_dropped_from_parameter_names():
     from v2meow.training.export import component_state
 
-    ckpt = {"v2meow": {"component_prefix": "model."}, "state_dict": {
-        "_fsdp_wrapped_module.model.decoder.embed.weight": torch.zeros(1), "model._fsdp_wrapped_module.head.bias": torch.ones(1),
-        "ema.module.head.bias": torch.ones(1)}}  # fmt: skip
+    ckpt = {
+        "v2meow": {"component_prefix": "model."},
+        "state_dict": {
+            "_fsdp_wrapped_module.model.decoder.embed.weight": torch.zeros(1),
+            "model._fsdp_wrapped_module.head.bias": torch.ones(1),
+            "ema.module.head.bias": torch.ones(1),
+        },
+    }
     assert sorted(component_state(ckpt)) == ["decoder.embed.weight", "head.bias"]
 
 
@@ -66,16 +79,40 @@ def test_lightning_fsdp_run_exports_a_component(tmp_path):
     """`trainer.strategy: fsdp` through v2meow-train on every visible GPU: last.ckpt holds the gathered state, the export matches it."""
     sys.path.insert(0, str(Path(__file__).parents[1]))
     from cachegen import make_cache
-
     from v2meow.cli.train import main as train_main
     from v2meow.training.export import component_state, read_checkpoint
 
     cache = make_cache(tmp_path / "cache", durations=(3.0, 2.5, 3.0, 2.0), contract={"num_coarse": 2})
     out = tmp_path / "run"
-    args = ["stage3", "--config", str(Path(__file__).parents[2] / "configs" / "stage3.yaml"), "--data", str(cache), "--out", str(out),
-            "--max-steps", "3", "--set", "model.preset=debug", "--set", "model.fields.window_seconds=1.0", "--set", "data.batch_size=2",
-            "--set", "data.num_workers=0", "--set", "data.val_split=null", "--set", "trainer.accelerator=cuda", "--set", f"trainer.devices={torch.cuda.device_count()}",
-            "--set", "trainer.strategy=fsdp", "--set", "trainer.enable_progress_bar=false"]  # fmt: skip
+    args = [
+        "stage3",
+        "--config",
+        str(Path(__file__).parents[2] / "configs" / "stage3.yaml"),
+        "--data",
+        str(cache),
+        "--out",
+        str(out),
+        "--max-steps",
+        "3",
+        "--set",
+        "model.preset=debug",
+        "--set",
+        "model.fields.window_seconds=1.0",
+        "--set",
+        "data.batch_size=2",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "data.val_split=null",
+        "--set",
+        "trainer.accelerator=cuda",
+        "--set",
+        f"trainer.devices={torch.cuda.device_count()}",
+        "--set",
+        "trainer.strategy=fsdp",
+        "--set",
+        "trainer.enable_progress_bar=false",
+    ]
     assert train_main(args) == 0
     ckpt = read_checkpoint(out / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] == 3

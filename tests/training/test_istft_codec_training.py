@@ -14,21 +14,35 @@ from v2meow.training.audio_data import AudioCropDataset, scan_audio
 from v2meow.training.export import read_checkpoint
 
 TINY = [
-    "--set", "model.preset=debug",
-    "--set", "model.discriminator={kind: mpd_mrd, periods: [2, 3], period_channels: [4, 8], n_ffts: [256, 128], filters: 4}",
-    "--set", "model.mel_windows=[128, 256, 512]",
-    "--set", "model.mel_warmup_steps=1",  # step 0: mel only; from step 1 discriminator and adversarial losses
-    "--set", "model.disc_warmup_steps=1",
-    "--set", "model.disc_segment_seconds=0.2",
-    "--set", "model.ema_decay=0.9",
-    "--set", "model.monitor={every_n_steps: 2, log_every_n_steps: 1, examples: 1, seconds: 0.5}",
-    "--set", "data.batch_size=2",
-    "--set", "data.crop_seconds=0.4",
-    "--set", "data.num_workers=0",
-    "--set", "data.samples_per_epoch=6",
-    "--set", "checkpoint.every_n_train_steps=2",
-    "--set", "trainer.enable_model_summary=false",
-]  # fmt: skip
+    "--set",
+    "model.preset=debug",
+    "--set",
+    "model.discriminator={kind: mpd_mrd, periods: [2, 3], period_channels: [4, 8], n_ffts: [256, 128], filters: 4}",
+    "--set",
+    "model.mel_windows=[128, 256, 512]",
+    "--set",
+    "model.mel_warmup_steps=1",  # step 0: mel only; from step 1 discriminator and adversarial losses
+    "--set",
+    "model.disc_warmup_steps=1",
+    "--set",
+    "model.disc_segment_seconds=0.2",
+    "--set",
+    "model.ema_decay=0.9",
+    "--set",
+    "model.monitor={every_n_steps: 2, log_every_n_steps: 1, examples: 1, seconds: 0.5}",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.crop_seconds=0.4",
+    "--set",
+    "data.num_workers=0",
+    "--set",
+    "data.samples_per_epoch=6",
+    "--set",
+    "checkpoint.every_n_train_steps=2",
+    "--set",
+    "trainer.enable_model_summary=false",
+]
 
 
 @pytest.fixture
@@ -43,8 +57,18 @@ def music_dir(tmp_path):
 
 def test_adversarial_steps_resume_monitor_export(music_dir, tmp_path):
     out = tmp_path / "run"
-    base = ["codec", "--config", "configs/demo/codec_istft.yaml", "--data", str(music_dir), "--out", str(out),
-            *TINY, "--set", f"model.monitor.examples_dir={music_dir}"]  # fmt: skip
+    base = [
+        "codec",
+        "--config",
+        "configs/demo/codec_istft.yaml",
+        "--data",
+        str(music_dir),
+        "--out",
+        str(out),
+        *TINY,
+        "--set",
+        f"model.monitor.examples_dir={music_dir}",
+    ]
     assert train_main([*base, "--max-steps", "2"]) == 0
     first = read_checkpoint(out / "checkpoints" / "last.ckpt")
     assert first["global_step"] == 2 and first["v2meow"]["model_type"] == "vocos"
@@ -68,7 +92,7 @@ def test_adversarial_steps_resume_monitor_export(music_dir, tmp_path):
         assert [r["step"] for r in csv.DictReader(f)] == ["1", "2", "3"]  # appended across the restart
 
     codec = load_codec(out / "codec")
-    ema = {k[len("codec_ema."):]: v for k, v in resumed["state_dict"].items() if k.startswith("codec_ema.")}
+    ema = {k[len("codec_ema.") :]: v for k, v in resumed["state_dict"].items() if k.startswith("codec_ema.")}
     assert isinstance(codec, VocosCodec) and all(torch.equal(codec.state_dict()[k], v) for k, v in ema.items())
     x = torch.randn(1, 8000) * 0.1
     assert codec.encode(x).shape == (4, 25) and codec.decode(codec.encode(x)).shape == (1, 8000)
@@ -79,12 +103,36 @@ def test_frozen_codebooks_train_the_vocoder_only(music_dir, tmp_path):
     from v2meow.cli.codec import main as codec_main
 
     fitted = tmp_path / "fitted"
-    assert codec_main(["fit-mel", "--audio", str(music_dir), "--out", str(fitted), "--preset", "debug",
-                       "--inversion", "vocoder"]) == 0  # fmt: skip
+    assert (
+        codec_main(
+            ["fit-mel", "--audio", str(music_dir), "--out", str(fitted), "--preset", "debug", "--inversion", "vocoder"]
+        )
+        == 0
+    )
     out = tmp_path / "run"
-    assert train_main(["codec", "--config", "configs/demo/codec_istft.yaml", "--data", str(music_dir), "--out", str(out),
-                       *TINY, "--set", f"model.monitor.examples_dir={music_dir}", "--set", f"model.init_from={fitted}",
-                       "--set", "model.freeze_codebooks=true", "--max-steps", "2"]) == 0  # fmt: skip
+    assert (
+        train_main(
+            [
+                "codec",
+                "--config",
+                "configs/demo/codec_istft.yaml",
+                "--data",
+                str(music_dir),
+                "--out",
+                str(out),
+                *TINY,
+                "--set",
+                f"model.monitor.examples_dir={music_dir}",
+                "--set",
+                f"model.init_from={fitted}",
+                "--set",
+                "model.freeze_codebooks=true",
+                "--max-steps",
+                "2",
+            ]
+        )
+        == 0
+    )
     before, after = load_codec(fitted), load_codec(out / "codec")
     assert torch.equal(before.quantizer.codebooks, after.quantizer.codebooks)
     assert not torch.equal(before.decoder.head.weight, after.decoder.head.weight)
@@ -93,7 +141,16 @@ def test_frozen_codebooks_train_the_vocoder_only(music_dir, tmp_path):
 
 
 def test_bad_configs_exit_2(music_dir, tmp_path, capsys):
-    base = ["codec", "--config", "configs/demo/codec_istft.yaml", "--data", str(music_dir), "--out", str(tmp_path / "r"), *TINY]
+    base = [
+        "codec",
+        "--config",
+        "configs/demo/codec_istft.yaml",
+        "--data",
+        str(music_dir),
+        "--out",
+        str(tmp_path / "r"),
+        *TINY,
+    ]
     for extra, message in [
         (["--set", "model.model_type=wavenet"], "model.model_type must be one of"),
         (["--set", "model.codec={encoder: fourier}"], "encoder must be one of"),

@@ -11,9 +11,8 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from cachegen import make_cache  # noqa: E402
-
-from v2meow.demo.train import main, plan  # noqa: E402
+from cachegen import make_cache
+from recipes.train import main, plan
 
 ROOT = Path(__file__).parents[2]
 HAS_GPU = torch.cuda.is_available()
@@ -21,25 +20,55 @@ HAS_GPU = torch.cuda.is_available()
 
 def test_plan_without_data_uses_the_demo_data_and_a_config_for_the_machine():
     args, needs = plan("stage2", [], has_gpu=False)
-    assert needs and args == ["stage2", "--config", "configs/demo/stage2.yaml", "--data", "data/demo/cache",
-                              "--out", "runs/stage2", "--set", "data.val_split=valid"]  # fmt: skip
+    assert needs and args == [
+        "stage2",
+        "--config",
+        "configs/demo/stage2.yaml",
+        "--data",
+        "data/demo/cache",
+        "--out",
+        "runs/stage2",
+        "--set",
+        "data.val_split=valid",
+    ]
     args, needs = plan("codec", ["--max-steps", "5"], has_gpu=True)
-    assert needs and args == ["codec", "--config", "configs/codec.yaml", "--data", "data/demo/train_audio", "--out", "runs/codec",
-                              "--max-steps", "5"]  # fmt: skip
+    assert needs and args == [
+        "codec",
+        "--config",
+        "configs/codec.yaml",
+        "--data",
+        "data/demo/train_audio",
+        "--out",
+        "runs/codec",
+        "--max-steps",
+        "5",
+    ]
 
 
 def test_plan_with_data_or_config_passes_them_through():
     args, needs = plan("stage1", ["--data", "my/cache", "--out", "runs/x"], has_gpu=False)
-    assert not needs and args == ["stage1", "--config", "configs/demo/stage1.yaml", "--data", "my/cache", "--out", "runs/x"]
+    assert not needs and args == [
+        "stage1",
+        "--config",
+        "configs/demo/stage1.yaml",
+        "--data",
+        "my/cache",
+        "--out",
+        "runs/x",
+    ]
     args, _ = plan("stage1", ["--data", "my/cache"], has_gpu=False)  # not the demo recipe's runs/demo/stage1
     assert args == ["stage1", "--config", "configs/demo/stage1.yaml", "--out", "runs/stage1", "--data", "my/cache"]
     args, needs = plan("stage3", ["--config", "configs/stage3.yaml", "--set", "model.preset=paper"], has_gpu=False)
-    assert needs and args[:3] == ["stage3", "--data", "data/demo/cache"] and args[-4:] == ["--config", "configs/stage3.yaml", "--set", "model.preset=paper"]
+    assert (
+        needs
+        and args[:3] == ["stage3", "--data", "data/demo/cache"]
+        and args[-4:] == ["--config", "configs/stage3.yaml", "--set", "model.preset=paper"]
+    )
 
 
 def test_unknown_stage_is_exit_2(capsys):
     assert main(["stage9"]) == 2
-    assert "usage: python -m v2meow.demo.train" in capsys.readouterr().err
+    assert "usage: python -m recipes.train" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -49,9 +78,20 @@ def test_make_train_stage1_end_to_end_on_a_tiny_cache(tmp_path):
     out = tmp_path / "run"
     stamp = tmp_path / "installed"
     stamp.touch()
-    args = (f"--data {cache} --out {out} --set trainer.max_steps=2 --set data.batch_size=2 --set data.num_workers=0 "
-            "--set model.fields.window_seconds=2.0 --set trainer.enable_progress_bar=false --set trainer.log_every_n_steps=1")  # fmt: skip
-    cmd = ["make", "--no-print-directory", "-C", str(ROOT), "train-stage1", f"PY={sys.executable}", f"STAMP={stamp}", f"ARGS={args}"]
+    args = (
+        f"--data {cache} --out {out} --set trainer.max_steps=2 --set data.batch_size=2 --set data.num_workers=0 "
+        "--set model.fields.window_seconds=2.0 --set trainer.enable_progress_bar=false --set trainer.log_every_n_steps=1"
+    )
+    cmd = [
+        "make",
+        "--no-print-directory",
+        "-C",
+        str(ROOT),
+        "train-stage1",
+        f"PY={sys.executable}",
+        f"STAMP={stamp}",
+        f"ARGS={args}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -74,20 +114,32 @@ def _fake_demo_data(root: Path, make_video) -> Path:
     for i, package in enumerate(["wesnoth-1.16-music", "warzone2100-music", "ufoai-music"]):
         video = make_video(f"v{i}.mp4", duration=3.0, fps=10, size=(32, 32), audio_rate=16000)
         video.rename(data / "videos" / video.name)
-        entries.append({"id": f"v{i}", "video": video.name, "package": package, "tempo": 100.0 + 20 * i, "duration": 3.0})
+        entries.append(
+            {"id": f"v{i}", "video": video.name, "package": package, "tempo": 100.0 + 20 * i, "duration": 3.0}
+        )
     (data / "videos" / "videos.json").write_text(json.dumps({"params": {}, "videos": entries}))
     return data
 
 
 @pytest.mark.slow
-def test_first_use_prepares_the_demo_cache_with_the_demo_components_then_skips(tmp_path, make_video, monkeypatch, capsys):
+def test_first_use_prepares_the_demo_cache_with_the_demo_components_then_skips(
+    tmp_path, make_video, monkeypatch, capsys
+):
     work = tmp_path / "clone"
     work.mkdir()
     (work / "configs").symlink_to(ROOT / "configs")
     _fake_demo_data(work, make_video)
     monkeypatch.chdir(work)
-    tiny = ["--set", "trainer.max_steps=1", "--set", "data.batch_size=2", "--set", "data.num_workers=0",
-            "--set", "trainer.enable_progress_bar=false"]  # fmt: skip
+    tiny = [
+        "--set",
+        "trainer.max_steps=1",
+        "--set",
+        "data.batch_size=2",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "trainer.enable_progress_bar=false",
+    ]
     assert main(["stage3", *tiny]) == 0
     err = capsys.readouterr().err
     assert "demo data: already in data/demo (skipped)" in err and "demo cache: preparing data/demo/cache" in err
@@ -102,8 +154,22 @@ def test_first_use_prepares_the_demo_cache_with_the_demo_components_then_skips(t
 def test_app_deps_installs_chromium_without_recommends_and_says_why(tmp_path):
     stamp = tmp_path / "installed"
     stamp.touch()
-    r = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), "app-deps", f"STAMP={stamp}",
-                        f"APP_STAMP={tmp_path / 'app'}", "PY=python"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [
+            "make",
+            "-n",
+            "--no-print-directory",
+            "-C",
+            str(ROOT),
+            "app-deps",
+            f"STAMP={stamp}",
+            f"APP_STAMP={tmp_path / 'app'}",
+            "PY=python",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "apt-get install -y -qq --no-install-recommends chromium" in r.stdout
     assert "installing Debian's chromium (no recommended packages) for the web app's browser test" in r.stdout

@@ -9,13 +9,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parent))
-from cachegen import make_cache  # noqa: E402
-from test_stage_training import tiny_config  # noqa: E402
+from test_stage_training import tiny_config
 
-from v2meow.errors import ConfigError  # noqa: E402
-from v2meow.stages.stage1 import Stage1, Stage1Config  # noqa: E402
-from v2meow.training.stage_train import train_stage  # noqa: E402
-from v2meow.training.stages import StageModule, masked_cross_entropy  # noqa: E402
+from cachegen import make_cache
+from v2meow.errors import ConfigError
+from v2meow.stages.stage1 import Stage1, Stage1Config
+from v2meow.training.stage_train import train_stage
+from v2meow.training.stages import StageModule, masked_cross_entropy
 
 OPTIONS = {
     "stage1-beats": ("stage1", {"model.beat_weights": True}),
@@ -50,14 +50,25 @@ def test_beat_weights_need_a_beat_cache(tmp_path):
 
 
 def test_step_adds_weighted_contrastive_loss_and_logs_it():
-    cfg = Stage1Config.preset("debug", feature_dim=8, feature_rate=5.0, style_dim=0, semantic_vocab=24, semantic_rate=10.0,
-                              cond_dropout=0.0, contrastive_weight=0.5)  # fmt: skip
+    cfg = Stage1Config.preset(
+        "debug",
+        feature_dim=8,
+        feature_rate=5.0,
+        style_dim=0,
+        semantic_vocab=24,
+        semantic_rate=10.0,
+        cond_dropout=0.0,
+        contrastive_weight=0.5,
+    )
     module = StageModule(Stage1(cfg).eval())
     logged = {}
     module.log = lambda name, value, **kw: logged.__setitem__(name, float(torch.as_tensor(value).detach()))
     g = torch.Generator().manual_seed(0)
-    batch = dict(conditions={"visual": torch.randn(3, 10, 8, generator=g)}, semantic=torch.randint(0, 24, (3, 20), generator=g),
-                 weights=torch.rand(3, 20, generator=g))  # fmt: skip
+    batch = dict(
+        conditions={"visual": torch.randn(3, 10, 8, generator=g)},
+        semantic=torch.randint(0, 24, (3, 20), generator=g),
+        weights=torch.rand(3, 20, generator=g),
+    )
     loss = module.training_step(batch, 0)
     with torch.no_grad():
         out = module.model(batch["semantic"], batch["conditions"])
@@ -75,4 +86,6 @@ def test_demo_beats_config_differs_from_demo_stage1_only_by_the_option():
     base, beats = load_run_config(root / "stage1.yaml"), load_run_config(root / "stage1_beats.yaml")
     assert typed(StageTrainingConfig, beats["model"], "model").beat_weights is True
     assert {k: v for k, v in beats["model"].items() if k != "beat_weights"} == base["model"]
-    assert beats["trainer"] == base["trainer"] and beats["data"] == base["data"]  # the same cache (it holds the weights)
+    assert (
+        beats["trainer"] == base["trainer"] and beats["data"] == base["data"]
+    )  # the same cache (it holds the weights)

@@ -5,25 +5,39 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from cachegen import make_cache  # noqa: E402
-
-from v2meow.errors import ConfigError  # noqa: E402
-from v2meow.stages.stage1 import Stage1  # noqa: E402
-from v2meow.training.runner import load_run_config, set_value  # noqa: E402
-from v2meow.training.stage_train import train_stage  # noqa: E402
+from cachegen import make_cache
+from v2meow.errors import ConfigError
+from v2meow.stages.stage1 import Stage1
+from v2meow.training.runner import load_run_config, set_value
+from v2meow.training.stage_train import train_stage
 
 ROOT = Path(__file__).parents[2]
-CONFIGS = {"stage1": "stage1.yaml", "stage2": "stage2.yaml", "stage2_visual": "stage2_visual.yaml", "stage3": "stage3.yaml"}
+CONFIGS = {
+    "stage1": "stage1.yaml",
+    "stage2": "stage2.yaml",
+    "stage2_visual": "stage2_visual.yaml",
+    "stage3": "stage3.yaml",
+}
 
 
 def tiny_config(name: str, cache: Path, out: Path, **extra) -> dict:
     cfg = load_run_config(ROOT / "configs" / CONFIGS[name])
     settings = {
-        "out": str(out), "data.cache": str(cache), "data.batch_size": 2, "data.num_workers": 0, "data.val_split": None,
-        "model.preset": "debug", "model.warmup_steps": 2, "model.fields.num_coarse": 2,
+        "out": str(out),
+        "data.cache": str(cache),
+        "data.batch_size": 2,
+        "data.num_workers": 0,
+        "data.val_split": None,
+        "model.preset": "debug",
+        "model.warmup_steps": 2,
+        "model.fields.num_coarse": 2,
         "model.fields.window_seconds": 2.0 if name != "stage3" else 1.0,
-        "trainer.accelerator": "cpu", "trainer.devices": 1, "trainer.enable_progress_bar": False,
-        "trainer.log_every_n_steps": 1, "trainer.max_steps": 4, "checkpoint.every_n_train_steps": 2,
+        "trainer.accelerator": "cpu",
+        "trainer.devices": 1,
+        "trainer.enable_progress_bar": False,
+        "trainer.log_every_n_steps": 1,
+        "trainer.max_steps": 4,
+        "checkpoint.every_n_train_steps": 2,
     }
     if name == "stage1":
         del settings["model.fields.num_coarse"]
@@ -67,7 +81,15 @@ def test_init_from_mismatch_names_the_field(cache, tmp_path):
     with pytest.raises(ConfigError, match=r"dim \(32 vs 48\)"):
         train_stage("stage3", cfg)
     # same architecture: fine-tuning starts from the released weights
-    ft = train_stage("stage3", tiny_config("stage3", cache, tmp_path / "ft2", **{"model.init_from": str(out / "checkpoints" / "last.ckpt"), "trainer.max_steps": 1}))
+    ft = train_stage(
+        "stage3",
+        tiny_config(
+            "stage3",
+            cache,
+            tmp_path / "ft2",
+            **{"model.init_from": str(out / "checkpoints" / "last.ckpt"), "trainer.max_steps": 1},
+        ),
+    )
     assert ft.is_dir()
 
 
@@ -83,11 +105,40 @@ def test_ddp_two_cpu_processes(cache, tmp_path):
     import subprocess
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "v2meow.cli.train", "stage3", "--config", str(ROOT / "configs" / "stage3.yaml"),
-           "--data", str(cache), "--out", str(out), "--max-steps", "3", "--set", "model.preset=debug",
-           "--set", "model.fields.num_coarse=2", "--set", "model.fields.window_seconds=1.0",
-           "--set", "data.batch_size=2", "--set", "data.num_workers=0", "--set", "data.val_split=null", "--set", "trainer.accelerator=cpu",
-           "--set", "trainer.devices=2", "--set", "trainer.strategy=ddp", "--set", "trainer.enable_progress_bar=false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "v2meow.cli.train",
+        "stage3",
+        "--config",
+        str(ROOT / "configs" / "stage3.yaml"),
+        "--data",
+        str(cache),
+        "--out",
+        str(out),
+        "--max-steps",
+        "3",
+        "--set",
+        "model.preset=debug",
+        "--set",
+        "model.fields.num_coarse=2",
+        "--set",
+        "model.fields.window_seconds=1.0",
+        "--set",
+        "data.batch_size=2",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "data.val_split=null",
+        "--set",
+        "trainer.accelerator=cpu",
+        "--set",
+        "trainer.devices=2",
+        "--set",
+        "trainer.strategy=ddp",
+        "--set",
+        "trainer.enable_progress_bar=false",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from cachegen import make_cache  # noqa: E402
-from test_stage_training import tiny_config  # noqa: E402
+from test_stage_training import tiny_config
 
-from v2meow.errors import ConfigError  # noqa: E402
-from v2meow.training.entropy import level_entropies, token_entropies  # noqa: E402
-from v2meow.training.plots import read_metrics  # noqa: E402
-from v2meow.training.stage_train import train_stage  # noqa: E402
+from cachegen import make_cache
+from v2meow.errors import ConfigError
+from v2meow.training.entropy import level_entropies, token_entropies
+from v2meow.training.plots import read_metrics
+from v2meow.training.stage_train import train_stage
 
 SPLITS = ["train", "train", "valid", "train", "eval"]
 
@@ -39,7 +39,10 @@ def test_entropy_of_a_uniform_sequence_is_log_v_and_of_a_deterministic_bigram_ze
 
 def test_bigrams_never_cross_items_and_levels_are_averaged():
     # [0,1] and [1,0] as separate items: pairs (0,1) and (1,0), each previous token fixes the next
-    assert level_entropies([torch.tensor([0, 1]), torch.tensor([1, 0])]) == (pytest.approx(math.log(2)), pytest.approx(0.0))
+    assert level_entropies([torch.tensor([0, 1]), torch.tensor([1, 0])]) == (
+        pytest.approx(math.log(2)),
+        pytest.approx(0.0),
+    )
     # level 0 constant (H 0), level 1 two equally likely tokens alternating (H log 2, bigram 0)
     out = token_entropies([torch.tensor([[5, 5, 5, 5], [0, 1, 0, 1]])])
     assert out["unigram"] == pytest.approx(math.log(2) / 2) and out["bigram"] == pytest.approx(0.0)
@@ -48,11 +51,16 @@ def test_bigrams_never_cross_items_and_levels_are_averaged():
 
 def test_run_validates_every_n_steps_and_records_its_training(cache, tmp_path):
     out = tmp_path / "run"
-    cfg = tiny_config("stage3", cache, out, **{"data.val_split": "valid", "trainer.val_check_interval": 2,
-                                               "trainer.max_steps": 5})  # fmt: skip
+    cfg = tiny_config(
+        "stage3", cache, out, **{"data.val_split": "valid", "trainer.val_check_interval": 2, "trainer.max_steps": 5}
+    )
     exported = train_stage("stage3", cfg)
     series = read_metrics(out / "logs")
-    assert [s for s, _ in series["val/loss"]] == [1, 3, 4]  # after steps 2 and 4 (logged at step-1), and the final weights
+    assert [s for s, _ in series["val/loss"]] == [
+        1,
+        3,
+        4,
+    ]  # after steps 2 and 4 (logged at step-1), and the final weights
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     entropy = json.loads((out / "entropy.json").read_text())
     # cachegen codes: level k at frame t is (t + k) % 16, so each fine level (2, 3) is a deterministic cycle
@@ -95,8 +103,16 @@ def test_validating_on_the_training_split_is_refused(cache, tmp_path):
 def test_the_training_record_round_trips_and_configs_without_it_still_load(tmp_path):
     from v2meow.stages.stage3 import Stage3, Stage3Config
 
-    record = {"steps": 5, "tokens_seen": 1200, "val_loss": 2.5, "val_split": "valid", "entropy": {"unigram": 2.7, "bigram": None}}
-    model = Stage3(Stage3Config.preset("debug", codebook_size=16, codec_rate=20.0, num_coarse=2, num_fine=2, training=record))
+    record = {
+        "steps": 5,
+        "tokens_seen": 1200,
+        "val_loss": 2.5,
+        "val_split": "valid",
+        "entropy": {"unigram": 2.7, "bigram": None},
+    }
+    model = Stage3(
+        Stage3Config.preset("debug", codebook_size=16, codec_rate=20.0, num_coarse=2, num_fine=2, training=record)
+    )
     loaded = Stage3.from_pretrained(model.save_pretrained(tmp_path / "c"))
     assert loaded.config.training == record and loaded.config == model.config
     old = json.loads((tmp_path / "c" / "config.json").read_text())

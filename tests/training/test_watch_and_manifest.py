@@ -6,23 +6,29 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from cachegen import make_cache  # noqa: E402
-from test_stage_training import tiny_config  # noqa: E402
+from test_stage_training import tiny_config
 
-from v2meow.errors import ConfigError  # noqa: E402
-from v2meow.training.plots import panels, plot_metrics, read_metrics  # noqa: E402
-from v2meow.training.stage_train import train_stage  # noqa: E402
+from cachegen import make_cache
+from v2meow.errors import ConfigError
+from v2meow.training.plots import panels, plot_metrics, read_metrics
+from v2meow.training.stage_train import train_stage
 
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    return make_cache(tmp_path_factory.mktemp("cache"), durations=(3.0, 2.5, 3.0, 2.0, 2.5), splits=["train"] * 4 + ["valid"])
+    return make_cache(
+        tmp_path_factory.mktemp("cache"), durations=(3.0, 2.5, 3.0, 2.0, 2.5), splits=["train"] * 4 + ["valid"]
+    )
 
 
 def test_run_writes_tensorboard_and_loss_plot_with_train_and_val_curves(cache, tmp_path):
     out = tmp_path / "run"
-    cfg = tiny_config("stage1", cache, out, **{"data.val_split": "valid", "trainer.val_check_interval": 2,
-                                                "trainer.check_val_every_n_epoch": None})  # fmt: skip
+    cfg = tiny_config(
+        "stage1",
+        cache,
+        out,
+        **{"data.val_split": "valid", "trainer.val_check_interval": 2, "trainer.check_val_every_n_epoch": None},
+    )
     train_stage("stage1", cfg)
     png = out / "loss.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -75,6 +81,15 @@ def test_shipped_configs_leave_data_dependent_fields_to_the_manifest(name):
     from v2meow.training.stage_train import data_fields
 
     fields = load_run_config(Path(__file__).parents[2] / "configs" / name)["model"]["fields"]
-    manifest = dict(feature_dim=1, feature_rate=1.0, semantic_vocab=1, semantic_rate=1.0, codebook_size=1, codec_rate=1.0,
-                    num_codebooks=8, num_coarse=1, style_dim=0)  # fmt: skip
+    manifest = dict(
+        feature_dim=1,
+        feature_rate=1.0,
+        semantic_vocab=1,
+        semantic_rate=1.0,
+        codebook_size=1,
+        codec_rate=1.0,
+        num_codebooks=8,
+        num_coarse=1,
+        style_dim=0,
+    )
     assert not set(fields) & set(data_fields("stage2" if "stage2" in name else "stage3", manifest, fields))

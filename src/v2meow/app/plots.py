@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from v2meow.signal.dsp import log_mel_spectrogram
 from v2meow.io import atomic_output
+from v2meow.signal.dsp import log_mel_spectrogram
 
 N_FFT, HOP, N_MELS = 1024, 256, 80
 
@@ -36,7 +36,9 @@ def soundtrack_figure(wav: torch.Tensor, sample_rate: int, path: str | os.PathLi
     peak = float(np.abs(mono).max()) if mono.size else 0.0
     times, low, high = envelope(mono, sample_rate)
     top.fill_between(times, low, high, linewidth=0.4, color="#e8590c")
-    top.set_ylim(-1.05 * max(peak, 1e-4), 1.05 * max(peak, 1e-4))  # scaled to the peak: quiet music still shows its shape
+    top.set_ylim(
+        -1.05 * max(peak, 1e-4), 1.05 * max(peak, 1e-4)
+    )  # scaled to the peak: quiet music still shows its shape
     top.set_yticks([])
     top.set_ylabel("wave")
     loudness = f"peak {20 * np.log10(peak):.0f} dBFS" if peak > 0 else "silent"

@@ -21,12 +21,24 @@ def launch(demo, host: str, port: int, max_upload_mb: float = 500.0) -> str:
     demo.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)
     try:
         _, url, _ = demo.launch(
-            server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, share=False,
-            inbrowser=False, show_error=False, ssr_mode=False, mcp_server=False, pwa=False,
-            theme=theme(), css=CSS, max_file_size=int(max_upload_mb * 1e6),
+            server_name=host,
+            server_port=port,
+            prevent_thread_lock=True,
+            quiet=True,
+            share=False,
+            inbrowser=False,
+            show_error=False,
+            ssr_mode=False,
+            mcp_server=False,
+            pwa=False,
+            theme=theme(),
+            css=CSS,
+            max_file_size=int(max_upload_mb * 1e6),
         )
     except OSError:  # Gradio's message names its own environment variables; ours names the option
-        raise ConfigError(f"cannot serve on {host}:{port}: the port is in use or not allowed here; pick another --port") from None
+        raise ConfigError(
+            f"cannot serve on {host}:{port}: the port is in use or not allowed here; pick another --port"
+        ) from None
     return url
 
 

@@ -45,7 +45,9 @@ class Settings:
 
     text: str | None = None
     seed: int = 0
-    temperatures: dict[str, float] = field(default_factory=lambda: dict(zip(ROLES, PAPER_TEMPERATURES)))  # by stage role
+    temperatures: dict[str, float] = field(
+        default_factory=lambda: dict(zip(ROLES, PAPER_TEMPERATURES))
+    )  # by stage role
     num_samples: int = 1
     rhythm_guidance: float = 1.0  # guidance on the video's rhythm channel (bundles whose stage 1 reads one)
     loudness: float | None = -14.0  # output target in LUFS (true peak <= -1 dBTP); None: as decoded
@@ -118,7 +120,9 @@ class SoundtrackJob:
         """The bundle's own sampling defaults."""
         gen = self.pipe.generation
         rhythm = gen.sampling["semantic"].guidance.get("rhythm", 1.0)
-        return Settings(None, gen.seed or 0, {role: s.temperature for role, s in gen.sampling.items()}, 1, rhythm, gen.loudness)
+        return Settings(
+            None, gen.seed or 0, {role: s.temperature for role, s in gen.sampling.items()}, 1, rhythm, gen.loudness
+        )
 
     def check_video(self, video: str | os.PathLike) -> media.MediaInfo:
         """Probe an upload; MediaError (naming only the file, not its folder) when it is unusable."""
@@ -127,7 +131,9 @@ class SoundtrackJob:
         try:
             size_mb = path.stat().st_size / 1e6 if path.is_file() else 0.0
             if size_mb > limits.max_upload_mb:
-                raise MediaError(f"{path}: {size_mb:.0f} MB is over this app's upload limit of {limits.max_upload_mb:g} MB")
+                raise MediaError(
+                    f"{path}: {size_mb:.0f} MB is over this app's upload limit of {limits.max_upload_mb:g} MB"
+                )
             info = media.probe(path)
             if not info.has_video:
                 raise MediaError(f"{path}: has no video stream (is it an audio file?)")
@@ -160,17 +166,27 @@ class SoundtrackJob:
         report(0.05, "Composing: stage 1 (structure), stage 2 (coarse sound), stage 3 (fine detail)")
         extra = {}
         if self.follows_rhythm:
-            extra = {"rhythm": self.pipe.rhythm_channel(video, features), "guidance": {"semantic": {"rhythm": settings.rhythm_guidance}}}
+            extra = {
+                "rhythm": self.pipe.rhythm_channel(video, features),
+                "guidance": {"semantic": {"rhythm": settings.rhythm_guidance}},
+            }
         result = self.pipe(
-            features, text=settings.text, seed=settings.seed, temperatures=settings.temperatures, num_samples=settings.num_samples,
-            loudness="none" if settings.loudness is None else settings.loudness, **extra,
+            features,
+            text=settings.text,
+            seed=settings.seed,
+            temperatures=settings.temperatures,
+            num_samples=settings.num_samples,
+            loudness="none" if settings.loudness is None else settings.loudness,
+            **extra,
         )
         report(0.95, "Writing the video, the wav and the pictures")
         folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.out_dir))
         videos, audios = self._write(video, result, folder)
         candidates = []
         for i, wav in enumerate(result.audio):
-            picture = soundtrack_figure(wav, result.sample_rate, folder / f"candidate-{i + 1}.png", f"Candidate {i + 1}")
+            picture = soundtrack_figure(
+                wav, result.sample_rate, folder / f"candidate-{i + 1}.png", f"Candidate {i + 1}"
+            )
             score = result.scores[i] if result.scores else None
             candidates.append(Candidate(i, videos[i], audios[i], picture, score))
         return Outcome(candidates, info, time.perf_counter() - start, result.timings)

@@ -52,8 +52,12 @@ def build_app(job: SoundtrackJob, examples: Sequence[Path] = (), bundle_name: st
                 video = gr.Video(label="Your video", sources=["upload"], height=VIDEO_HEIGHT, elem_id="video-in")
                 if examples:
                     gr.Examples(
-                        [[str(p)] for p in examples], inputs=[video], label="Examples", examples_per_page=8,
-                        example_labels=[p.stem.replace("_", " ") for p in examples], elem_id="examples",
+                        [[str(p)] for p in examples],
+                        inputs=[video],
+                        label="Examples",
+                        examples_per_page=8,
+                        example_labels=[p.stem.replace("_", " ") for p in examples],
+                        elem_id="examples",
                     )
             with gr.Column(scale=1):
                 settings = _settings(job)
@@ -62,8 +66,11 @@ def build_app(job: SoundtrackJob, examples: Sequence[Path] = (), bundle_name: st
         with gr.Row(equal_height=False, elem_id="results"):
             slots = [field for i in range(MAX_CANDIDATES) for field in _candidate_slot(i)]
         button.click(
-            make_handler(job), inputs=[video, *settings], outputs=[status, *slots],
-            concurrency_limit=1, show_progress="full",
+            make_handler(job),
+            inputs=[video, *settings],
+            outputs=[status, *slots],
+            concurrency_limit=1,
+            show_progress="full",
         )
     return demo
 
@@ -75,13 +82,22 @@ def _settings(job: SoundtrackJob) -> list[gr.components.Component]:
     hint = 'e.g. "calm piano", "drum and bass"' if job.accepts_text else "this model bundle takes no text prompt"
     text = gr.Textbox(label="Style prompt (optional)", placeholder=hint, interactive=job.accepts_text, elem_id="prompt")
     count = gr.Slider(
-        1, MAX_CANDIDATES, value=1, step=1, label="Candidates", info="several versions side by side", elem_id="candidates"
+        1,
+        MAX_CANDIDATES,
+        value=1,
+        step=1,
+        label="Candidates",
+        info="several versions side by side",
+        elem_id="candidates",
     )
     with gr.Row():
         seed = gr.Number(
-            value=defaults.seed, minimum=0,  # no precision: 1.5 reaches validation.seed and is refused, not rounded
-            label="Seed", info="same seed and settings, same music",
-            scale=3, elem_id="seed",
+            value=defaults.seed,
+            minimum=0,  # no precision: 1.5 reaches validation.seed and is refused, not rounded
+            label="Seed",
+            info="same seed and settings, same music",
+            scale=3,
+            elem_id="seed",
         )
         dice = gr.Button("New seed", size="sm", scale=1, elem_id="new-seed")
     with gr.Accordion("Sampling temperature per stage", open=False):
@@ -90,15 +106,31 @@ def _settings(job: SoundtrackJob) -> list[gr.components.Component]:
             for i, ((label, info), t) in enumerate(zip(STAGES, defaults.temperatures.values()))
         ]
     rhythm = gr.Slider(
-        0.0, 5.0, value=defaults.rhythm_guidance, step=0.25, label="Follow the video's rhythm (guidance)",
-        info="1 = as trained; higher follows the picture's beats more closely", visible=job.follows_rhythm,
+        0.0,
+        5.0,
+        value=defaults.rhythm_guidance,
+        step=0.25,
+        label="Follow the video's rhythm (guidance)",
+        info="1 = as trained; higher follows the picture's beats more closely",
+        visible=job.follows_rhythm,
         elem_id="rhythm-guidance",
     )
     with gr.Accordion("Output loudness", open=False):
-        normalise = gr.Checkbox(value=defaults.loudness is not None, label="Normalise loudness (ITU-R BS.1770)",
-                                info="true peak kept under -1 dBTP; off: as the model decodes it", elem_id="normalise-loudness")
-        loudness = gr.Slider(-30.0, -6.0, value=-14.0 if defaults.loudness is None else defaults.loudness, step=1.0,
-                             label="Target loudness (LUFS)", info="-14: what streaming services play music at", elem_id="loudness")
+        normalise = gr.Checkbox(
+            value=defaults.loudness is not None,
+            label="Normalise loudness (ITU-R BS.1770)",
+            info="true peak kept under -1 dBTP; off: as the model decodes it",
+            elem_id="normalise-loudness",
+        )
+        loudness = gr.Slider(
+            -30.0,
+            -6.0,
+            value=-14.0 if defaults.loudness is None else defaults.loudness,
+            step=1.0,
+            label="Target loudness (LUFS)",
+            info="-14: what streaming services play music at",
+            elem_id="loudness",
+        )
     dice.click(lambda: random.randrange(2**31), outputs=seed, queue=False, show_progress="hidden")
     return [text, seed, *temps, count, rhythm, loudness, normalise]
 
@@ -112,7 +144,11 @@ def _candidate_slot(i: int) -> list[gr.components.Component]:
             label="Video with its new soundtrack", interactive=False, height=VIDEO_HEIGHT, elem_id=f"result-video-{n}"
         )
         picture = gr.Image(
-            label="Waveform and spectrogram", show_label=False, type="filepath", interactive=False, elem_id=f"picture-{n}"
+            label="Waveform and spectrogram",
+            show_label=False,
+            type="filepath",
+            interactive=False,
+            elem_id=f"picture-{n}",
         )
         with gr.Row():
             mp4 = gr.DownloadButton("Download video", size="sm", elem_id=f"download-video-{n}")
@@ -125,12 +161,22 @@ def _slot_updates(outcome: Outcome) -> list:
     updates = []
     for i in range(MAX_CANDIDATES):
         if i >= len(outcome.candidates):
-            updates += [gr.Column(visible=False), "", None, None, gr.DownloadButton(value=None), gr.DownloadButton(value=None)]
+            updates += [
+                gr.Column(visible=False),
+                "",
+                None,
+                None,
+                gr.DownloadButton(value=None),
+                gr.DownloadButton(value=None),
+            ]
             continue
         c = outcome.candidates[i]
         title = f"### Candidate {i + 1}" + (f" · prompt match {c.score:.2f}" if c.score is not None else "")
         updates += [
-            gr.Column(visible=True), title, str(c.video), str(c.picture),
+            gr.Column(visible=True),
+            title,
+            str(c.video),
+            str(c.picture),
             gr.DownloadButton(f"Download {c.video.suffix[1:]}", value=str(c.video)),
             gr.DownloadButton("Download wav", value=str(c.audio)),
         ]
@@ -141,14 +187,31 @@ def make_handler(job: SoundtrackJob):
     """The Generate callback: run the job with progress, fill the candidate slots, or show an error."""
 
     # Gradio fills `progress` from its default: the one place a call in a default is the idiom.
-    def generate(video, text, seed, t1, t2, t3, count, rhythm=1.0, loudness=-14.0, normalise=True,
-                 progress=gr.Progress(track_tqdm=True)):  # noqa: B008  # fmt: skip
+    def generate(
+        video,
+        text,
+        seed,
+        t1,
+        t2,
+        t3,
+        count,
+        rhythm=1.0,
+        loudness=-14.0,
+        normalise=True,
+        progress=gr.Progress(track_tqdm=True),
+    ):
         if not video:
-            raise gr.Error("Upload a video first, or pick one of the examples.", title="No video", print_exception=False)
-        settings = Settings(text=text, seed=seed, temperatures=dict(zip(ROLES, (t1, t2, t3))),
-                            num_samples=1 if count is None else count,  # 2.5 is refused by validation, never rounded
-                            rhythm_guidance=1.0 if rhythm is None else rhythm,
-                            loudness=loudness if normalise else None)  # fmt: skip
+            raise gr.Error(
+                "Upload a video first, or pick one of the examples.", title="No video", print_exception=False
+            )
+        settings = Settings(
+            text=text,
+            seed=seed,
+            temperatures=dict(zip(ROLES, (t1, t2, t3))),
+            num_samples=1 if count is None else count,  # 2.5 is refused by validation, never rounded
+            rhythm_guidance=1.0 if rhythm is None else rhythm,
+            loudness=loudness if normalise else None,
+        )
         try:
             outcome = job.run(video, settings, report=lambda fraction, message: progress(fraction, desc=message))
         except V2MeowError as e:  # the user's doing: say what is wrong, in the page
@@ -159,7 +222,8 @@ def make_handler(job: SoundtrackJob):
             log.exception("generation failed")
             raise gr.Error(
                 f"Generation failed unexpectedly ({type(e).__name__}); the terminal running v2meow-app has the details.",
-                duration=None, print_exception=False,
+                duration=None,
+                print_exception=False,
             ) from None
         return [outcome.summary(), *_slot_updates(outcome)]
 

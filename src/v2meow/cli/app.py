@@ -39,16 +39,22 @@ def find_examples(folder: Path) -> list[Path]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="v2meow-app", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="v2meow-app", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--bundle", help="bundle directory (default: the shipped demo bundle)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--examples", help="folder of example videos (default: examples/ in the repository; none if missing)")
+    p.add_argument(
+        "--examples", help="folder of example videos (default: examples/ in the repository; none if missing)"
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
     p.add_argument("--max-upload-mb", type=float, default=500.0, help="largest upload accepted, in MB (default 500)")
     p.add_argument("--max-seconds", type=float, default=600.0, help="longest video accepted, in seconds (default 600)")
     p.add_argument(
-        "--keep-minutes", type=float, default=60.0,
+        "--keep-minutes",
+        type=float,
+        default=60.0,
         help="uploads and each job's files are deleted this many minutes after they were made (default 60)",
     )
     return p.parse_args(argv)

@@ -29,26 +29,56 @@ it is complete.
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="v2meow-bundle", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="v2meow-bundle", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    c = sub.add_parser("create", help="assemble a bundle from component directories", description=CREATE,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    for name, what in (("stage1", "stage 1 (visual features -> semantic tokens)"), ("stage2", "stage 2 (-> coarse codec tokens)"),
-                       ("stage3", "stage 3 (-> fine codec tokens)"), ("codec", "the acoustic codec (SoundStream or EnCodec)"),
-                       ("semantic", "the semantic tokenizer the stages were trained with (checked, not run)")):  # fmt: skip
+    c = sub.add_parser(
+        "create",
+        help="assemble a bundle from component directories",
+        description=CREATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for name, what in (
+        ("stage1", "stage 1 (visual features -> semantic tokens)"),
+        ("stage2", "stage 2 (-> coarse codec tokens)"),
+        ("stage3", "stage 3 (-> fine codec tokens)"),
+        ("codec", "the acoustic codec (SoundStream or EnCodec)"),
+        ("semantic", "the semantic tokenizer the stages were trained with (checked, not run)"),
+    ):
         c.add_argument(f"--{name}", required=True, metavar="DIR", help=f"component directory of {what}")
-    c.add_argument("--style", metavar="DIR", help="style embedder (for --text prompts); omit for a bundle without style input")
-    c.add_argument("--features", default="motion", metavar="SPEC",
-                   help="feature extractor spec the stages were trained on, e.g. motion, clip+i3d (default: motion)")  # fmt: skip
+    c.add_argument(
+        "--style", metavar="DIR", help="style embedder (for --text prompts); omit for a bundle without style input"
+    )
+    c.add_argument(
+        "--features",
+        default="motion",
+        metavar="SPEC",
+        help="feature extractor spec the stages were trained on, e.g. motion, clip+i3d (default: motion)",
+    )
     c.add_argument("--feature-rate", type=float, metavar="HZ", help="feature rate (default: stage 1's feature_rate)")
-    c.add_argument("--temperatures", metavar="T1,T2,T3", help="per-stage sampling temperatures (default: the paper's 1.0,0.95,0.4)")
-    c.add_argument("--context-seconds", metavar="C1,C2,C3",
-                   help="per-stage primed context between windows (default: 4,4,1, at most half of each stage's window)")  # fmt: skip
-    c.add_argument("--out", required=True, metavar="BUNDLE", help="bundle directory to write (must not exist, or be empty)")
-    c.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out (only once the new one is complete)")
-    i = sub.add_parser("inspect", help="list a bundle's components, sizes, rates, vocabularies and check them",
-                       description="Components, sizes, parameter counts, rates, vocabularies, feature spec, "
-                                   "generation defaults, compatibility verdict and SHA256SUMS check of a bundle.")  # fmt: skip
+    c.add_argument(
+        "--temperatures", metavar="T1,T2,T3", help="per-stage sampling temperatures (default: the paper's 1.0,0.95,0.4)"
+    )
+    c.add_argument(
+        "--context-seconds",
+        metavar="C1,C2,C3",
+        help="per-stage primed context between windows (default: 4,4,1, at most half of each stage's window)",
+    )
+    c.add_argument(
+        "--out", required=True, metavar="BUNDLE", help="bundle directory to write (must not exist, or be empty)"
+    )
+    c.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing bundle at --out (only once the new one is complete)",
+    )
+    i = sub.add_parser(
+        "inspect",
+        help="list a bundle's components, sizes, rates, vocabularies and check them",
+        description="Components, sizes, parameter counts, rates, vocabularies, feature spec, "
+        "generation defaults, compatibility verdict and SHA256SUMS check of a bundle.",
+    )
     i.add_argument("bundle", help="bundle directory")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
     return p.parse_args(argv)
@@ -81,9 +111,15 @@ def _main(args: argparse.Namespace) -> int:
 
     components = {n: getattr(args, n) for n in ("stage1", "stage2", "stage3", "codec", "semantic", "style")}
     check_output_dir(args.out, [p for p in components.values() if p])  # never an input, nor a folder holding one
-    out = create_bundle(args.out, components, features=args.features, feature_rate=args.feature_rate,
-                        overwrite=args.overwrite, temperatures=_triple(args.temperatures, "temperatures"),
-                        context_seconds=_triple(args.context_seconds, "context-seconds"))  # fmt: skip
+    out = create_bundle(
+        args.out,
+        components,
+        features=args.features,
+        feature_rate=args.feature_rate,
+        overwrite=args.overwrite,
+        temperatures=_triple(args.temperatures, "temperatures"),
+        context_seconds=_triple(args.context_seconds, "context-seconds"),
+    )
     print(format_inspection(inspect_bundle(out)), file=sys.stderr)
     print(out)
     return 0

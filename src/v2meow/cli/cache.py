@@ -28,14 +28,19 @@ recode   a copy of a cache prepared with --keep-audio RATE, its codes encoded
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="summary of a cache")
     info.add_argument("cache", help="cache directory")
-    info.add_argument("--max-items", type=int, default=2000, help="items read for token statistics (0: none; default 2000)")
+    info.add_argument(
+        "--max-items", type=int, default=2000, help="items read for token statistics (0: none; default 2000)"
+    )
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.add_argument(
-        "--verify", action="store_true",
+        "--verify",
+        action="store_true",
         help="check every shard against the checksum recorded when it was written; bad shards are named (exit 2)",
     )
     skipped = sub.add_parser("skipped", help="list skipped items")
@@ -43,8 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     merge = sub.add_parser("merge", help="combine caches into --out")
     merge.add_argument("sources", nargs="+", help="cache directories")
     merge.add_argument("--out", required=True, help="merged cache directory (created, or an existing one to add to)")
-    merge.add_argument("--link", action="store_true", help="hard-link shard files instead of copying (same file system)")
-    recode = sub.add_parser("recode", help="copy a cache with its codes re-encoded by another codec (needs --keep-audio)")
+    merge.add_argument(
+        "--link", action="store_true", help="hard-link shard files instead of copying (same file system)"
+    )
+    recode = sub.add_parser(
+        "recode", help="copy a cache with its codes re-encoded by another codec (needs --keep-audio)"
+    )
     recode.add_argument("cache", help="source cache, prepared with --keep-audio RATE")
     recode.add_argument("--codec", required=True, help="the new codec's component directory")
     recode.add_argument("--out", required=True, help="the recoded cache (created; rerun the same command to resume)")
@@ -82,10 +91,17 @@ def _main(args: argparse.Namespace) -> int:
         from v2meow.io import check_output_dir
 
         check_output_dir(args.out, [args.cache, args.codec])
-        counts = recode_cache(args.cache, args.out, args.codec,
-                              progress=lambda xs: tqdm(list(xs), desc="recode", unit="shard", file=sys.stderr))  # fmt: skip
-        print(f"{PROG}: recoded {counts['items']} item(s) in {counts['shards']} shard(s) "
-              f"({counts['unchanged']} already there); {describe_recode(args.out)}", file=sys.stderr)  # fmt: skip
+        counts = recode_cache(
+            args.cache,
+            args.out,
+            args.codec,
+            progress=lambda xs: tqdm(list(xs), desc="recode", unit="shard", file=sys.stderr),
+        )
+        print(
+            f"{PROG}: recoded {counts['items']} item(s) in {counts['shards']} shard(s) "
+            f"({counts['unchanged']} already there); {describe_recode(args.out)}",
+            file=sys.stderr,
+        )
     else:
         from v2meow.data.cache import CacheReader, merge_caches
 

@@ -30,9 +30,14 @@ fit-mel --audio DIR --out DIR   a mel codec (iSTFT codec with the fixed log-mel 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="v2meow-codec", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="v2meow-codec", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    for name, src, dst in (("encode", "input audio file", "output .safetensors"), ("decode", "input .safetensors", "output audio (.wav, .flac, .ogg)")):
+    for name, src, dst in (
+        ("encode", "input audio file", "output .safetensors"),
+        ("decode", "input .safetensors", "output audio (.wav, .flac, .ogg)"),
+    ):
         s = sub.add_parser(name, help=f"{src} -> {dst}")
         s.add_argument("input", help=src)
         s.add_argument("output", help=dst)
@@ -70,8 +75,11 @@ def _main(args: argparse.Namespace) -> int:
         wav, _ = read_audio(args.input, sample_rate=codec.sample_rate, channels=codec.channels)  # [C, N]
         codes = codec.encode(wav)  # [K, T]
         EncodedAudio.from_codec(codec, codes, num_samples=wav.shape[-1], source=str(args.input)).save(args.output)
-        print(f"{args.output}: {codes.shape[0]} codebooks x {codes.shape[1]} frames at {codec.frame_rate:g} fps "
-              f"({codec.codec_id})", file=sys.stderr)  # fmt: skip
+        print(
+            f"{args.output}: {codes.shape[0]} codebooks x {codes.shape[1]} frames at {codec.frame_rate:g} fps "
+            f"({codec.codec_id})",
+            file=sys.stderr,
+        )
     else:
         encoded = EncodedAudio.load(args.input)
         encoded.check_compatible(codec)
@@ -103,11 +111,19 @@ def _fit_mel(args: argparse.Namespace) -> int:
         inversion = args.inversion or "griffin_lim"
     codec.config = dataclasses.replace(codec.config, inversion=inversion)  # validated again
     with atomic_directory(args.out, overwrite=args.overwrite) as tmp:  # checks --out before the fit
-        fit_mel_codec(codec, args.audio, seed=args.seed, max_frames=args.max_frames,
-                      progress=lambda xs: tqdm(xs, desc="fit-mel: reading", unit="file", file=sys.stderr))  # fmt: skip
+        fit_mel_codec(
+            codec,
+            args.audio,
+            seed=args.seed,
+            max_frames=args.max_frames,
+            progress=lambda xs: tqdm(xs, desc="fit-mel: reading", unit="file", file=sys.stderr),
+        )
         codec.save_pretrained(tmp)
-    print(f"{args.out}: mel codec, {codec.num_codebooks} x {codec.codebook_size} codes at {codec.frame_rate:g} fps, "
-          f"inversion {inversion}", file=sys.stderr)  # fmt: skip
+    print(
+        f"{args.out}: mel codec, {codec.num_codebooks} x {codec.codebook_size} codes at {codec.frame_rate:g} fps, "
+        f"inversion {inversion}",
+        file=sys.stderr,
+    )
     return 0
 
 

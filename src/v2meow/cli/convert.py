@@ -29,7 +29,9 @@ source you trust.
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="{fairseq-hubert}")
     h = sub.add_parser(
         "fairseq-hubert",
@@ -62,7 +64,9 @@ def _fairseq_hubert(args: argparse.Namespace) -> int:
     check_output_dir(args.out_dir, [args.input])
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    out, notes = convert_fairseq_hubert(args.input, args.out_dir, trust_pickle=args.trust_pickle, overwrite=args.overwrite)
+    out, notes = convert_fairseq_hubert(
+        args.input, args.out_dir, trust_pickle=args.trust_pickle, overwrite=args.overwrite
+    )
     for note in notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     print(f"{out}: transformers HubertModel (safetensors) from {args.input}", file=sys.stderr)

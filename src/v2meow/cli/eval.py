@@ -113,13 +113,23 @@ def _main(args: argparse.Namespace) -> int:
     from v2meow.evaluation.report import prepare_out_dir
 
     config = EvalConfig(
-        generated=args.generated, reference=args.reference, videos=args.videos, prompts=args.prompts,
-        backbone=args.backbone, weights=args.weights, clap=args.clap, classifier=args.classifier,
-        classifier_activation=args.classifier_activation, seed=args.seed, bootstrap=args.bootstrap,
-        shuffles=args.shuffles, max_seconds=args.max_seconds, device=args.device,
+        generated=args.generated,
+        reference=args.reference,
+        videos=args.videos,
+        prompts=args.prompts,
+        backbone=args.backbone,
+        weights=args.weights,
+        clap=args.clap,
+        classifier=args.classifier,
+        classifier_activation=args.classifier_activation,
+        seed=args.seed,
+        bootstrap=args.bootstrap,
+        shuffles=args.shuffles,
+        max_seconds=args.max_seconds,
+        device=args.device,
         rhythm=RhythmSettings(motion_rate=args.motion_rate, beat_window=args.beat_window),
         beats=BeatSettings(tolerance=args.tolerance, sigma=args.sigma),
-    )  # fmt: skip
+    )
     from v2meow.io import check_output_dir
 
     prepare_out_dir(args.out)  # fail before the long part

@@ -16,13 +16,21 @@ config.json + model.safetensors. The model type comes from the checkpoint: any s
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="v2meow-export", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="v2meow-export", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("ckpt", help="a .ckpt from v2meow-train (e.g. runs/codec/checkpoints/last.ckpt)")
     p.add_argument("out_dir", help="component directory to write")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing non-empty OUT_DIR (only once the new component is complete)")
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="read a sharded (FSDP) checkpoint directory, whose index is a pickle that can run code")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing non-empty OUT_DIR (only once the new component is complete)",
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="read a sharded (FSDP) checkpoint directory, whose index is a pickle that can run code",
+    )
     return p.parse_args(argv)
 
 

@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--video", required=True, help="input video file")
     p.add_argument("--extractors", default="motion", help="e.g. motion, clip, clip+i3d, motion,clip (default: motion)")
     p.add_argument("--out", required=True, help="output .safetensors file (written atomically)")
-    p.add_argument("--rate", type=float, default=None, help="output rate in Hz (default: each extractor's own; fused: the highest)")
+    p.add_argument(
+        "--rate", type=float, default=None, help="output rate in Hz (default: each extractor's own; fused: the highest)"
+    )
     p.add_argument(
         "--weights",
         action="append",
@@ -40,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--debug", action="store_true", help="tiny random clip/i3d models (no weights; for testing only)")
     p.add_argument(
-        "--trust-pickle", action="store_true",
+        "--trust-pickle",
+        action="store_true",
         help="allow weight files that run code when loaded (OpenAI's TorchScript .pt, pickles holding objects); "
         "only for files from a source you trust",
     )
@@ -67,7 +70,9 @@ def _main(args: argparse.Namespace) -> int:
         if not sep or name not in WEIGHT_ARGS or not path:
             raise ConfigError(f"--weights expects clip=PATH or i3d=PATH, got '{item}'")
         overrides[name] = {WEIGHT_ARGS[name]: path}
-    extractor = build_extractor(args.extractors, rate=args.rate, debug=args.debug, trust_pickle=args.trust_pickle, **overrides)
+    extractor = build_extractor(
+        args.extractors, rate=args.rate, debug=args.debug, trust_pickle=args.trust_pickle, **overrides
+    )
     extractor = extractor.to(args.device)
     feats = extract_video(extractor, args.video)
     save_features(args.out, feats, source=args.video)

@@ -35,7 +35,9 @@ examples:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="v2meow-generate", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="v2meow-generate", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", help="input video")
     src.add_argument("--video-dir", help="folder of videos (with --out-dir)")
@@ -47,8 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out-dir", help="output folder for --video-dir")
     p.add_argument("--text", help='style prompt, e.g. "drum and bass" (needs a bundle with a style embedder)')
     p.add_argument("--bundle", help="bundle directory (default: the shipped demo bundle)")
-    p.add_argument("--seed", default="0", help="random seed, 0 to 2**63-1: same seed and inputs give identical audio (default 0)")
-    p.add_argument("--temperatures", help="per-stage temperatures >= 0 (0 = greedy), default from the bundle (paper: 1.0,0.95,0.4)")
+    p.add_argument(
+        "--seed", default="0", help="random seed, 0 to 2**63-1: same seed and inputs give identical audio (default 0)"
+    )
+    p.add_argument(
+        "--temperatures", help="per-stage temperatures >= 0 (0 = greedy), default from the bundle (paper: 1.0,0.95,0.4)"
+    )
     p.add_argument("--top-k", help="top-k per stage, whole numbers >= 0 (one value or three; 0 = off)")
     p.add_argument("--top-p", help="top-p per stage in (0, 1] (one value or three; 1 = off)")
     p.add_argument(
@@ -56,18 +62,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="classifier-free guidance scale >= 0 (1 = off): one value for every stage that can be guided "
         "(stage 1; stage 2 with a visual encoder), or three; a value other than 1 for a stage with nothing to guide is an error",
     )
-    p.add_argument("--cfg-rhythm", metavar="SCALE",
-                   help="guidance on the video's rhythm channel (stage 1; bundles whose stage 1 reads one; 1 = off)")
-    p.add_argument("--num-samples", help=f"candidates per video, 1 to {validation.MAX_SAMPLES}; with --text they are ranked by text similarity")
-    p.add_argument("--loudness", metavar="LUFS|none",
-                   help="integrated loudness of the output (ITU-R BS.1770), -70 to 0 LUFS, true peak kept under -1 dBTP; "
-                   "none: as the codec decodes it (default: the bundle's, -14)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
-    p.add_argument("--cuda-graphs", action="store_true", help="with --device cuda: replay each decode step as a captured CUDA graph (faster)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bf16"],
-                   help="weights of the three stages (bf16: --device cuda only; they run under bf16 autocast there anyway)")
     p.add_argument(
-        "--trust-pickle", action="store_true",
+        "--cfg-rhythm",
+        metavar="SCALE",
+        help="guidance on the video's rhythm channel (stage 1; bundles whose stage 1 reads one; 1 = off)",
+    )
+    p.add_argument(
+        "--num-samples",
+        help=f"candidates per video, 1 to {validation.MAX_SAMPLES}; with --text they are ranked by text similarity",
+    )
+    p.add_argument(
+        "--loudness",
+        metavar="LUFS|none",
+        help="integrated loudness of the output (ITU-R BS.1770), -70 to 0 LUFS, true peak kept under -1 dBTP; "
+        "none: as the codec decodes it (default: the bundle's, -14)",
+    )
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
+    p.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="with --device cuda: replay each decode step as a captured CUDA graph (faster)",
+    )
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "bf16"],
+        help="weights of the three stages (bf16: --device cuda only; they run under bf16 autocast there anyway)",
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
         help="let the bundle's feature extractor read weight files that run code when loaded (TorchScript, pickles holding objects)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -80,13 +104,19 @@ def _overrides(args: argparse.Namespace) -> dict:
     o = {"seed": v.seed(v.parse_int(args.seed, "--seed"), "--seed")}
     if args.num_samples is not None:
         o["num_samples"] = v.num_samples(v.parse_int(args.num_samples, "--num-samples"), "--num-samples")
-    for name, key, check in (("--temperatures", "temperatures", v.temperature), ("--top-k", "top_k", v.top_k),
-                             ("--top-p", "top_p", v.top_p), ("--cfg", "cfg", v.cfg)):  # fmt: skip
+    for name, key, check in (
+        ("--temperatures", "temperatures", v.temperature),
+        ("--top-k", "top_k", v.top_k),
+        ("--top-p", "top_p", v.top_p),
+        ("--cfg", "cfg", v.cfg),
+    ):
         text = getattr(args, key)
         if text:
             o[key] = v.per_stage(v.parse_numbers(text, name), name, check)
     if args.cfg_rhythm is not None:
-        o["guidance"] = {"semantic": {"rhythm": v.cfg(v.parse_numbers(args.cfg_rhythm, "--cfg-rhythm", count=1)[0], "--cfg-rhythm")}}
+        o["guidance"] = {
+            "semantic": {"rhythm": v.cfg(v.parse_numbers(args.cfg_rhythm, "--cfg-rhythm", count=1)[0], "--cfg-rhythm")}
+        }
     if args.cuda_graphs:
         o["cuda_graphs"] = True  # the pipeline checks that it runs on CUDA
     if args.loudness is not None:
@@ -134,8 +164,9 @@ def _load(args: argparse.Namespace):
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available")
     trust = getattr(args, "trust_pickle", False)
-    return V2MeowPipeline.from_pretrained(bundle, device=args.device, progress=not args.quiet,
-                                        dtype=getattr(args, "dtype", "float32"), trust_pickle=trust)
+    return V2MeowPipeline.from_pretrained(
+        bundle, device=args.device, progress=not args.quiet, dtype=getattr(args, "dtype", "float32"), trust_pickle=trust
+    )
 
 
 def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[Path]:

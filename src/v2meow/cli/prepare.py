@@ -45,8 +45,9 @@ WEIGHT_ARGS = {"clip": "pretrained", "i3d": "path"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     io = p.add_argument_group("input and output")
     io.add_argument("--input", required=True, help="media folder or CSV manifest (video,audio,caption,split)")
     io.add_argument("--out", required=True, help="cache directory (created; an existing cache is resumed)")
@@ -55,8 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     comp = p.add_argument_group("components")
     comp.add_argument("--features", required=True, help="visual extractors: clip+i3d, motion, ... or none")
     comp.add_argument("--feature-rate", type=float, default=1.0, help="visual feature rate in Hz (default: 1)")
-    comp.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
-                      help="local weight file of an extractor, e.g. clip=/models/ViT-L-14.pt (repeatable)")
+    comp.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="local weight file of an extractor, e.g. clip=/models/ViT-L-14.pt (repeatable)",
+    )
     comp.add_argument("--debug-features", action="store_true", help="tiny random clip/i3d models (tests only)")
     comp.add_argument("--semantic", required=True, metavar="DIR", help="semantic tokenizer directory")
     comp.add_argument("--codec", required=True, metavar="DIR", help="acoustic codec directory")
@@ -65,33 +71,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     clip = p.add_argument_group("clips")
     clip.add_argument("--clip-seconds", type=float, default=30.0, help="clip length (default: 30)")
     clip.add_argument("--min-seconds", type=float, default=1.0, help="shortest last clip kept (default: 1)")
-    clip.add_argument("--hash", choices=("quick", "full"), default="quick",
-                      help="content hash in the keys: quick = size + first/last MiB (default), full = every byte")
+    clip.add_argument(
+        "--hash",
+        choices=("quick", "full"),
+        default="quick",
+        help="content hash in the keys: quick = size + first/last MiB (default), full = every byte",
+    )
     beats = p.add_argument_group("beat weights (VMAs video-beat alignment; docs/options.md)")
-    beats.add_argument("--beat-weights", action="store_true",
-                       help="also store per-semantic-token loss weights: 1 where a music onset meets a video beat, "
-                            "alpha elsewhere (train with model.beat_weights: true)")
+    beats.add_argument(
+        "--beat-weights",
+        action="store_true",
+        help="also store per-semantic-token loss weights: 1 where a music onset meets a video beat, "
+        "alpha elsewhere (train with model.beat_weights: true)",
+    )
     beats.add_argument("--beat-alpha", type=float, default=0.05, help="weight of the other steps (default: 0.05, VMAs)")
-    beats.add_argument("--beat-delta", type=float, default=0.2, metavar="S",
-                       help="video-beat and coincidence window, +-seconds (default: 0.2)")
+    beats.add_argument(
+        "--beat-delta",
+        type=float,
+        default=0.2,
+        metavar="S",
+        help="video-beat and coincidence window, +-seconds (default: 0.2)",
+    )
     aug = p.add_argument_group("rhythm channel and tempo augmentation (docs/options.md)")
-    aug.add_argument("--rhythm", action="store_true",
-                     help="also store the rhythm channel of every item's music: its onset peaks (one per +-0.2 s) as "
-                          "Gaussian pulses at the semantic rate, [T_s, 1] 'rhythm' (a stage input: extra_streams)")
-    aug.add_argument("--stretch", metavar="R1,R2,...",
-                     help="tempo augmentation: besides each clip, one item per factor r, the clip played r times as "
-                          "fast (pitch kept; video features stretched alike), e.g. 0.8,0.9,1.1,1.25 (each in [0.5, 2]); "
-                          "tokens, codes, style, beat weights and rhythm come from the stretched audio")
-    aug.add_argument("--keep-audio", type=int, default=0, metavar="RATE",
-                     help="also store every item's (stretched) music, mono 16-bit at RATE Hz (e.g. 24000: about "
-                          "170 MB per hour), so `v2meow-cache recode` can re-encode the codes with another codec later")
+    aug.add_argument(
+        "--rhythm",
+        action="store_true",
+        help="also store the rhythm channel of every item's music: its onset peaks (one per +-0.2 s) as "
+        "Gaussian pulses at the semantic rate, [T_s, 1] 'rhythm' (a stage input: extra_streams)",
+    )
+    aug.add_argument(
+        "--stretch",
+        metavar="R1,R2,...",
+        help="tempo augmentation: besides each clip, one item per factor r, the clip played r times as "
+        "fast (pitch kept; video features stretched alike), e.g. 0.8,0.9,1.1,1.25 (each in [0.5, 2]); "
+        "tokens, codes, style, beat weights and rhythm come from the stretched audio",
+    )
+    aug.add_argument(
+        "--keep-audio",
+        type=int,
+        default=0,
+        metavar="RATE",
+        help="also store every item's (stretched) music, mono 16-bit at RATE Hz (e.g. 24000: about "
+        "170 MB per hour), so `v2meow-cache recode` can re-encode the codes with another codec later",
+    )
     runp = p.add_argument_group("running")
     runp.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     runp.add_argument("--threads", type=int, default=0, help="torch threads per process (default: cores / workers)")
     runp.add_argument("--shard", metavar="I/N", help="only shard I of N of the sources (0-based)")
     runp.add_argument("--items-per-shard", type=int, default=64, help="items per cache shard file (default: 64)")
-    runp.add_argument("--flush-seconds", type=float, default=300.0,
-                      help="also flush a shard after this many seconds (default: 300)")
+    runp.add_argument(
+        "--flush-seconds", type=float, default=300.0, help="also flush a shard after this many seconds (default: 300)"
+    )
     runp.add_argument("--retry-skipped", action="store_true", help="retry items an earlier run skipped")
     runp.add_argument("--start-method", choices=("spawn", "forkserver"), default="spawn", help="worker start method")
     runp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -134,22 +164,44 @@ def _main(args: argparse.Namespace) -> int:
     if args.report:
         check_outputs([args.report], [args.input], option="--report")
     cfg = PrepareConfig(
-        features=args.features, semantic=args.semantic, codec=args.codec, style=args.style,
-        feature_rate=args.feature_rate, feature_weights=_weights(args.weights), feature_debug=args.debug_features,
-        clip_seconds=args.clip_seconds, min_seconds=args.min_seconds, hash_mode=args.hash,
-        device=args.device, threads=args.threads,
-        beat_weights=args.beat_weights, beat_alpha=args.beat_alpha, beat_delta=args.beat_delta,
-        rhythm=args.rhythm, stretch=stretch, keep_audio=_keep_audio(args.keep_audio),
+        features=args.features,
+        semantic=args.semantic,
+        codec=args.codec,
+        style=args.style,
+        feature_rate=args.feature_rate,
+        feature_weights=_weights(args.weights),
+        feature_debug=args.debug_features,
+        clip_seconds=args.clip_seconds,
+        min_seconds=args.min_seconds,
+        hash_mode=args.hash,
+        device=args.device,
+        threads=args.threads,
+        beat_weights=args.beat_weights,
+        beat_alpha=args.beat_alpha,
+        beat_delta=args.beat_delta,
+        rhythm=args.rhythm,
+        stretch=stretch,
+        keep_audio=_keep_audio(args.keep_audio),
     )
     report = prepare(
-        args.input, args.out, cfg, split=args.split, shard=args.shard, workers=args.workers,
-        items_per_shard=args.items_per_shard, flush_seconds=args.flush_seconds or None,
-        retry_skipped=args.retry_skipped, progress=not args.quiet, start_method=args.start_method,
+        args.input,
+        args.out,
+        cfg,
+        split=args.split,
+        shard=args.shard,
+        workers=args.workers,
+        items_per_shard=args.items_per_shard,
+        flush_seconds=args.flush_seconds or None,
+        retry_skipped=args.retry_skipped,
+        progress=not args.quiet,
+        start_method=args.start_method,
     )
     lines = report.lines()
     if len(report.skipped) > MAX_SKIP_LINES:
         more = len(report.skipped) - MAX_SKIP_LINES
-        lines = lines[: 2 + MAX_SKIP_LINES] + [f"... and {more} more skipped (--report FILE.json or v2meow-cache info lists them)"]
+        lines = lines[: 2 + MAX_SKIP_LINES] + [
+            f"... and {more} more skipped (--report FILE.json or v2meow-cache info lists them)"
+        ]
     for line in lines:
         print(f"{PROG}: {line}", file=sys.stderr)
     if args.report:

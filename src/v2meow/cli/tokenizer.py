@@ -40,7 +40,9 @@ config.json, not copied (unless --inline-backbone).
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from v2meow.tokenizers.semantic.registry import list_backbones
 
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="{fit-kmeans,encode}")
 
     f = sub.add_parser(
@@ -57,11 +59,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="local model directory or cached HF repo id (default: facebook/w2v-bert-2.0, facebook/hubert-base-ls960; "
         "MERT: m-a-p/MERT-v1-95M; a converted fairseq HuBERT directory works too)",
     )
-    f.add_argument("--layer", type=int, default=None, help="1-based transformer layer (default 7 for w2v-bert, 6 for hubert)")
+    f.add_argument(
+        "--layer", type=int, default=None, help="1-based transformer layer (default 7 for w2v-bert, 6 for hubert)"
+    )
     f.add_argument("--k", type=int, default=1024, help="number of clusters = vocabulary size (default 1024)")
-    f.add_argument("--out", required=True, help="output tokenizer directory (must not exist or be empty, unless --overwrite)")
+    f.add_argument(
+        "--out", required=True, help="output tokenizer directory (must not exist or be empty, unless --overwrite)"
+    )
     f.add_argument("--max-frames", type=int, default=None, help="stop after this many feature frames")
-    f.add_argument("--frame-fraction", type=float, default=1.0, help="keep each frame with this probability (default 1)")
+    f.add_argument(
+        "--frame-fraction", type=float, default=1.0, help="keep each frame with this probability (default 1)"
+    )
     f.add_argument("--average-frames", type=int, choices=[1, 2], default=1, help="2 averages frame pairs (50 -> 25 Hz)")
     f.add_argument(
         "--normalize",
@@ -71,7 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     f.add_argument("--batch-frames", type=int, default=None, help="frames per k-means step (default max(10000, 20k))")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--inline-backbone", action="store_true", help="copy pretrained backbone weights into the tokenizer directory")
+    f.add_argument(
+        "--inline-backbone", action="store_true", help="copy pretrained backbone weights into the tokenizer directory"
+    )
     f.add_argument("--device", default="cpu", help="cpu or cuda")
     f.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -80,7 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     e.add_argument("input", help="audio or video file")
     e.add_argument("--tokenizer", required=True, help="tokenizer directory written by fit-kmeans")
     e.add_argument("--out", required=True, help="output .safetensors: tensor `tokens` [T] int64 + metadata")
-    e.add_argument("--weights", default=None, help="where the referenced backbone weights are now (overrides the config)")
+    e.add_argument(
+        "--weights", default=None, help="where the referenced backbone weights are now (overrides the config)"
+    )
     e.add_argument("--device", default="cpu", help="cpu or cuda")
     return p.parse_args(argv)
 
@@ -117,7 +129,9 @@ def _fit(args: argparse.Namespace) -> int:
     if not args.quiet:
         from tqdm import tqdm
 
-        progress = lambda items: tqdm(items, desc="k-means features", unit="file", file=sys.stderr)  # noqa: E731
+        def progress(items):
+            return tqdm(items, desc="k-means features", unit="file", file=sys.stderr)
+
     try:
         with atomic_directory(args.out, overwrite=args.overwrite) as tmp:  # checks --out before the long fit
             backbone = load_backbone(args.backbone, args.weights, layer=args.layer).to(args.device)

@@ -64,16 +64,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="v2meow-train", description="Train a v2meow model from a YAML run config.")
     sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, stage in STAGES.items():
-        s = sub.add_parser(name, help=stage.help, description=stage.help, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-        s.add_argument("--config", default=stage.default_config, help=f"YAML run config (default: {stage.default_config})")
+        s = sub.add_parser(
+            name,
+            help=stage.help,
+            description=stage.help,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        s.add_argument(
+            "--config", default=stage.default_config, help=f"YAML run config (default: {stage.default_config})"
+        )
         s.add_argument("--data", help=f"training data (sets {stage.data_key})")
         s.add_argument("--out", help="run directory (sets out)")
         s.add_argument("--max-steps", type=int, help="sets trainer.max_steps")
         s.add_argument("--ckpt-path", help="resume: 'last' or a .ckpt path")
         s.add_argument("--init-from", help="fine-tune from a component directory or .ckpt (sets model.init_from)")
-        s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override any config value, e.g. trainer.precision=bf16-mixed (YAML value; repeatable)")  # fmt: skip
+        s.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override any config value, e.g. trainer.precision=bf16-mixed (YAML value; repeatable)",
+        )
     return p.parse_args(argv)
 
 
@@ -100,8 +112,12 @@ def build_config(args: argparse.Namespace) -> dict:
             set_value(cfg, key.strip(), schema.load_yaml(value, f"--set {key}"))
         except yaml.YAMLError:
             raise ConfigError(f"--set {key}: value '{value}' is not valid YAML") from None
-    for key, value in ((stage.data_key, args.data), ("out", args.out), ("trainer.max_steps", args.max_steps),
-                       ("model.init_from", args.init_from)):  # fmt: skip
+    for key, value in (
+        (stage.data_key, args.data),
+        ("out", args.out),
+        ("trainer.max_steps", args.max_steps),
+        ("model.init_from", args.init_from),
+    ):
         if value is not None:
             set_value(cfg, key, value)
     if args.max_steps is not None and args.max_steps < 1:

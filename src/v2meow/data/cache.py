@@ -75,8 +75,14 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CHECKSUM_KEY = "checksum"
 REBUILD = "delete it and re-run v2meow-prepare with the same --input and --out (only its items are prepared again)"
-TENSOR_DTYPES = {"visual": torch.float16, "semantic": torch.int32, "codes": torch.int16, "style": torch.float32, "beats": torch.float32,
-                 "audio": torch.int16}  # fmt: skip
+TENSOR_DTYPES = {
+    "visual": torch.float16,
+    "semantic": torch.int32,
+    "codes": torch.int16,
+    "style": torch.float32,
+    "beats": torch.float32,
+    "audio": torch.int16,
+}
 
 
 def _stored_dtype(name: str, x: torch.Tensor) -> torch.dtype:
@@ -113,7 +119,9 @@ class CacheWriter:
             old (bounds the work a kill can lose when items are slow); None: never.
     """
 
-    def __init__(self, root: str | os.PathLike, tag: str = "0of1", items_per_shard: int = 64, flush_seconds: float | None = None):
+    def __init__(
+        self, root: str | os.PathLike, tag: str = "0of1", items_per_shard: int = 64, flush_seconds: float | None = None
+    ):
         self.root = Path(root)
         self.tag = tag
         self.items_per_shard = items_per_shard
@@ -133,7 +141,9 @@ class CacheWriter:
         bad = sorted(k for k in tensors if not k.replace("_", "").isalnum())
         if bad:
             raise ConfigError(f"cache tensor names must be plain identifiers: {', '.join(bad)}")
-        self._items.append((record, {k: v.detach().cpu().to(_stored_dtype(k, v)).contiguous() for k, v in tensors.items()}))
+        self._items.append(
+            (record, {k: v.detach().cpu().to(_stored_dtype(k, v)).contiguous() for k, v in tensors.items()})
+        )
         self._touch()
         if len(self._items) >= self.items_per_shard:
             self.flush()
@@ -174,7 +184,11 @@ def write_shard(path: Path, items: list[tuple[ItemRecord, dict[str, torch.Tensor
     for n, (record, item) in enumerate(items):
         tensors.update({f"{n}/{k}": v for k, v in item.items()})
         records.append(asdict(record) | {"shard": "", "index": n})
-    meta = {"format_version": str(FORMAT_VERSION), "records": json.dumps(records), CHECKSUM_KEY: tensor_checksum(tensors)}
+    meta = {
+        "format_version": str(FORMAT_VERSION),
+        "records": json.dumps(records),
+        CHECKSUM_KEY: tensor_checksum(tensors),
+    }
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
@@ -224,7 +238,9 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
         raise UnreadableMediaError(f"{root}: not a v2meow cache (no {MANIFEST})")
     manifest = schema.load_json(path, "cache manifest")  # size and nesting checked before parsing
     if isinstance(manifest, dict) and manifest.get("format_version") != FORMAT_VERSION:
-        raise ConfigError(f"{root}: cache format_version {manifest.get('format_version')} (this v2meow reads {FORMAT_VERSION})")
+        raise ConfigError(
+            f"{root}: cache format_version {manifest.get('format_version')} (this v2meow reads {FORMAT_VERSION})"
+        )
     return schema.check_manifest(manifest, str(path))  # types, ranges, finite: before anything is sized from it
 
 
@@ -270,8 +286,11 @@ class CacheReader:
         shard = self.root / record.shard
         try:
             with safe_open(str(shard), framework="pt") as f:
-                item = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys()
-                        if k.startswith(prefix) and (names is None or k[len(prefix) :] in names)}  # fmt: skip
+                item = {
+                    k[len(prefix) :]: f.get_tensor(k)
+                    for k in f.keys()
+                    if k.startswith(prefix) and (names is None or k[len(prefix) :] in names)
+                }
         except (SafetensorError, OSError, RuntimeError) as e:
             raise UnreadableMediaError(f"{shard}: corrupted cache shard ({_first_line(e)}); {REBUILD}") from None
         if "features" in item:  # caches written before the streams were named: the visual features
@@ -327,7 +346,9 @@ def _shard_records(shard: Path) -> list[ItemRecord]:
         with safe_open(str(shard), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError) as e:
-        raise UnreadableMediaError(f"{shard}: corrupted or truncated cache shard ({_first_line(e)}); {REBUILD}") from None
+        raise UnreadableMediaError(
+            f"{shard}: corrupted or truncated cache shard ({_first_line(e)}); {REBUILD}"
+        ) from None
     records = []
     try:
         for d in json.loads(meta.get("records", "[]")):

@@ -40,7 +40,9 @@ from v2meow.stages.longshort import even_sample
 
 def default_streams(manifest: dict) -> list[Stream]:
     """Stage 1's condition streams for a cache: its visual features and, when it has them, its style vectors."""
-    out = [Stream("visual", "features", int(manifest.get("feature_dim") or 1), float(manifest.get("feature_rate") or 1.0))]
+    out = [
+        Stream("visual", "features", int(manifest.get("feature_dim") or 1), float(manifest.get("feature_rate") or 1.0))
+    ]
     if manifest.get("style_dim"):
         out.append(Stream("style", "vector", int(manifest["style_dim"])))
     return out
@@ -98,7 +100,9 @@ class StageDataset(Dataset):
         self.num_coarse, self.num_fine = num_coarse, num_fine
         if streams is None:
             streams = default_streams(m) if stage == "stage1" else []
-        self.streams = [st for st in streams if st.name != "semantic" and st.route != "prefix"]  # a stage's own input is not a condition
+        self.streams = [
+            st for st in streams if st.name != "semantic" and st.route != "prefix"
+        ]  # a stage's own input is not a condition
         self.use_visual = any(st.name == "visual" for st in self.streams)
         if stage == "stage1" and not self.use_visual:
             raise ConfigError("stage 1 needs the visual stream")
@@ -109,7 +113,9 @@ class StageDataset(Dataset):
         if beat_weights and stage == "stage3":
             raise ConfigError("beat weights apply to stages 1 and 2 only")
         if beat_weights and not m.get("beat_weights"):
-            raise ConfigError(f"{self.reader.root}: cache has no beat weights (prepare it with v2meow-prepare --beat-weights)")
+            raise ConfigError(
+                f"{self.reader.root}: cache has no beat weights (prepare it with v2meow-prepare --beat-weights)"
+            )
         if long_term_steps and stage != "stage1":
             raise ConfigError("the long-term stream is a stage 1 input")
         self.visual_optional = visual_optional and self.use_visual
@@ -124,8 +130,10 @@ class StageDataset(Dataset):
         for st in self.streams:  # a stream the cache records a rate for (e.g. `rhythm_rate`) must be read at it
             cached = m.get(f"{st.name}_rate")
             if st.name != "visual" and st.kind != "vector" and cached and abs(float(cached) - st.rate) > 1e-6:
-                raise ConfigError(f"condition stream {st.name} has rate {st.rate:g} but {self.reader.root} stores it at "
-                                  f"{float(cached):g} Hz; set the stream's rate to {float(cached):g}")  # fmt: skip
+                raise ConfigError(
+                    f"condition stream {st.name} has rate {st.rate:g} but {self.reader.root} stores it at "
+                    f"{float(cached):g} Hz; set the stream's rate to {float(cached):g}"
+                )
         rates = [self.semantic_rate, self.codec_rate] + [self._rate(st) for st in self.streams if st.kind != "vector"]
         self.grid = common_grid(rates)
 
@@ -168,12 +176,16 @@ class StageDataset(Dataset):
         if self.stage in ("stage2", "stage3"):
             codes, mask = self._crop(item["codes"].long(), self.codec_rate, start, dim=1)  # [K, T_a]
             if codes.shape[0] < self.num_coarse + (self.num_fine or 0):
-                raise ConfigError(f"cache has {codes.shape[0]} codebooks, stage needs {self.num_coarse + (self.num_fine or 0)}")
+                raise ConfigError(
+                    f"cache has {codes.shape[0]} codebooks, stage needs {self.num_coarse + (self.num_fine or 0)}"
+                )
             coarse = codes[: self.num_coarse]
             if self.stage == "stage2":
                 out["coarse"], out["coarse_mask"] = coarse, mask
                 if "weights" in out:  # semantic-rate weights -> one per flattened coarse target (time-major)
-                    frames = weights_at_rate(out["weights"], self.semantic_rate, self.codec_rate, mask.shape[0])  # [T_a]
+                    frames = weights_at_rate(
+                        out["weights"], self.semantic_rate, self.codec_rate, mask.shape[0]
+                    )  # [T_a]
                     out["weights"] = frames.repeat_interleave(self.num_coarse)  # [T_a * N_c]
             else:
                 fine_end = None if self.num_fine is None else self.num_coarse + self.num_fine
@@ -194,7 +206,9 @@ class StageDataset(Dataset):
             if st.name not in item:
                 if st.kind == "vector" and st.name == "style":  # a cache without style: the model drops it
                     continue
-                raise ConfigError(f"{self.reader.root}: item {record.key} has no '{st.name}' stream (re-run v2meow-prepare with it)")
+                raise ConfigError(
+                    f"{self.reader.root}: item {record.key} has no '{st.name}' stream (re-run v2meow-prepare with it)"
+                )
             x = item[st.name]
             if st.kind == "vector":
                 conditions[st.name] = Condition(x.float())
@@ -212,11 +226,16 @@ def collate(examples: list[dict]) -> dict:
     """A batch of examples: tensors stacked (torch's `default_collate`), each `Condition` field by field."""
     out = {k: default_collate([e[k] for e in examples]) for k in examples[0] if k != "conditions"}
     if "conditions" in examples[0]:
-        out["conditions"] = {name: _stack([e["conditions"][name] for e in examples]) for name in examples[0]["conditions"]}
+        out["conditions"] = {
+            name: _stack([e["conditions"][name] for e in examples]) for name in examples[0]["conditions"]
+        }
     return out
 
 
 def _stack(conditions: list[Condition]) -> Condition:
     """Conditions of single examples -> one with a batch dimension (value [B, ...], mask [B, T], drop [B])."""
-    batch = lambda field: None if getattr(conditions[0], field) is None else torch.stack([getattr(c, field) for c in conditions])  # noqa: E731
+
+    def batch(field: str) -> torch.Tensor | None:
+        return None if getattr(conditions[0], field) is None else torch.stack([getattr(c, field) for c in conditions])
+
     return Condition(batch("value"), batch("mask"), conditions[0].rate, batch("drop"))

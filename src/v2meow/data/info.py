@@ -72,7 +72,9 @@ def check_verdicts(root: str | os.PathLike, verdicts: dict[str, str]) -> str:
         listed = "; ".join(f"{name}: {v}" for name, v in bad.items())
         raise UnreadableMediaError(f"{root}: {len(bad)} bad shard(s): {listed}; for each, {REBUILD}")
     old = sum(v == "no checksum recorded" for v in verdicts.values())
-    return f"verify: {len(verdicts) - old} shard(s) ok" + (f", {old} with no checksum recorded (written before checksums)" if old else "")
+    return f"verify: {len(verdicts) - old} shard(s) ok" + (
+        f", {old} with no checksum recorded (written before checksums)" if old else ""
+    )
 
 
 def _reason_kind(reason: str) -> str:
@@ -111,8 +113,11 @@ def _token_stats(reader: CacheReader, manifest: dict[str, Any], max_items: int, 
             "most_common": [[t, round(100 * int(sem[t]) / max(total, 1), 2)] for t in most],
         },
         "codebooks": [
-            {"used": int((row > 0).sum()), "usage_pct": round(100 * int((row > 0).sum()) / max(size, 1), 1),
-             "perplexity": round(_perplexity(row), 1)}
+            {
+                "used": int((row > 0).sum()),
+                "usage_pct": round(100 * int((row > 0).sum()) / max(size, 1), 1),
+                "perplexity": round(_perplexity(row), 1),
+            }
             for row in codes[:k]
         ],
     }
@@ -133,7 +138,8 @@ def format_info(info: dict[str, Any]) -> list[str]:
         f"{info['root']}: v2meow cache, format {info['format_version']}",
         f"items: {info['items']} ({info['hours']:.2f} h) from {info['sources']} source(s): "
         f"{info['video_items']} with video, {info['audio_only_items']} audio-only; "
-        f"{info['shards']} shard(s)" + (f", {info['duplicates']} duplicate copies ignored" if info["duplicates"] else ""),
+        f"{info['shards']} shard(s)"
+        + (f", {info['duplicates']} duplicate copies ignored" if info["duplicates"] else ""),
         "splits: " + (", ".join(f"{k} {v['items']} ({v['hours']:.2f} h)" for k, v in info["splits"].items()) or "none"),
         f"skipped: {info['skipped']}" + ("".join(f"\n  {n} x {r}" for r, n in info["skip_reasons"].items())),
         f"features: {c.get('features')} {c.get('feature_extractors')} at {c.get('feature_rate', 0):g} Hz, dim {c.get('feature_dim')}",
@@ -143,21 +149,32 @@ def format_info(info: dict[str, Any]) -> list[str]:
         f"clips: {c.get('clip_seconds', 0):g} s (last >= {c.get('min_seconds', 0):g} s), hash {c.get('hash_mode')}",
     ]
     if c.get("beat_weights"):
-        lines.append(f"beat weights: alpha {c.get('beat_alpha'):g}, delta {c.get('beat_delta'):g} s, "
-                     f"video beats from motion at {c.get('beat_motion_rate', 0):g} Hz")
+        lines.append(
+            f"beat weights: alpha {c.get('beat_alpha'):g}, delta {c.get('beat_delta'):g} s, "
+            f"video beats from motion at {c.get('beat_motion_rate', 0):g} Hz"
+        )
     if c.get("rhythm"):
-        lines.append(f"rhythm: music onset pulses at {c.get('rhythm_rate', 0):g} Hz ([T, 1] 'rhythm'; one per "
-                     f"+-{c.get('rhythm_pulse_window', 0):g} s, width {c.get('rhythm_pulse_width', 0):g} s)")
+        lines.append(
+            f"rhythm: music onset pulses at {c.get('rhythm_rate', 0):g} Hz ([T, 1] 'rhythm'; one per "
+            f"+-{c.get('rhythm_pulse_window', 0):g} s, width {c.get('rhythm_pulse_width', 0):g} s)"
+        )
     if c.get("stretch"):
         per = info.get("stretch_items", {})
-        lines.append("stretch: x" + ", x".join(f"{r:g}" for r in c["stretch"]) + " (items per factor: "
-                     + ", ".join(f"x{k} {n}" for k, n in per.items()) + ")")
+        lines.append(
+            "stretch: x"
+            + ", x".join(f"{r:g}" for r in c["stretch"])
+            + " (items per factor: "
+            + ", ".join(f"x{k} {n}" for k, n in per.items())
+            + ")"
+        )
     t = info.get("tokens")
     if t:
         s = t["semantic"]
         common = ", ".join(f"{tok} ({pct:.1f}%)" for tok, pct in s["most_common"])
-        lines.append(f"semantic tokens ({t['items_read']} items, {s['tokens']} tokens): {s['used']}/{s['vocab']} used "
-                     f"({s['usage_pct']:.1f}%), perplexity {s['perplexity']:.1f}; most common: {common}")
+        lines.append(
+            f"semantic tokens ({t['items_read']} items, {s['tokens']} tokens): {s['used']}/{s['vocab']} used "
+            f"({s['usage_pct']:.1f}%), perplexity {s['perplexity']:.1f}; most common: {common}"
+        )
         books = ", ".join(f"{b['usage_pct']:.0f}% (ppl {b['perplexity']:.0f})" for b in t["codebooks"])
         lines.append(f"codebook usage: {books}")
     return lines

@@ -96,11 +96,18 @@ class PrepareReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "out": self.out, "sources": self.sources, "new_items": self.new_items,
-            "new_hours": round(self.new_seconds / 3600, 4), "cached_items": self.cached_items,
-            "previously_skipped": self.previously_skipped, "skipped_count": len(self.skipped), "skipped": self.skipped,
-            "total_items": self.total_items, "elapsed_s": round(self.elapsed_s, 3),
-            "items_per_s": round(self.items_per_s, 3), "x_real_time": round(self.x_real_time, 2),
+            "out": self.out,
+            "sources": self.sources,
+            "new_items": self.new_items,
+            "new_hours": round(self.new_seconds / 3600, 4),
+            "cached_items": self.cached_items,
+            "previously_skipped": self.previously_skipped,
+            "skipped_count": len(self.skipped),
+            "skipped": self.skipped,
+            "total_items": self.total_items,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "items_per_s": round(self.items_per_s, 3),
+            "x_real_time": round(self.x_real_time, 2),
         }
 
     def lines(self) -> list[str]:
@@ -109,7 +116,9 @@ class PrepareReport:
             f"{self.new_items} new item(s), {_hms(self.new_seconds)} of audio, in {_hms(self.elapsed_s)} "
             f"({self.items_per_s:.2f} items/s, {self.x_real_time:.1f}x real time); "
             f"{self.cached_items} already cached; {len(self.skipped)} skipped"
-            + (f" (+{self.previously_skipped} skipped by earlier runs, not retried)" if self.previously_skipped else ""),
+            + (
+                f" (+{self.previously_skipped} skipped by earlier runs, not retried)" if self.previously_skipped else ""
+            ),
             f"{self.out}: {self.total_items} item(s) in the cache",
         ]
         out += [f"skipped {s['source']}: {s['reason']}" for s in self.skipped]
@@ -128,7 +137,9 @@ class CacheState:
         self.items = reader.keys()
         self.skipped: set[str] = set()
         self.per_clip = per_clip
-        self.done_items: dict[str, set[tuple[int, float]]] = defaultdict(set)  # source key -> (clip, factor) done or skipped
+        self.done_items: dict[str, set[tuple[int, float]]] = defaultdict(
+            set
+        )  # source key -> (clip, factor) done or skipped
         self.num_clips: dict[str, int] = {}
         self.item_count: dict[str, int] = defaultdict(int)
         for r in reader.records:
@@ -219,8 +230,12 @@ def prepare(
         write_manifest(out, contract)
         _remove_stale_tmp(out)
         state = CacheState(out, retry_skipped, per_clip=len(item_factors(cfg)))
-        writer = CacheWriter(out, tag=f"{index}of{count}-{secrets.token_hex(3)}", items_per_shard=items_per_shard,
-                             flush_seconds=flush_seconds)
+        writer = CacheWriter(
+            out,
+            tag=f"{index}of{count}-{secrets.token_hex(3)}",
+            items_per_shard=items_per_shard,
+            flush_seconds=flush_seconds,
+        )
         with _sigterm_as_interrupt():
             try:
                 tasks = _scan(runner, sources, cfg, state, writer, report, progress)
@@ -245,13 +260,21 @@ def _check_args(cfg: PrepareConfig, workers: int, items_per_shard: int) -> None:
     if items_per_shard < 1:
         raise ConfigError(f"--items-per-shard must be at least 1, got {items_per_shard}")
     if cfg.beat_weights and not (0 <= cfg.beat_alpha <= 1 and cfg.beat_delta > 0):
-        raise ConfigError(f"--beat-alpha must be in [0, 1] and --beat-delta positive, got {cfg.beat_alpha}, {cfg.beat_delta}")
+        raise ConfigError(
+            f"--beat-alpha must be in [0, 1] and --beat-delta positive, got {cfg.beat_alpha}, {cfg.beat_delta}"
+        )
     lo, hi = STRETCH_RANGE
-    if any(not (math.isfinite(r) and lo <= r <= hi) or r == 1.0 for r in cfg.stretch) or list(cfg.stretch) != sorted(set(cfg.stretch)):
-        raise ConfigError(f"stretch factors must be distinct, sorted, in [{lo:g}, {hi:g}] and not 1, got {list(cfg.stretch)}")
+    if any(not (math.isfinite(r) and lo <= r <= hi) or r == 1.0 for r in cfg.stretch) or list(cfg.stretch) != sorted(
+        set(cfg.stretch)
+    ):
+        raise ConfigError(
+            f"stretch factors must be distinct, sorted, in [{lo:g}, {hi:g}] and not 1, got {list(cfg.stretch)}"
+        )
 
 
-def _scan(runner, sources, cfg, state: CacheState, writer: CacheWriter, report: PrepareReport, progress: bool) -> list[ClipTask]:
+def _scan(
+    runner, sources, cfg, state: CacheState, writer: CacheWriter, report: PrepareReport, progress: bool
+) -> list[ClipTask]:
     """Plan every source; record whole-file skips; return the clips still to prepare (in source order)."""
     plans: list[Plan | None] = [None] * len(sources)
     args = [(s, cfg, state.complete_for(s.rel)) for s in sources]
@@ -300,8 +323,16 @@ def _process(runner, tasks: list[ClipTask], cfg, writer: CacheWriter, report: Pr
 
     def crashed(arg) -> list[Skip]:
         task = arg[0]
-        return [Skip(key, task.source.rel, f"clip {task.index}: worker process died (out of memory or a decoder crash)",
-                     {"num_clips": task.num_clips}, internal=True) for key in task.keys]
+        return [
+            Skip(
+                key,
+                task.source.rel,
+                f"clip {task.index}: worker process died (out of memory or a decoder crash)",
+                {"num_clips": task.num_clips},
+                internal=True,
+            )
+            for key in task.keys
+        ]
 
     t0 = time.monotonic()
     with _bar(len(tasks), "prepare", "clip", progress) as bar:
@@ -315,12 +346,16 @@ def _process(runner, tasks: list[ClipTask], cfg, writer: CacheWriter, report: Pr
                     _skip(writer, report, result)
                     internal += result.internal
                     if internal >= ABORT_AFTER_INTERNAL and report.new_items == 0:
-                        raise V2MeowError(f"stopping: the first {internal} items failed with internal errors "
-                                          f"(last: {result.reason}); nothing was written for them")
+                        raise V2MeowError(
+                            f"stopping: the first {internal} items failed with internal errors "
+                            f"(last: {result.reason}); nothing was written for them"
+                        )
             bar.update(1)
             elapsed = time.monotonic() - t0
-            bar.set_postfix_str(f"{report.new_seconds / max(elapsed, 1e-9):.1f}x real time, {len(report.skipped)} skipped",
-                                refresh=False)
+            bar.set_postfix_str(
+                f"{report.new_seconds / max(elapsed, 1e-9):.1f}x real time, {len(report.skipped)} skipped",
+                refresh=False,
+            )
 
 
 def _skip(writer: CacheWriter, report: PrepareReport, skip: Skip) -> None:
@@ -344,7 +379,9 @@ def _bar(total: int, desc: str, unit: str, enabled: bool) -> Iterator[Any]:
     from tqdm import tqdm
 
     tty = sys.stderr.isatty()
-    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=tty, mininterval=0.5 if tty else 30.0) as bar:
+    with tqdm(
+        total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=tty, mininterval=0.5 if tty else 30.0
+    ) as bar:
         yield bar
 
 

@@ -42,8 +42,12 @@ def codec_contract(codec, codec_dir: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def recode_cache(src: str | os.PathLike, dest: str | os.PathLike, codec_dir: str | os.PathLike,
-                 progress: Callable[[Iterable], Iterable] = iter) -> dict[str, int]:  # fmt: skip
+def recode_cache(
+    src: str | os.PathLike,
+    dest: str | os.PathLike,
+    codec_dir: str | os.PathLike,
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> dict[str, int]:
     """Write `dest`: `src` with every item's codes re-encoded by the codec in `codec_dir`.
 
     Returns:
@@ -74,7 +78,9 @@ def recode_cache(src: str | os.PathLike, dest: str | os.PathLike, codec_dir: str
             wav = tensors["audio"].float()[None] / 32767.0  # [1, N] at the stored rate
             with torch.inference_mode():
                 codes = codec.encode(wav, int(rate))  # [K, T']
-            tensors["codes"] = fit_frames(codes, round(record.duration * codec.frame_rate)).to(torch.int16).contiguous()  # [K, T_a]
+            tensors["codes"] = (
+                fit_frames(codes, round(record.duration * codec.frame_rate)).to(torch.int16).contiguous()
+            )  # [K, T_a]
         write_shard(target, items)
         counts["shards"] += 1
         counts["items"] += len(items)

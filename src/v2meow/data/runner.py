@@ -25,7 +25,9 @@ class InlineRunner:
     def call(self, fn: Callable[[Any], Any], arg: Any) -> Any:
         return fn(arg)
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any], on_crash: Callable[[Any], Any] | None = None) -> Iterator[tuple[int, Any]]:
+    def run(
+        self, fn: Callable[[Any], Any], items: Sequence[Any], on_crash: Callable[[Any], Any] | None = None
+    ) -> Iterator[tuple[int, Any]]:
         for i, item in enumerate(items):
             yield i, fn(item)
 
@@ -43,8 +45,14 @@ class PoolRunner:
         per_worker: tasks in flight per worker.
     """
 
-    def __init__(self, workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = (),
-                 start_method: str = "spawn", per_worker: int = 2):
+    def __init__(
+        self,
+        workers: int,
+        initializer: Callable[..., None] | None = None,
+        initargs: tuple = (),
+        start_method: str = "spawn",
+        per_worker: int = 2,
+    ):
         self.workers = workers
         self._ctx = multiprocessing.get_context(start_method)
         self._init = (initializer, initargs)
@@ -52,7 +60,9 @@ class PoolRunner:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=self._init[0], initargs=self._init[1])
+        return ProcessPoolExecutor(
+            self.workers, mp_context=self._ctx, initializer=self._init[0], initargs=self._init[1]
+        )
 
     def _restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -62,7 +72,9 @@ class PoolRunner:
         """Run one call in a worker (e.g. to load and describe the components there)."""
         return self._pool.submit(fn, arg).result()
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any], on_crash: Callable[[Any], Any] | None = None) -> Iterator[tuple[int, Any]]:
+    def run(
+        self, fn: Callable[[Any], Any], items: Sequence[Any], on_crash: Callable[[Any], Any] | None = None
+    ) -> Iterator[tuple[int, Any]]:
         """Yield `(i, fn(items[i]))` in completion order.
 
         Args:

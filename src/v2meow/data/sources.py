@@ -86,8 +86,10 @@ def list_sources(input_path: str | os.PathLike, split: str = "train") -> list[So
     else:
         raise ConfigError(f"{path}: no such input folder or manifest")
     if not sources:
-        raise ConfigError(f"{path}: no video or audio files found (videos: {', '.join(VIDEO_EXTENSIONS)}; "
-                          f"audio: {', '.join(AUDIO_EXTENSIONS)})")
+        raise ConfigError(
+            f"{path}: no video or audio files found (videos: {', '.join(VIDEO_EXTENSIONS)}; "
+            f"audio: {', '.join(AUDIO_EXTENSIONS)})"
+        )
     names = [s.rel for s in sources]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -138,8 +140,15 @@ def _manifest_sources(manifest: Path, default_split: str) -> list[Source]:
         rel = video + (f"+{audio}" if video and audio else "") if video else audio
         video_path = _resolve(base, video) if video else None
         audio_path = _resolve(base, audio) if audio else video_path
-        out.append(Source(rel=rel, video=video_path, audio=audio_path, caption=row.get("caption", ""),
-                          split=row.get("split", "") or default_split))
+        out.append(
+            Source(
+                rel=rel,
+                video=video_path,
+                audio=audio_path,
+                caption=row.get("caption", ""),
+                split=row.get("split", "") or default_split,
+            )
+        )
     return out
 
 

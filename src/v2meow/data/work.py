@@ -88,7 +88,9 @@ class PrepareConfig:
     beat_delta: float = 0.2
     rhythm: bool = False
     stretch: tuple[float, ...] = ()
-    keep_audio: int = 0  # > 0: also store each item's music as `audio` [N] int16 mono at this rate (`v2meow-cache recode`)
+    keep_audio: int = (
+        0  # > 0: also store each item's music as `audio` [N] int16 mono at this rate (`v2meow-cache recode`)
+    )
 
 
 STRETCH_RANGE = (0.5, 2.0)  # speed factors --stretch accepts
@@ -110,8 +112,10 @@ def parse_stretch(text: str | None) -> tuple[float, ...]:
         except ValueError:
             value = math.nan
         if not (math.isfinite(value) and lo <= value <= hi):
-            raise ConfigError(f"--stretch expects comma-separated speed factors in [{lo:g}, {hi:g}] "
-                              f"(e.g. 0.8,0.9,1.1,1.25), got '{part.strip()}'")  # fmt: skip
+            raise ConfigError(
+                f"--stretch expects comma-separated speed factors in [{lo:g}, {hi:g}] "
+                f"(e.g. 0.8,0.9,1.1,1.25), got '{part.strip()}'"
+            )
         out.add(float(f"{value:g}"))  # the factor its key names
     out.discard(1.0)
     return tuple(sorted(out))
@@ -266,13 +270,21 @@ def describe(cfg: PrepareConfig) -> dict[str, Any]:
     }
     if cfg.beat_weights:  # only when on, so caches made without them keep their contract
         motion = c.motion or c.extractor
-        contract.update(beat_weights=True, beat_alpha=float(cfg.beat_alpha), beat_delta=float(cfg.beat_delta),
-                        beat_motion_rate=0.0 if motion is None else float(motion.rate))  # fmt: skip
+        contract.update(
+            beat_weights=True,
+            beat_alpha=float(cfg.beat_alpha),
+            beat_delta=float(cfg.beat_delta),
+            beat_motion_rate=0.0 if motion is None else float(motion.rate),
+        )
     if cfg.rhythm:  # likewise
         from v2meow.signal.rhythm import PULSE_WIDTH, PULSE_WINDOW
 
-        contract.update(rhythm=True, rhythm_rate=float(c.semantic.frame_rate), rhythm_pulse_window=PULSE_WINDOW,
-                        rhythm_pulse_width=PULSE_WIDTH)  # fmt: skip
+        contract.update(
+            rhythm=True,
+            rhythm_rate=float(c.semantic.frame_rate),
+            rhythm_pulse_window=PULSE_WINDOW,
+            rhythm_pulse_width=PULSE_WIDTH,
+        )
     if cfg.stretch:
         contract.update(stretch=[float(r) for r in cfg.stretch])
     if cfg.keep_audio:
@@ -332,7 +344,7 @@ def plan_source(args: tuple[Source, PrepareConfig, frozenset[str]]) -> Plan:
         spans = clip_spans(duration, cfg.clip_seconds, cfg.min_seconds)
         if not spans:
             raise MediaError(f"{source.audio}: too short ({duration:.2f} s < --min-seconds {cfg.min_seconds:g})")
-    except Exception as e:  # noqa: BLE001 - any failure of one file is a skip, never a stop
+    except Exception as e:
         return Plan(source, key=key, digest=digest, error=_reason(e, source))
     return Plan(source, key=key, digest=digest, spans=spans, has_video=with_video)
 
@@ -349,21 +361,26 @@ def prepare_clip(args: tuple[ClipTask, PrepareConfig]) -> list[Done | Skip]:
     try:
         c = components(cfg)
         clip = _read_clip(task, cfg, c)
-    except Exception as e:  # noqa: BLE001 - reported as a skip; the run goes on
+    except Exception as e:
         return [_skip_item(task, r, e) for r in task.factors]
     out: list[Done | Skip] = []
     for r in task.factors:
         try:
             out.append(_prepare_item(task, cfg, c, clip, r))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             out.append(_skip_item(task, r, e))
     return out
 
 
 def _skip_item(task: ClipTask, factor: float, e: BaseException) -> Skip:
     where = f"clip {task.index}{'' if factor == 1.0 else f' x{factor:g}'} ({task.start:.0f}-{task.start + task.length:.0f} s)"
-    return Skip(stretch_key(task.key, factor), task.source.rel, f"{where}: {_reason(e, task.source)}",
-                {"num_clips": task.num_clips}, internal=not isinstance(e, V2MeowError))
+    return Skip(
+        stretch_key(task.key, factor),
+        task.source.rel,
+        f"{where}: {_reason(e, task.source)}",
+        {"num_clips": task.num_clips},
+        internal=not isinstance(e, V2MeowError),
+    )
 
 
 def pcm16(wav: np.ndarray) -> torch.Tensor:
@@ -432,8 +449,9 @@ def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip
     if cfg.beat_weights:
         from v2meow.data.beatweights import clip_beat_weights
 
-        tensors["beats"] = clip_beat_weights(wav, sr, motion, num_steps, c.semantic.frame_rate, cfg.beat_alpha,
-                                             cfg.beat_delta)  # [T_s]  # fmt: skip
+        tensors["beats"] = clip_beat_weights(
+            wav, sr, motion, num_steps, c.semantic.frame_rate, cfg.beat_alpha, cfg.beat_delta
+        )  # [T_s]
     if cfg.rhythm:
         from v2meow.signal.rhythm import music_pulses
 
@@ -485,8 +503,11 @@ def _motion(task: ClipTask, c: Components, visual: torch.Tensor, length: float):
     from v2meow.signal.rhythm import MotionEnergy
 
     extractor = c.motion or c.extractor
-    feats = visual if c.motion is None else extract_video(c.motion, task.source.video, start=task.start,
-                                                          duration=length).features  # fmt: skip
+    feats = (
+        visual
+        if c.motion is None
+        else extract_video(c.motion, task.source.video, start=task.start, duration=length).features
+    )
     energy = feats[:, MOTION_FEATURES.index("motion_mean")].double().numpy()  # [T_m]
     return MotionEnergy(energy=energy, rate=float(extractor.rate), frame_rate=float(extractor.frame_rate))
 

@@ -23,7 +23,10 @@ def main() -> int:
     start = time.perf_counter()
     code = generate(["--video", str(EXAMPLE), "--out", str(out), "--seed", "0"])
     if code == 0:
-        print(f"make demo: wrote {out} ({time.perf_counter() - start:.1f} s); play it with any video player", file=sys.stderr)
+        print(
+            f"make demo: wrote {out} ({time.perf_counter() - start:.1f} s); play it with any video player",
+            file=sys.stderr,
+        )
     return code
 
 

@@ -110,8 +110,14 @@ def beat_f_measure(reference: np.ndarray, estimated: np.ndarray, tolerance: floa
 # librosa.onset.onset_detect's windows in LORIS (frames of 512 samples at 22.05 kHz), in seconds:
 # peak_pick looks at x[n - pre : n + post], so `post` covers one frame less than `pre`.
 _LORIS_FRAME = 512 / 22050
-LORIS_PEAKS = {"pre_max": 3 * _LORIS_FRAME, "post_max": 2 * _LORIS_FRAME, "pre_avg": 3 * _LORIS_FRAME,
-               "post_avg": 2 * _LORIS_FRAME, "delta": 0.2, "wait": 1 * _LORIS_FRAME}  # fmt: skip
+LORIS_PEAKS = {
+    "pre_max": 3 * _LORIS_FRAME,
+    "post_max": 2 * _LORIS_FRAME,
+    "pre_avg": 3 * _LORIS_FRAME,
+    "post_avg": 2 * _LORIS_FRAME,
+    "delta": 0.2,
+    "wait": 1 * _LORIS_FRAME,
+}
 
 
 @dataclass

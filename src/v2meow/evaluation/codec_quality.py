@@ -79,7 +79,9 @@ def estimate_tempo(wav: torch.Tensor, sample_rate: int) -> float | None:
     return music_rhythm(wav.numpy().astype(np.float32), sample_rate).tempo
 
 
-def mel_griffin_lim(wav: torch.Tensor, sample_rate: int, n_mels: int = 80, iters: int = 48, seed: int = 0) -> torch.Tensor:
+def mel_griffin_lim(
+    wav: torch.Tensor, sample_rate: int, n_mels: int = 80, iters: int = 48, seed: int = 0
+) -> torch.Tensor:
     """The weight-free reference: `[N]` -> 80-band mel magnitude -> pseudo-inverse -> Griffin-Lim -> `[N]`."""
     fb = mel_filterbank(sample_rate, N_FFT, n_mels).double()  # [M, F]
     window = torch.hann_window(N_FFT, dtype=torch.float64)

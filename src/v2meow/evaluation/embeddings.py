@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
-from v2meow.signal.dsp import log_mel_spectrogram
 from v2meow.evaluation.vggish import VGGISH_URL, VGGish, vggish_examples
 from v2meow.media import resample
+from v2meow.signal.dsp import log_mel_spectrogram
 
 BACKBONES = ("mel", "vggish", "clap")
 
@@ -91,9 +91,18 @@ class MelStatsBackbone(AudioBackbone):
 
     def frames(self, wav: np.ndarray) -> np.ndarray:
         logmel = log_mel_spectrogram(
-            wav, self.sample_rate, n_fft=512, hop=160, n_mels=self.n_mels, fmin=50.0, fmax=8000.0,
-            win_length=400, power=2.0, log_offset=1e-6, center=True,
-        )  # fmt: skip  # [T, M] at 100 Hz
+            wav,
+            self.sample_rate,
+            n_fft=512,
+            hop=160,
+            n_mels=self.n_mels,
+            fmin=50.0,
+            fmax=8000.0,
+            win_length=400,
+            power=2.0,
+            log_offset=1e-6,
+            center=True,
+        )  # [T, M] at 100 Hz
         w, h = max(2, round(self.window * 100)), max(1, round(self.hop * 100))
         if logmel.shape[0] < w:
             logmel = np.concatenate([logmel, np.repeat(logmel[-1:], w - logmel.shape[0], 0)])

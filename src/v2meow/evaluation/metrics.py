@@ -63,7 +63,9 @@ class BeatSettings:
     tolerance: float = 0.1  # seconds, hit window (VMAs' delta)
     sigma: float = 0.1  # seconds, width of the soft alignment score
     tempo_tolerance: float = 0.08  # relative tempo error counted as agreement
-    iou_tolerance: float = 0.07  # seconds, half-width of each beat's neighbourhood in the beat IoU (mir_eval's F-measure window)
+    iou_tolerance: float = (
+        0.07  # seconds, half-width of each beat's neighbourhood in the beat IoU (mir_eval's F-measure window)
+    )
 
 
 class MetricBuilder:

@@ -144,7 +144,11 @@ def plot_per_clip(result, path: Path) -> Path:
         ax.plot(x, m.per_clip, "o", color="tab:blue", ms=4, label="generated")
         if m.per_clip_shuffle is not None:
             ax.plot(x, m.per_clip_shuffle, "x", color="0.55", ms=4, label="shuffle")
-        lines = ((m.estimate, "-", "tab:blue"), (m.baselines.get("shuffle"), "--", "0.55"), (m.baselines.get("noise"), ":", "tab:red"))
+        lines = (
+            (m.estimate, "-", "tab:blue"),
+            (m.baselines.get("shuffle"), "--", "0.55"),
+            (m.baselines.get("noise"), ":", "tab:red"),
+        )
         for est, style, color in lines:
             if isinstance(est, Estimate) and math.isfinite(est.value):
                 ax.axhline(est.value, ls=style, color=color, lw=1)

@@ -247,6 +247,11 @@ JUDGE_TITLES = {
 }
 
 
+def _judged(clips, attr: str, name: str) -> np.ndarray:
+    """Judge `name`'s figure of each clip from its `attr` dict, NaN where missing; [N], aligned with clips."""
+    return np.array([np.nan if (v := _num((getattr(c, attr) or {}).get(name))) is None else v for c in clips])
+
+
 def _judge_metrics(mb: MetricBuilder, clips, notes) -> dict[str, MetricResult]:
     """The pretrained judges (`evaluation.judges`) on the generated clips, with the reference
     music and a pink-noise floor of the same lengths as baselines, each with a bootstrap interval."""
@@ -255,8 +260,9 @@ def _judge_metrics(mb: MetricBuilder, clips, notes) -> dict[str, MetricResult]:
     missing = [reason for reason in available().values() if reason]
     out = {}
     for i, (name, title) in enumerate(JUDGE_TITLES.items()):
-        pick = lambda attr: np.array([np.nan if (v := _num((getattr(c, attr) or {}).get(name))) is None else v for c in clips])  # noqa: E731
-        gen, ref, noise = pick("gen_judged"), pick("ref_judged"), pick("noise_judged")  # [N] each, aligned with clips
+        gen, ref, noise = (
+            _judged(clips, attr, name) for attr in ("gen_judged", "ref_judged", "noise_judged")
+        )  # [N] each
         if not np.isfinite(gen).any():
             continue
         res = MetricResult(name, title, True, mb._mean(gen, 900 + 10 * i), per_clip=gen)
@@ -264,12 +270,16 @@ def _judge_metrics(mb: MetricBuilder, clips, notes) -> dict[str, MetricResult]:
         res.baselines["noise"] = mb._mean(noise[np.isfinite(noise)], 902 + 10 * i)
         span = res.baselines["reference"].value - res.baselines["noise"].value
         if np.isfinite(span) and abs(span) > 1e-9:
-            res.note = (f"{100 * (res.estimate.value - res.baselines['noise'].value) / span:.0f} % of the way from the noise "
-                        f"floor to the reference music ({int(np.isfinite(gen).sum())} clips)")  # fmt: skip
+            res.note = (
+                f"{100 * (res.estimate.value - res.baselines['noise'].value) / span:.0f} % of the way from the noise "
+                f"floor to the reference music ({int(np.isfinite(gen).sum())} clips)"
+            )
         out[f"judge_{name}"] = res
     if not out:
-        notes.append("pretrained judges (note salience, note events, beat pulse) skipped: "
-                     + (missing[0] if missing else "no clip long enough"))  # fmt: skip
+        notes.append(
+            "pretrained judges (note salience, note events, beat pulse) skipped: "
+            + (missing[0] if missing else "no clip long enough")
+        )
     return out
 
 
@@ -288,7 +298,10 @@ def _mcc_metrics(mb: MetricBuilder, clips, backbone, mcc_model, prompts, notes) 
         title = "MCC audio (CLAP cosine, generated vs reference)"
     else:
         title = f"Embedding cosine ({backbone.name}, z-scored per set; not MCC)"
-    ref = lambda c: zr(c.ref_vector)  # noqa: E731
+
+    def ref(c):
+        return zr(c.ref_vector)
+
     mcc = mb.paired({"mcc": (title, True)}, lambda c: zg(c.gen_vector), ref, mcc_score, reference=ref, salt=2)["mcc"]
     if not joint:
         mcc.note = (

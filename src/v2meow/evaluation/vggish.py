@@ -98,8 +98,10 @@ def _read_state_dict(path: Path, trust_pickle: bool = False) -> dict[str, torch.
 
         try:
             state = load_file(str(path))
-        except Exception as e:  # noqa: BLE001 - any failure to parse means "not a weight file"
-            raise ConfigError(f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        except Exception as e:
+            raise ConfigError(
+                f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+            ) from None
     else:
         from v2meow.safeload import load_torch
 
@@ -119,9 +121,18 @@ def vggish_examples(wav: np.ndarray) -> np.ndarray:
     Audio shorter than one example is padded with silence to one.
     """
     logmel = log_mel_spectrogram(
-        wav, SAMPLE_RATE, n_fft=512, hop=160, n_mels=MEL_BANDS, fmin=125.0, fmax=7500.0,
-        win_length=400, power=1.0, log_offset=0.01, center=False,
-    )  # fmt: skip  # [F, 64]
+        wav,
+        SAMPLE_RATE,
+        n_fft=512,
+        hop=160,
+        n_mels=MEL_BANDS,
+        fmin=125.0,
+        fmax=7500.0,
+        win_length=400,
+        power=1.0,
+        log_offset=0.01,
+        center=False,
+    )  # [F, 64]
     if logmel.shape[0] < EXAMPLE_FRAMES:
         pad = np.full((EXAMPLE_FRAMES - logmel.shape[0], MEL_BANDS), np.log(0.01))
         logmel = np.concatenate([logmel, pad])

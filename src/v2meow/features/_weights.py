@@ -30,7 +30,7 @@ def read_state_dict(path: str | Path, trust_pickle: bool = False) -> dict[str, t
 
         try:
             state = load_file(str(path), device="cpu")
-        except Exception as e:  # noqa: BLE001 - any reader failure means "not usable weights"
+        except Exception as e:
             raise ConfigError(f"cannot read weights from {path}: {str(e).splitlines()[0][:200]}") from None
     else:
         state = load_torch(path, trust_pickle=trust_pickle)

@@ -76,7 +76,11 @@ class ClipExtractor(StoredShapeExtractor):
                 known = ", ".join(open_clip.list_models())
                 raise UnknownComponentError(f"unknown open_clip model {model_name!r}; known: {known}")
         arch = copy.deepcopy(arch)
-        tag_cfg = {} if pretrained is None or _is_path(pretrained) else open_clip.get_pretrained_cfg(model_name, str(pretrained))
+        tag_cfg = (
+            {}
+            if pretrained is None or _is_path(pretrained)
+            else open_clip.get_pretrained_cfg(model_name, str(pretrained))
+        )
         if quick_gelu is None:
             quick_gelu = bool(arch.get("quick_gelu", tag_cfg.get("quick_gelu", False)))
         if rate <= 0:

@@ -61,7 +61,9 @@ class I3DExtractor(StoredShapeExtractor):
         from pytorchvideo.models.hub.resnet import i3d_r50  # models only: never pytorchvideo.transforms
 
         if rate <= 0 or frame_rate <= 0 or num_frames < 1:
-            raise ConfigError(f"i3d needs positive rate, frame_rate and num_frames, got {rate}, {frame_rate}, {num_frames}")
+            raise ConfigError(
+                f"i3d needs positive rate, frame_rate and num_frames, got {rate}, {frame_rate}, {num_frames}"
+            )
         self.arch = dict(arch or {})
         self._rate = float(rate)
         self._frame_rate = float(frame_rate)
@@ -85,7 +87,10 @@ class I3DExtractor(StoredShapeExtractor):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike | None = None, hub_dir: str | os.PathLike | None = None, trust_pickle: bool = False,
+        cls,
+        path: str | os.PathLike | None = None,
+        hub_dir: str | os.PathLike | None = None,
+        trust_pickle: bool = False,
         **kwargs: Any,
     ) -> I3DExtractor:
         """Build and load the Kinetics-400 I3D-R50 weights from a local file (no network).

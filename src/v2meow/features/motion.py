@@ -137,8 +137,18 @@ class MotionExtractor(FeatureExtractor):
         chroma = torch.sqrt(alpha * alpha + beta * beta).flatten(1).sum(1).clamp_min(1e-6)  # [C]
         hue = torch.stack([alpha.flatten(1).sum(1), beta.flatten(1).sum(1)], 1) / chroma[:, None]  # [C, 2]
 
-        cols = [motion[:, None], motion[:, None], grid, bright[:, None], contrast[:, None],
-                change[:, None], rgb, sat[:, None], hue, cut[:, None]]  # fmt: skip
+        cols = [
+            motion[:, None],
+            motion[:, None],
+            grid,
+            bright[:, None],
+            contrast[:, None],
+            change[:, None],
+            rgb,
+            sat[:, None],
+            hue,
+            cut[:, None],
+        ]
         return torch.cat(cols, 1), (grey[-1:], hist[-1:], bright[-1:])
 
     def _histogram(self, grey: torch.Tensor) -> torch.Tensor:

@@ -78,7 +78,12 @@ def _accepted(cls: type, with_loader: bool) -> set[str]:
 
 
 def build_extractor(
-    spec: str, *, debug: bool = False, load_weights: bool = True, rate: float | None = None, trust_pickle: bool = False,
+    spec: str,
+    *,
+    debug: bool = False,
+    load_weights: bool = True,
+    rate: float | None = None,
+    trust_pickle: bool = False,
     **overrides: Any,
 ) -> FeatureExtractor:
     """Build one extractor, or a `FusedExtractor` of several, by name.

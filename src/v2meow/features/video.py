@@ -12,7 +12,9 @@ from v2meow.features.base import FeatureExtractor, Features
 
 
 def _extract_span(extractor: FeatureExtractor, path, start: float, duration: float | None, threads: int | None):
-    frames = media.read_frames(path, rate=extractor.frame_rate, size=extractor.frame_size, start=start, duration=duration, threads=threads)
+    frames = media.read_frames(
+        path, rate=extractor.frame_rate, size=extractor.frame_size, start=start, duration=duration, threads=threads
+    )
     with torch.no_grad():  # not inference_mode: callers may feed these features to trainable modules
         feats = extractor.extract(frames.frames, frames.times - start, duration=frames.duration)  # [T, D]
     return feats.float().cpu(), frames.duration

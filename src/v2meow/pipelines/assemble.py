@@ -95,7 +95,9 @@ def load_parts(bundle: str | os.PathLike) -> dict[str, Any]:
         "style": load_style_embedder(comps["style"]) if "style" in comps else None,
     }
     semantic = _component_config(Path(comps["semantic"])) if "semantic" in comps else None
-    check_components(parts["features"], parts["stage1"], parts["stage2"], parts["stage3"], parts["codec"], parts["style"], semantic)
+    check_components(
+        parts["features"], parts["stage1"], parts["stage2"], parts["stage3"], parts["codec"], parts["style"], semantic
+    )
     return parts
 
 
@@ -135,8 +137,14 @@ def verify_sums(directory: str | os.PathLike) -> dict[str, Any]:
     mismatched = sorted(n for n, d in listed.items() if n in actual and _sha256(actual[n]) != d)
     missing = sorted(n for n in listed if n not in actual)
     unlisted = sorted(n for n in actual if n not in listed)
-    return {"present": True, "ok": not (mismatched or missing), "files": len(listed), "mismatched": mismatched,
-            "missing": missing, "unlisted": unlisted}  # fmt: skip
+    return {
+        "present": True,
+        "ok": not (mismatched or missing),
+        "files": len(listed),
+        "mismatched": mismatched,
+        "missing": missing,
+        "unlisted": unlisted,
+    }
 
 
 def parameter_count(weights: Path) -> int | None:
@@ -160,12 +168,33 @@ def _size(directory: Path) -> int:
 
 
 STAGE_FIELDS = {
-    "stage1": ("feature_dim", "feature_rate", "style_dim", "semantic_vocab", "semantic_rate", "dim", "depth", "encoder_depth",
-               "heads", "window_seconds"),
-    "stage2": ("variant", "semantic_vocab", "semantic_rate", "codebook_size", "num_coarse", "codec_rate", "feature_dim", "dim",
-               "depth", "heads", "window_seconds"),
+    "stage1": (
+        "feature_dim",
+        "feature_rate",
+        "style_dim",
+        "semantic_vocab",
+        "semantic_rate",
+        "dim",
+        "depth",
+        "encoder_depth",
+        "heads",
+        "window_seconds",
+    ),
+    "stage2": (
+        "variant",
+        "semantic_vocab",
+        "semantic_rate",
+        "codebook_size",
+        "num_coarse",
+        "codec_rate",
+        "feature_dim",
+        "dim",
+        "depth",
+        "heads",
+        "window_seconds",
+    ),
     "stage3": ("codebook_size", "num_coarse", "num_fine", "codec_rate", "dim", "depth", "heads", "window_seconds"),
-}  # fmt: skip
+}
 
 
 def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
@@ -173,16 +202,27 @@ def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
     generation defaults, the compatibility verdict and the SHA256SUMS check. Plain JSON data."""
     bundle = Path(bundle)
     spec = read_bundle(bundle)
-    info: dict[str, Any] = {"bundle": str(bundle), "format_version": json.loads((bundle / PIPELINE_FILE).read_text())["format_version"],
-                            "features": spec["features"], "generation": spec["generation"].to_dict(), "components": {}}  # fmt: skip
+    info: dict[str, Any] = {
+        "bundle": str(bundle),
+        "format_version": json.loads((bundle / PIPELINE_FILE).read_text())["format_version"],
+        "features": spec["features"],
+        "generation": spec["generation"].to_dict(),
+        "components": {},
+    }
     for name, directory in spec["components"].items():
         directory = Path(directory)
         config = _component_config(directory)
-        entry = {"path": os.path.relpath(directory, bundle), "model_type": config.get("model_type"), "bytes": _size(directory),
-                 "parameters": parameter_count(directory / WEIGHTS_NAME)}  # fmt: skip
+        entry = {
+            "path": os.path.relpath(directory, bundle),
+            "model_type": config.get("model_type"),
+            "bytes": _size(directory),
+            "parameters": parameter_count(directory / WEIGHTS_NAME),
+        }
         entry.update({k: config[k] for k in STAGE_FIELDS.get(name, ()) if k in config})
         if name == "semantic":
-            entry.update({k: config[k] for k in ("backbone", "num_clusters", "frame_rate", "sample_rate") if k in config})
+            entry.update(
+                {k: config[k] for k in ("backbone", "num_clusters", "frame_rate", "sample_rate") if k in config}
+            )
         if name == "style":
             entry.update({k: config[k] for k in ("dim",) if k in config})
         info["components"][name] = entry
@@ -193,10 +233,18 @@ def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
     else:
         info["compatible"] = True
         codec = parts["codec"]
-        info["components"]["codec"].update(sample_rate=int(codec.sample_rate), frame_rate=float(codec.frame_rate),
-                                           num_codebooks=int(codec.num_codebooks), codebook_size=int(codec.codebook_size),
-                                           num_coarse=int(codec.num_coarse))  # fmt: skip
-        info["features"] = {**spec["features"], "dim": int(parts["features"].dim), "rate": float(parts["features"].rate)}
+        info["components"]["codec"].update(
+            sample_rate=int(codec.sample_rate),
+            frame_rate=float(codec.frame_rate),
+            num_codebooks=int(codec.num_codebooks),
+            codebook_size=int(codec.codebook_size),
+            num_coarse=int(codec.num_coarse),
+        )
+        info["features"] = {
+            **spec["features"],
+            "dim": int(parts["features"].dim),
+            "rate": float(parts["features"].rate),
+        }
         if parts["style"] is not None:
             info["components"]["style"].update(dim=int(parts["style"].dim), audio=bool(parts["style"].supports_audio))
     info["sha256"] = verify_sums(bundle)
@@ -207,7 +255,10 @@ def format_inspection(info: dict[str, Any]) -> str:
     """`inspect_bundle`'s result as text, one component per line."""
     lines = [f"bundle {info['bundle']} (format {info['format_version']})"]
     f = info["features"]
-    lines.append(f"features: {f['spec']} {f.get('options') or ''}" + (f" -> {f['dim']}-d at {f['rate']:g} Hz" if "dim" in f else ""))
+    lines.append(
+        f"features: {f['spec']} {f.get('options') or ''}"
+        + (f" -> {f['dim']}-d at {f['rate']:g} Hz" if "dim" in f else "")
+    )
     for name, c in info["components"].items():
         params = "?" if c["parameters"] is None else f"{c['parameters']:,}"
         extra = ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("path", "model_type", "bytes", "parameters"))
@@ -215,14 +266,19 @@ def format_inspection(info: dict[str, Any]) -> str:
     g = dict(info["generation"])
     for i, (role, s) in enumerate(g.pop("sampling").items(), 1):
         guidance = ", ".join(f"{k} {v:g}" for k, v in s["guidance"].items()) or "none"
-        lines.append(f"  sampling stage {i} ({role}): temperature {s['temperature']:g}, top-k {s['top_k']}, top-p {s['top_p']:g}, guidance {guidance}")
+        lines.append(
+            f"  sampling stage {i} ({role}): temperature {s['temperature']:g}, top-k {s['top_k']}, top-p {s['top_p']:g}, guidance {guidance}"
+        )
     lines.append("generation: " + ", ".join(f"{k}={v}" for k, v in g.items()))
     lines.append("compatible: yes" if info["compatible"] else f"compatible: NO: {info['problem']}")
     s = info["sha256"]
     if not s["present"]:
         lines.append(f"sha256: no {SUMS_FILE}")
     elif s["ok"]:
-        lines.append(f"sha256: {s['files']} files match {SUMS_FILE}" + (f" ({len(s['unlisted'])} unlisted)" if s["unlisted"] else ""))
+        lines.append(
+            f"sha256: {s['files']} files match {SUMS_FILE}"
+            + (f" ({len(s['unlisted'])} unlisted)" if s["unlisted"] else "")
+        )
     else:
         lines.append(f"sha256: MISMATCH: changed {s['mismatched'] or '-'}, missing {s['missing'] or '-'}")
     return "\n".join(lines)

@@ -61,7 +61,9 @@ class GenerationConfig:
     """
 
     sampling: dict[str, SamplingConfig] = dataclasses.field(default_factory=paper_sampling)
-    context_seconds: dict[str, float] = dataclasses.field(default_factory=paper_context)  # prompt overlap between windows
+    context_seconds: dict[str, float] = dataclasses.field(
+        default_factory=paper_context
+    )  # prompt overlap between windows
     num_samples: int = 1
     seed: int | None = 0
     cuda_graphs: bool = False  # replay each stage's decode step as a captured CUDA graph (device cuda only)
@@ -95,10 +97,17 @@ class GenerationConfig:
         roles not named keep theirs) or 3 values in the pipeline's order (CLI style)."""
         changes = {k: v for k, v in changes.items() if v is not None}
         checked = validation.generation(changes, roles=ROLES)  # names an unknown field or a bad value
-        sampling = {role: _sampling(s, f"sampling.{role}").to_dict() for role, s in checked.pop("sampling", self.sampling).items()}
-        per_role = {"temperature": (temperatures, "temperatures", validation.temperature), "top_k": (top_k, "top_k", validation.top_k),
-                    "top_p": (top_p, "top_p", validation.top_p), "cfg": (cfg, "cfg", validation.cfg),
-                    "guidance": (guidance, "guidance", validation.guidance)}  # fmt: skip
+        sampling = {
+            role: _sampling(s, f"sampling.{role}").to_dict()
+            for role, s in checked.pop("sampling", self.sampling).items()
+        }
+        per_role = {
+            "temperature": (temperatures, "temperatures", validation.temperature),
+            "top_k": (top_k, "top_k", validation.top_k),
+            "top_p": (top_p, "top_p", validation.top_p),
+            "cfg": (cfg, "cfg", validation.cfg),
+            "guidance": (guidance, "guidance", validation.guidance),
+        }
         for key, (values, name, check) in per_role.items():
             if values is None:
                 continue
@@ -134,7 +143,9 @@ def migrate_generation(d: dict[str, Any], from_version: int) -> dict[str, Any]:
     d = dict(d)
     if from_version == 1:  # per-setting tuples -> one SamplingConfig per stage; style_mode was never read
         d.pop("style_mode", None)
-        temps = validation.per_stage(d.pop("temperatures", PAPER_TEMPERATURES), "generation.temperatures", validation.temperature)
+        temps = validation.per_stage(
+            d.pop("temperatures", PAPER_TEMPERATURES), "generation.temperatures", validation.temperature
+        )
         top_k = validation.per_stage(d.pop("top_k", (0, 0, 0)), "generation.top_k", validation.top_k)
         top_p = validation.per_stage(d.pop("top_p", (1.0, 1.0, 1.0)), "generation.top_p", validation.top_p)
         cfg = validation.per_stage(d.pop("cfg", (1.0, 1.0, 1.0)), "generation.cfg", validation.cfg)
@@ -144,9 +155,13 @@ def migrate_generation(d: dict[str, Any], from_version: int) -> dict[str, Any]:
         ]
     if from_version <= 2:  # lists in stage order -> objects by stage role
         if "stages" in d:
-            d["sampling"] = dict(zip(ROLES, validation.per_stage(d.pop("stages"), "generation.stages", validation.sampling)))
+            d["sampling"] = dict(
+                zip(ROLES, validation.per_stage(d.pop("stages"), "generation.stages", validation.sampling))
+            )
         if "context_seconds" in d:
-            d["context_seconds"] = dict(zip(ROLES, validation.per_stage(d["context_seconds"], "generation.context_seconds", validation.context)))
+            d["context_seconds"] = dict(
+                zip(ROLES, validation.per_stage(d["context_seconds"], "generation.context_seconds", validation.context))
+            )
     return d
 
 
@@ -172,7 +187,9 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
         if not Path(comp_dir).is_dir():
             raise MissingWeightsError(f"{directory}: component '{name}' directory {comp_dir} not found")
     try:
-        generation = validation.generation(migrate_generation(spec.get("generation", {}), version), "generation.", ROLES)
+        generation = validation.generation(
+            migrate_generation(spec.get("generation", {}), version), "generation.", ROLES
+        )
         spec["generation"] = GenerationConfig(**generation)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
@@ -180,7 +197,9 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
     return spec
 
 
-def write_bundle_file(directory: str | os.PathLike, features: dict[str, Any], components: dict[str, str], generation: GenerationConfig) -> Path:
+def write_bundle_file(
+    directory: str | os.PathLike, features: dict[str, Any], components: dict[str, str], generation: GenerationConfig
+) -> Path:
     """Write `pipeline.json` (atomically); `components` maps names to paths relative to `directory`."""
     spec = {
         "format_version": FORMAT_VERSION,

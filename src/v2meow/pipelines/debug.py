@@ -48,16 +48,27 @@ def build_debug_bundle(
     style_model = HashedTextEmbedder(HashedTextConfig(dim=32)) if style else None
     stage1 = Stage1(
         Stage1Config.preset(
-            "debug", feature_dim=extractor.dim, feature_rate=extractor.rate, style_dim=style_model.dim if style else 0,
-            semantic_vocab=SEMANTIC_VOCAB, semantic_rate=SEMANTIC_RATE, window_seconds=windows[0], **(stage1_fields or {}),
+            "debug",
+            feature_dim=extractor.dim,
+            feature_rate=extractor.rate,
+            style_dim=style_model.dim if style else 0,
+            semantic_vocab=SEMANTIC_VOCAB,
+            semantic_rate=SEMANTIC_RATE,
+            window_seconds=windows[0],
+            **(stage1_fields or {}),
         )
     )
     codec_fields = dict(codebook_size=codec.codebook_size, num_coarse=codec.num_coarse, codec_rate=codec.frame_rate)
     stage2 = Stage2(
         Stage2Config.preset(
-            "debug", variant=stage2_variant, semantic_vocab=SEMANTIC_VOCAB, semantic_rate=SEMANTIC_RATE,
-            feature_dim=extractor.dim if stage2_variant == "encdec" else 0, feature_rate=extractor.rate,
-            window_seconds=windows[1], **codec_fields,
+            "debug",
+            variant=stage2_variant,
+            semantic_vocab=SEMANTIC_VOCAB,
+            semantic_rate=SEMANTIC_RATE,
+            feature_dim=extractor.dim if stage2_variant == "encdec" else 0,
+            feature_rate=extractor.rate,
+            window_seconds=windows[1],
+            **codec_fields,
         )
     )
     stage3 = Stage3(Stage3Config.preset("debug", num_fine=codec.num_fine, window_seconds=windows[2], **codec_fields))

@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from v2meow import media
 from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
-from v2meow import media
 from v2meow.media import fit_length
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
@@ -35,7 +35,6 @@ from v2meow.stages.conditions import ALL, Condition
 from v2meow.stages.layout import fit_frames
 from v2meow.stages.registry import load_stage
 from v2meow.stages.sampling import DecodeOptions, make_generator
-
 
 #: Weight dtypes the stages can be stored in (`set_stage_dtype`).
 STAGE_DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16}
@@ -78,7 +77,9 @@ class V2MeowPipeline:
         self.extractor, self.stage1, self.stage2, self.stage3 = extractor, stage1, stage2, stage3
         for role, stage in self.stages.items():
             if stage.role != role:
-                raise ConfigError(f"the {role} step needs a {role} stage, got a {stage.config.model_type} ({stage.role})")
+                raise ConfigError(
+                    f"the {role} step needs a {role} stage, got a {stage.config.model_type} ({stage.role})"
+                )
         self.codec, self.style = codec, style
         self._semantic = semantic
         self.generation = generation or GenerationConfig()
@@ -95,7 +96,9 @@ class V2MeowPipeline:
         return dict(zip(ROLES, (self.stage1, self.stage2, self.stage3)))
 
     def modules(self) -> list[torch.nn.Module]:
-        return [m for m in (self.extractor, self.stage1, self.stage2, self.stage3, self.codec, self.style) if m is not None]
+        return [
+            m for m in (self.extractor, self.stage1, self.stage2, self.stage3, self.codec, self.style) if m is not None
+        ]
 
     @property
     def semantic(self):
@@ -133,7 +136,11 @@ class V2MeowPipeline:
 
     @classmethod
     def from_pretrained(
-        cls, bundle: str | os.PathLike, device: str = "cpu", progress: bool = False, dtype: str = "float32",
+        cls,
+        bundle: str | os.PathLike,
+        device: str = "cpu",
+        progress: bool = False,
+        dtype: str = "float32",
         trust_pickle: bool = False,
     ) -> V2MeowPipeline:
         """Load a bundle directory; components are checked against each other.
@@ -193,16 +200,29 @@ class V2MeowPipeline:
             guidable = stage.guidable
             for key, _ in gen.sampling[role].active_guidance:
                 if not guidable:
-                    raise ConfigError(f"cfg for stage {i} ({role}): this bundle's stage {i} has no condition to drop, so guidance "
-                                      f"cannot apply (only the {' and '.join(self.guided_roles())} stage can be guided); leave it at 1")  # fmt: skip
+                    raise ConfigError(
+                        f"cfg for stage {i} ({role}): this bundle's stage {i} has no condition to drop, so guidance "
+                        f"cannot apply (only the {' and '.join(self.guided_roles())} stage can be guided); leave it at 1"
+                    )
                 if key != ALL and key not in guidable:
-                    raise ConfigError(f"guidance for stage {i} ({role}): it has no condition '{key}' (its guidable conditions: {', '.join([ALL, *guidable])})")
+                    raise ConfigError(
+                        f"guidance for stage {i} ({role}): it has no condition '{key}' (its guidable conditions: {', '.join([ALL, *guidable])})"
+                    )
 
     def _bar(self, total: int, desc: str):
         return tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, leave=False)
 
-    def _windowed(self, out: torch.Tensor, rate: float, duration: float, window: float, context: float,
-                  rates: list[float], desc: str, step) -> torch.Tensor:  # fmt: skip
+    def _windowed(
+        self,
+        out: torch.Tensor,
+        rate: float,
+        duration: float,
+        window: float,
+        context: float,
+        rates: list[float],
+        desc: str,
+        step,
+    ) -> torch.Tensor:
         """Fill `out` `[S, ..., T]` (T frames at `rate`) window by window.
 
         `step(window, (start, end), prompt, bar)` returns the window's frames `[S, ..., end - start]`;
@@ -235,8 +255,16 @@ class V2MeowPipeline:
 
         return video_rhythm_channel(self.extractor, video, features, self.stage1.config.semantic_rate)
 
-    def semantic_tokens(self, features: Features, style: torch.Tensor | None, *, num_samples: int,
-                        generation: GenerationConfig, generator=None, rhythm: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def semantic_tokens(
+        self,
+        features: Features,
+        style: torch.Tensor | None,
+        *,
+        num_samples: int,
+        generation: GenerationConfig,
+        generator=None,
+        rhythm: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every
         window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one."""
         c, gen = self.stage1.config, generation
@@ -246,7 +274,9 @@ class V2MeowPipeline:
         if style is not None:
             whole["style"] = Condition(style[None].expand(num_samples, -1))  # [S, D_s]
         if rhythm is None and self.uses_rhythm:
-            raise ConfigError("this bundle's stage 1 reads a rhythm channel: give rhythm= (V2MeowPipeline.rhythm_channel)")
+            raise ConfigError(
+                "this bundle's stage 1 reads a rhythm channel: give rhythm= (V2MeowPipeline.rhythm_channel)"
+            )
         pulses = None if rhythm is None else rhythm.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_s, 1]
         out = torch.zeros(num_samples, total, dtype=torch.long, device=self.device)
 
@@ -255,21 +285,44 @@ class V2MeowPipeline:
             conditions = {"visual": Condition(feats[:, fs:fe], rate=features.rate), **whole}
             if pulses is not None:
                 conditions["rhythm"] = Condition(pulses[:, span[0] : span[1]])
-            return self.stage1.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["semantic"],
-                                        options=self._options(gen, generator, bar))  # fmt: skip
+            return self.stage1.generate(
+                conditions=conditions,
+                length=span[1] - span[0],
+                prompt=prompt,
+                sampling=gen.sampling["semantic"],
+                options=self._options(gen, generator, bar),
+            )
 
         rates = [c.semantic_rate, features.rate]
-        return self._windowed(out, c.semantic_rate, features.duration, c.window_seconds, gen.context_seconds["semantic"], rates, "stage 1", step)
+        return self._windowed(
+            out,
+            c.semantic_rate,
+            features.duration,
+            c.window_seconds,
+            gen.context_seconds["semantic"],
+            rates,
+            "stage 1",
+            step,
+        )
 
-    def coarse_tokens(self, semantic: torch.Tensor, duration: float, *, features: Features | None = None,
-                      generation: GenerationConfig, generator=None) -> torch.Tensor:  # fmt: skip
+    def coarse_tokens(
+        self,
+        semantic: torch.Tensor,
+        duration: float,
+        *,
+        features: Features | None = None,
+        generation: GenerationConfig,
+        generator=None,
+    ) -> torch.Tensor:
         """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant)."""
         c, gen = self.stage2.config, generation
         if self.reads("coarse", "visual") and features is None:
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
         total = math.ceil(duration * c.codec_rate - 1e-6)
         out = torch.zeros(semantic.shape[0], c.num_coarse, total, dtype=torch.long, device=self.device)
-        feats = None if features is None else features.features.to(self.device)[None].expand(semantic.shape[0], -1, -1)  # [S, T_v, D]
+        feats = (
+            None if features is None else features.features.to(self.device)[None].expand(semantic.shape[0], -1, -1)
+        )  # [S, T_v, D]
 
         def step(w, span, prompt, bar):
             ss, se, _ = w.frames(c.semantic_rate, semantic.shape[1])
@@ -277,28 +330,49 @@ class V2MeowPipeline:
             if self.reads("coarse", "visual"):
                 fs, fe, _ = w.frames(features.rate, feats.shape[1])
                 conditions["visual"] = Condition(feats[:, fs:fe], rate=features.rate)
-            return self.stage2.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["coarse"],
-                                        options=self._options(gen, generator, bar))  # fmt: skip
+            return self.stage2.generate(
+                conditions=conditions,
+                length=span[1] - span[0],
+                prompt=prompt,
+                sampling=gen.sampling["coarse"],
+                options=self._options(gen, generator, bar),
+            )
 
         rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.reads("coarse", "visual") else [])
-        return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["coarse"], rates, "stage 2", step)
+        return self._windowed(
+            out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["coarse"], rates, "stage 2", step
+        )
 
-    def fine_tokens(self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None) -> torch.Tensor:
+    def fine_tokens(
+        self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None
+    ) -> torch.Tensor:
         """Stage 3 over windows -> `[S, N_f, T_a]`."""
         c, gen = self.stage3.config, generation
         out = torch.zeros(coarse.shape[0], c.num_fine, coarse.shape[2], dtype=torch.long, device=self.device)
 
         def step(w, span, prompt, bar):
             conditions = {"coarse": Condition(coarse[:, :, span[0] : span[1]])}
-            return self.stage3.generate(conditions=conditions, length=span[1] - span[0], prompt=prompt, sampling=gen.sampling["fine"],
-                                        options=self._options(gen, generator, bar))  # fmt: skip
+            return self.stage3.generate(
+                conditions=conditions,
+                length=span[1] - span[0],
+                prompt=prompt,
+                sampling=gen.sampling["fine"],
+                options=self._options(gen, generator, bar),
+            )
 
-        return self._windowed(out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["fine"], [c.codec_rate], "stage 3", step)
+        return self._windowed(
+            out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["fine"], [c.codec_rate], "stage 3", step
+        )
 
     def decode(
-        self, coarse: torch.Tensor, fine: torch.Tensor, duration: float, chunk_seconds: float = 30.0,
-        context_seconds: float = 1.0, fade_seconds: float = 0.05,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        coarse: torch.Tensor,
+        fine: torch.Tensor,
+        duration: float,
+        chunk_seconds: float = 30.0,
+        context_seconds: float = 1.0,
+        fade_seconds: float = 0.05,
+    ) -> torch.Tensor:
         """Codec decode of all codebooks -> `[S, C, N]` with N = round(duration * sample_rate).
 
         Long outputs are decoded `chunk_seconds` at a time, each chunk with `context_seconds`
@@ -382,10 +456,13 @@ class V2MeowPipeline:
         generator = make_generator(gen.seed, self.device)
         t = time.perf_counter()
         with self._autocast():
-            semantic = self.semantic_tokens(features, style, num_samples=gen.num_samples, generation=gen, generator=generator,
-                                            rhythm=rhythm)  # fmt: skip
+            semantic = self.semantic_tokens(
+                features, style, num_samples=gen.num_samples, generation=gen, generator=generator, rhythm=rhythm
+            )
             timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
-            coarse = self.coarse_tokens(semantic, features.duration, features=features, generation=gen, generator=generator)
+            coarse = self.coarse_tokens(
+                semantic, features.duration, features=features, generation=gen, generator=generator
+            )
             timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
             fine = self.fine_tokens(coarse, features.duration, generation=gen, generator=generator)
             timings["stage3"], t = time.perf_counter() - t, time.perf_counter()
@@ -398,13 +475,22 @@ class V2MeowPipeline:
             audio, semantic, coarse, fine = audio[order], semantic[order], coarse[order], fine[order]
             scores = [scores[i] for i in order]
         return PipelineOutput(
-            audio=audio.cpu(), sample_rate=self.codec.sample_rate, semantic=semantic.cpu(), coarse=coarse.cpu(),
-            fine=fine.cpu(), features=features, duration=features.duration, scores=scores, timings=timings,
+            audio=audio.cpu(),
+            sample_rate=self.codec.sample_rate,
+            semantic=semantic.cpu(),
+            coarse=coarse.cpu(),
+            fine=fine.cpu(),
+            features=features,
+            duration=features.duration,
+            scores=scores,
+            timings=timings,
         )
 
     # ---- resynthesis -------------------------------------------------------------------
 
-    def audio_semantic_tokens(self, audio: str | os.PathLike | torch.Tensor, sample_rate: int | None = None) -> tuple[torch.Tensor, float]:
+    def audio_semantic_tokens(
+        self, audio: str | os.PathLike | torch.Tensor, sample_rate: int | None = None
+    ) -> tuple[torch.Tensor, float]:
         """Semantic tokens `[T_s]` of an audio file or waveform (`[N]` or `[C, N]` at `sample_rate`), and its duration (s)."""
         if self.semantic is None:
             raise ConfigError("this bundle has no semantic tokenizer (component 'semantic'), so it cannot read audio")
@@ -420,9 +506,13 @@ class V2MeowPipeline:
 
     @torch.inference_mode()
     def resynthesize(
-        self, audio: str | os.PathLike | torch.Tensor, sample_rate: int | None = None, *,
-        video: str | os.PathLike | Features | None = None, **overrides,
-    ) -> PipelineOutput:  # fmt: skip
+        self,
+        audio: str | os.PathLike | torch.Tensor,
+        sample_rate: int | None = None,
+        *,
+        video: str | os.PathLike | Features | None = None,
+        **overrides,
+    ) -> PipelineOutput:
         """Music -> its own semantic tokens -> stages 2 and 3 -> decode (AudioLM's acoustic resynthesis).
 
         The output keeps the input's melody and rhythm as far as the semantic tokens carry
@@ -443,6 +533,12 @@ class V2MeowPipeline:
             coarse = self.coarse_tokens(semantic, duration, features=features, generation=gen, generator=generator)
             fine = self.fine_tokens(coarse, duration, generation=gen, generator=generator)
         wav = loudness_normalized(self.decode(coarse, fine, duration), self.codec.sample_rate, gen.loudness)
-        return PipelineOutput(audio=wav.cpu(), sample_rate=self.codec.sample_rate, semantic=semantic.cpu(), coarse=coarse.cpu(),
-                              fine=fine.cpu(), features=features, duration=duration)  # fmt: skip
-
+        return PipelineOutput(
+            audio=wav.cpu(),
+            sample_rate=self.codec.sample_rate,
+            semantic=semantic.cpu(),
+            coarse=coarse.cpu(),
+            fine=fine.cpu(),
+            features=features,
+            duration=duration,
+        )

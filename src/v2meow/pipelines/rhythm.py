@@ -17,7 +17,9 @@ from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
 
 
-def video_rhythm_channel(extractor: FeatureExtractor, video: str | os.PathLike | None, features: Features, rate: float) -> torch.Tensor:
+def video_rhythm_channel(
+    extractor: FeatureExtractor, video: str | os.PathLike | None, features: Features, rate: float
+) -> torch.Tensor:
     """Pulse train of the video's beats at `rate` over `features.duration` -> `[T, 1]` float32.
 
     The motion energy is the `motion` extractor's `motion_mean` column of `features` when
@@ -37,7 +39,10 @@ def video_rhythm_channel(extractor: FeatureExtractor, video: str | os.PathLike |
 
         motion_extractor = build_extractor("motion", rate=10.0)
         energy = extract_video(motion_extractor, video).features[:, column]
-    motion = MotionEnergy(energy=energy.double().cpu().numpy(), rate=float(motion_extractor.rate),
-                          frame_rate=float(motion_extractor.frame_rate))  # fmt: skip
+    motion = MotionEnergy(
+        energy=energy.double().cpu().numpy(),
+        rate=float(motion_extractor.rate),
+        frame_rate=float(motion_extractor.frame_rate),
+    )
     n = math.ceil(features.duration * rate - 1e-6)
     return torch.from_numpy(video_pulses(motion, n, rate))[:, None]  # [T, 1]

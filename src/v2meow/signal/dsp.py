@@ -59,7 +59,10 @@ def mel_filterbank(
     if triangles == "hz":
         x, e = freqs, hz_edges
     else:  # VGGish's own arithmetic (1127 ln), so that its front end stays bit for bit
-        vggish_mel = lambda f: 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)  # noqa: E731
+
+        def vggish_mel(f):
+            return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
+
         x, e = vggish_mel(freqs), np.linspace(vggish_mel(fmin), vggish_mel(fmax), n_mels + 2)
     lower, centre, upper = e[:-2, None], e[1:-1, None], e[2:, None]  # [n_mels, 1] each
     rising = (x[None] - lower) / (centre - lower)  # [n_mels, n_bins]

@@ -51,9 +51,18 @@ def onset_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     """
     x = resample(np.asarray(wav, np.float32)[None], sample_rate, ANALYSIS_RATE)[0]  # [M]
     logmel = log_mel_spectrogram(
-        x, ANALYSIS_RATE, n_fft=1024, hop=_HOP, n_mels=40, fmin=30.0, fmax=8000.0,
-        win_length=512, power=2.0, log_offset=1e-10, center=True,
-    )  # fmt: skip  # [F, 40]
+        x,
+        ANALYSIS_RATE,
+        n_fft=1024,
+        hop=_HOP,
+        n_mels=40,
+        fmin=30.0,
+        fmax=8000.0,
+        win_length=512,
+        power=2.0,
+        log_offset=1e-10,
+        center=True,
+    )  # [F, 40]
     db = 10.0 / math.log(10.0) * logmel
     db = np.maximum(db, db.max() - 80.0)  # an 80-dB floor keeps silence from producing flux
     flux = np.maximum(0.0, np.diff(db, axis=0)).mean(1)  # [F - 1]
@@ -80,7 +89,10 @@ def pick_peaks(
     if env.size < 3 or span <= 1e-12:
         return np.zeros(0, dtype=np.int64)
     e = (env - env.min()) / span
-    s = lambda sec: max(0, round(sec * rate))  # noqa: E731
+
+    def s(sec: float) -> int:
+        return max(0, round(sec * rate))
+
     is_max = e >= sliding_max(e, s(pre_max), s(post_max))
     loud = e >= sliding_mean(e, s(pre_avg), s(post_avg)) + delta
     out, last = [], -np.inf

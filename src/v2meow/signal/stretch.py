@@ -80,7 +80,9 @@ def time_stretch(wav: torch.Tensor, sample_rate: int, rate: float, n_fft: int | 
         y = _vocode(x, rate, n_fft)
     else:
         low, high = split_bands(x, sample_rate, CROSSOVER_HZ)  # [C, N] each
-        y = _vocode(low, rate, frame_size(sample_rate)) + _vocode(high, rate, frame_size(sample_rate, SHORT_WINDOW_SECONDS))
+        y = _vocode(low, rate, frame_size(sample_rate)) + _vocode(
+            high, rate, frame_size(sample_rate, SHORT_WINDOW_SECONDS)
+        )
     return y[0] if squeeze else y
 
 

@@ -31,7 +31,10 @@ def interpolate_at(x: torch.Tensor, rate: float, times: torch.Tensor) -> torch.T
     lo = pos.floor().long().clamp(max=t - 1)
     hi = (lo + 1).clamp(max=t - 1)
     w = (pos - lo.to(pos.dtype))[..., None].to(x.dtype)  # [B, N, 1]
-    gather = lambda idx: x.gather(1, idx[..., None].expand(-1, -1, d))  # noqa: E731
+
+    def gather(idx: torch.Tensor) -> torch.Tensor:
+        return x.gather(1, idx[..., None].expand(-1, -1, d))
+
     return gather(lo) * (1 - w) + gather(hi) * w
 
 

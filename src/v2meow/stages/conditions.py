@@ -52,7 +52,9 @@ class Stream:
     size: int  # feature dim, or vocabulary size for tokens
     rate: float = 0.0  # frames per second of the training data (time streams); a call may pass others
     dropout: float = 0.0  # P(replace by the null embedding) per training example
-    guidable: bool = True  # may be dropped for guidance (False for a stage's main input, e.g. stage 2's semantic tokens)
+    guidable: bool = (
+        True  # may be dropped for guidance (False for a stage's main input, e.g. stage 2's semantic tokens)
+    )
     route: str = "encoder"  # "encoder" (cross-attended), "aligned" (summed into the decoder inputs at their times), "both", "prefix"
 
     def __post_init__(self) -> None:
@@ -69,9 +71,13 @@ class Stream:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"condition stream {self.name}: dropout must be in [0, 1), got {self.dropout}")
         if self.route not in ROUTES:
-            raise ConfigError(f"condition stream {self.name}: route must be one of {', '.join(ROUTES)}, got '{self.route}'")
+            raise ConfigError(
+                f"condition stream {self.name}: route must be one of {', '.join(ROUTES)}, got '{self.route}'"
+            )
         if self.route == "prefix" and (self.guidable or self.kind not in ("tokens", "codes")):
-            raise ConfigError(f"condition stream {self.name}: a prefix stream is tokens or codes, and cannot be guidable")
+            raise ConfigError(
+                f"condition stream {self.name}: a prefix stream is tokens or codes, and cannot be guidable"
+            )
         if self.kind == "codes" and self.route != "prefix":
             raise ConfigError(f"condition stream {self.name}: codes are read as a decoder prefix only (route: prefix)")
         if self.aligned and self.kind not in ("features", "tokens"):
@@ -136,9 +142,13 @@ def check_unique(streams: Iterable[Stream]) -> list[Stream]:
     return out
 
 
-def training_drops(streams: list[Stream], conditions: dict[str, Condition], batch: int, device) -> dict[str, torch.Tensor]:
+def training_drops(
+    streams: list[Stream], conditions: dict[str, Condition], batch: int, device
+) -> dict[str, torch.Tensor]:
     """Per-example drop flags `[B]` bool for every stream present with `dropout > 0` (drawn in stream order)."""
-    return {s.name: torch.rand(batch, device=device) < s.dropout for s in streams if s.dropout > 0 and s.name in conditions}
+    return {
+        s.name: torch.rand(batch, device=device) < s.dropout for s in streams if s.dropout > 0 and s.name in conditions
+    }
 
 
 def guidance_drop(streams: list[Stream], key: str, batch: int, device, stage: str) -> dict[str, torch.Tensor]:

@@ -39,7 +39,9 @@ class StageConfig(ComponentConfig):
     dropout: float = 0.0
     ticks_per_second: float = 50.0  # rotary positions are time x this
     window_seconds: float = 10.0  # training crop and generation window
-    training: dict | None = None  # how the weights were trained (steps, tokens, losses; v2meow-train fills it); not architecture
+    training: dict | None = (
+        None  # how the weights were trained (steps, tokens, losses; v2meow-train fills it); not architecture
+    )
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:

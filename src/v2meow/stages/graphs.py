@@ -24,8 +24,15 @@ from v2meow.stages.transformer import KVCache
 class DecodeGraph:
     """One decode step of `lm` over `cache`, captured on first call when `capture`."""
 
-    def __init__(self, lm, cache: KVCache, rows: int, memory_mask: torch.Tensor | None = None, capture: bool = True,
-                 aligned: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        lm,
+        cache: KVCache,
+        rows: int,
+        memory_mask: torch.Tensor | None = None,
+        capture: bool = True,
+        aligned: bool = False,
+    ):
         dev = lm.embed.weight.device
         if capture and dev.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device; the model is on {dev}")
@@ -36,14 +43,18 @@ class DecodeGraph:
         self.sin = torch.zeros(1, 1, 1, head_dim, device=dev)  # [1, 1, 1, Dh]
         self.slot = torch.zeros(1, dtype=torch.long, device=dev)  # [1]
         width = lm.embed.weight.shape[1]
-        self.aligned = torch.zeros(rows, 1, width, device=dev, dtype=lm.embed.weight.dtype) if aligned else None  # [rows, 1, D]
+        self.aligned = (
+            torch.zeros(rows, 1, width, device=dev, dtype=lm.embed.weight.dtype) if aligned else None
+        )  # [rows, 1, D]
         for layer in cache.layers:  # the static step attends over unfilled slots (masked): they must be finite
             layer.k[:, :, cache.length :].zero_()
             layer.v[:, :, cache.length :].zero_()
         self.graph: torch.cuda.CUDAGraph | None = None
         self.logits: torch.Tensor | None = None  # [rows, V], overwritten by every replay
 
-    def __call__(self, ids: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self, ids: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, aligned: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits `[rows, V]` for tokens `ids` `[rows, 1]` at angles cos/sin `[1, 1, 1, Dh]` (plus the
         time-aligned input `[rows, 1, D]` when the graph has one); writes slot `cache.length` and
         advances it. The result is only valid until the next call."""

@@ -108,7 +108,11 @@ class CodeLayout:
         flat_mask = expand_frame_mask(frame_mask, k) if frame_mask is not None else None  # [B, L]
         key_mask = None
         if self.prefix_mask is not None or flat_mask is not None:
-            pm = self.prefix_mask if self.prefix_mask is not None else self.prefix.new_ones(self.prefix.shape, dtype=torch.bool)
+            pm = (
+                self.prefix_mask
+                if self.prefix_mask is not None
+                else self.prefix.new_ones(self.prefix.shape, dtype=torch.bool)
+            )
             fm = flat_mask if flat_mask is not None else flat.new_ones(flat.shape, dtype=torch.bool)
             key_mask = torch.cat([pm, fm[:, :-1]], 1)  # [B, P + L - 1]
         target_mask = flat_mask if flat_mask is not None else torch.ones_like(flat, dtype=torch.bool)

@@ -48,8 +48,16 @@ class ConditionEncoder(nn.Module):
     different rates line up. A stream can be dropped per example (replaced by a learned
     null embedding, same length) for classifier-free guidance."""
 
-    def __init__(self, streams: list[Stream], dim: int, depth: int, heads: int, ffn: int, dropout: float = 0.0,
-                 ticks_per_second: float = 50.0):  # fmt: skip
+    def __init__(
+        self,
+        streams: list[Stream],
+        dim: int,
+        depth: int,
+        heads: int,
+        ffn: int,
+        dropout: float = 0.0,
+        ticks_per_second: float = 50.0,
+    ):
         super().__init__()
         self.streams = streams
         self.ticks_per_second = ticks_per_second
@@ -83,7 +91,9 @@ class ConditionEncoder(nn.Module):
         stream's declared one, drop [B]: replaced by the null embedding)."""
         unknown = sorted(set(conditions) - {s.name for s in self.streams})
         if unknown:
-            raise ValueError(f"unknown condition stream(s) {', '.join(unknown)} (declared: {', '.join(s.name for s in self.streams)})")
+            raise ValueError(
+                f"unknown condition stream(s) {', '.join(unknown)} (declared: {', '.join(s.name for s in self.streams)})"
+            )
         parts, poss, keep = [], [], []
         for i, s in enumerate(self.streams):
             if s.name not in conditions:
@@ -182,8 +192,17 @@ class TokenLM(nn.Module):
         """
         use_decode_layout(self)  # CPU weights column-major: faster batch-1 steps (bench/peer.py compares)
         with torch.inference_mode():
-            return self._generate(prefix, prefix_pos, step_pos, step_range, sampling, memory, list(guided), aligned,
-                                  options or DecodeOptions())  # fmt: skip
+            return self._generate(
+                prefix,
+                prefix_pos,
+                step_pos,
+                step_range,
+                sampling,
+                memory,
+                list(guided),
+                aligned,
+                options or DecodeOptions(),
+            )
 
     def _generate(self, prefix, prefix_pos, step_pos, step_range, sampling, memory, guided, aligned, options):
         b, n = prefix.shape[0], step_pos.shape[0]
@@ -201,13 +220,17 @@ class TokenLM(nn.Module):
         dev = prefix.device
         if options.use_cache:
             # Under autocast the keys/values come out in its dtype (bf16 on CUDA): store them so.
-            dtype = torch.get_autocast_dtype(dev.type) if torch.is_autocast_enabled(dev.type) else self.embed.weight.dtype
+            dtype = (
+                torch.get_autocast_dtype(dev.type) if torch.is_autocast_enabled(dev.type) else self.embed.weight.dtype
+            )
             cache = self.stack.allocate_cache(rows, ids.shape[1] + n, dev, dtype)
             if mem is not None:
                 self.stack.prepare_cross(cache, mem.states, mem.pos)
             if options.cuda_graph:
                 mem_mask = None if mem is None or bool(mem.mask.all()) else mem.mask
-                graph = DecodeGraph(self, cache, rows, mem_mask, capture=dev.type == "cuda", aligned=aligned is not None)
+                graph = DecodeGraph(
+                    self, cache, rows, mem_mask, capture=dev.type == "cuda", aligned=aligned is not None
+                )
         step_in, step_in_pos = ids, pos
         ranges = [tuple(r) for r in step_range.tolist()]
         cos, sin = rope_angles(step_pos[None], self.stack.head_dim)  # [1, 1, N, Dh]: every step's rotation, once
@@ -217,13 +240,18 @@ class TokenLM(nn.Module):
             if aligned is not None:
                 step_aligned = aligned[:, :p] if i == 0 else aligned[:, p + i - 1 : p + i]  # what step_in gets
             if graph is not None and i > 0:
-                logits = graph(step_in, cos[:, :, i - 1 : i], sin[:, :, i - 1 : i], step_aligned)[:, lo:hi]  # [rows, hi - lo]
+                logits = graph(step_in, cos[:, :, i - 1 : i], sin[:, :, i - 1 : i], step_aligned)[
+                    :, lo:hi
+                ]  # [rows, hi - lo]
             elif cache is not None:
                 rope = None if i == 0 else (cos[:, :, i - 1 : i], sin[:, :, i - 1 : i])
-                logits = self(step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi), rope=rope,
-                              aligned=step_aligned)  # [rows, hi - lo]
+                logits = self(
+                    step_in, step_in_pos, memory=mem, cache=cache, last_range=(lo, hi), rope=rope, aligned=step_aligned
+                )  # [rows, hi - lo]
             else:
-                logits = self(ids, pos, memory=mem, aligned=None if aligned is None else aligned[:, : ids.shape[1]])[:, -1, lo:hi]
+                logits = self(ids, pos, memory=mem, aligned=None if aligned is None else aligned[:, : ids.shape[1]])[
+                    :, -1, lo:hi
+                ]
             logits = logits.float()
             if guided:
                 logits = guide(logits[:b], [(logits[(g + 1) * b : (g + 2) * b], s) for g, s in enumerate(scales)])
@@ -265,11 +293,22 @@ class TokenLM(nn.Module):
         step_pos = torch.cat([times[n_prompt + 1 :], times[-1:]])  # a new code is fed at the next code's time
         step_range = layout.flat_ranges((num_frames - p) * k, k, lay.codebook_size, lay.offset)
         aligned = None if aligned_fn is None else aligned_fn(torch.cat([pos[:1], step_pos[None]], 1))
-        new = self.generate(ids, pos, step_pos, step_range, sampling=sampling, memory=memory, guided=guided,
-                            aligned=aligned, options=options)  # [B, (T - P) * K]
+        new = self.generate(
+            ids,
+            pos,
+            step_pos,
+            step_range,
+            sampling=sampling,
+            memory=memory,
+            guided=guided,
+            aligned=aligned,
+            options=options,
+        )  # [B, (T - P) * K]
         return torch.cat([prompt, layout.unflatten_codes(new, k, lay.codebook_size, lay.offset)], dim=2)
 
 
 def _cat_memory(parts: list[Memory]) -> Memory:
     """Memories of equal length stacked along the batch."""
-    return Memory(torch.cat([m.states for m in parts]), torch.cat([m.pos for m in parts]), torch.cat([m.mask for m in parts]))
+    return Memory(
+        torch.cat([m.states for m in parts]), torch.cat([m.pos for m in parts]), torch.cat([m.mask for m in parts])
+    )

@@ -29,7 +29,9 @@ def even_sample(x: torch.Tensor, steps: int) -> torch.Tensor:
     t = x.shape[-2]
     if t == 0:
         raise ValueError("cannot sample a long-term stream from zero frames")
-    idx = ((torch.arange(steps, device=x.device, dtype=torch.float64) + 0.5) * t / steps).floor().long().clamp_max(t - 1)
+    idx = (
+        ((torch.arange(steps, device=x.device, dtype=torch.float64) + 0.5) * t / steps).floor().long().clamp_max(t - 1)
+    )
     return x.index_select(-2, idx)
 
 
@@ -46,7 +48,9 @@ class LongShortFusion(nn.Module):
     frames by content; the long-term block itself does see their order.
     """
 
-    def __init__(self, feature_dim: int, dim: int, heads: int, ffn: int, dropout: float = 0.0, ticks_per_step: float = 50.0):
+    def __init__(
+        self, feature_dim: int, dim: int, heads: int, ffn: int, dropout: float = 0.0, ticks_per_step: float = 50.0
+    ):
         super().__init__()
         self.short_in = nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, dim))
         self.long_in = nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, dim))
@@ -63,6 +67,8 @@ class LongShortFusion(nn.Module):
         long_pos = (torch.arange(t_l, device=long.device, dtype=torch.float32) * self.ticks_per_step).expand(b, t_l)
         ctx = self.long_stack(self.long_in(long), long_pos)  # [B, T_l, D]
         head_dim = self.cross.head_dim
-        k, v = self.cross.project_kv(self.norm_kv(ctx), rope_angles(long.new_zeros(b, t_l), head_dim))  # [B, H, T_l, Dh]
+        k, v = self.cross.project_kv(
+            self.norm_kv(ctx), rope_angles(long.new_zeros(b, t_l), head_dim)
+        )  # [B, H, T_l, Dh]
         q_rope = rope_angles(short.new_zeros(b, short.shape[1]), head_dim)
         return s + self.out(self.cross(self.norm_q(s), q_rope, k, v))

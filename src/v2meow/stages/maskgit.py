@@ -63,18 +63,27 @@ class MaskGITConfig(StageConfig):
     num_fine: int = 0  # fine: the levels it writes
     codec_rate: float = 75.0
     cond_dropout: float = 0.1  # coarse: P(drop the semantic tokens) per training example, for guidance
-    decode_iterations: list[int] | None = None  # passes per level (past the list: 1); None: 16 for coarse level 0, else 1
+    decode_iterations: list[int] | None = (
+        None  # passes per level (past the list: 1); None: 16 for coarse level 0, else 1
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.role not in ("coarse", "fine"):
             raise ConfigError(f"{self.model_type}: role must be 'coarse' or 'fine', got '{self.role}'")
         if self.num_coarse < 1 or (self.role == "fine" and self.num_fine < 1):
-            raise ConfigError(f"{self.model_type}: a {self.role} stage needs num_coarse >= 1" + (" and num_fine >= 1" if self.role == "fine" else ""))
+            raise ConfigError(
+                f"{self.model_type}: a {self.role} stage needs num_coarse >= 1"
+                + (" and num_fine >= 1" if self.role == "fine" else "")
+            )
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ConfigError(f"{self.model_type}: cond_dropout must be in [0, 1), got {self.cond_dropout}")
-        if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1024 for n in self.decode_iterations or ()):
-            raise ConfigError(f"{self.model_type}: decode_iterations must be whole numbers in [1, 1024], got {self.decode_iterations}")
+        if not all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1024 for n in self.decode_iterations or ()
+        ):
+            raise ConfigError(
+                f"{self.model_type}: decode_iterations must be whole numbers in [1, 1024], got {self.decode_iterations}"
+            )
 
     @property
     def levels(self) -> int:
@@ -91,7 +100,11 @@ class MaskGITConfig(StageConfig):
     def streams(self) -> list[Stream]:
         """coarse: the semantic tokens, summed in at each frame's time (droppable: guidance); fine: the coarse codes."""
         if self.role == "coarse":
-            return [Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, self.cond_dropout, route="aligned")]
+            return [
+                Stream(
+                    "semantic", "tokens", self.semantic_vocab, self.semantic_rate, self.cond_dropout, route="aligned"
+                )
+            ]
         return [Stream("coarse", "codes", self.codebook_size, self.codec_rate, guidable=False, route="prefix")]
 
 
@@ -137,8 +150,14 @@ class MaskGITStage(Stage):
             h = torch.where(drop[:, None, None], self.null_embed.to(h.dtype), h)
         return h
 
-    def logits(self, codes: torch.Tensor, cond: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor | None = None,
-               levels: torch.Tensor | int = 0) -> torch.Tensor:  # fmt: skip
+    def logits(
+        self,
+        codes: torch.Tensor,
+        cond: torch.Tensor,
+        pos: torch.Tensor,
+        key_mask: torch.Tensor | None = None,
+        levels: torch.Tensor | int = 0,
+    ) -> torch.Tensor:
         """Logits of one level for every frame -> `[B, T, V]`.
 
         codes `[B, K, T]` (`mask_id` where masked), cond `[B, T, D]`, pos `[1, T]` ticks, key_mask
@@ -168,7 +187,9 @@ class MaskGITStage(Stage):
         its masked real frames (the loss counts those alone)."""
         c = self.config
         if conditions:
-            raise ConfigError(f"{c.model_type} takes no conditions besides its token input (got {', '.join(conditions)})")
+            raise ConfigError(
+                f"{c.model_type} takes no conditions besides its token input (got {', '.join(conditions)})"
+            )
         if c.role == "coarse":
             if semantic is None or coarse is None:
                 raise ConfigError(f"{c.model_type} (coarse) trains on semantic and coarse")
@@ -217,7 +238,9 @@ class MaskGITStage(Stage):
 
     def _check_coarse(self, coarse: torch.Tensor) -> None:
         if coarse.dim() != 3 or coarse.shape[1] != self.config.num_coarse:
-            raise ConfigError(f"{self.config.model_type} expects coarse codes [B, {self.config.num_coarse}, T], got {list(coarse.shape)}")
+            raise ConfigError(
+                f"{self.config.model_type} expects coarse codes [B, {self.config.num_coarse}, T], got {list(coarse.shape)}"
+            )
 
     @torch.inference_mode()
     def generate(
@@ -236,7 +259,9 @@ class MaskGITStage(Stage):
         conditions = as_conditions(conditions)
         name = self.streams[0].name
         if set(conditions) != {name}:
-            raise ConfigError(f"{c.model_type} ({c.role}) reads '{name}' alone, got {', '.join(conditions) or 'nothing'}")
+            raise ConfigError(
+                f"{c.model_type} ({c.role}) reads '{name}' alone, got {', '.join(conditions) or 'nothing'}"
+            )
         value, dropped = conditions[name].value, conditions[name].drop  # [B, S] or [B, N_c, T]; [B] or None
         b, dev = value.shape[0], value.device
         if c.role == "fine":
@@ -251,8 +276,14 @@ class MaskGITStage(Stage):
             return prompt[:, :, :length]
         if sampling.active_guidance and not self.guidable:
             raise ConfigError(f"{c.model_type} ({c.role}) has no condition to guide (guidance must be 1 or unset)")
-        drops = [guidance_drop(self.streams, key, b, dev, f"{c.model_type} ({c.role})")[name] for key, _ in sampling.active_guidance]
-        drops = [dropped, *(d if dropped is None else d | dropped for d in drops)]  # conditional rows, then each guided pass's
+        drops = [
+            guidance_drop(self.streams, key, b, dev, f"{c.model_type} ({c.role})")[name]
+            for key, _ in sampling.active_guidance
+        ]
+        drops = [
+            dropped,
+            *(d if dropped is None else d | dropped for d in drops),
+        ]  # conditional rows, then each guided pass's
         scales = [s for _, s in sampling.active_guidance]
         cond = torch.cat([self.condition(value, length, d) for d in drops])  # [G * B, T, D]
         codes = torch.cat([prompt, prompt.new_full((b, self.levels, length - p), self.mask_id)], 2)  # [B, K, T]
@@ -263,14 +294,25 @@ class MaskGITStage(Stage):
                 options.progress.update(length - p)
         return codes
 
-    def _fill_level(self, codes: torch.Tensor, level: int, p: int, cond: torch.Tensor, pos: torch.Tensor,
-                    scales: list[float], sampling: SamplingConfig, options: DecodeOptions) -> None:  # fmt: skip
+    def _fill_level(
+        self,
+        codes: torch.Tensor,
+        level: int,
+        p: int,
+        cond: torch.Tensor,
+        pos: torch.Tensor,
+        scales: list[float],
+        sampling: SamplingConfig,
+        options: DecodeOptions,
+    ) -> None:
         """Unmask level `level` of `codes` `[B, K, T]` after the prompt's `p` frames, in place."""
         b, _, t = codes.shape
         n, todo, groups = self.config.iterations(level), t - p, 1 + len(scales)
         known = torch.zeros(b, todo, dtype=torch.bool, device=codes.device)  # [B, T - P] filled frames
         for i in range(n):
-            logits = self.logits(codes.repeat(groups, 1, 1), cond, pos, levels=level)[:, p:].float()  # [G * B, T - P, V]
+            logits = self.logits(codes.repeat(groups, 1, 1), cond, pos, levels=level)[
+                :, p:
+            ].float()  # [G * B, T - P, V]
             if scales:
                 logits = guide(logits[:b], [(logits[(g + 1) * b : (g + 2) * b], s) for g, s in enumerate(scales)])
             check_logits(logits)
@@ -283,10 +325,11 @@ class MaskGITStage(Stage):
                 confidence = confidence - temperature * (-u.log()).log()  # + temperature x Gumbel noise
             confidence = confidence.masked_fill(known, float("inf"))
             still_masked = math.floor(todo * math.cos(math.pi / 2 * (i + 1) / n))  # MaskGIT's cosine schedule
-            keep = todo - max(0, min(still_masked, todo - i - 1))  # at least one more frame per pass; all after the last
+            keep = todo - max(
+                0, min(still_masked, todo - i - 1)
+            )  # at least one more frame per pass; all after the last
             order = confidence.argsort(dim=1, descending=True, stable=True)[:, :keep]  # [B, keep] the most confident
             newly = torch.zeros_like(known).scatter(1, order, True) & ~known
             level_codes = codes[:, level, p:]  # [B, T - P] (a view: written in place)
             level_codes.copy_(torch.where(newly, drawn, level_codes))
             known |= newly
-

@@ -30,7 +30,11 @@ _STAGES: dict[str, type[Stage]] = {cls.config_class.model_type: cls for cls in _
 def register_stage(cls: type[Stage]) -> type[Stage]:
     """Add a stage kind under its config's `model_type` (usable as a class decorator)."""
     model_type = cls.config_class.model_type
-    if not (isinstance(cls, type) and issubclass(cls, Stage)) or not set(stage_roles(cls)) <= set(ROLES) or not model_type:
+    if (
+        not (isinstance(cls, type) and issubclass(cls, Stage))
+        or not set(stage_roles(cls)) <= set(ROLES)
+        or not model_type
+    ):
         raise ConfigError(f"{cls!r}: a stage kind is a Stage with a role ({', '.join(ROLES)}) and a config model_type")
     if _STAGES.get(model_type, cls) is not cls:
         raise ConfigError(f"stage model_type '{model_type}' is already registered ({_STAGES[model_type].__name__})")
@@ -75,8 +79,12 @@ def load_stage(directory: str | os.PathLike, role: str | None = None, map_locati
         raise MissingWeightsError(f"{directory}: not a component directory (no {CONFIG_NAME})")
     cls = stage_class(read_json_config(path).get("model_type"))
     if role is not None and not serves(cls, role):
-        raise ConfigError(f"{directory}: a {cls.config_class.model_type} is a {' or '.join(stage_roles(cls))} stage, not a {role} stage")
+        raise ConfigError(
+            f"{directory}: a {cls.config_class.model_type} is a {' or '.join(stage_roles(cls))} stage, not a {role} stage"
+        )
     stage = cls.from_pretrained(directory, map_location=map_location)
     if role is not None and stage.role != role:
-        raise ConfigError(f"{directory}: this {cls.config_class.model_type} is a {stage.role} stage (its config's role), not a {role} stage")
+        raise ConfigError(
+            f"{directory}: this {cls.config_class.model_type} is a {stage.role} stage (its config's role), not a {role} stage"
+        )
     return stage

@@ -41,7 +41,12 @@ class SamplingConfig:
         return [(k, v) for k, v in self.guidance.items() if v != 1.0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "guidance": dict(self.guidance)}
+        return {
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "guidance": dict(self.guidance),
+        }
 
 
 @dataclass
@@ -103,8 +108,10 @@ def check_logits(logits: torch.Tensor) -> None:
     logits, already computed (max propagates NaN)."""
     top = logits.amax(-1)
     if not bool(((top > float("-inf")) & (top < float("inf"))).all()):
-        raise ConfigError("the model's logits hold NaN or inf (broken weights, or an overflow in reduced precision); "
-                          "nothing was sampled")
+        raise ConfigError(
+            "the model's logits hold NaN or inf (broken weights, or an overflow in reduced precision); "
+            "nothing was sampled"
+        )
 
 
 def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator | None:

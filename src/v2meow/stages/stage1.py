@@ -31,7 +31,15 @@ import torch
 from v2meow.errors import ConfigError
 from v2meow.stages.aligned import AlignedInputs
 from v2meow.stages.base import Stage
-from v2meow.stages.conditions import Condition, Stream, as_conditions, check_unique, guidance_drop, training_drops, with_drops
+from v2meow.stages.conditions import (
+    Condition,
+    Stream,
+    as_conditions,
+    check_unique,
+    guidance_drop,
+    training_drops,
+    with_drops,
+)
 from v2meow.stages.config import StageConfig
 from v2meow.stages.contrastive import video_music_loss
 from v2meow.stages.lm import ConditionEncoder, LMOutput, Memory, TokenLM
@@ -66,19 +74,25 @@ class Stage1Config(StageConfig):
         if self.visual_route not in ("encoder", "both"):
             raise ConfigError(f"stage 1: visual_route must be 'encoder' or 'both', got '{self.visual_route}'")
         if self.long_term and self.visual_route != "encoder":
-            raise ConfigError("stage 1: the long_term front-end reads the visual stream in the encoder only (visual_route: encoder)")
+            raise ConfigError(
+                "stage 1: the long_term front-end reads the visual stream in the encoder only (visual_route: encoder)"
+            )
         self.streams()  # validates extra_streams
 
     def streams(self) -> list[Stream]:
         """The encoder's condition streams, in order (their order fixes the weights' layout)."""
         visual_kind = "embedded" if self.long_term else "features"
         visual_size = self.dim if self.long_term else self.feature_dim
-        out = [Stream("visual", visual_kind, visual_size, self.feature_rate, self.cond_dropout, route=self.visual_route)]
+        out = [
+            Stream("visual", visual_kind, visual_size, self.feature_rate, self.cond_dropout, route=self.visual_route)
+        ]
         if self.style_dim:
             out.append(Stream("style", "vector", self.style_dim, dropout=self.style_dropout))
         out += [Stream.from_dict(d) for d in self.extra_streams]
         if any(s.name == "long_term" for s in out):
-            raise ConfigError("stage 1: 'long_term' names the whole-video input of the long_term option; pick another name")
+            raise ConfigError(
+                "stage 1: 'long_term' names the whole-video input of the long_term option; pick another name"
+            )
         if not any(s.encoded for s in out):
             raise ConfigError("stage 1: at least one condition stream must go to the encoder")
         return check_unique(out)
@@ -114,7 +128,9 @@ class Stage1(Stage):
         conditions = dict(conditions)
         unknown = sorted(set(conditions) - {s.name for s in self.streams} - {"long_term"})
         if unknown:
-            raise ConfigError(f"stage 1: unknown condition stream(s) {', '.join(unknown)} (declared: {', '.join(s.name for s in self.streams)})")
+            raise ConfigError(
+                f"stage 1: unknown condition stream(s) {', '.join(unknown)} (declared: {', '.join(s.name for s in self.streams)})"
+            )
         if "visual" not in conditions:
             raise ConfigError("stage 1 needs the visual condition")
         visual = conditions["visual"]
@@ -122,10 +138,14 @@ class Stage1(Stage):
         if features.shape[-1] != c.feature_dim:
             raise ConfigError(f"stage 1 expects {c.feature_dim}-d features, got {features.shape[-1]}-d")
         long_term = conditions.pop("long_term", None)
-        conditions["visual"] = dataclasses.replace(visual, value=self._visual_input(features, None if long_term is None else long_term.value))
+        conditions["visual"] = dataclasses.replace(
+            visual, value=self._visual_input(features, None if long_term is None else long_term.value)
+        )
         if c.style_dim and conditions.get("style") is None:
             b = features.shape[0]
-            conditions["style"] = Condition(features.new_zeros(b, c.style_dim), drop=torch.ones(b, dtype=torch.bool, device=features.device))
+            conditions["style"] = Condition(
+                features.new_zeros(b, c.style_dim), drop=torch.ones(b, dtype=torch.bool, device=features.device)
+            )
         encoded = {s.name for s in self.encoder.streams}
         return {k: v for k, v in conditions.items() if k in encoded}
 
@@ -144,7 +164,9 @@ class Stage1(Stage):
         c = self.config
         if self.long_short is None:
             if long_features is not None:
-                raise ConfigError("this stage 1 has no long-term module (long_term=False): drop the long_term condition")
+                raise ConfigError(
+                    "this stage 1 has no long-term module (long_term=False): drop the long_term condition"
+                )
             return features
         long = features if long_features is None else long_features
         if long.shape[-1] != c.feature_dim or long.shape[0] != features.shape[0]:
@@ -190,14 +212,21 @@ class Stage1(Stage):
             t_v = inputs["visual"].value.shape[1]  # the visual stream comes first in the memory
             video = memory.states[:, :t_v]  # [B, T_v, D]
             if "style" in inputs:  # again with the style dropped (its null embedding, as for CFG)
-                no_style = {**inputs, "style": inputs["style"].dropped(torch.ones(b, dtype=torch.bool, device=semantic.device))}
+                no_style = {
+                    **inputs,
+                    "style": inputs["style"].dropped(torch.ones(b, dtype=torch.bool, device=semantic.device)),
+                }
                 video = self.encoder(no_style).states[:, :t_v]
             drop_v = inputs["visual"].drop
             aux = video_music_loss(
-                video, inputs["visual"].mask, logits[..., : c.semantic_vocab],
-                self.decoder.embed.weight[: c.semantic_vocab], mask, c.contrastive_temperature,
+                video,
+                inputs["visual"].mask,
+                logits[..., : c.semantic_vocab],
+                self.decoder.embed.weight[: c.semantic_vocab],
+                mask,
+                c.contrastive_temperature,
                 rows=None if drop_v is None else ~drop_v,
-            )  # fmt: skip
+            )
         return LMOutput(logits=logits, targets=semantic, mask=mask, aux_loss=aux)
 
     @torch.inference_mode()
@@ -223,8 +252,10 @@ class Stage1(Stage):
         p = prompt.shape[1]
         if p >= length:
             return prompt[:, :length]
-        passes = [conditions] + [with_drops(conditions, guidance_drop(self.streams, key, b, dev, "stage 1"))
-                                 for key, _ in sampling.active_guidance]  # fmt: skip
+        passes = [conditions] + [
+            with_drops(conditions, guidance_drop(self.streams, key, b, dev, "stage 1"))
+            for key, _ in sampling.active_guidance
+        ]
         memories = [self.encode(conds) for conds in passes]
         guided = [(m, scale) for m, (_, scale) in zip(memories[1:], sampling.active_guidance)]
         times = self.ticks(torch.arange(length, device=dev, dtype=torch.float32) / c.semantic_rate)  # [N]
@@ -236,6 +267,15 @@ class Stage1(Stage):
         if self.aligned is not None:  # [groups * B, 1 + P + N, D]: the inputs' times, one block per pass
             seconds = torch.cat([prefix_pos[:1], step_pos[None]], 1) / c.ticks_per_second
             aligned = torch.cat([self.aligned_inputs(conds, seconds) for conds in passes])
-        new = self.decoder.generate(prefix, prefix_pos, step_pos, step_range, sampling=sampling, memory=memories[0],
-                                    guided=guided, aligned=aligned, options=options)  # fmt: skip
+        new = self.decoder.generate(
+            prefix,
+            prefix_pos,
+            step_pos,
+            step_range,
+            sampling=sampling,
+            memory=memories[0],
+            guided=guided,
+            aligned=aligned,
+            options=options,
+        )
         return torch.cat([prompt, new], dim=1)

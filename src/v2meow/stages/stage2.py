@@ -51,7 +51,9 @@ class Stage2Config(StageConfig):
     cond_dropout: float = 0.1  # encdec only: P(drop the visual features), for CFG
     contrastive_weight: float = 0.0  # encdec only: VMAs video-music contrastive loss weight (0 = off)
     contrastive_temperature: float = 1.0
-    aligned_semantic: bool = False  # SoundStorm-style: each input also gets the embedding of the semantic token at its time
+    aligned_semantic: bool = (
+        False  # SoundStorm-style: each input also gets the embedding of the semantic token at its time
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,9 +70,13 @@ class Stage2Config(StageConfig):
         """The semantic tokens (never dropped: a decoder prefix, or read by the encoder of `encdec` with
         the visual condition)."""
         if self.variant != "encdec":
-            return [Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False, route="prefix")]
-        return [Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False),
-                Stream("visual", "features", self.feature_dim, self.feature_rate, self.cond_dropout)]  # fmt: skip
+            return [
+                Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False, route="prefix")
+            ]
+        return [
+            Stream("semantic", "tokens", self.semantic_vocab, self.semantic_rate, guidable=False),
+            Stream("visual", "features", self.feature_dim, self.feature_rate, self.cond_dropout),
+        ]
 
 
 class Stage2(Stage):
@@ -89,11 +95,15 @@ class Stage2(Stage):
         else:
             self.coarse_offset = 0  # ids: [coarse | BOS]
             self.sep = self.coarse_vocab
-            self.encoder = ConditionEncoder(self.streams, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout, c.ticks_per_second)
+            self.encoder = ConditionEncoder(
+                self.streams, c.dim, c.encoder_depth, c.heads, c.ffn, c.dropout, c.ticks_per_second
+            )
             self.decoder = TokenLM(self.sep + 1, c.dim, c.depth, c.heads, c.ffn, cross=True, dropout=c.dropout)
         self.aligned = None
         if c.aligned_semantic:
-            self.aligned = AlignedInputs([Stream("semantic", "tokens", c.semantic_vocab, c.semantic_rate, guidable=False)], c.dim)
+            self.aligned = AlignedInputs(
+                [Stream("semantic", "tokens", c.semantic_vocab, c.semantic_rate, guidable=False)], c.dim
+            )
 
     def _aligned(self, semantic: torch.Tensor, pos: torch.Tensor) -> torch.Tensor | None:
         """The semantic token at the time of each decoder input (ticks `pos` `[1 or B, T]`) -> `[B, T, D]`, or None."""
@@ -117,7 +127,9 @@ class Stage2(Stage):
         b, s = semantic.shape
         if c.variant == "decoder":
             ids = torch.cat([semantic, semantic.new_full((b, 1), self.sep)], 1)  # [B, S + 1]
-            pos = torch.cat([layout.frame_times(s, c.semantic_rate, semantic.device), semantic.new_zeros(1, dtype=torch.float32)])
+            pos = torch.cat(
+                [layout.frame_times(s, c.semantic_rate, semantic.device), semantic.new_zeros(1, dtype=torch.float32)]
+            )
             mask = None
             if semantic_mask is not None:
                 mask = torch.cat([semantic_mask, semantic_mask.new_ones(b, 1)], 1)
@@ -138,7 +150,8 @@ class Stage2(Stage):
         coarse: torch.Tensor,  # [B, N_c, T]
         semantic_mask: torch.Tensor | None = None,  # [B, S] bool
         coarse_mask: torch.Tensor | None = None,  # [B, T] bool
-        conditions: dict[str, Condition | torch.Tensor] | None = None,  # encdec: {"visual": [B, T_v, D] (mask [B, T_v])}
+        conditions: dict[str, Condition | torch.Tensor]
+        | None = None,  # encdec: {"visual": [B, T_v, D] (mask [B, T_v])}
     ) -> LMOutput:
         c = self.config
         b, k, t = coarse.shape
@@ -152,16 +165,22 @@ class Stage2(Stage):
             memory = self.encode(Condition(semantic, semantic_mask), conditions)
         seq = self.code_layout(semantic, semantic_mask).training_inputs(coarse, coarse_mask)
         aligned = self._aligned(semantic, seq.pos)  # [B, P + L - 1, D] or None
-        logits = seq.target_logits(self.decoder(seq.ids, seq.pos, memory=memory, key_mask=seq.key_mask, aligned=aligned))  # [B, L, V]
+        logits = seq.target_logits(
+            self.decoder(seq.ids, seq.pos, memory=memory, key_mask=seq.key_mask, aligned=aligned)
+        )  # [B, L, V]
         aux = None
         if c.contrastive_weight > 0:  # video side: the encoder over the visual stream alone (no music in it)
             visual = conditions["visual"]
             video = self.encoder({"visual": Condition(visual.value, visual.mask, visual.rate)}).states  # [B, T_v, D]
             aux = video_music_loss(
-                video, visual.mask, logits[..., : self.coarse_vocab],
-                self.decoder.embed.weight[: self.coarse_vocab], seq.target_mask, c.contrastive_temperature,
+                video,
+                visual.mask,
+                logits[..., : self.coarse_vocab],
+                self.decoder.embed.weight[: self.coarse_vocab],
+                seq.target_mask,
+                c.contrastive_temperature,
                 rows=None if visual.drop is None else ~visual.drop,
-            )  # fmt: skip
+            )
         return LMOutput(logits=logits, targets=seq.targets, mask=seq.target_mask, aux_loss=aux)
 
     @torch.inference_mode()
@@ -190,11 +209,26 @@ class Stage2(Stage):
         memory, guided = None, []
         if self.encoder is not None:
             memory = self.encode(semantic_in, conditions)
-            guided = [(self.encode(semantic_in, with_drops(conditions, guidance_drop(self.streams, key, b, dev, "stage 2"))), scale)
-                      for key, scale in sampling.active_guidance]  # fmt: skip
+            guided = [
+                (
+                    self.encode(
+                        semantic_in, with_drops(conditions, guidance_drop(self.streams, key, b, dev, "stage 2"))
+                    ),
+                    scale,
+                )
+                for key, scale in sampling.active_guidance
+            ]
         elif sampling.active_guidance:
             guidance_drop(self.streams, sampling.active_guidance[0][0], b, dev, "stage 2 (decoder variant)")  # raises
         return self.decoder.continue_codes(
-            self.code_layout(semantic), prompt, length, sampling=sampling, memory=memory, guided=guided, options=options,
-            aligned_fn=None if self.aligned is None else lambda pos: self._aligned(semantic, pos).repeat(1 + len(guided), 1, 1),
+            self.code_layout(semantic),
+            prompt,
+            length,
+            sampling=sampling,
+            memory=memory,
+            guided=guided,
+            options=options,
+            aligned_fn=None
+            if self.aligned is None
+            else lambda pos: self._aligned(semantic, pos).repeat(1 + len(guided), 1, 1),
         )  # [B, N_c, length]

@@ -34,7 +34,9 @@ class Stage3Config(StageConfig):
     num_fine: int = 4
     codec_rate: float = 75.0
     window_seconds: float = 3.0
-    aligned_coarse: bool = False  # SoundStorm-style: each input also gets the embeddings of the coarse codes of its frame
+    aligned_coarse: bool = (
+        False  # SoundStorm-style: each input also gets the embeddings of the coarse codes of its frame
+    )
 
     def streams(self) -> list[Stream]:
         """The coarse codes `[B, N_c, T]`, read as the decoder's prefix."""
@@ -53,7 +55,10 @@ class Stage3(Stage):
         self.decoder = TokenLM(self.sep + 1, c.dim, c.depth, c.heads, c.ffn, cross=False, dropout=c.dropout)
         self.aligned = None
         if c.aligned_coarse:
-            streams = [Stream(f"coarse{k}", "tokens", c.codebook_size, c.codec_rate, guidable=False) for k in range(c.num_coarse)]
+            streams = [
+                Stream(f"coarse{k}", "tokens", c.codebook_size, c.codec_rate, guidable=False)
+                for k in range(c.num_coarse)
+            ]
             self.aligned = AlignedInputs(streams, c.dim)
 
     def _aligned(self, coarse: torch.Tensor, pos: torch.Tensor) -> torch.Tensor | None:
@@ -71,13 +76,17 @@ class Stage3(Stage):
         """`[coarse ids ; SEP ; fine codes]`: the coarse codes `[B, N_c, T]` (frame mask `[B, T]`) as the prefix."""
         c = self.config
         b, k, t = coarse.shape
-        ids = torch.cat([layout.flatten_codes(coarse, c.codebook_size), coarse.new_full((b, 1), self.sep)], 1)  # [B, Lc + 1]
+        ids = torch.cat(
+            [layout.flatten_codes(coarse, c.codebook_size), coarse.new_full((b, 1), self.sep)], 1
+        )  # [B, Lc + 1]
         pos = self.ticks(layout.flat_times(t, k, c.codec_rate, coarse.device))
         pos = torch.cat([pos, pos.new_zeros(1)]).expand(b, -1)  # [B, Lc + 1]
         prefix_mask = None
         if mask is not None:
             prefix_mask = torch.cat([layout.expand_frame_mask(mask, k), mask.new_ones(b, 1)], 1)
-        return layout.CodeLayout(ids, pos, prefix_mask, c.codebook_size, self.fine_offset, c.codec_rate, c.ticks_per_second)
+        return layout.CodeLayout(
+            ids, pos, prefix_mask, c.codebook_size, self.fine_offset, c.codec_rate, c.ticks_per_second
+        )
 
     def forward(
         self,
@@ -87,7 +96,9 @@ class Stage3(Stage):
     ) -> LMOutput:
         self._check(coarse)
         seq = self.code_layout(coarse, mask).training_inputs(fine, mask)
-        logits = self.decoder(seq.ids, seq.pos, key_mask=seq.key_mask, aligned=self._aligned(coarse, seq.pos))  # [B, N, V]
+        logits = self.decoder(
+            seq.ids, seq.pos, key_mask=seq.key_mask, aligned=self._aligned(coarse, seq.pos)
+        )  # [B, N, V]
         return LMOutput(logits=seq.target_logits(logits), targets=seq.targets, mask=seq.target_mask)
 
     @torch.inference_mode()
@@ -117,6 +128,10 @@ class Stage3(Stage):
         if prompt.shape[2] >= length:
             return prompt[:, :, :length]
         return self.decoder.continue_codes(
-            self.code_layout(coarse), prompt, length, sampling=sampling, options=options,
+            self.code_layout(coarse),
+            prompt,
+            length,
+            sampling=sampling,
+            options=options,
             aligned_fn=None if self.aligned is None else lambda pos: self._aligned(coarse, pos),
         )  # [B, N_f, length]

@@ -81,7 +81,12 @@ class KVCache:
     def allocate(cls, num_layers: int, batch: int, heads: int, head_dim: int, max_len: int, device, dtype) -> KVCache:
         shape = (batch, heads, max_len, head_dim)
         return cls(
-            [LayerCache(torch.empty(shape, device=device, dtype=dtype), torch.empty(shape, device=device, dtype=dtype)) for _ in range(num_layers)]
+            [
+                LayerCache(
+                    torch.empty(shape, device=device, dtype=dtype), torch.empty(shape, device=device, dtype=dtype)
+                )
+                for _ in range(num_layers)
+            ]
         )
 
     @property
@@ -106,7 +111,9 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # [B, H, T, Dh]
 
-    def project_kv(self, source: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def project_kv(
+        self, source: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys (rotated) and values of `source` `[B, S, D]` -> two `[B, H, S, Dh]`."""
         k, v = F.linear(source, self.kv.weight).chunk(2, dim=-1)  # F.linear: no module-call overhead per decode step
         return apply_rope(self._split(k), *rope), self._split(v)
@@ -122,7 +129,12 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         q = apply_rope(self._split(F.linear(x, self.q.weight)), *q_rope)  # [B, H, T, Dh]
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal and mask is None
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            is_causal=is_causal and mask is None,
         )  # [B, H, T, Dh]
         return F.linear(y.transpose(1, 2).reshape(x.shape), self.out.weight)
 

@@ -45,8 +45,9 @@ def audio_duration(path: str | Path) -> float | None:
     return info.duration if info.has_audio else None
 
 
-def read_excerpt(path: str | Path, sample_rate: int, channels: int, start: float = 0.0,
-                 duration: float | None = None) -> torch.Tensor:  # fmt: skip
+def read_excerpt(
+    path: str | Path, sample_rate: int, channels: int, start: float = 0.0, duration: float | None = None
+) -> torch.Tensor:
     """`[channels, N]` float32 at `sample_rate` from `start` seconds (WAV/FLAC via soundfile, else `read_audio`)."""
     if Path(path).suffix.lower() in SOUNDFILE_EXTENSIONS:
         import soundfile as sf
@@ -122,8 +123,16 @@ class AudioCropDataset(Dataset):
             windows), for validation.
     """
 
-    def __init__(self, items: list[tuple[str, float]], sample_rate: int, channels: int, crop_seconds: float,
-                 length: int, random_crops: bool = True, preload: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        items: list[tuple[str, float]],
+        sample_rate: int,
+        channels: int,
+        crop_seconds: float,
+        length: int,
+        random_crops: bool = True,
+        preload: bool = False,
+    ):
         self.items = items
         self.sample_rate, self.channels = sample_rate, channels
         self.crop_seconds = crop_seconds
@@ -161,7 +170,9 @@ class AudioCropDataset(Dataset):
         if self.cache is not None:
             audio = self.cache[self._index[path]]
             i = round(start * self.sample_rate)
-            return fit_length(audio[:, i : i + self.crop_samples].float() / 32767, self.crop_samples)  # [C, crop_samples]
+            return fit_length(
+                audio[:, i : i + self.crop_samples].float() / 32767, self.crop_samples
+            )  # [C, crop_samples]
         try:
             wav = read_excerpt(path, self.sample_rate, self.channels, start, self.crop_seconds)  # [C, n]
         except MediaError as e:  # a file that probed fine but fails to decode here: use silence, say so
@@ -185,16 +196,23 @@ class AudioDataModule(L.LightningDataModule):
             items = scan_audio(c.audio_dir, c.min_seconds)
             if c.preload:
                 log.info("preloading %d audio files (%.0f s) into memory", len(items), sum(d for _, d in items))
-            self.train_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.samples_per_epoch,
-                                              preload=c.preload)  # fmt: skip
+            self.train_set = AudioCropDataset(
+                items, self.sample_rate, self.channels, c.crop_seconds, c.samples_per_epoch, preload=c.preload
+            )
         if c.val_dir and self.val_set is None:
             items = scan_audio(c.val_dir, c.min_seconds)
             self.val_set = AudioCropDataset(items, self.sample_rate, self.channels, c.crop_seconds, c.val_crops, False)
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         c = self.config
-        return DataLoader(dataset, batch_size=c.batch_size, shuffle=False, drop_last=train, num_workers=c.num_workers,
-                          persistent_workers=c.num_workers > 0)  # fmt: skip
+        return DataLoader(
+            dataset,
+            batch_size=c.batch_size,
+            shuffle=False,
+            drop_last=train,
+            num_workers=c.num_workers,
+            persistent_workers=c.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup() first"

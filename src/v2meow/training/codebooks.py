@@ -34,7 +34,9 @@ def mel_frames(codec: VocosCodec, files: Iterable[str], progress: Callable = ite
     return np.concatenate(out).astype(np.float32)
 
 
-def fit_residual_codebooks(frames: np.ndarray, levels: int, size: int, seed: int = 0, max_frames: int = 200_000) -> torch.Tensor:
+def fit_residual_codebooks(
+    frames: np.ndarray, levels: int, size: int, seed: int = 0, max_frames: int = 200_000
+) -> torch.Tensor:
     """`frames` `[N, D]` -> codebooks `[levels, size, D]` by residual mini-batch k-means."""
     from sklearn.cluster import MiniBatchKMeans
 
@@ -52,8 +54,9 @@ def fit_residual_codebooks(frames: np.ndarray, levels: int, size: int, seed: int
     return torch.stack(books)  # [K, V, D]
 
 
-def fit_mel_codec(codec: VocosCodec, audio_dir: str | Path, seed: int = 0, max_frames: int = 200_000,
-                  progress: Callable = iter) -> VocosCodec:  # fmt: skip
+def fit_mel_codec(
+    codec: VocosCodec, audio_dir: str | Path, seed: int = 0, max_frames: int = 200_000, progress: Callable = iter
+) -> VocosCodec:
     """Fit `codec`'s codebooks (mel encoder) on the audio under `audio_dir`, in place."""
     if codec.config.encoder != "mel":
         raise ConfigError(f"fit-mel needs a codec with encoder 'mel', got '{codec.config.encoder}'")

@@ -71,8 +71,12 @@ class CodecTrainingConfig:
     lambda_adv: float = 3.0  # EnCodec's weights (without its loss balancer)
     lambda_feat: float = 3.0
     mel_warmup_steps: int = 0  # steps with reconstruction losses only (no discriminator at all)
-    disc_warmup_steps: int = 2000  # step from which adversarial losses reach the codec (the discriminator trains from mel_warmup_steps)
-    disc_segment_seconds: float | None = None  # discriminator sees a random window this long of each crop; null: all of it
+    disc_warmup_steps: int = (
+        2000  # step from which adversarial losses reach the codec (the discriminator trains from mel_warmup_steps)
+    )
+    disc_segment_seconds: float | None = (
+        None  # discriminator sees a random window this long of each crop; null: all of it
+    )
     ema_decay: float | None = None  # EMA of the codec weights (e.g. 0.999); null: none
     lr: float = 3e-4
     lr_disc: float = 3e-4
@@ -108,8 +112,13 @@ class CodecModule(L.LightningModule):
         if config.ema_decay is not None:
             self.codec_ema = copy.deepcopy(codec).requires_grad_(False)
         windows = config.mel_windows or default_windows(codec.sample_rate)
-        self.mel_loss = MultiScaleMelLoss(codec.sample_rate, windows=windows, n_mels=config.n_mels,
-                                          lin_weight=config.mel_lin_weight, log_weight=config.mel_log_weight)  # fmt: skip
+        self.mel_loss = MultiScaleMelLoss(
+            codec.sample_rate,
+            windows=windows,
+            n_mels=config.n_mels,
+            lin_weight=config.mel_lin_weight,
+            log_weight=config.mel_log_weight,
+        )
         self.last_logs: dict[str, float] = {}
 
     @property
@@ -139,7 +148,9 @@ class CodecModule(L.LightningModule):
         opt_g = torch.optim.AdamW(self.codec.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
         if self.discriminator is None:
             return opt_g
-        opt_d = torch.optim.AdamW(self.discriminator.parameters(), lr=c.lr_disc, betas=c.betas, weight_decay=c.weight_decay)
+        opt_d = torch.optim.AdamW(
+            self.discriminator.parameters(), lr=c.lr_disc, betas=c.betas, weight_decay=c.weight_decay
+        )
         return [opt_g, opt_d]
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
@@ -233,7 +244,9 @@ def build_codec(config: CodecTrainingConfig) -> AcousticCodec:
         path = Path(config.init_from)
         codec = load_codec_from_checkpoint(path) if path.suffix == ".ckpt" else load_codec(path).train()
         if not isinstance(codec, tuple(codec_class(t) for t in TRAINABLE)):
-            raise ConfigError(f"{path}: a {codec.config.model_type} codec cannot be trained here (trainable: {', '.join(TRAINABLE)})")
+            raise ConfigError(
+                f"{path}: a {codec.config.model_type} codec cannot be trained here (trainable: {', '.join(TRAINABLE)})"
+            )
         if config.codec:
             log.warning("model.init_from given: its architecture is used, model.codec overrides are ignored")
         return codec
@@ -245,7 +258,9 @@ def build_module(config: CodecTrainingConfig) -> CodecModule:
     codec = build_codec(config)
     disc = None
     if config.discriminator is not None:
-        disc = build_discriminator(codec.channels, runner.typed(DiscriminatorConfig, config.discriminator, "model.discriminator"))
+        disc = build_discriminator(
+            codec.channels, runner.typed(DiscriminatorConfig, config.discriminator, "model.discriminator")
+        )
     return CodecModule(codec, disc, config)
 
 

@@ -68,7 +68,9 @@ class CodecMonitor(L.Callback):
             w = csv.writer(f)
             if new:
                 w.writerow(["step", "time", *LOSS_COLUMNS])
-            w.writerow([step, f"{time.time():.2f}", *("" if logs.get(k) is None else f"{logs[k]:.6g}" for k in LOSS_COLUMNS)])
+            w.writerow(
+                [step, f"{time.time():.2f}", *("" if logs.get(k) is None else f"{logs[k]:.6g}" for k in LOSS_COLUMNS)]
+            )
 
     def plot(self) -> Path | None:
         """Draw `losses.png` from `losses.csv` (one panel for reconstruction, one for the GAN terms)."""
@@ -107,8 +109,9 @@ class CodecMonitor(L.Callback):
         (self.out / "examples").mkdir(parents=True, exist_ok=True)
         for path, duration in scan_audio(self.config.examples_dir)[: self.config.examples]:
             try:
-                wav, _ = media.read_audio(path, sample_rate=sample_rate, channels=channels, start=duration / 3,
-                                          duration=self.config.seconds)  # fmt: skip
+                wav, _ = media.read_audio(
+                    path, sample_rate=sample_rate, channels=channels, start=duration / 3, duration=self.config.seconds
+                )
             except MediaError as e:
                 log.warning("monitor: skipping example %s", e)
                 continue

@@ -69,12 +69,21 @@ def token_entropies(items: Iterable[torch.Tensor]) -> dict[str, float]:
             levels.setdefault(k, []).append(row)
         tokens += item.numel()
     per_level = [level_entropies(rows) for _, rows in sorted(levels.items())]
-    mean = lambda xs: float(sum(xs) / len(xs)) if xs else math.nan  # noqa: E731
-    return {"unigram": mean([u for u, _ in per_level]), "bigram": mean([b for _, b in per_level]),
-            "tokens": tokens, "levels": len(per_level)}  # fmt: skip
+
+    def mean(xs) -> float:
+        return float(sum(xs) / len(xs)) if xs else math.nan
+
+    return {
+        "unigram": mean([u for u, _ in per_level]),
+        "bigram": mean([b for _, b in per_level]),
+        "tokens": tokens,
+        "levels": len(per_level),
+    }
 
 
-def stage_targets(item: dict[str, torch.Tensor], stage: str, num_coarse: int = 0, num_fine: int | None = None) -> torch.Tensor:
+def stage_targets(
+    item: dict[str, torch.Tensor], stage: str, num_coarse: int = 0, num_fine: int | None = None
+) -> torch.Tensor:
     """The tokens `stage` predicts in one cached item: `[T_s]` semantic or `[K, T_a]` codec levels."""
     if stage == "stage1":
         return item["semantic"]
@@ -84,8 +93,15 @@ def stage_targets(item: dict[str, torch.Tensor], stage: str, num_coarse: int = 0
     return codes[num_coarse : None if num_fine is None else num_coarse + num_fine]
 
 
-def sample_targets(reader, stage: str, num_coarse: int = 0, num_fine: int | None = None, max_tokens: int = MAX_TOKENS,
-                   seed: int = 0, log=None) -> Iterable[torch.Tensor]:  # fmt: skip
+def sample_targets(
+    reader,
+    stage: str,
+    num_coarse: int = 0,
+    num_fine: int | None = None,
+    max_tokens: int = MAX_TOKENS,
+    seed: int = 0,
+    log=None,
+) -> Iterable[torch.Tensor]:
     """Target tokens of the reader's items in a seeded random order, until `max_tokens` are drawn
     (the last item cut to fit); reads only the tensor the stage predicts. `log` gets progress lines."""
     names = ("semantic",) if stage == "stage1" else ("codes",)
@@ -103,10 +119,19 @@ def sample_targets(reader, stage: str, num_coarse: int = 0, num_fine: int | None
             break
 
 
-def reader_entropies(reader, stage: str, num_coarse: int = 0, num_fine: int | None = None, max_tokens: int = MAX_TOKENS,
-                     seed: int = 0, quiet: bool = False) -> dict[str, float]:  # fmt: skip
+def reader_entropies(
+    reader,
+    stage: str,
+    num_coarse: int = 0,
+    num_fine: int | None = None,
+    max_tokens: int = MAX_TOKENS,
+    seed: int = 0,
+    quiet: bool = False,
+) -> dict[str, float]:
     """`token_entropies` of what `stage` predicts over the items of an open `CacheReader` (at most `max_tokens`)."""
-    log = None if quiet else (lambda text: print(f"v2meow-train: target entropies: {text}", file=sys.stderr, flush=True))
+    log = (
+        None if quiet else (lambda text: print(f"v2meow-train: target entropies: {text}", file=sys.stderr, flush=True))
+    )
     if log:
         log(f"counting the {stage} targets of {len(reader)} training items (at most {max_tokens} tokens)")
     out = token_entropies(sample_targets(reader, stage, num_coarse, num_fine, max_tokens, seed, log))

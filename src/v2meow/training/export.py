@@ -49,7 +49,7 @@ def consolidate_sharded(path: Path, trust_pickle: bool = False) -> dict[str, Any
         raise ConfigError(f"{path}: a sharded checkpoint's index is a pickle, which can run code; {HINT}")
     try:
         ckpt = _load_distributed_checkpoint(path)
-    except Exception as e:  # noqa: BLE001 - a damaged shard raises anything
+    except Exception as e:
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ConfigError(f"{path}: not a readable sharded checkpoint ({first})") from None
     if "model" in ckpt and "state_dict" not in ckpt:  # Lightning's FSDP keeps the module state under "model"
@@ -83,7 +83,9 @@ def component_class(model_type: str | None) -> type[Component]:
         return codec_class(model_type, trainable=True)
     if model_type in stage_types():
         return stage_class(model_type)
-    raise UnknownComponentError(f"cannot export model_type '{model_type}' (known: {', '.join([*stage_types(), *TRAINABLE])})")
+    raise UnknownComponentError(
+        f"cannot export model_type '{model_type}' (known: {', '.join([*stage_types(), *TRAINABLE])})"
+    )
 
 
 def load_component_from_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> Component:

@@ -69,7 +69,9 @@ def panels(series: Series) -> dict[str, list[str]]:
     return {n: groups[n] for n in order[:MAX_PANELS]}
 
 
-def plot_metrics(series: Series, path: str | Path, title: str = "", references: References | None = None) -> Path | None:
+def plot_metrics(
+    series: Series, path: str | Path, title: str = "", references: References | None = None
+) -> Path | None:
     """Draw `series` into `path` (PNG, written atomically); None when nothing was logged yet.
 
     `references` adds dashed horizontal lines to the panels they name, each labelled."""
@@ -107,8 +109,10 @@ def plot_metrics(series: Series, path: str | Path, title: str = "", references: 
 def watch_lines(out: str | Path) -> str:
     """Where to watch a run: its TensorBoard folder and its loss plot."""
     out = Path(out)
-    return (f"TensorBoard: tensorboard --logdir {out / 'tb'}; loss curves: {out / PLOT_NAME} "
-            "(redrawn on every checkpoint and at the end)")
+    return (
+        f"TensorBoard: tensorboard --logdir {out / 'tb'}; loss curves: {out / PLOT_NAME} "
+        "(redrawn on every checkpoint and at the end)"
+    )
 
 
 class LossPlot(Callback):

@@ -1,9 +1,9 @@
 """What a stage run measures besides its loss: the held-out split, the targets' entropies, the training record.
 
-    split_reader      the items of one split of a cache; a split the cache lacks is one line naming its splits
-    target_entropies  unigram / bigram entropies of the training targets (`entropy.py`), saved as
-                      `out/entropy.json` and reused on a resume over the same data
-    training_record   the `"training"` entry of the exported component's config.json
+split_reader      the items of one split of a cache; a split the cache lacks is one line naming its splits
+target_entropies  unigram / bigram entropies of the training targets (`entropy.py`), saved as
+                  `out/entropy.json` and reused on a resume over the same data
+training_record   the `"training"` entry of the exported component's config.json
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ def split_reader(cache: CacheReader, split: str | None, field: str) -> CacheRead
     if not view.records:
         have = ", ".join(f"{s} ({n} items)" for s, n in sorted(cache_splits(cache).items())) or "none"
         hint = "or null to train without validation" if field.endswith("val_split") else "or null for every item"
-        raise ConfigError(f"{field} '{split}': {cache.root} has no items of that split (its splits: {have}); "
-                          f"set {field} to one of them, {hint}")  # fmt: skip
+        raise ConfigError(
+            f"{field} '{split}': {cache.root} has no items of that split (its splits: {have}); "
+            f"set {field} to one of them, {hint}"
+        )
     return view
 
 
@@ -47,18 +49,36 @@ def check_splits(train_split: str | None, val_split: str | None) -> None:
     if val_split is None:
         return
     if train_split is None:
-        raise ConfigError(f"data.train_split null trains on every split, data.val_split '{val_split}' included; "
-                          "name the training split (e.g. train)")  # fmt: skip
+        raise ConfigError(
+            f"data.train_split null trains on every split, data.val_split '{val_split}' included; "
+            "name the training split (e.g. train)"
+        )
     if train_split == val_split:
-        raise ConfigError(f"data.val_split '{val_split}' is the training split too; validate on held-out items (e.g. valid)")
+        raise ConfigError(
+            f"data.val_split '{val_split}' is the training split too; validate on held-out items (e.g. valid)"
+        )
 
 
-def target_entropies(reader: CacheReader, stage: str, num_coarse: int, num_fine: int | None, out: Path,
-                     split: str | None, max_tokens: int = MAX_TOKENS) -> dict[str, Any]:  # fmt: skip
+def target_entropies(
+    reader: CacheReader,
+    stage: str,
+    num_coarse: int,
+    num_fine: int | None,
+    out: Path,
+    split: str | None,
+    max_tokens: int = MAX_TOKENS,
+) -> dict[str, Any]:
     """Entropies (nats) of what `stage` predicts over `reader`'s items, written to `out/entropy.json`;
     a file from an earlier start over the same items is reused."""
-    source = {"cache": str(Path(reader.root).resolve()), "split": split, "stage": stage, "num_coarse": num_coarse,
-              "num_fine": num_fine, "items": len(reader), "max_tokens": max_tokens}  # fmt: skip
+    source = {
+        "cache": str(Path(reader.root).resolve()),
+        "split": split,
+        "stage": stage,
+        "num_coarse": num_coarse,
+        "num_fine": num_fine,
+        "items": len(reader),
+        "max_tokens": max_tokens,
+    }
     path = out / ENTROPY_NAME
     if path.is_file():
         try:
@@ -84,7 +104,9 @@ def references(entropies: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {"loss": {k: v for k, v in lines.items() if v is not None}}
 
 
-def training_record(module, trainer, entropies: dict[str, Any], train_split: str | None, val_split: str | None) -> dict[str, Any]:
+def training_record(
+    module, trainer, entropies: dict[str, Any], train_split: str | None, val_split: str | None
+) -> dict[str, Any]:
     """How a component was trained, for its config.json: steps, target tokens in the loss, the last
     validation loss (null without a val_split) and its step, the targets' entropies and the seconds of
     wall time of every start together."""

@@ -75,7 +75,9 @@ class CheckpointConfig:
     keep_all: bool = False  # False: keep the newest step checkpoint (plus last.ckpt)
 
 
-def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig, extra_callbacks: list | None = None):
+def build_trainer(
+    trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: CheckpointConfig, extra_callbacks: list | None = None
+):
     """A `lightning.Trainer` writing checkpoints to `out/checkpoints`, CSV logs to `out/logs`,
     TensorBoard logs to `out/tb` and the loss curves to `out/loss.png` (`plots.LossPlot`, which says
     where both are when training starts), plus `extra_callbacks` (e.g. the codec's monitor)."""
@@ -101,7 +103,9 @@ def build_trainer(trainer_cfg: dict[str, Any] | None, out: Path, checkpoint: Che
     )
     kwargs.setdefault("default_root_dir", str(out))
     try:
-        return L.Trainer(logger=loggers, callbacks=[ckpt, LossPlot(out, title=out.name), *(extra_callbacks or [])], **kwargs)
+        return L.Trainer(
+            logger=loggers, callbacks=[ckpt, LossPlot(out, title=out.name), *(extra_callbacks or [])], **kwargs
+        )
     except (TypeError, ValueError) as e:
         raise ConfigError(f"trainer: {e}") from None
     except Exception as e:  # lightning's MisconfigurationException and friends

@@ -41,8 +41,17 @@ from v2meow.training.stages import StageModule
 #: The stage a run trains (`v2meow-train stage1`) -> its role in the pipeline.
 ROLE_OF: dict[str, str] = dict(zip(("stage1", "stage2", "stage3"), ROLES))
 # Fields that may differ between a checkpoint and the model it initialises (not architecture).
-NON_ARCH_FIELDS = {"dropout", "cond_dropout", "style_dropout", "window_seconds", "feature_rate",
-                   "contrastive_weight", "contrastive_temperature", "training", "decode_iterations"}  # fmt: skip
+NON_ARCH_FIELDS = {
+    "dropout",
+    "cond_dropout",
+    "style_dropout",
+    "window_seconds",
+    "feature_rate",
+    "contrastive_weight",
+    "contrastive_temperature",
+    "training",
+    "decode_iterations",
+}
 
 
 @dataclasses.dataclass
@@ -66,24 +75,38 @@ class StageDataConfig:
     batch_size: int = 16
     num_workers: int = 2
     train_split: str | None = "train"
-    val_split: str | None = None  # held-out items (e.g. valid: whole tracks no training item comes from); null: no validation
-    audio_only: bool = False  # stage 1: also train on items without video (visual stream dropped; e.g. for a rhythm channel)
+    val_split: str | None = (
+        None  # held-out items (e.g. valid: whole tracks no training item comes from); null: no validation
+    )
+    audio_only: bool = (
+        False  # stage 1: also train on items without video (visual stream dropped; e.g. for a rhythm channel)
+    )
 
 
 def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """Stage config fields implied by the cache manifest."""
     m = manifest
     if stage == "stage1":
-        return dict(feature_dim=m["feature_dim"], feature_rate=m["feature_rate"], style_dim=m.get("style_dim") or 0,
-                    semantic_vocab=m["semantic_vocab"], semantic_rate=m["semantic_rate"])  # fmt: skip
+        return dict(
+            feature_dim=m["feature_dim"],
+            feature_rate=m["feature_rate"],
+            style_dim=m.get("style_dim") or 0,
+            semantic_vocab=m["semantic_vocab"],
+            semantic_rate=m["semantic_rate"],
+        )
     num_coarse = m.get("num_coarse") or fields.get("num_coarse")  # the codec's split, when the cache names it
     if num_coarse is None:
         raise ConfigError(f"{stage}: set model.fields.num_coarse (the cache manifest does not name it)")
     codec = dict(codebook_size=m["codebook_size"], codec_rate=m["codec_rate"], num_coarse=num_coarse)
     if stage == "stage2":
         visual = fields.get("variant") == "encdec"
-        return dict(codec, semantic_vocab=m["semantic_vocab"], semantic_rate=m["semantic_rate"],
-                    feature_dim=m["feature_dim"] if visual else 0, feature_rate=m.get("feature_rate") or 1.0)  # fmt: skip
+        return dict(
+            codec,
+            semantic_vocab=m["semantic_vocab"],
+            semantic_rate=m["semantic_rate"],
+            feature_dim=m["feature_dim"] if visual else 0,
+            feature_rate=m.get("feature_rate") or 1.0,
+        )
     return dict(codec, num_fine=m["num_codebooks"] - num_coarse)
 
 
@@ -101,8 +124,10 @@ def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dic
         implied["role"] = ROLE_OF[stage]
     for key, value in model_cfg.fields.items():
         if key in implied and not _equal(value, implied[key]):
-            raise ConfigError(f"model.fields.{key}={value} in the config disagrees with {cache}'s manifest ({key}={implied[key]}): "
-                              f"remove it from the config (data-dependent fields come from the manifest) or set it to {implied[key]}")  # fmt: skip
+            raise ConfigError(
+                f"model.fields.{key}={value} in the config disagrees with {cache}'s manifest ({key}={implied[key]}): "
+                f"remove it from the config (data-dependent fields come from the manifest) or set it to {implied[key]}"
+            )
     return config_cls.preset(model_cfg.preset, **{**model_cfg.fields, **implied})
 
 
@@ -111,7 +136,9 @@ def stage_model(stage: str, model_cfg: StageTrainingConfig) -> type[Stage]:
     role = ROLE_OF[stage]
     cls = stage_class(model_cfg.model_type or default_stage_type(role))
     if not serves(cls, role):
-        raise ConfigError(f"model.model_type {model_cfg.model_type} is a {' or '.join(stage_roles(cls))} stage; {stage} trains the {role} stage")
+        raise ConfigError(
+            f"model.model_type {model_cfg.model_type} is a {' or '.join(stage_roles(cls))} stage; {stage} trains the {role} stage"
+        )
     return cls
 
 
@@ -142,7 +169,9 @@ def init_from(model: Component, source: str) -> None:
     src_cfg, state = _source_config_and_state(path)
     ours = model.config.to_dict()
     if src_cfg.get("model_type") != ours["model_type"]:
-        raise ConfigError(f"--init-from {source}: holds a {src_cfg.get('model_type')}, this run trains a {ours['model_type']}")
+        raise ConfigError(
+            f"--init-from {source}: holds a {src_cfg.get('model_type')}, this run trains a {ours['model_type']}"
+        )
     skip = NON_ARCH_FIELDS | {"v2meow_version", "format_version"}
     diff = [k for k in ours if k not in skip and k in src_cfg and src_cfg[k] != ours[k]]
     if diff:
@@ -171,8 +200,15 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
         init_from(model, model_cfg.init_from)
     trainer_cfg = dict(cfg.get("trainer") or {})
     max_steps = int(trainer_cfg.get("max_steps", 100_000))
-    module = StageModule(model, model_cfg.lr, model_cfg.weight_decay, model_cfg.warmup_steps, max_steps,
-                         tuple(model_cfg.betas), model_cfg.ema_decay)  # fmt: skip
+    module = StageModule(
+        model,
+        model_cfg.lr,
+        model_cfg.weight_decay,
+        model_cfg.warmup_steps,
+        max_steps,
+        tuple(model_cfg.betas),
+        model_cfg.ema_decay,
+    )
     loaders = _loaders(stage, config, data_cfg, reader, val_reader, model_cfg.beat_weights)
     if len(loaders) == 1:
         trainer_cfg.setdefault("limit_val_batches", 0)
@@ -184,27 +220,52 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     trainer = runner.build_trainer(trainer_cfg, out, ckpt_cfg)
     resume = runner.resolve_ckpt_path(ckpt_path, out)
     runner.write_resolved_config(cfg, out)
-    entropies = record.target_entropies(loaders[0].dataset.reader, stage, getattr(config, "num_coarse", 0),
-                                        getattr(config, "num_fine", None), out, data_cfg.train_split)  # fmt: skip
+    entropies = record.target_entropies(
+        loaders[0].dataset.reader,
+        stage,
+        getattr(config, "num_coarse", 0),
+        getattr(config, "num_fine", None),
+        out,
+        data_cfg.train_split,
+    )
     plot = runner.loss_plot(trainer)
     plot.references = record.references(entropies)
-    module.save_hyperparameters({"target_entropy_unigram": entropies.get("unigram"), "target_entropy_bigram": entropies.get("bigram")})
+    module.save_hyperparameters(
+        {"target_entropy_unigram": entropies.get("unigram"), "target_entropy_bigram": entropies.get("bigram")}
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.fit(module, *loaders, ckpt_path=resume, weights_only=True)
-    module.model.config.training = record.training_record(module, trainer, entropies, data_cfg.train_split, data_cfg.val_split)
+    module.model.config.training = record.training_record(
+        module, trainer, entropies, data_cfg.train_split, data_cfg.val_split
+    )
     return runner.export_last(trainer, out, stage)
 
 
-def _loaders(stage: str, config, data: StageDataConfig, reader: CacheReader, val_reader: CacheReader | None = None,
-             beat_weights: bool = False) -> list[DataLoader]:  # fmt: skip
+def _loaders(
+    stage: str,
+    config,
+    data: StageDataConfig,
+    reader: CacheReader,
+    val_reader: CacheReader | None = None,
+    beat_weights: bool = False,
+) -> list[DataLoader]:
     crop = data.crop_seconds or config.window_seconds
-    kwargs = dict(num_coarse=getattr(config, "num_coarse", 0), num_fine=getattr(config, "num_fine", None),
-                  streams=config.streams(), beat_weights=beat_weights,
-                  long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0,
-                  visual_optional=data.audio_only and stage == "stage1")  # fmt: skip
+    kwargs = dict(
+        num_coarse=getattr(config, "num_coarse", 0),
+        num_fine=getattr(config, "num_fine", None),
+        streams=config.streams(),
+        beat_weights=beat_weights,
+        long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0,
+        visual_optional=data.audio_only and stage == "stage1",
+    )
     train = StageDataset(reader, stage, crop, split=data.train_split, **kwargs)
-    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers, persistent_workers=data.num_workers > 0, collate_fn=collate)
+    loader = dict(
+        batch_size=data.batch_size,
+        num_workers=data.num_workers,
+        persistent_workers=data.num_workers > 0,
+        collate_fn=collate,
+    )
     loaders = [DataLoader(train, shuffle=True, drop_last=len(train) >= data.batch_size, **loader)]
     if val_reader is not None:  # crops from the start of each item: the same batches at every check
         val = StageDataset(val_reader, stage, crop, split=data.val_split, random_crop=False, **kwargs)

@@ -94,7 +94,9 @@ class StageModule(L.LightningModule):
         self.log(f"{stage}/acc", acc, **log)
         self.log(f"{stage}/ppl", loss.detach().exp(), **log)
         if weights is not None:  # the plain token loss, comparable with unweighted runs
-            self.log(f"{stage}/loss_unweighted", masked_cross_entropy(out.logits.detach(), out.targets, out.mask)[0], **log)
+            self.log(
+                f"{stage}/loss_unweighted", masked_cross_entropy(out.logits.detach(), out.targets, out.mask)[0], **log
+            )
         beta = float(getattr(self.model.config, "contrastive_weight", 0.0))
         if out.aux_loss is not None and beta > 0:
             self.log(f"{stage}/contrastive", out.aux_loss.detach(), **log)
@@ -109,7 +111,9 @@ class StageModule(L.LightningModule):
         if trainer is not None and trainer.world_size > 1:
             n = trainer.strategy.reduce(n, reduce_op="sum")
         self._tokens = self._tokens.to(n.device) + n
-        self.log("train/tokens_seen", (self._tokens + self.tokens_seen).double(), on_step=True, on_epoch=False, batch_size=1)
+        self.log(
+            "train/tokens_seen", (self._tokens + self.tokens_seen).double(), on_step=True, on_epoch=False, batch_size=1
+        )
 
     def total_tokens(self) -> int:
         return self.tokens_seen + int(self._tokens)
@@ -158,8 +162,12 @@ class StageModule(L.LightningModule):
             "model_type": self.model.config.model_type,
             "component_config": self.model.config.to_dict(),
             "component_prefix": "ema.module." if self.ema is not None else "model.",
-            "progress": {"tokens_seen": self.total_tokens(), "seconds": round(self.total_seconds(), 3),
-                         "val_loss": self.val_loss, "val_step": self.val_step},  # fmt: skip
+            "progress": {
+                "tokens_seen": self.total_tokens(),
+                "seconds": round(self.total_seconds(), 3),
+                "val_loss": self.val_loss,
+                "val_step": self.val_step,
+            },
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

@@ -1,10 +1,10 @@
 """Acoustic tokens: residual-VQ codecs (trainable SoundStream and iSTFT/Vocos-style, pretrained EnCodec).
 
-    from v2meow.tokenizers.acoustic import load_codec
-    codec = load_codec("checkpoints/codec")        # SoundStream or EnCodec component dir
-    codes = codec.encode(wav, sample_rate=sr)      # [K, T] for [C, N] / [N] input
-    coarse, fine = codec.split(codes)              # [N_c, T], [N_f, T]
-    audio = codec.decode(codes, length=n)          # [C, n] at codec.sample_rate
+from v2meow.tokenizers.acoustic import load_codec
+codec = load_codec("checkpoints/codec")        # SoundStream or EnCodec component dir
+codes = codec.encode(wav, sample_rate=sr)      # [K, T] for [C, N] / [N] input
+coarse, fine = codec.split(codes)              # [N_c, T], [N_f, T]
+audio = codec.decode(codes, length=n)          # [C, n] at codec.sample_rate
 """
 
 from v2meow.tokenizers.acoustic.base import AcousticCodec, InvalidAudioError

@@ -159,7 +159,9 @@ class AcousticCodec(Component, metaclass=ABCMeta):
         return torch.cat([coarse, fine], dim=-2)
 
     # --- input checks ---------------------------------------------------------------------
-    def prepare_audio(self, wav: torch.Tensor | np.ndarray, sample_rate: int | None = None) -> tuple[torch.Tensor, bool]:
+    def prepare_audio(
+        self, wav: torch.Tensor | np.ndarray, sample_rate: int | None = None
+    ) -> tuple[torch.Tensor, bool]:
         """Validate, resample and channel-match audio; returns `([B, C, N] float32, batched)`.
 
         The tensor stays on its device (resampling runs on the CPU and moves back)."""

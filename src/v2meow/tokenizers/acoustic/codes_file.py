@@ -47,20 +47,31 @@ class EncodedAudio:
     def from_codec(cls, codec: AcousticCodec, codes: torch.Tensor, num_samples: int, source: str = "") -> EncodedAudio:
         """Wrap `[K, T]` codes made by `codec` from `num_samples` samples."""
         return cls(
-            codes=codes.detach().cpu().long(), sample_rate=codec.sample_rate, frame_rate=codec.frame_rate,
-            hop_length=codec.hop_length, codebook_size=codec.codebook_size, num_coarse=codec.num_coarse,
-            channels=codec.channels, num_samples=int(num_samples), codec_id=codec.codec_id,
-            model_type=codec.config.model_type, source=source,
-        )  # fmt: skip
+            codes=codes.detach().cpu().long(),
+            sample_rate=codec.sample_rate,
+            frame_rate=codec.frame_rate,
+            hop_length=codec.hop_length,
+            codebook_size=codec.codebook_size,
+            num_coarse=codec.num_coarse,
+            channels=codec.channels,
+            num_samples=int(num_samples),
+            codec_id=codec.codec_id,
+            model_type=codec.config.model_type,
+            source=source,
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically to `path` (.safetensors)."""
         meta = {
-            "format": FORMAT, "format_version": str(FORMAT_VERSION), "codec_id": self.codec_id,
-            "model_type": self.model_type, "frame_rate": repr(float(self.frame_rate)), "source": self.source,
+            "format": FORMAT,
+            "format_version": str(FORMAT_VERSION),
+            "codec_id": self.codec_id,
+            "model_type": self.model_type,
+            "frame_rate": repr(float(self.frame_rate)),
+            "source": self.source,
             "num_codebooks": str(self.codes.shape[0]),
             **{name: str(int(getattr(self, name))) for name in _INT_FIELDS},
-        }  # fmt: skip
+        }
         with atomic_output(path) as tmp:
             save_file({"codes": self.codes.to(torch.int32).contiguous()}, str(tmp), metadata=meta)
         return Path(path)
@@ -80,11 +91,19 @@ class EncodedAudio:
         except (SafetensorError, OSError) as e:
             raise ConfigError(f"{path}: unreadable codes file ({e})") from None
         if int(meta.get("format_version", -1)) != FORMAT_VERSION:
-            raise ConfigError(f"{path}: codes format_version {meta.get('format_version')} (this version reads {FORMAT_VERSION})")
+            raise ConfigError(
+                f"{path}: codes format_version {meta.get('format_version')} (this version reads {FORMAT_VERSION})"
+            )
         try:
             ints = {name: int(meta[name]) for name in _INT_FIELDS}
-            out = cls(codes=codes.long(), frame_rate=float(meta["frame_rate"]), codec_id=meta["codec_id"],
-                      model_type=meta["model_type"], source=meta.get("source", ""), **ints)  # fmt: skip
+            out = cls(
+                codes=codes.long(),
+                frame_rate=float(meta["frame_rate"]),
+                codec_id=meta["codec_id"],
+                model_type=meta["model_type"],
+                source=meta.get("source", ""),
+                **ints,
+            )
         except (KeyError, ValueError) as e:
             raise ConfigError(f"{path}: malformed codes metadata ({e})") from None
         if out.codes.dim() != 2:
@@ -93,14 +112,26 @@ class EncodedAudio:
 
     def check_compatible(self, codec: AcousticCodec) -> None:
         """Raise `ConfigError` naming every field where these codes and `codec` disagree."""
-        ours = {"model_type": self.model_type, "sample_rate": self.sample_rate, "hop_length": self.hop_length, "codebook_size": self.codebook_size,
-                "channels": self.channels}  # fmt: skip
-        theirs = {"model_type": codec.config.model_type, "sample_rate": codec.sample_rate, "hop_length": codec.hop_length, "codebook_size": codec.codebook_size,
-                  "channels": codec.channels}  # fmt: skip
+        ours = {
+            "model_type": self.model_type,
+            "sample_rate": self.sample_rate,
+            "hop_length": self.hop_length,
+            "codebook_size": self.codebook_size,
+            "channels": self.channels,
+        }
+        theirs = {
+            "model_type": codec.config.model_type,
+            "sample_rate": codec.sample_rate,
+            "hop_length": codec.hop_length,
+            "codebook_size": codec.codebook_size,
+            "channels": codec.channels,
+        }
         problems = [f"{k} {ours[k]} vs {theirs[k]}" for k in ours if ours[k] != theirs[k]]
         if self.codes.shape[0] > codec.num_codebooks:
             problems.append(f"codebooks {self.codes.shape[0]} vs {codec.num_codebooks}")
         if problems:
             raise ConfigError(
-                f"codes made by {self.codec_id} do not fit codec {codec.codec_id}: " + ", ".join(problems) + " (file vs codec)"
+                f"codes made by {self.codec_id} do not fit codec {codec.codec_id}: "
+                + ", ".join(problems)
+                + " (file vs codec)"
             )

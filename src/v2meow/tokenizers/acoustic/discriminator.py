@@ -81,15 +81,24 @@ def _conv_features(disc: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, list
 class STFTDiscriminator(nn.Module):
     """One STFT size: `[B, C, N]` -> logits `[B, 1, T', F']` and hidden activations."""
 
-    def __init__(self, channels: int, n_fft: int, filters: int = 32, max_filters: int = 256,
-                 dilations: Sequence[int] = (1, 2, 4), negative_slope: float = 0.2):  # fmt: skip
+    def __init__(
+        self,
+        channels: int,
+        n_fft: int,
+        filters: int = 32,
+        max_filters: int = 256,
+        dilations: Sequence[int] = (1, 2, 4),
+        negative_slope: float = 0.2,
+    ):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, n_fft // 4
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         widths = [min(filters * 2**i, max_filters) for i in range(len(dilations) + 1)]
         convs = [weight_norm(nn.Conv2d(2 * channels, widths[0], (3, 9), padding=(1, 4)))]
         for i, d in enumerate(dilations):
-            convs.append(weight_norm(nn.Conv2d(widths[i], widths[i + 1], (3, 9), stride=(1, 2), dilation=(d, 1), padding=(d, 4))))
+            convs.append(
+                weight_norm(nn.Conv2d(widths[i], widths[i + 1], (3, 9), stride=(1, 2), dilation=(d, 1), padding=(d, 4)))
+            )
         convs.append(weight_norm(nn.Conv2d(widths[-1], widths[-1], (3, 3), padding=(1, 1))))
         self.convs = nn.ModuleList(convs)
         self.post = weight_norm(nn.Conv2d(widths[-1], 1, (3, 3), padding=(1, 1)))
@@ -115,7 +124,6 @@ class MultiScaleSTFTDiscriminator(DiscriminatorSet):
         )
 
 
-
 class PeriodDiscriminator(nn.Module):
     """HiFi-GAN's period discriminator: `[B, C, N]` folded to `[B, C, N / p, p]`, convs along time."""
 
@@ -123,7 +131,10 @@ class PeriodDiscriminator(nn.Module):
         super().__init__()
         self.period = period
         dims = [channels, *widths]
-        convs = [weight_norm(nn.Conv2d(dims[i], dims[i + 1], (5, 1), stride=(3, 1), padding=(2, 0))) for i in range(len(widths))]
+        convs = [
+            weight_norm(nn.Conv2d(dims[i], dims[i + 1], (5, 1), stride=(3, 1), padding=(2, 0)))
+            for i in range(len(widths))
+        ]
         convs.append(weight_norm(nn.Conv2d(dims[-1], dims[-1], (5, 1), padding=(2, 0))))
         self.convs = nn.ModuleList(convs)
         self.post = weight_norm(nn.Conv2d(dims[-1], 1, (3, 1), padding=(1, 0)))
@@ -145,12 +156,14 @@ class ResolutionDiscriminator(nn.Module):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, n_fft // 4
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        self.convs = nn.ModuleList([
-            weight_norm(nn.Conv2d(channels, filters, (5, 5), stride=(1, 2), padding=(2, 2))),
-            weight_norm(nn.Conv2d(filters, filters, (5, 3), stride=(1, 2), padding=(2, 1))),
-            weight_norm(nn.Conv2d(filters, filters, (3, 3), stride=(1, 2), padding=(1, 1))),
-            weight_norm(nn.Conv2d(filters, filters, (3, 3), padding=(1, 1))),
-        ])  # fmt: skip
+        self.convs = nn.ModuleList(
+            [
+                weight_norm(nn.Conv2d(channels, filters, (5, 5), stride=(1, 2), padding=(2, 2))),
+                weight_norm(nn.Conv2d(filters, filters, (5, 3), stride=(1, 2), padding=(2, 1))),
+                weight_norm(nn.Conv2d(filters, filters, (3, 3), stride=(1, 2), padding=(1, 1))),
+                weight_norm(nn.Conv2d(filters, filters, (3, 3), padding=(1, 1))),
+            ]
+        )
         self.post = weight_norm(nn.Conv2d(filters, 1, (3, 3), padding=(1, 1)))
         self.act = nn.LeakyReLU(negative_slope)
 
@@ -172,7 +185,6 @@ class MultiPeriodResolutionDiscriminator(DiscriminatorSet):
             [PeriodDiscriminator(channels, p, config.period_channels, config.negative_slope) for p in config.periods]
             + [ResolutionDiscriminator(channels, n, config.filters, config.negative_slope) for n in config.n_ffts]
         )
-
 
 
 def build_discriminator(channels: int, config: DiscriminatorConfig) -> nn.Module:

@@ -67,7 +67,9 @@ class EncodecCodec(AcousticCodec):
         self.model = model
         hf = model.config
         if hf.chunk_length_s is not None or hf.normalize:
-            raise ConfigError("encodec: chunked or normalised EnCodec models (e.g. the 48 kHz one) are not supported; use the 24 kHz model")
+            raise ConfigError(
+                "encodec: chunked or normalised EnCodec models (e.g. the 48 kHz one) are not supported; use the 24 kHz model"
+            )
         if float(config.bandwidth) not in [float(b) for b in hf.target_bandwidths]:
             raise ConfigError(f"encodec: bandwidth {config.bandwidth} is not one of {list(hf.target_bandwidths)}")
         self._num_codebooks = codebooks_for_bandwidth(config.bandwidth, hf.frame_rate, hf.codebook_size)
@@ -100,7 +102,10 @@ class EncodecCodec(AcousticCodec):
                 "and copy it into the HF cache ($HF_HOME/hub, default ~/.cache/huggingface/hub) or into a directory whose path you pass"
             ) from None
         config = EncodecCodecConfig(
-            bandwidth=float(bandwidth), num_coarse=num_coarse, source=str(name_or_path), encodec=_plain(model.config.to_dict())
+            bandwidth=float(bandwidth),
+            num_coarse=num_coarse,
+            source=str(name_or_path),
+            encodec=_plain(model.config.to_dict()),
         )
         return cls(config, model=model.eval())
 

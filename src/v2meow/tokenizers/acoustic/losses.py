@@ -17,7 +17,9 @@ from torch import nn
 from v2meow.signal import dsp
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None) -> torch.Tensor:
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None
+) -> torch.Tensor:
     """Triangular mel filters (HTK scale, unit peak) from `v2meow.signal.dsp.mel_filterbank`, `[n_mels, n_fft // 2 + 1]` float32."""
     return torch.from_numpy(dsp.mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max).T.astype(np.float32))
 
@@ -27,7 +29,9 @@ def stft_magnitude(x: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor
     b, c, n = x.shape
     with torch.autocast(device_type=x.device.type, enabled=False):
         window = torch.hann_window(n_fft, device=x.device)
-        spec = torch.stft(x.reshape(b * c, n).float(), n_fft, hop_length, window=window, center=True, return_complex=True)
+        spec = torch.stft(
+            x.reshape(b * c, n).float(), n_fft, hop_length, window=window, center=True, return_complex=True
+        )
     mag = spec.abs()  # [B * C, F, T']
     return mag.reshape(b, c, *mag.shape[-2:])
 
@@ -95,7 +99,9 @@ def hinge_generator_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.stack([F.relu(1 - f).mean() for f in fake_logits]).mean()
 
 
-def feature_matching_loss(real_features: Sequence[Sequence[torch.Tensor]], fake_features: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+def feature_matching_loss(
+    real_features: Sequence[Sequence[torch.Tensor]], fake_features: Sequence[Sequence[torch.Tensor]]
+) -> torch.Tensor:
     """Relative L1 between discriminator activations on real and generated audio.
 
     For every layer: `mean|f_real - f_fake| / mean|f_real|` (real activations detached),

@@ -54,7 +54,9 @@ class Conv1d(nn.Module):
 class ConvTranspose1d(nn.Module):
     """Transposed 1-D convolution trimmed to exactly L * stride outputs."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, causal: bool = False, norm: str = "weight_norm"):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, causal: bool = False, norm: str = "weight_norm"
+    ):
         super().__init__()
         kernel_size = 2 * stride
         self.conv = _norm(nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride), norm)
@@ -86,7 +88,9 @@ class ResidualUnit(nn.Module):
 class EncoderBlock(nn.Sequential):
     """Residual units at `in_channels`, then a strided conv down to `out_channels`."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, dilations: Sequence[int], kernel_size: int, **conv_kw):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, dilations: Sequence[int], kernel_size: int, **conv_kw
+    ):
         super().__init__(
             *[ResidualUnit(in_channels, d, kernel_size, **conv_kw) for d in dilations],
             nn.ELU(),
@@ -97,7 +101,9 @@ class EncoderBlock(nn.Sequential):
 class DecoderBlock(nn.Sequential):
     """A transposed conv up by `stride` to `out_channels`, then residual units."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, dilations: Sequence[int], kernel_size: int, **conv_kw):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, dilations: Sequence[int], kernel_size: int, **conv_kw
+    ):
         up_kw = {k: v for k, v in conv_kw.items() if k in ("causal", "norm")}
         super().__init__(
             nn.ELU(),

@@ -27,9 +27,7 @@ def codec_class(model_type: str, trainable: bool = False) -> type[AcousticCodec]
     return CODECS[model_type]
 
 
-def load_codec(
-    path: str | os.PathLike, bandwidth: float | None = None, map_location: str = "cpu"
-) -> AcousticCodec:
+def load_codec(path: str | os.PathLike, bandwidth: float | None = None, map_location: str = "cpu") -> AcousticCodec:
     """Load a codec, in eval mode, from any of:
 
     - a v2meow component directory (`config.json` with `model_type` soundstream, vocos or encodec,

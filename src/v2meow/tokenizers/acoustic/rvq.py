@@ -57,7 +57,9 @@ def set_codebooks(quantizer: ResidualVQ, books: torch.Tensor) -> None:
     """Replace every level's codebook with `books` `[K, V, d]` (fitted elsewhere, e.g. residual
     k-means); the EMA statistics restart from them and k-means init is marked done."""
     if books.shape != quantizer.codebooks.shape:
-        raise ConfigError(f"codebooks of shape {tuple(books.shape)} do not fit a quantizer of {tuple(quantizer.codebooks.shape)}")
+        raise ConfigError(
+            f"codebooks of shape {tuple(books.shape)} do not fit a quantizer of {tuple(quantizer.codebooks.shape)}"
+        )
     with torch.no_grad():
         for layer, book in zip(quantizer.layers, books):  # book [V, d]
             cb = layer._codebook
@@ -118,7 +120,8 @@ class RVQCodecFields:
         n = wav.shape[-1]
         x = F.pad(wav, (0, self.num_frames(n) * self.hop_length - n))  # [B, C, T * hop]
         z = self.encoder(x)  # [B, D, T]
-        q, indices, losses = self.quantizer(z.transpose(1, 2), freeze_codebook=freeze_codebooks)  # [B, T, D], [B, T, K], [K]
+        q, indices, losses = self.quantizer(
+            z.transpose(1, 2), freeze_codebook=freeze_codebooks
+        )  # [B, T, D], [B, T, K], [K]
         audio = self.decoder(q.transpose(1, 2))[..., :n]  # [B, C, N]
         return SoundStreamOutput(audio=audio, codes=indices.transpose(1, 2), commit_loss=losses.sum(), latent=z)
-

@@ -19,9 +19,9 @@ import torch
 from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
 from v2meow.tokenizers.acoustic import rvq
-from v2meow.tokenizers.acoustic.rvq import SoundStreamOutput  # noqa: F401  (re-exported)
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.modules import Decoder, Encoder
+from v2meow.tokenizers.acoustic.rvq import SoundStreamOutput  # noqa: F401  (re-exported)
 
 _TUPLE_FIELDS = ("channel_mults", "strides", "dilations")
 
@@ -101,19 +101,39 @@ class SoundStreamConfig(ComponentConfig):
 PRESETS: dict[str, dict[str, Any]] = {
     # Tests and CPU smoke runs: 16 kHz, 50 fps, 4 x 64 codes, ~0.1 M parameters.
     "debug": dict(
-        sample_rate=16000, base_channels=8, channel_mults=(1, 2, 2, 4), strides=(2, 4, 5, 8), latent_dim=32,
-        dilations=(1, 3), num_quantizers=4, codebook_size=64, num_coarse=2, ema_decay=0.8,
+        sample_rate=16000,
+        base_channels=8,
+        channel_mults=(1, 2, 2, 4),
+        strides=(2, 4, 5, 8),
+        latent_dim=32,
+        dilations=(1, 3),
+        num_quantizers=4,
+        codebook_size=64,
+        num_coarse=2,
+        ema_decay=0.8,
         threshold_ema_dead_code=0.0,
     ),
     # Demo-bundle size, trainable on CPU: 24 kHz, 75 fps, 8 x 1024 codes, ~2 M parameters.
     "small": dict(
-        sample_rate=24000, base_channels=16, channel_mults=(2, 4, 8, 8), strides=(2, 4, 5, 8), latent_dim=128,
-        num_quantizers=8, codebook_size=1024, num_coarse=3,
+        sample_rate=24000,
+        base_channels=16,
+        channel_mults=(2, 4, 8, 8),
+        strides=(2, 4, 5, 8),
+        latent_dim=128,
+        num_quantizers=8,
+        codebook_size=1024,
+        num_coarse=3,
     ),
     # MusicLM/V2Meow-like SoundStream: 24 kHz, 50 fps (hop 480), 12 x 1024 codes (6 kbps), N_c = 4.
     "paper": dict(
-        sample_rate=24000, base_channels=32, channel_mults=(2, 4, 8, 16), strides=(3, 4, 5, 8), latent_dim=512,
-        num_quantizers=12, codebook_size=1024, num_coarse=4,
+        sample_rate=24000,
+        base_channels=32,
+        channel_mults=(2, 4, 8, 16),
+        strides=(3, 4, 5, 8),
+        latent_dim=512,
+        num_quantizers=12,
+        codebook_size=1024,
+        num_coarse=4,
     ),
 }
 
@@ -133,8 +153,15 @@ class SoundStream(rvq.RVQCodecFields, AcousticCodec):
         super().__init__(config)
         c = config
         conv_kw = dict(causal=c.causal, pad_mode=c.pad_mode, norm=c.norm)
-        arch = dict(channels=c.channels, base_channels=c.base_channels, channel_mults=c.channel_mults, strides=c.strides,
-                    latent_dim=c.latent_dim, dilations=c.dilations, kernel_size=c.kernel_size)  # fmt: skip
+        arch = dict(
+            channels=c.channels,
+            base_channels=c.base_channels,
+            channel_mults=c.channel_mults,
+            strides=c.strides,
+            latent_dim=c.latent_dim,
+            dilations=c.dilations,
+            kernel_size=c.kernel_size,
+        )
         self.encoder = Encoder(**arch, **conv_kw)
         self.quantizer = rvq.build_rvq(c.latent_dim, c)
         self.decoder = Decoder(**arch, **conv_kw)
@@ -160,4 +187,3 @@ class SoundStream(rvq.RVQCodecFields, AcousticCodec):
     def dequantize(self, indices: torch.Tensor) -> torch.Tensor:
         """Sum of the codebook vectors of the given (leading) levels, `[B, T, K']` -> `[B, T, D]`."""
         return rvq.dequantize(self.quantizer, indices)
-

@@ -94,15 +94,30 @@ class VocosCodecConfig(ComponentConfig):
         if self.inversion not in INVERSIONS:
             problems.append(f"inversion must be one of {', '.join(INVERSIONS)}, got '{self.inversion}'")
         if self.inversion == "griffin_lim" and self.encoder != "mel":
-            problems.append(f"inversion griffin_lim needs encoder mel (a mel spectrogram to invert), got '{self.encoder}'")
+            problems.append(
+                f"inversion griffin_lim needs encoder mel (a mel spectrogram to invert), got '{self.encoder}'"
+            )
         if self.inversion == "vocoder" and not self.vocoder:
             problems.append("inversion vocoder needs vocoder: true (this config has no vocoder weights)")
         if self.griffin_lim_iters < 0:
             problems.append(f"griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
         if self.channels not in (1, 2):
             problems.append(f"channels must be 1 or 2, got {self.channels}")
-        positive = ("sample_rate", "hop_length", "base_channels", "latent_dim", "kernel_size", "n_mels", "mel_n_fft",
-                    "encoder_layers", "num_quantizers", "codebook_size", "backbone_dim", "backbone_intermediate", "backbone_layers")  # fmt: skip
+        positive = (
+            "sample_rate",
+            "hop_length",
+            "base_channels",
+            "latent_dim",
+            "kernel_size",
+            "n_mels",
+            "mel_n_fft",
+            "encoder_layers",
+            "num_quantizers",
+            "codebook_size",
+            "backbone_dim",
+            "backbone_intermediate",
+            "backbone_layers",
+        )
         problems += [f"{n} must be positive, got {getattr(self, n)}" for n in positive if getattr(self, n) <= 0]
         problems += [f"{n} must be positive, got {v}" for n in _TUPLE_FIELDS for v in getattr(self, n) if v <= 0]
         if len(self.channel_mults) != len(self.strides):
@@ -136,15 +151,35 @@ class VocosCodecConfig(ComponentConfig):
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Tests: 16 kHz, 50 fps, 4 x 64 codes, ~0.1 M parameters.
-    "debug": dict(base_channels=4, channel_mults=(1, 2, 2, 4), dilations=(1,), latent_dim=16, num_quantizers=4,
-                  codebook_size=64, ema_decay=0.8, threshold_ema_dead_code=0.0, backbone_dim=32,
-                  backbone_intermediate=64, backbone_layers=2, n_mels=32),  # fmt: skip
+    "debug": dict(
+        base_channels=4,
+        channel_mults=(1, 2, 2, 4),
+        dilations=(1,),
+        latent_dim=16,
+        num_quantizers=4,
+        codebook_size=64,
+        ema_decay=0.8,
+        threshold_ema_dead_code=0.0,
+        backbone_dim=32,
+        backbone_intermediate=64,
+        backbone_layers=2,
+        n_mels=32,
+    ),
     # Demo bundle: 16 kHz, 50 fps, 6 x 256 codes (N_c = 2), ~2.3 M parameters (~9.3 MB, float32).
     "demo": dict(),
     # A Griffin-Lim mel codec with more frequency resolution and codes (docs/codec.md): 128 mel bands at
     # 16 kHz, 50 fps, 8 x 1024 codes (N_c = 3) fitted by `v2meow-codec fit-mel`, no vocoder weights (4.2 MB).
-    "mel128": dict(encoder="mel", n_mels=128, num_quantizers=8, codebook_size=1024, num_coarse=3, inversion="griffin_lim",
-                   griffin_lim_iters=64, vocoder=False, kmeans_init=False),  # fmt: skip
+    "mel128": dict(
+        encoder="mel",
+        n_mels=128,
+        num_quantizers=8,
+        codebook_size=1024,
+        num_coarse=3,
+        inversion="griffin_lim",
+        griffin_lim_iters=64,
+        vocoder=False,
+        kmeans_init=False,
+    ),  # fmt: skip
 }
 
 
@@ -188,8 +223,14 @@ class ISTFTDecoder(nn.Module):
         mag = torch.exp(h[:, :, 0].clamp(max=8.0))  # [B, C, F, T]
         spec = torch.polar(mag, h[:, :, 1])  # complex [B, C, F, T]
         with torch.autocast(device_type=z.device.type, enabled=False):
-            wav = torch.istft(spec.reshape(b * self.channels, *spec.shape[-2:]), self.n_fft, self.hop, window=self.window,
-                              center=True, length=t * self.hop)  # [B * C, T * hop]  # fmt: skip
+            wav = torch.istft(
+                spec.reshape(b * self.channels, *spec.shape[-2:]),
+                self.n_fft,
+                self.hop,
+                window=self.window,
+                center=True,
+                length=t * self.hop,
+            )  # [B * C, T * hop]
         return wav.reshape(b, self.channels, -1)
 
 
@@ -206,7 +247,9 @@ class LogMelFrames(nn.Module):
         x = wav.float().mean(dim=1)  # [B, N]
         t = x.shape[-1] // self.hop
         with torch.autocast(device_type=wav.device.type, enabled=False):
-            spec = torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)  # [B, F, T+1]
+            spec = torch.stft(
+                x, self.n_fft, self.hop, window=self.window, center=True, return_complex=True
+            )  # [B, F, T+1]
             mel = self.fb @ spec[..., :t].abs()  # [B, M, T]
         return (torch.log(mel.clamp(min=1e-5)) + 5.0) / 4.0
 
@@ -249,19 +292,31 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
         super().__init__(config)
         c = config
         if c.encoder == "conv":
-            self.encoder = Encoder(c.channels, c.base_channels, c.channel_mults, c.strides, c.latent_dim, c.dilations,
-                                   c.kernel_size)  # fmt: skip
+            self.encoder = Encoder(
+                c.channels, c.base_channels, c.channel_mults, c.strides, c.latent_dim, c.dilations, c.kernel_size
+            )
             dim = c.latent_dim
         elif c.encoder == "melnet":
-            self.encoder = MelNetEncoder(LogMelFrames(c.sample_rate, c.mel_n_fft, c.hop_length, c.n_mels), c.n_mels,
-                                         c.backbone_dim, c.backbone_intermediate, c.encoder_layers, c.latent_dim)  # fmt: skip
+            self.encoder = MelNetEncoder(
+                LogMelFrames(c.sample_rate, c.mel_n_fft, c.hop_length, c.n_mels),
+                c.n_mels,
+                c.backbone_dim,
+                c.backbone_intermediate,
+                c.encoder_layers,
+                c.latent_dim,
+            )
             dim = c.latent_dim
         else:
             self.encoder = LogMelFrames(c.sample_rate, c.mel_n_fft, c.hop_length, c.n_mels)
             dim = c.n_mels
         self.quantizer = rvq.build_rvq(dim, c)
-        self.decoder = ISTFTDecoder(dim, c.channels, c.backbone_dim, c.backbone_intermediate, c.backbone_layers,
-                                    c.stft_size, c.hop_length) if c.vocoder else None  # fmt: skip
+        self.decoder = (
+            ISTFTDecoder(
+                dim, c.channels, c.backbone_dim, c.backbone_intermediate, c.backbone_layers, c.stft_size, c.hop_length
+            )
+            if c.vocoder
+            else None
+        )
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> VocosCodec:
@@ -277,4 +332,3 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
             wav = self.encoder.invert(q.transpose(1, 2), self.config.griffin_lim_iters)  # [B, T * hop]
             return wav[:, None].expand(-1, self.channels, -1)  # [B, C, T * hop]
         return self.decoder(q.transpose(1, 2))  # [B, C, T * hop]
-

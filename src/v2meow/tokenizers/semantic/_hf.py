@@ -68,7 +68,9 @@ def truncate_layers(model: nn.Module, layer: int, kind: str) -> None:
     """Keep only the first `layer` transformer blocks: later ones never affect the tapped layer."""
     layers = model.encoder.layers
     if not 1 <= layer <= len(layers):
-        raise ConfigError(f"{kind}: layer must be in 1..{len(layers)} (the model has {len(layers)} layers), got {layer}")
+        raise ConfigError(
+            f"{kind}: layer must be in 1..{len(layers)} (the model has {len(layers)} layers), got {layer}"
+        )
     model.encoder.layers = nn.ModuleList(list(layers)[:layer])
     model.config.num_hidden_layers = layer
 
@@ -103,7 +105,9 @@ def preprocessor_config(weights: str) -> dict[str, Any]:
     from transformers.utils import cached_file
 
     try:
-        path = cached_file(weights, "preprocessor_config.json", local_files_only=True, _raise_exceptions_for_missing_entries=False)
+        path = cached_file(
+            weights, "preprocessor_config.json", local_files_only=True, _raise_exceptions_for_missing_entries=False
+        )
     except OSError:
         return {}
     if not path:
@@ -130,7 +134,11 @@ class TransformersBackbone(SemanticBackbone):
         import transformers
 
         spec = dict(spec)
-        config = getattr(transformers, cls.config_class).from_dict(spec.pop("config")) if "config" in spec else cls.tiny_config()
+        config = (
+            getattr(transformers, cls.config_class).from_dict(spec.pop("config"))
+            if "config" in spec
+            else cls.tiny_config()
+        )
         layer = int(spec.pop("layer", min(cls.default_layer, config.num_hidden_layers)))
         try:
             return cls(getattr(transformers, cls.model_class)(config), layer=layer, **spec)

@@ -86,24 +86,34 @@ def hubert_config_from_fairseq(model_cfg: dict[str, Any] | None, state: dict[str
 
     cfg = dict(model_cfg or {})
     notes: list[str] = []
-    convs = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"feature_extractor\.conv_layers\.(\d+)\.0\.weight", k)))
+    convs = sorted(
+        int(m.group(1)) for k in state if (m := re.fullmatch(r"feature_extractor\.conv_layers\.(\d+)\.0\.weight", k))
+    )
     layers = {int(m.group(1)) for k in state if (m := re.fullmatch(r"encoder\.layers\.(\d+)\..*", k))}
     if not convs or not layers or "encoder.layer_norm.weight" not in state:
         raise ConfigError("not a fairseq HuBERT state dict (no feature_extractor.conv_layers / encoder.layers keys)")
     conv_w = [state[f"feature_extractor.conv_layers.{i}.0.weight"] for i in convs]  # [C_out, C_in, K] each
     hidden = state["encoder.layer_norm.weight"].shape[0]
-    v_key = next(k for k in state if re.fullmatch(r"encoder\.pos_conv\.0\.(weight_v|parametrizations\.weight\.original1)", k))
+    v_key = next(
+        k for k in state if re.fullmatch(r"encoder\.pos_conv\.0\.(weight_v|parametrizations\.weight\.original1)", k)
+    )
     pos_v = state[v_key]  # [D, D / groups, K]
     if "conv_feature_layers" in cfg:
         spec = parse_conv_layers(cfg["conv_feature_layers"])
     else:
         default = parse_conv_layers(_DEFAULT_CONV)
         if [w.shape[2] for w in conv_w] != [k for _, k, _ in default]:
-            raise ConfigError("cannot infer the conv strides: the checkpoint has no conv_feature_layers and non-default kernels")
+            raise ConfigError(
+                "cannot infer the conv strides: the checkpoint has no conv_feature_layers and non-default kernels"
+            )
         spec = [(w.shape[0], k, s) for w, (_, k, s) in zip(conv_w, default)]
-        notes.append("no conv_feature_layers in the checkpoint config: assumed fairseq's default strides (5,2,2,2,2,2,2)")
+        notes.append(
+            "no conv_feature_layers in the checkpoint config: assumed fairseq's default strides (5,2,2,2,2,2,2)"
+        )
     if [(w.shape[0], w.shape[2]) for w in conv_w] != [(d, k) for d, k, _ in spec]:
-        raise ConfigError(f"conv layers in the weights {[tuple(w.shape) for w in conv_w]} disagree with the config {spec}")
+        raise ConfigError(
+            f"conv layers in the weights {[tuple(w.shape) for w in conv_w]} disagree with the config {spec}"
+        )
     layer_norm_convs = "feature_extractor.conv_layers.0.2.1.weight" in state
     mode = cfg.get("extractor_mode", "layer_norm" if layer_norm_convs else "default")
     if (mode == "layer_norm") != layer_norm_convs:
@@ -137,14 +147,20 @@ def hubert_config_from_fairseq(model_cfg: dict[str, Any] | None, state: dict[str
     return config, notes
 
 
-def map_fairseq_state(state: dict[str, torch.Tensor], target_keys: list[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
+def map_fairseq_state(
+    state: dict[str, torch.Tensor], target_keys: list[str]
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Rename fairseq HuBERT keys to transformers' `HubertModel` keys; returns `(state, dropped keys)`.
 
     Raises:
         ConfigError: a key that is neither mapped nor a known pre-training head.
     """
-    g_key = next(k for k in target_keys if k.startswith("encoder.pos_conv_embed.conv.") and k.endswith(("original0", "weight_g")))
-    v_key = next(k for k in target_keys if k.startswith("encoder.pos_conv_embed.conv.") and k.endswith(("original1", "weight_v")))
+    g_key = next(
+        k for k in target_keys if k.startswith("encoder.pos_conv_embed.conv.") and k.endswith(("original0", "weight_g"))
+    )
+    v_key = next(
+        k for k in target_keys if k.startswith("encoder.pos_conv_embed.conv.") and k.endswith(("original1", "weight_v"))
+    )
     out, dropped, unknown = {}, [], []
     for key, value in state.items():
         for pattern, repl in _RULES:
@@ -178,10 +194,19 @@ def hubert_to_fairseq(model) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         (r"feature_projection\.layer_norm\.(weight|bias)", r"layer_norm.\1"),
         (r"masked_spec_embed", "mask_emb"),
         (r"encoder\.pos_conv_embed\.conv\.bias", "encoder.pos_conv.0.bias"),
-        (r"encoder\.pos_conv_embed\.conv\.(?:parametrizations\.weight\.original0|weight_g)", "encoder.pos_conv.0.weight_g"),
-        (r"encoder\.pos_conv_embed\.conv\.(?:parametrizations\.weight\.original1|weight_v)", "encoder.pos_conv.0.weight_v"),
+        (
+            r"encoder\.pos_conv_embed\.conv\.(?:parametrizations\.weight\.original0|weight_g)",
+            "encoder.pos_conv.0.weight_g",
+        ),
+        (
+            r"encoder\.pos_conv_embed\.conv\.(?:parametrizations\.weight\.original1|weight_v)",
+            "encoder.pos_conv.0.weight_v",
+        ),
         (r"encoder\.layer_norm\.(weight|bias)", r"encoder.layer_norm.\1"),
-        (r"encoder\.layers\.(\d+)\.attention\.(q|k|v|out)_proj\.(weight|bias)", r"encoder.layers.\1.self_attn.\2_proj.\3"),
+        (
+            r"encoder\.layers\.(\d+)\.attention\.(q|k|v|out)_proj\.(weight|bias)",
+            r"encoder.layers.\1.self_attn.\2_proj.\3",
+        ),
         (r"encoder\.layers\.(\d+)\.layer_norm\.(weight|bias)", r"encoder.layers.\1.self_attn_layer_norm.\2"),
         (r"encoder\.layers\.(\d+)\.feed_forward\.intermediate_dense\.(weight|bias)", r"encoder.layers.\1.fc1.\2"),
         (r"encoder\.layers\.(\d+)\.feed_forward\.output_dense\.(weight|bias)", r"encoder.layers.\1.fc2.\2"),

@@ -119,13 +119,19 @@ def convert_fairseq_hubert(
     try:
         model.load_state_dict(mapped, strict=not missing)
     except RuntimeError as e:
-        raise ConfigError(f"{src}: tensor shapes do not fit the inferred config ({str(e).splitlines()[-1][:200]})") from None
+        raise ConfigError(
+            f"{src}: tensor shapes do not fit the inferred config ({str(e).splitlines()[-1][:200]})"
+        ) from None
     if dropped:
         notes.append(f"dropped pre-training heads: {', '.join(sorted(dropped))}")
     sample_rate = int(task_cfg.get("sample_rate", 16000) or 16000)
     normalize = bool(task_cfg.get("normalize", False))
     extractor = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=sample_rate, padding_value=0.0, do_normalize=normalize, return_attention_mask=normalize
+        feature_size=1,
+        sampling_rate=sample_rate,
+        padding_value=0.0,
+        do_normalize=normalize,
+        return_attention_mask=normalize,
     )
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         model.save_pretrained(str(tmp))

@@ -144,7 +144,9 @@ class HubertBackbone(TransformersBackbone):
             model,
             layer=cls.default_layer if layer is None else layer,
             sample_rate=sample_rate or int(pre.get("sampling_rate", 16000)),
-            normalize_waveform=bool(pre.get("do_normalize", False)) if normalize_waveform is None else normalize_waveform,
+            normalize_waveform=bool(pre.get("do_normalize", False))
+            if normalize_waveform is None
+            else normalize_waveform,
         )
         backbone.weights_source = weights
         return backbone

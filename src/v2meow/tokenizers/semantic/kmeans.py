@@ -90,7 +90,9 @@ def fit_centroids(
     batch_frames = batch_frames or default_batch_frames(k)
     pool_frames = pool_frames or 3 * batch_frames
     if k < 1 or batch_frames < k or pool_frames < batch_frames:
-        raise ConfigError(f"k-means: need 1 <= k <= batch_frames <= pool_frames, got {k}, {batch_frames}, {pool_frames}")
+        raise ConfigError(
+            f"k-means: need 1 <= k <= batch_frames <= pool_frames, got {k}, {batch_frames}, {pool_frames}"
+        )
     if not 0 < frame_fraction <= 1:
         raise ConfigError(f"k-means: frame_fraction must be in (0, 1], got {frame_fraction}")
     if max_frames is not None and max_frames < k:
@@ -169,7 +171,9 @@ class _Fit:
             self.std[self.std < 1e-5] = 1.0  # constant dims stay as they are
             sample = (sample - self.mean) / self.std
         centers, _ = kmeans_plusplus(sample, self.k, random_state=self.seed)
-        self.km = MiniBatchKMeans(n_clusters=self.k, init=centers, n_init=1, random_state=self.seed, compute_labels=False)
+        self.km = MiniBatchKMeans(
+            n_clusters=self.k, init=centers, n_init=1, random_state=self.seed, compute_labels=False
+        )
 
     def step(self, x: np.ndarray, pool: _Pool) -> None:
         if self.km is None:

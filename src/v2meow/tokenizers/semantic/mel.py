@@ -21,7 +21,9 @@ from v2meow.signal import dsp
 from v2meow.tokenizers.semantic.backbone import SemanticBackbone
 
 
-def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0, f_max: float | None = None) -> torch.Tensor:
+def mel_filterbank(
+    n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0, f_max: float | None = None
+) -> torch.Tensor:
     """Triangular filters, equally spaced on the HTK mel scale, each normalised to unit area
     (`v2meow.signal.dsp.mel_filterbank(norm="slaney")`).
 

@@ -10,7 +10,9 @@ from v2meow.tokenizers.semantic.hubert import HubertBackbone, MertBackbone
 from v2meow.tokenizers.semantic.mel import MelBackbone
 from v2meow.tokenizers.semantic.w2v_bert import W2VBertBackbone
 
-BACKBONES: dict[str, type[SemanticBackbone]] = {c.name: c for c in (MelBackbone, HubertBackbone, MertBackbone, W2VBertBackbone)}
+BACKBONES: dict[str, type[SemanticBackbone]] = {
+    c.name: c for c in (MelBackbone, HubertBackbone, MertBackbone, W2VBertBackbone)
+}
 
 
 def list_backbones() -> list[str]:

@@ -79,7 +79,9 @@ class SemanticTokenizerConfig(ComponentConfig):
 
     def __post_init__(self):
         if self.num_clusters < 1 or self.dim < 1:
-            raise ConfigError(f"semantic_tokenizer: num_clusters and dim must be positive ({self.num_clusters}, {self.dim})")
+            raise ConfigError(
+                f"semantic_tokenizer: num_clusters and dim must be positive ({self.num_clusters}, {self.dim})"
+            )
         if self.average_frames < 1:
             raise ConfigError(f"semantic_tokenizer: average_frames must be >= 1, got {self.average_frames}")
         if not self.chunk_seconds > 0:

@@ -16,7 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from v2meow.errors import ConfigError
-from v2meow.tokenizers.semantic._hf import LayerTap, TransformersBackbone, config_dict, load_hf, preprocessor_config, truncate_layers
+from v2meow.tokenizers.semantic._hf import (
+    LayerTap,
+    TransformersBackbone,
+    config_dict,
+    load_hf,
+    preprocessor_config,
+    truncate_layers,
+)
 
 DEFAULT_WEIGHTS = "facebook/w2v-bert-2.0"
 DEFAULT_LAYER = 7

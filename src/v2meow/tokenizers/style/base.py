@@ -217,7 +217,9 @@ def validate_texts(texts: str | bytes | Sequence[str | bytes]) -> tuple[list[str
         try:
             t.encode("utf-8")
         except UnicodeEncodeError:
-            raise ConfigError(f"{label} is not valid UTF-8 (it holds lone surrogates, e.g. undecodable bytes)") from None
+            raise ConfigError(
+                f"{label} is not valid UTF-8 (it holds lone surrogates, e.g. undecodable bytes)"
+            ) from None
         t = unicodedata.normalize("NFC", t).strip()
         if not t:
             raise ConfigError(f"{label} is empty or whitespace only; give a caption such as 'drum and bass'")
@@ -251,5 +253,7 @@ def prepare_audio(wav: torch.Tensor | np.ndarray, sample_rate: int, target_rate:
     if int(sample_rate) != target_rate:
         mono = torch.from_numpy(resample(mono[None].numpy(), int(sample_rate), target_rate)[0])  # [M]
         if mono.numel() == 0:
-            raise ConfigError(f"audio is too short: {wav.shape[1]} sample(s) at {sample_rate} Hz is none at {target_rate} Hz")
+            raise ConfigError(
+                f"audio is too short: {wav.shape[1]} sample(s) at {sample_rate} Hz is none at {target_rate} Hz"
+            )
     return mono.contiguous()

@@ -60,9 +60,18 @@ KNOWN_CLAP_REPOS = (
 TOKENIZER_DIR = "tokenizer"
 #: ClapFeatureExtractor constructor arguments kept in config.json.
 _FE_FIELDS = (
-    "feature_size", "sampling_rate", "hop_length", "max_length_s", "fft_window_size", "padding_value",
-    "frequency_min", "frequency_max", "top_db", "truncation", "padding",
-)  # fmt: skip
+    "feature_size",
+    "sampling_rate",
+    "hop_length",
+    "max_length_s",
+    "fft_window_size",
+    "padding_value",
+    "frequency_min",
+    "frequency_max",
+    "top_db",
+    "truncation",
+    "padding",
+)
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -166,14 +175,18 @@ class ClapStyleEmbedder(StyleEmbedder):
             tokenizer = AutoTokenizer.from_pretrained(ref, local_files_only=True)
         except OSError as e:
             if is_dir:
-                raise MissingWeightsError(f"{ref}: not a complete CLAP checkpoint directory ({_first_line(e)})") from None
+                raise MissingWeightsError(
+                    f"{ref}: not a complete CLAP checkpoint directory ({_first_line(e)})"
+                ) from None
             raise MissingWeightsError(_download_hint(ref)) from None
         except (ValueError, KeyError, TypeError) as e:
             raise ConfigError(f"{ref}: not a usable CLAP checkpoint ({_first_line(e)})") from None
         return cls(model, feature_extractor, tokenizer, source=ref, batch_size=batch_size)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> ClapStyleEmbedder:
+    def from_pretrained(
+        cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu"
+    ) -> ClapStyleEmbedder:
         """Load a component directory written by `save_pretrained` (or a plain transformers CLAP directory)."""
         directory = Path(directory)
         raw = _read_config(directory)
@@ -199,7 +212,9 @@ class ClapStyleEmbedder(StyleEmbedder):
         try:
             tokenizer = AutoTokenizer.from_pretrained(directory / TOKENIZER_DIR, local_files_only=True)
         except (OSError, ValueError) as e:
-            raise MissingWeightsError(f"{directory / TOKENIZER_DIR}: tokenizer files missing or unreadable ({_first_line(e)})") from None
+            raise MissingWeightsError(
+                f"{directory / TOKENIZER_DIR}: tokenizer files missing or unreadable ({_first_line(e)})"
+            ) from None
         emb = cls(model, feature_extractor, tokenizer, source=config.source, batch_size=config.batch_size)
         emb.load_weights(directory / WEIGHTS_NAME, map_location=map_location)
         emb.config.embedded = True
@@ -217,7 +232,9 @@ class ClapStyleEmbedder(StyleEmbedder):
         if embed_weights is None:
             embed_weights = not self.config.source
         if not embed_weights and not self.config.source:
-            raise ConfigError("clap: this embedder was built in memory and has no source to name; save with embed_weights=True")
+            raise ConfigError(
+                "clap: this embedder was built in memory and has no source to name; save with embed_weights=True"
+            )
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if embed_weights:
@@ -241,7 +258,11 @@ class ClapStyleEmbedder(StyleEmbedder):
         out = []
         for i in range(0, len(texts), self.config.batch_size):
             enc = self.tokenizer(
-                texts[i : i + self.config.batch_size], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+                texts[i : i + self.config.batch_size],
+                padding=True,
+                truncation=True,
+                max_length=max_len,
+                return_tensors="pt",
             )
             feats = self.model.get_text_features(
                 input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)

@@ -47,8 +47,9 @@ DEBUG_FEATURE_EXTRACTOR = {
 
 def debug_tokenizer():
     """A byte-level BPE `RobertaTokenizer` with no merges: one token per UTF-8 byte (261 ids)."""
-    from tokenizers import pre_tokenizers
     from transformers import RobertaTokenizer
+
+    from tokenizers import pre_tokenizers
 
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
     for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):

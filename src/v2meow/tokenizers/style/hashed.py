@@ -117,7 +117,9 @@ class HashedTextEmbedder(StyleEmbedder):
         return feats
 
     def _bucket(self, key: str) -> tuple[int, float]:
-        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8, salt=self.config.seed.to_bytes(8, "little")).digest()
+        digest = hashlib.blake2b(
+            key.encode("utf-8"), digest_size=8, salt=self.config.seed.to_bytes(8, "little")
+        ).digest()
         h = int.from_bytes(digest, "little")
         return (h >> 1) % self.config.num_buckets, 1.0 if h & 1 else -1.0
 

@@ -56,7 +56,9 @@ def analyze(wav: np.ndarray, sample_rate: int, delta: float = 0.1) -> MusicAnaly
     flux = onset_envelope(x.astype(np.float32), sample_rate)  # [F] at ENV_RATE
     scale = np.percentile(flux, 99) if flux.size else 0.0
     env = flux / scale if scale > 1e-9 else np.zeros_like(flux)
-    onset_frames = pick_peaks(env, ENV_RATE, pre_max=0.05, post_max=0.05, pre_avg=0.25, post_avg=0.25, delta=delta, wait=0.1)
+    onset_frames = pick_peaks(
+        env, ENV_RATE, pre_max=0.05, post_max=0.05, pre_avg=0.25, post_avg=0.25, delta=delta, wait=0.1
+    )
     r = round(0.25 * ENV_RATE)
     strengths = np.clip((env - sliding_mean(env, r, r))[onset_frames], 0.0, 1.0)
     tempo = estimate_tempo(env, ENV_RATE, min_bpm=60.0, max_bpm=200.0)
@@ -67,11 +69,21 @@ def analyze(wav: np.ndarray, sample_rate: int, delta: float = 0.1) -> MusicAnaly
     total = power.sum(1) + 1e-12  # [F]
     centroid = (power @ freqs) / total
     edges = np.searchsorted(freqs, _BAND_EDGES)
-    bands = np.stack([power[:, : edges[0]].sum(1), power[:, edges[0] : edges[1]].sum(1), power[:, edges[1] :].sum(1)], 1)
+    bands = np.stack(
+        [power[:, : edges[0]].sum(1), power[:, edges[0] : edges[1]].sum(1), power[:, edges[1] :].sum(1)], 1
+    )
     bands = bands / bands.sum(1, keepdims=True).clip(1e-12)  # [F, 3]
     db = 10.0 * np.log10(total)
     loudness = np.clip((db - (db.max() - 60.0)) / 60.0, 0.0, 1.0)
     return MusicAnalysis(
-        rate=ENV_RATE, duration=x.size / sample_rate, envelope=env, onsets=onset_frames / ENV_RATE,
-        strengths=strengths, tempo=tempo, beats=beat_frames / ENV_RATE, centroid=centroid, bands=bands, loudness=loudness,
-    )  # fmt: skip
+        rate=ENV_RATE,
+        duration=x.size / sample_rate,
+        envelope=env,
+        onsets=onset_frames / ENV_RATE,
+        strengths=strengths,
+        tempo=tempo,
+        beats=beat_frames / ENV_RATE,
+        centroid=centroid,
+        bands=bands,
+        loudness=loudness,
+    )

@@ -9,7 +9,7 @@ Writes `docs/proof.md` (figures) and `docs/proof.png` (plots):
    flatness, chroma similarity and tempo against the weight-free mel + Griffin-Lim reference,
    as `bench/codec.py` measures) and generated-vs-held-out FAD (weight-free mel-statistics backbone);
 4. text control: "fast ..." vs "slow ..." prompts on the same videos and seeds, estimated tempo;
-5. the ladder (`v2meow.demo.ladder`): which link of the chain keeps the rhythm, each fed ground truth.
+5. the ladder (`recipes.ladder`): which link of the chain keeps the rhythm, each fed ground truth.
 
 Targets are reported with the measured value whether or not they are met.
 """
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recipes import ladder
 from v2meow import media
-from v2meow.demo import ladder
 from v2meow.evaluation.beats import beat_scores, music_rhythm, video_motion, video_rhythm
 from v2meow.pipelines import V2MeowPipeline
 
@@ -48,13 +48,14 @@ def _tempo(wav: torch.Tensor, sr: int) -> float:
     return float("nan") if r.tempo is None else float(r.tempo)
 
 
-def tempo_following(pipe: V2MeowPipeline, work: Path, seconds: float, seeds: int, cfg_rhythm: float | None = None) -> dict:
+def tempo_following(
+    pipe: V2MeowPipeline, work: Path, seconds: float, seeds: int, cfg_rhythm: float | None = None
+) -> dict:
     """Pulse videos at 6 tempi x `seeds`; with `cfg_rhythm`, guidance on stage 1's rhythm channel alone."""
     from scipy.stats import spearmanr
 
+    from recipes.visualizer import render_pulse
     from v2meow.signal.rhythm import octave_deviation
-
-    from v2meow.demo.visualizer import render_pulse
 
     rows = []
     for bpm in TEMPI:
@@ -66,7 +67,9 @@ def tempo_following(pipe: V2MeowPipeline, work: Path, seconds: float, seeds: int
             rows.append((bpm, seed, _tempo(out.audio[0], out.sample_rate)))
     got = np.array([r[2] for r in rows])
     ok = np.isfinite(got)
-    rho = float(spearmanr([r[0] for r in rows if np.isfinite(r[2])], got[ok]).statistic) if ok.sum() > 2 else float("nan")
+    rho = (
+        float(spearmanr([r[0] for r in rows if np.isfinite(r[2])], got[ok]).statistic) if ok.sum() > 2 else float("nan")
+    )
     dev = float(np.nanmedian([octave_deviation(t, b) if np.isfinite(t) else np.nan for b, _, t in rows]))
     return {"rows": rows, "spearman": rho, "median_deviation": dev, "target": 0.8, "target_deviation": 0.08}
 
@@ -95,8 +98,13 @@ def beat_alignment(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds:
         for k in range(1, n)
     ]
     ratio = float(np.nanmean(own) / np.nanmean(shuffled)) if np.nanmean(shuffled) > 0 else float("nan")
-    return {"own": float(np.nanmean(own)), "shuffled": float(np.nanmean(shuffled)), "ratio": ratio, "target_ratio": 2.0,
-            "music": music}  # fmt: skip
+    return {
+        "own": float(np.nanmean(own)),
+        "shuffled": float(np.nanmean(shuffled)),
+        "ratio": ratio,
+        "target_ratio": 2.0,
+        "music": music,
+    }
 
 
 def codec_quality(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: float) -> dict:
@@ -121,8 +129,12 @@ def codec_quality(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: 
         rec16 = torch.from_numpy(media.resample(rec.mean(0, keepdim=True).numpy(), codec.sample_rate, 16000)[0])
         rows.append(meter.measure(orig16, rec16))
         ref_rows.append(meter.measure(orig16, mel_griffin_lim(orig16, 16000)))
-    return {"mel_distance": float(np.mean(dists)), "si_snr_db": float(np.mean(snrs)), "codec": summarize(rows),
-            "reference": summarize(ref_rows)}  # fmt: skip
+    return {
+        "mel_distance": float(np.mean(dists)),
+        "si_snr_db": float(np.mean(snrs)),
+        "codec": summarize(rows),
+        "reference": summarize(ref_rows),
+    }
 
 
 def fad(generated: list[tuple[torch.Tensor, int]], data: Path, clips: list[dict], seconds: float) -> float:
@@ -157,9 +169,12 @@ def text_control(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: f
     pairs = [(f, s) for f, s in zip(tempos["fast"], tempos["slow"]) if np.isfinite(f) and np.isfinite(s)]
     wins = sum(f > s for f, s in pairs)
     return {
-        "fast": float(np.nanmean(tempos["fast"])), "slow": float(np.nanmean(tempos["slow"])), "pairs": len(pairs),
-        "fast_wins": wins, "sign_test_p": float(binomtest(wins, len(pairs), 0.5, alternative="greater").pvalue) if pairs else float("nan"),
-    }  # fmt: skip
+        "fast": float(np.nanmean(tempos["fast"])),
+        "slow": float(np.nanmean(tempos["slow"])),
+        "pairs": len(pairs),
+        "fast_wins": wins,
+        "sign_test_p": float(binomtest(wins, len(pairs), 0.5, alternative="greater").pvalue) if pairs else float("nan"),
+    }
 
 
 def plot(result: dict, path: Path) -> None:
@@ -172,7 +187,11 @@ def plot(result: dict, path: Path) -> None:
     rows = np.array([(r[0], r[2]) for r in result["tempo"]["rows"]], dtype=float)
     axes[0].scatter(rows[:, 0], rows[:, 1])
     axes[0].plot(TEMPI, TEMPI, "k--", lw=0.8, label="music tempo = pulse tempo")
-    axes[0].set(xlabel="video pulse (BPM)", ylabel="generated music tempo (BPM)", title=f"tempo following, Spearman {result['tempo']['spearman']:.2f}")
+    axes[0].set(
+        xlabel="video pulse (BPM)",
+        ylabel="generated music tempo (BPM)",
+        title=f"tempo following, Spearman {result['tempo']['spearman']:.2f}",
+    )
     axes[0].legend(fontsize=8)
     b = result["beats"]
     axes[1].bar(["own video", "shuffled videos"], [b["own"], b["shuffled"]], color=["tab:blue", "tab:gray"])
@@ -192,9 +211,14 @@ def write_report(result: dict, path: Path) -> None:
         "|---|---|---|",
         f"| tempo following: Spearman(pulse BPM, music BPM), 6 tempi x {result['seeds']} seeds | {t['spearman']:.2f} | >= {t['target']} |",
         f"| tempo following: median octave-folded deviation of the music's tempo from the pulse's | {t['median_deviation']:.3f} | <= {t['target_deviation']} |",
-        *([] if result.get("tempo_rhythm") is None else [
-            f"| the same with guidance 3 on the rhythm channel (`--cfg-rhythm 3`): Spearman / median deviation | "
-            f"{result['tempo_rhythm']['spearman']:.2f} / {result['tempo_rhythm']['median_deviation']:.3f} | >= 0.8 / <= 0.08 |"]),
+        *(
+            []
+            if result.get("tempo_rhythm") is None
+            else [
+                f"| the same with guidance 3 on the rhythm channel (`--cfg-rhythm 3`): Spearman / median deviation | "
+                f"{result['tempo_rhythm']['spearman']:.2f} / {result['tempo_rhythm']['median_deviation']:.3f} | >= 0.8 / <= 0.08 |"
+            ]
+        ),
         f"| beat alignment with own video / shuffled videos ({result['clips']} held-out clips) | {b['own']:.3f} / {b['shuffled']:.3f} = {b['ratio']:.2f}x | >= {b['target_ratio']}x |",
         f"| codec on held-out clips: multi-scale mel distance | {c['mel_distance']:.3f} | lower is better |",
         f"| codec on held-out clips: SI-SNR | {c['si_snr_db']:.1f} dB | higher is better |",
@@ -211,20 +235,33 @@ def write_report(result: dict, path: Path) -> None:
         "",
         "| link, given ground truth | median deviation |",
         "|---|---|",
-        *[f"| {LADDER_LINKS.get(k, k)} | {'n/a' if v is None else f'{v:.3f}'} |" for k, v in result["ladder"]["median_deviation"].items()],
+        *[
+            f"| {LADDER_LINKS.get(k, k)} | {'n/a' if v is None else f'{v:.3f}'} |"
+            for k, v in result["ladder"]["median_deviation"].items()
+        ],
         "",
         "Per-video tempo rows (pulse BPM, seed, estimated music BPM):",
         "",
         *[f"- {r[0]} BPM, seed {r[1]}: {r[2]:.1f}" for r in t["rows"]],
-        *([] if result.get("tempo_rhythm") is None else ["", "The same with `--cfg-rhythm 3`:", "",
-          *[f"- {r[0]} BPM, seed {r[1]}: {r[2]:.1f}" for r in result["tempo_rhythm"]["rows"]]]),
+        *(
+            []
+            if result.get("tempo_rhythm") is None
+            else [
+                "",
+                "The same with `--cfg-rhythm 3`:",
+                "",
+                *[f"- {r[0]} BPM, seed {r[1]}: {r[2]:.1f}" for r in result["tempo_rhythm"]["rows"]],
+            ]
+        ),
         "",
     ]
     path.write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.proof", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m recipes.proof", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--bundle", default="checkpoints/demo")
     p.add_argument("--data", default="data/demo")
     p.add_argument("--out", default="docs")

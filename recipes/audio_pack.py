@@ -1,6 +1,6 @@
 """A compact codec-training pack: 16 kHz mono FLAC excerpts of the demo's TRAINING tracks.
 
-    python -m v2meow.demo.audio_pack --data data/demo --out .devpack/codec_audio --max-mb 35
+    python -m recipes.audio_pack --data data/demo --out .devpack/codec_audio --max-mb 35
 
 Reads `tracks.json` of the demo data, keeps the tracks of the training split only (never
 the held-out package), and writes `excerpts` evenly spaced excerpts of `seconds` from each
@@ -33,7 +33,9 @@ def build_pack(data: Path, out: Path, seconds: float, excerpts: int, max_mb: flo
             start = t["duration"] * (i + 0.5) / excerpts - seconds / 2
             if start < 0 or start + seconds > t["duration"]:
                 continue
-            wav, _ = media.read_audio(data / t["path"], sample_rate=sample_rate, channels=1, start=start, duration=seconds)
+            wav, _ = media.read_audio(
+                data / t["path"], sample_rate=sample_rate, channels=1, start=start, duration=seconds
+            )
             if float(wav.abs().max()) < 0.01:
                 continue
             path = out / t["package"] / f"{Path(t['path']).stem}-{i}.flac"
@@ -50,8 +52,9 @@ def build_pack(data: Path, out: Path, seconds: float, excerpts: int, max_mb: flo
 def main(argv: list[str] | None = None) -> int:
     from v2meow.cli.common import run
 
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.audio_pack", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m recipes.audio_pack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data", default="data/demo", help="demo data folder (with tracks.json)")
     p.add_argument("--out", default=".devpack/codec_audio", help="output folder")
     p.add_argument("--seconds", type=float, default=15.0, help="excerpt length")

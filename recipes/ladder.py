@@ -14,7 +14,7 @@ compared with the true one by the octave-folded deviation
 5. `stage1`: stage 1's semantic tokens for silent videos pulsing at known tempi, read as in 3,
    without and with guidance.
 
-Run: `python -m v2meow.demo.ladder [--bundle checkpoints/demo] [--data data/demo] [--out FILE.json]`.
+Run: `python -m recipes.ladder [--bundle checkpoints/demo] [--data data/demo] [--out FILE.json]`.
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ def held_out_excerpts(data: Path, n: int, seconds: float) -> list[tuple[str, tor
     return out
 
 
-def music_links(pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides: dict | None = None) -> dict[str, list[float]]:
+def music_links(
+    pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides: dict | None = None
+) -> dict[str, list[float]]:
     """Deviation per excerpt for the links that start from music: codec, stage3, semantic, and
     stage2 (`stage2_seeds` resyntheses per excerpt; `overrides` as for `pipe(...)`, e.g. temperatures)."""
     devs: dict[str, list[float]] = {"codec": [], "stage3": [], "semantic": [], "stage2": []}
@@ -93,8 +95,9 @@ def music_links(pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides:
             codes = pipe.codec.encode(torch.from_numpy(codec_wav)[None])  # [1, K, T]
             round_trip = pipe.codec.decode(codes, length=n)[0]
             coarse = codes[:, : pipe.codec.num_coarse]
-            fine = pipe.fine_tokens(coarse, n / pipe.codec.sample_rate, generation=gen,
-                                    generator=torch.Generator().manual_seed(seed))  # fmt: skip
+            fine = pipe.fine_tokens(
+                coarse, n / pipe.codec.sample_rate, generation=gen, generator=torch.Generator().manual_seed(seed)
+            )
             from_coarse = pipe.decode(coarse, fine, n / pipe.codec.sample_rate)[0]
         devs["codec"].append(octave_deviation(music_tempo(round_trip, pipe.codec.sample_rate), truth))
         devs["stage3"].append(octave_deviation(music_tempo(from_coarse, pipe.codec.sample_rate), truth))
@@ -106,10 +109,12 @@ def music_links(pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides:
     return devs
 
 
-def stage1_link(pipe, seconds: float, seeds: int, guidance: float | dict[str, float], overrides: dict | None = None) -> list[float]:
+def stage1_link(
+    pipe, seconds: float, seeds: int, guidance: float | dict[str, float], overrides: dict | None = None
+) -> list[float]:
     """Deviation of stage 1's tokens (read as in `token_tempo`) from each pulse video's tempo;
     `guidance`: the scale of all conditions together, or scales by condition name."""
-    from v2meow.demo.visualizer import render_pulse
+    from recipes.visualizer import render_pulse
 
     devs = []
     scales = {"guidance": (guidance, {}, {})} if isinstance(guidance, dict) else {"cfg": (guidance, 1.0, 1.0)}
@@ -122,8 +127,14 @@ def stage1_link(pipe, seconds: float, seeds: int, guidance: float | dict[str, fl
             for seed in range(seeds):
                 rhythm = pipe.rhythm_channel(video, feats) if pipe.uses_rhythm else None
                 with torch.inference_mode():
-                    tokens = pipe.semantic_tokens(feats, None, num_samples=1, generation=gen, rhythm=rhythm,
-                                                  generator=torch.Generator().manual_seed(seed))[0]  # fmt: skip
+                    tokens = pipe.semantic_tokens(
+                        feats,
+                        None,
+                        num_samples=1,
+                        generation=gen,
+                        rhythm=rhythm,
+                        generator=torch.Generator().manual_seed(seed),
+                    )[0]
                 devs.append(octave_deviation(token_tempo(pipe.semantic, tokens.cpu()), bpm))
     return devs
 
@@ -132,11 +143,22 @@ def run(bundle: str, data: Path, clips: int = 8, seconds: float = 10.0, seeds: i
     from v2meow.pipelines import V2MeowPipeline
 
     torch.set_num_threads(1)
-    return {"bundle": str(bundle), **measure(V2MeowPipeline.from_pretrained(bundle), data, clips, seconds, seeds, **options)}
+    return {
+        "bundle": str(bundle),
+        **measure(V2MeowPipeline.from_pretrained(bundle), data, clips, seconds, seeds, **options),
+    }
 
 
-def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int = 2, stage2_seeds: int = 1,
-            overrides: dict | None = None, stage1: bool = True) -> dict:  # fmt: skip
+def measure(
+    pipe,
+    data: Path,
+    clips: int = 8,
+    seconds: float = 10.0,
+    seeds: int = 2,
+    stage2_seeds: int = 1,
+    overrides: dict | None = None,
+    stage1: bool = True,
+) -> dict:
     """Every link's deviations for a loaded pipeline (see the module docstring); `overrides` (e.g.
     `temperatures`) apply to every link that samples; `stage1=False` skips the pulse videos."""
     excerpts = held_out_excerpts(data, clips, seconds)
@@ -147,28 +169,42 @@ def measure(pipe, data: Path, clips: int = 8, seconds: float = 10.0, seeds: int 
         if pipe.uses_rhythm:  # guidance on the rhythm channel alone
             links["stage1_rhythm_guidance3"] = stage1_link(pipe, seconds, seeds, {"rhythm": 3.0}, overrides)
     return {
-        "clips": [e[0] for e in excerpts], "seconds": seconds,
-        "median_deviation": {k: round(float(np.nanmedian(v)), 3) if np.isfinite(v).any() else None for k, v in links.items()},
+        "clips": [e[0] for e in excerpts],
+        "seconds": seconds,
+        "median_deviation": {
+            k: round(float(np.nanmedian(v)), 3) if np.isfinite(v).any() else None for k, v in links.items()
+        },
         "deviations": {k: [round(x, 3) for x in v] for k, v in links.items()},
-        "chance": 0.25, "target_stage2": 0.05,
-    }  # fmt: skip
+        "chance": 0.25,
+        "target_stage2": 0.05,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.ladder", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m recipes.ladder", description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", default="checkpoints/demo")
     p.add_argument("--data", default="data/demo", help="the demo data (make demo-data)")
     p.add_argument("--clips", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--seeds", type=int, default=2, help="seeds per pulse tempo for the stage-1 link")
     p.add_argument("--stage2-seeds", type=int, default=1, help="resyntheses per clip for the stage-2 link")
-    p.add_argument("--temperatures", metavar="T1,T2,T3", help="sampling temperatures of the stages (default: the bundle's)")
+    p.add_argument(
+        "--temperatures", metavar="T1,T2,T3", help="sampling temperatures of the stages (default: the bundle's)"
+    )
     p.add_argument("--no-stage1", action="store_true", help="skip the stage-1 link (pulse videos)")
     p.add_argument("--out", help="also write the result as JSON here")
     a = p.parse_args(argv)
     overrides = {"temperatures": tuple(float(t) for t in a.temperatures.split(","))} if a.temperatures else None
-    result = run(a.bundle, Path(a.data), a.clips, a.seconds, a.seeds, stage2_seeds=a.stage2_seeds, overrides=overrides,
-                 stage1=not a.no_stage1)  # fmt: skip
+    result = run(
+        a.bundle,
+        Path(a.data),
+        a.clips,
+        a.seconds,
+        a.seeds,
+        stage2_seeds=a.stage2_seeds,
+        overrides=overrides,
+        stage1=not a.no_stage1,
+    )
     text = json.dumps(result, indent=2)
     if a.out:
         from v2meow.io import atomic_output

@@ -1,6 +1,6 @@
 """A deterministic music visualizer: small videos whose picture follows their music.
 
-Each frame has three layers, driven by `v2meow.demo.analysis` of the music:
+Each frame has three layers, driven by `recipes.analysis` of the music:
 
 - a disc that jumps to a new place and swells on every onset (then shrinks back);
   its hue follows the spectral centroid (red = dark timbre, violet = bright);
@@ -27,8 +27,8 @@ import av
 import numpy as np
 import torch
 
+from recipes.analysis import MusicAnalysis, analyze
 from v2meow import media
-from v2meow.demo.analysis import MusicAnalysis, analyze
 from v2meow.errors import ConfigError
 from v2meow.io import atomic_output
 
@@ -173,8 +173,13 @@ def encode(frames, path: Path, fps: float, size: tuple[int, int], crf: int = 25)
         stream = out.add_stream("libx264", rate=rate)
         stream.height, stream.width = size
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1", "g": str(max(1, round(2 * fps))),
-                          "x264-params": "mbtree=0"}  # fmt: skip
+        stream.options = {
+            "crf": str(crf),
+            "preset": "medium",
+            "threads": "1",
+            "g": str(max(1, round(2 * fps))),
+            "x264-params": "mbtree=0",
+        }
         for n, rgb in enumerate(frames, 1):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts, frame.time_base = n - 1, 1 / rate

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recipes._jsonio import read_json, relative, write_json
 from v2meow import media
-from v2meow.demo._jsonio import read_json, relative, write_json
 from v2meow.errors import ConfigError, MediaError
 
 FORMAT_VERSION = 1
@@ -78,12 +78,20 @@ def cut_clips(
         perm = np.random.default_rng([seed, zlib.crc32(split.encode())]).permutation(len(eligible))
         order[split] = [eligible[i] for i in perm]
     quota = {
-        s: max_clips_per_track if budgets[s] is None or not order[s]
+        s: max_clips_per_track
+        if budgets[s] is None or not order[s]
         else min(max_clips_per_track, math.ceil(budgets[s] / (len(order[s]) * 0.5 * (lo + hi))))
         for s in order
-    }  # fmt: skip
-    params = {"clip_seconds": [lo, hi], "sample_rate": sample_rate, "seed": seed, "silence_db": silence_db,
-              "relative_db": relative_db, "quota": quota, "budget_seconds": budgets}  # fmt: skip
+    }
+    params = {
+        "clip_seconds": [lo, hi],
+        "sample_rate": sample_rate,
+        "seed": seed,
+        "silence_db": silence_db,
+        "relative_db": relative_db,
+        "quota": quota,
+        "budget_seconds": budgets,
+    }
     index_path = out_dir / "clips.json"
     previous = read_json(index_path, default={"params": None})
     done: dict[str, list[dict]] = {}
@@ -101,7 +109,9 @@ def cut_clips(
             entries = done.get(track["id"])
             if entries is None or not all(Path(c["path"]).exists() for c in entries):
                 rng = np.random.default_rng([seed, zlib.crc32(track["id"].encode())])
-                entries = _cut_track(track, out_dir, lo, hi, sample_rate, quota[split], rng, silence_db, relative_db, log)
+                entries = _cut_track(
+                    track, out_dir, lo, hi, sample_rate, quota[split], rng, silence_db, relative_db, log
+                )
             for c in entries:
                 if budgets[split] is None or used < budgets[split]:
                     clips.append(c)
@@ -114,10 +124,24 @@ def cut_clips(
     return clips
 
 
-def _write_index(path: Path, params: dict, clips: list[dict], spare: list[dict], done: list[str], complete: bool) -> None:
-    rel = lambda cs: [{**c, "path": relative(c["path"], path.parent)} for c in cs]  # noqa: E731
-    write_json(path, {"format_version": FORMAT_VERSION, "complete": complete, "params": params,
-                      "clips": rel(clips), "spare": rel(spare), "tracks_done": done})  # fmt: skip
+def _write_index(
+    path: Path, params: dict, clips: list[dict], spare: list[dict], done: list[str], complete: bool
+) -> None:
+
+    def rel(cs: list[dict]) -> list[dict]:
+        return [{**c, "path": relative(c["path"], path.parent)} for c in cs]
+
+    write_json(
+        path,
+        {
+            "format_version": FORMAT_VERSION,
+            "complete": complete,
+            "params": params,
+            "clips": rel(clips),
+            "spare": rel(spare),
+            "tracks_done": done,
+        },
+    )
 
 
 def active_span(x: np.ndarray, sample_rate: int, silence_db: float, relative_db: float) -> tuple[np.ndarray, int, int]:
@@ -138,9 +162,17 @@ def active_span(x: np.ndarray, sample_rate: int, silence_db: float, relative_db:
 
 
 def _cut_track(
-    track: dict, out_dir: Path, lo: float, hi: float, sample_rate: int, n_max: int,
-    rng: np.random.Generator, silence_db: float, relative_db: float, log: Callable[[str], None],
-) -> list[dict]:  # fmt: skip
+    track: dict,
+    out_dir: Path,
+    lo: float,
+    hi: float,
+    sample_rate: int,
+    n_max: int,
+    rng: np.random.Generator,
+    silence_db: float,
+    relative_db: float,
+    log: Callable[[str], None],
+) -> list[dict]:
     """Decode one track, write its clips, return their entries (paths absolute)."""
     try:
         wav, _ = media.read_audio(track["path"], sample_rate=sample_rate, channels=1)  # [1, N]
@@ -165,11 +197,19 @@ def _cut_track(
         path = out_dir / "clips" / track["package"] / f"{slug}-{k:02d}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         media.write_audio(path, clip[None], sample_rate)
-        entries.append({
-            "id": f"{track['id']}-{k:02d}", "path": str(path.resolve()), "track": track["id"],
-            "package": track["package"], "split": track["split"], "licence": track["licence"],
-            "offset": offset, "duration": round(len(clip) / sample_rate, 3), "sample_rate": sample_rate,
-        })  # fmt: skip
+        entries.append(
+            {
+                "id": f"{track['id']}-{k:02d}",
+                "path": str(path.resolve()),
+                "track": track["id"],
+                "package": track["package"],
+                "split": track["split"],
+                "licence": track["licence"],
+                "offset": offset,
+                "duration": round(len(clip) / sample_rate, 3),
+                "sample_rate": sample_rate,
+            }
+        )
     return entries
 
 
@@ -186,7 +226,8 @@ def summarize_clips(clips: list[dict]) -> str:
     for split in sorted({c["split"] for c in clips}):
         cs = [c for c in clips if c["split"] == split]
         lic = Counter(c["licence"] for c in cs)
-        lines.append(f"{split}: {len(cs)} clips, {sum(c['duration'] for c in cs) / 60:.1f} min from "
-                     f"{len({c['track'] for c in cs})} tracks; licences: "
-                     + ", ".join(f"{k} x{v}" for k, v in lic.most_common()))  # fmt: skip
+        lines.append(
+            f"{split}: {len(cs)} clips, {sum(c['duration'] for c in cs) / 60:.1f} min from "
+            f"{len({c['track'] for c in cs})} tracks; licences: " + ", ".join(f"{k} x{v}" for k, v in lic.most_common())
+        )
     return "\n".join(lines) or "no clips"

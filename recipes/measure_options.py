@@ -1,6 +1,6 @@
 """Measure a stage-1 option on the demo data: beat alignment of generated music vs the shuffle baseline.
 
-    python -m v2meow.demo.measure_options runs/demo/stage1/stage1 runs/demo/stage1_beats/stage1
+    python -m recipes.measure_options runs/demo/stage1/stage1 runs/demo/stage1_beats/stage1
 
 Each stage-1 directory replaces the demo bundle's stage 1 (stages 2-3 and the codec stay);
 music is generated for held-out clips and scored against its own video and shuffled videos
@@ -13,13 +13,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from v2meow.demo.proof import beat_alignment, held_out
+from recipes.proof import beat_alignment, held_out
 from v2meow.pipelines import V2MeowPipeline
 from v2meow.stages.stage1 import Stage1
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.measure_options", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m recipes.measure_options",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("stage1", nargs="+", help="stage-1 component directories to compare")
     p.add_argument("--bundle", default="checkpoints/demo")
     p.add_argument("--data", default="data/demo")

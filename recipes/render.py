@@ -1,6 +1,6 @@
 """Render the visualizer video of every clip of a `clips.json`: the (video, music) pairs of the demo.
 
-    python -m v2meow.demo.render --clips data/demo/clips.json --out data/demo/videos
+    python -m recipes.render --clips data/demo/clips.json --out data/demo/videos
 
 Writes `<out>/<package>/<clip>.mp4` (music muxed in) and `<out>/videos.json` (one entry
 per video: paths, split, licence, tempo, onset and beat counts). Resumable: a video
@@ -20,10 +20,10 @@ import av
 import torch
 from tqdm import tqdm
 
+from recipes._jsonio import read_json, relative, write_json
+from recipes.clips import load_clips
+from recipes.visualizer import render
 from v2meow import media
-from v2meow.demo._jsonio import read_json, relative, write_json
-from v2meow.demo.clips import load_clips
-from v2meow.demo.visualizer import render
 from v2meow.errors import ConfigError
 from v2meow.io import atomic_output
 
@@ -68,10 +68,15 @@ def render_clips(
             wav, sr = media.read_audio(clip["path"], channels=1)  # [1, N] at the clip's own rate
             info = render(wav, sr, path, fps=fps, size=size, crf=crf)
             entry = {
-                "id": clip["id"], "video": str(path.resolve()), **_clip_fields(clip),
-                "duration": round(wav.shape[-1] / sr, 3), "frames": info.frames,
-                "tempo": None if info.tempo is None else round(info.tempo, 2), "onsets": info.onsets, "beats": info.beats,
-            }  # fmt: skip
+                "id": clip["id"],
+                "video": str(path.resolve()),
+                **_clip_fields(clip),
+                "duration": round(wav.shape[-1] / sr, 3),
+                "frames": info.frames,
+                "tempo": None if info.tempo is None else round(info.tempo, 2),
+                "onsets": info.onsets,
+                "beats": info.beats,
+            }
         videos.append(entry)
         _write_index(index_path, params, videos)
     _write_index(index_path, params, videos)
@@ -106,7 +111,7 @@ def contact_sheet(video: str | os.PathLike, png: str | os.PathLike, seconds: flo
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.render", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m recipes.render", description=__doc__.split("\n\n")[0])
     p.add_argument("--clips", default="data/demo/clips.json", help="clips index (default: data/demo/clips.json)")
     p.add_argument("--out", default="data/demo/videos", help="output folder (default: data/demo/videos)")
     p.add_argument("--fps", type=float, default=20.0)
@@ -119,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m v2meow.demo.render`."""
+    """Entry point of `python -m recipes.render`."""
     from v2meow.cli.common import run
 
     args = _parser().parse_args(argv)
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done in {time.perf_counter() - t0:.1f} s")
         return 0
 
-    return run("v2meow.demo.render", job)
+    return run("recipes.render", job)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The demo data recipe: real music from Debian game-music packages, cut into clips.
 
-    python -m v2meow.demo.data --out data/demo
+    python -m recipes.demo_data --out data/demo
 
 Layout of `--out` (every index path is relative to the folder it sits in):
 
@@ -26,10 +26,10 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
+from recipes import debian
+from recipes._jsonio import read_json, relative, write_json
+from recipes.clips import cut_clips, load_tracks, summarize_clips
 from v2meow import media
-from v2meow.demo import debian
-from v2meow.demo._jsonio import read_json, relative, write_json
-from v2meow.demo.clips import cut_clips, load_tracks, summarize_clips
 from v2meow.errors import ConfigError, MediaError
 
 __all__ = ["DEFAULT_PACKAGES", "fetch_package", "find_tracks", "build_tracks", "cut_clips", "load_tracks", "main"]
@@ -45,7 +45,9 @@ _MARKER = ".v2meow-unpacked.json"
 _LICENCE_FILE_NAMES = ("license", "licence", "copying")
 
 
-def fetch_package(package: str, out_dir: Path, runner: debian.Runner | None = None, keep_deb: bool = False) -> tuple[Path, str]:
+def fetch_package(
+    package: str, out_dir: Path, runner: debian.Runner | None = None, keep_deb: bool = False
+) -> tuple[Path, str]:
     """Download and unpack `package` into `out_dir/packages/<package>` unless already there.
 
     Args:
@@ -79,9 +81,8 @@ def fetch_package(package: str, out_dir: Path, runner: debian.Runner | None = No
 def _audio_files(root: Path) -> list[Path]:
     doc = root / "usr" / "share" / "doc"
     return sorted(
-        p for p in root.rglob("*")
-        if p.suffix.lower() in debian.AUDIO_SUFFIXES and p.is_file() and doc not in p.parents
-    )  # fmt: skip
+        p for p in root.rglob("*") if p.suffix.lower() in debian.AUDIO_SUFFIXES and p.is_file() and doc not in p.parents
+    )
 
 
 def _album_meta(path: Path) -> dict:
@@ -100,9 +101,14 @@ def _album_meta(path: Path) -> dict:
 
 
 def find_tracks(
-    root: Path, package: str, version: str, split: str, out_dir: Path,
-    known: dict[str, dict] | None = None, log: Callable[[str], None] = print,
-) -> list[dict]:  # fmt: skip
+    root: Path,
+    package: str,
+    version: str,
+    split: str,
+    out_dir: Path,
+    known: dict[str, dict] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     """List the audio files of an unpacked package with their licence and duration.
 
     Args:
@@ -130,29 +136,38 @@ def find_tracks(
         except MediaError as e:
             log(f"skip {track_id}: {e}")
             continue
-        lic = rights.licence_for(f.relative_to(root).as_posix()) if rights else debian.Licence("unknown", "no copyright file")
+        lic = (
+            rights.licence_for(f.relative_to(root).as_posix())
+            if rights
+            else debian.Licence("unknown", "no copyright file")
+        )
         extra = [p for p in sorted(f.parent.iterdir()) if p.is_file() and p.stem.lower() in _LICENCE_FILE_NAMES]
-        tracks.append({
-            "id": track_id,
-            "path": relative(f, out_dir),
-            "package": package,
-            "version": version,
-            "split": split,
-            "licence": lic.name,
-            "licence_source": lic.source,
-            "licence_files": [relative(p, out_dir) for p in ([copyright_path] if rights else []) + extra],
-            "duration": round(info.duration, 3),
-            "sample_rate": info.sample_rate,
-            "channels": info.channels,
-            "meta": _album_meta(f),
-        })  # fmt: skip
+        tracks.append(
+            {
+                "id": track_id,
+                "path": relative(f, out_dir),
+                "package": package,
+                "version": version,
+                "split": split,
+                "licence": lic.name,
+                "licence_source": lic.source,
+                "licence_files": [relative(p, out_dir) for p in ([copyright_path] if rights else []) + extra],
+                "duration": round(info.duration, 3),
+                "sample_rate": info.sample_rate,
+                "channels": info.channels,
+                "meta": _album_meta(f),
+            }
+        )
     return tracks
 
 
 def build_tracks(
-    out_dir: str | os.PathLike, packages: dict[str, str] | None = None,
-    runner: debian.Runner | None = None, keep_debs: bool = False, log: Callable[[str], None] = print,
-) -> list[dict]:  # fmt: skip
+    out_dir: str | os.PathLike,
+    packages: dict[str, str] | None = None,
+    runner: debian.Runner | None = None,
+    keep_debs: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     """Fetch every package and write `out_dir/tracks.json` (after each package, so work is kept).
 
     Args:
@@ -176,11 +191,17 @@ def build_tracks(
         if not tracks:
             log(f"{package}: no audio files found in the package")
         index["tracks"] = [t for t in index["tracks"] if t["package"] != package] + tracks
-        index["packages"][package] = {"version": version, "split": split, "tracks": len(tracks),
-                                      "minutes": round(sum(t["duration"] for t in tracks) / 60, 1)}  # fmt: skip
+        index["packages"][package] = {
+            "version": version,
+            "split": split,
+            "tracks": len(tracks),
+            "minutes": round(sum(t["duration"] for t in tracks) / 60, 1),
+        }
         write_json(index_path, index)
-        log(f"{package} {version} ({split}): {len(tracks)} tracks, "
-            f"{index['packages'][package]['minutes']:.1f} min, {time.perf_counter() - t0:.1f} s")  # fmt: skip
+        log(
+            f"{package} {version} ({split}): {len(tracks)} tracks, "
+            f"{index['packages'][package]['minutes']:.1f} min, {time.perf_counter() - t0:.1f} s"
+        )
     return [t for t in load_tracks(index_path) if t["package"] in packages]
 
 
@@ -199,10 +220,14 @@ def parse_packages(specs: list[str] | None) -> dict[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.data", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m recipes.demo_data", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="data/demo", help="data folder (default: data/demo)")
-    p.add_argument("--packages", nargs="+", metavar="PKG[:SPLIT]", help="Debian packages (default: %s)"
-                   % " ".join(f"{k}:{v}" for k, v in DEFAULT_PACKAGES.items()))  # fmt: skip
+    p.add_argument(
+        "--packages",
+        nargs="+",
+        metavar="PKG[:SPLIT]",
+        help="Debian packages (default: " + " ".join(f"{k}:{v}" for k, v in DEFAULT_PACKAGES.items()) + ")",
+    )
     p.add_argument("--apt-update", action="store_true", help="run `apt-get update` first (needs root)")
     p.add_argument("--keep-debs", action="store_true", help="keep the .deb files after unpacking")
     p.add_argument("--no-clips", action="store_true", help="only fetch and list the tracks")
@@ -210,13 +235,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int, default=24000)
     p.add_argument("--max-clips-per-track", type=int, default=3)
     p.add_argument("--max-minutes", type=float, default=40.0, help="training clips budget, minutes (<=0: no limit)")
-    p.add_argument("--max-eval-minutes", type=float, default=10.0, help="evaluation clips budget, minutes (<=0: no limit)")
+    p.add_argument(
+        "--max-eval-minutes", type=float, default=10.0, help="evaluation clips budget, minutes (<=0: no limit)"
+    )
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m v2meow.demo.data`."""
+    """Entry point of `python -m recipes.demo_data`."""
     from v2meow.cli.common import run
 
     args = _parser().parse_args(argv)
@@ -231,14 +258,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         budget = {s: (m if m > 0 else None) for s, m in (("train", args.max_minutes), ("eval", args.max_eval_minutes))}
         clips = cut_clips(
-            tracks, args.out, clip_seconds=tuple(args.clip_seconds), sample_rate=args.sample_rate,
-            max_clips_per_track=args.max_clips_per_track, max_minutes=budget, seed=args.seed,
-        )  # fmt: skip
+            tracks,
+            args.out,
+            clip_seconds=tuple(args.clip_seconds),
+            sample_rate=args.sample_rate,
+            max_clips_per_track=args.max_clips_per_track,
+            max_minutes=budget,
+            seed=args.seed,
+        )
         print(summarize_clips(clips))
         print(f"done in {time.perf_counter() - t0:.1f} s")
         return 0
 
-    return run("v2meow.demo.data", job)
+    return run("recipes.demo_data", job)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """`make demo-bundle`: the whole demo recipe, step by step, each step skipping finished work.
 
-    python -m v2meow.demo.bundle                 # every step of the shipped bundle's recipe (2)
-    python -m v2meow.demo.bundle --steps stage1  # one step (its inputs must exist)
-    python -m v2meow.demo.bundle --recipe 1      # the first demo bundle (SoundStream, clips only)
-    python -m v2meow.demo.bundle --recipe 3      # recipe 2 with a validation split by track
+    python -m recipes.bundle                 # every step of the shipped bundle's recipe (2)
+    python -m recipes.bundle --steps stage1  # one step (its inputs must exist)
+    python -m recipes.bundle --recipe 1      # the first demo bundle (SoundStream, clips only)
+    python -m recipes.bundle --recipe 3      # recipe 2 with a validation split by track
 
 Steps (outputs under `--runs`, default runs/demo_v2; runs/demo for --recipe 1, runs/demo_v3 for 3):
   data      Debian game music -> clips -> visualizer videos (data/demo); recipe 2 also links
@@ -49,10 +49,13 @@ from v2meow.errors import V2MeowError
 from v2meow.signal.rhythm import tempo_word
 
 STEPS = ("data", "codec", "semantic", "style", "manifest", "prepare", "stage1", "stage2", "stage3", "bundle")
-GENRES = {"wesnoth-1.16-music": "orchestral fantasy", "warzone2100-music": "electronic sci-fi", "ufoai-music": "ambient sci-fi"}
+GENRES = {
+    "wesnoth-1.16-music": "orchestral fantasy",
+    "warzone2100-music": "electronic sci-fi",
+    "ufoai-music": "ambient sci-fi",
+}
 TRAIN_PACKAGES = ("wesnoth-1.16-music", "warzone2100-music")
 FEATURE_RATE = 10.0
-
 
 
 def caption(package: str, bpm: float | None) -> str:
@@ -102,8 +105,8 @@ class Recipe:
         self.holdout = version >= 3 if holdout is None else holdout
 
     def data_step(self) -> None:
-        _run(_cli("v2meow.demo.data", "--out", str(self.data)))
-        _run(_cli("v2meow.demo.render", "--clips", str(self.data / "clips.json"), "--out", str(self.data / "videos")))
+        _run(_cli("recipes.demo_data", "--out", str(self.data)))
+        _run(_cli("recipes.render", "--clips", str(self.data / "clips.json"), "--out", str(self.data / "videos")))
         train = self.data / "train_audio"
         if not train.exists():  # the codec and k-means see only the training packages
             train.mkdir()
@@ -133,19 +136,71 @@ class Recipe:
         if self.version >= 2:  # the mel codec: its vocoder trained on the clips, then codebooks fitted on the tracks
             vocoder = self.runs / "codec_vocoder"
             if not (vocoder / "codec" / "model.safetensors").exists():
-                _run(_cli("v2meow.cli.train", "codec", "--config", str(self.configs / "codec.yaml"), "--out", str(vocoder),
-                          "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))  # fmt: skip
+                _run(
+                    _cli(
+                        "v2meow.cli.train",
+                        "codec",
+                        "--config",
+                        str(self.configs / "codec.yaml"),
+                        "--out",
+                        str(vocoder),
+                        "--data",
+                        str(self.data / "train_audio"),
+                        "--ckpt-path",
+                        "last",
+                    )
+                )
             if not (self.runs / "codec" / "codec" / "model.safetensors").exists():
-                _run(_cli("v2meow.cli.codec", "fit-mel", "--audio", str(self.data / "train_tracks"), "--from",
-                          str(vocoder / "codec"), "--inversion", "griffin_lim", "--out", str(self.runs / "codec" / "codec")))  # fmt: skip
+                _run(
+                    _cli(
+                        "v2meow.cli.codec",
+                        "fit-mel",
+                        "--audio",
+                        str(self.data / "train_tracks"),
+                        "--from",
+                        str(vocoder / "codec"),
+                        "--inversion",
+                        "griffin_lim",
+                        "--out",
+                        str(self.runs / "codec" / "codec"),
+                    )
+                )
         elif not (self.runs / "codec" / "codec" / "model.safetensors").exists():
-            _run(_cli("v2meow.cli.train", "codec", "--config", str(self.configs / "codec.yaml"), "--out",
-                      str(self.runs / "codec"), "--data", str(self.data / "train_audio"), "--ckpt-path", "last"))  # fmt: skip
+            _run(
+                _cli(
+                    "v2meow.cli.train",
+                    "codec",
+                    "--config",
+                    str(self.configs / "codec.yaml"),
+                    "--out",
+                    str(self.runs / "codec"),
+                    "--data",
+                    str(self.data / "train_audio"),
+                    "--ckpt-path",
+                    "last",
+                )
+            )
 
     def semantic(self) -> None:
         if not (self.runs / "semantic" / "config.json").exists():
-            _run(_cli("v2meow.cli.tokenizer", "fit-kmeans", "--audio", str(self.data / "train_audio"), "--backbone", "mel",
-                      "--k", "256", "--average-frames", "2", "--seed", "0", "--out", str(self.runs / "semantic")))  # fmt: skip
+            _run(
+                _cli(
+                    "v2meow.cli.tokenizer",
+                    "fit-kmeans",
+                    "--audio",
+                    str(self.data / "train_audio"),
+                    "--backbone",
+                    "mel",
+                    "--k",
+                    "256",
+                    "--average-frames",
+                    "2",
+                    "--seed",
+                    "0",
+                    "--out",
+                    str(self.runs / "semantic"),
+                )
+            )
 
     def style(self) -> None:
         from v2meow.tokenizers.style import HashedTextConfig, HashedTextEmbedder
@@ -155,20 +210,39 @@ class Recipe:
 
     def _caption(self, package: str, bpm: float | None) -> str:
         genre = GENRES.get(package, "game music")
-        return caption(package, bpm) if self.version == 1 else f"{{tempo}} {genre}" if self.version == 2 else f"{V3_CAPTION} {genre}"
+        return (
+            caption(package, bpm)
+            if self.version == 1
+            else f"{{tempo}} {genre}"
+            if self.version == 2
+            else f"{V3_CAPTION} {genre}"
+        )
 
     def manifest(self) -> None:
         index = json.loads((self.data / "videos" / "videos.json").read_text())["videos"]
         path = self.runs / "manifest.csv"
-        valid = held_out_tracks(self._train_tracks()) if self.holdout and (self.data / "tracks.json").is_file() else set()
+        valid = (
+            held_out_tracks(self._train_tracks()) if self.holdout and (self.data / "tracks.json").is_file() else set()
+        )
         rows = [
-            {"video": str((self.data / "videos" / v["video"]).resolve()), "audio": "", "caption": self._caption(v["package"], v.get("tempo")),
-             "split": row_split(v["package"], v.get("track"), valid)}  # fmt: skip
+            {
+                "video": str((self.data / "videos" / v["video"]).resolve()),
+                "audio": "",
+                "caption": self._caption(v["package"], v.get("tempo")),
+                "split": row_split(v["package"], v.get("track"), valid),
+            }
             for v in index
         ]
         if self.version >= 2:  # every training track as audio-only music: stage 1 learns the rhythm channel from it too
-            rows += [{"video": "", "audio": str((self.data / t["path"]).resolve()), "split": row_split(t["package"], t.get("id"), valid),
-                      "caption": self._caption(t["package"], None)} for t in self._train_tracks()]  # fmt: skip
+            rows += [
+                {
+                    "video": "",
+                    "audio": str((self.data / t["path"]).resolve()),
+                    "split": row_split(t["package"], t.get("id"), valid),
+                    "caption": self._caption(t["package"], None),
+                }
+                for t in self._train_tracks()
+            ]
         tmp = path.with_suffix(".tmp")
         with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
@@ -177,22 +251,57 @@ class Recipe:
         tmp.replace(path)
 
     def prepare(self) -> None:
-        _run(_cli("v2meow.cli.prepare", "--input", str(self.runs / "manifest.csv"), "--out", str(self.runs / "cache"),
-                  "--features", "motion", "--feature-rate", str(FEATURE_RATE), "--semantic", str(self.runs / "semantic"),
-                  "--codec", str(self.runs / "codec" / "codec"), "--style", str(self.runs / "style"), "--beat-weights", "--quiet",
-                  *(["--rhythm", "--stretch", V2_STRETCH] if self.version >= 2 else [])))  # fmt: skip
+        _run(
+            _cli(
+                "v2meow.cli.prepare",
+                "--input",
+                str(self.runs / "manifest.csv"),
+                "--out",
+                str(self.runs / "cache"),
+                "--features",
+                "motion",
+                "--feature-rate",
+                str(FEATURE_RATE),
+                "--semantic",
+                str(self.runs / "semantic"),
+                "--codec",
+                str(self.runs / "codec" / "codec"),
+                "--style",
+                str(self.runs / "style"),
+                "--beat-weights",
+                "--quiet",
+                *(["--rhythm", "--stretch", V2_STRETCH] if self.version >= 2 else []),
+            )
+        )
 
     def stage(self, name: str) -> None:
         if not (self.runs / name / name / "model.safetensors").exists():
-            _run(_cli("v2meow.cli.train", name, "--config", str(self.configs / f"{name}.yaml"), "--out", str(self.runs / name),
-                      "--data", str(self.runs / "cache"), "--ckpt-path", "last"))  # fmt: skip
+            _run(
+                _cli(
+                    "v2meow.cli.train",
+                    name,
+                    "--config",
+                    str(self.configs / f"{name}.yaml"),
+                    "--out",
+                    str(self.runs / name),
+                    "--data",
+                    str(self.runs / "cache"),
+                    "--ckpt-path",
+                    "last",
+                )
+            )
 
     def bundle(self) -> None:
         from v2meow.pipelines.bundle import GenerationConfig, write_bundle_file
 
-        parts = {"stage1": self.runs / "stage1" / "stage1", "stage2": self.runs / "stage2" / "stage2",
-                 "stage3": self.runs / "stage3" / "stage3", "codec": self.runs / "codec" / "codec",
-                 "semantic": self.runs / "semantic", "style": self.runs / "style"}  # fmt: skip
+        parts = {
+            "stage1": self.runs / "stage1" / "stage1",
+            "stage2": self.runs / "stage2" / "stage2",
+            "stage3": self.runs / "stage3" / "stage3",
+            "codec": self.runs / "codec" / "codec",
+            "semantic": self.runs / "semantic",
+            "style": self.runs / "style",
+        }
         staging = self.out.with_name(self.out.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         for name, src in parts.items():
@@ -200,7 +309,9 @@ class Recipe:
         generation = GenerationConfig(context_seconds=(4.0, 2.0, 1.0))  # windows 10 s, 4 s, 2 s
         if self.version >= 2:
             generation = generation.replace(temperatures=V2_TEMPERATURES)
-        write_bundle_file(staging, {"spec": "motion", "options": {"rate": FEATURE_RATE}}, {n: n for n in parts}, generation)
+        write_bundle_file(
+            staging, {"spec": "motion", "options": {"rate": FEATURE_RATE}}, {n: n for n in parts}, generation
+        )
         shutil.rmtree(self.out, ignore_errors=True)
         staging.replace(self.out)
         table = sha256_table(self.out)
@@ -244,7 +355,9 @@ def make_example(data: Path, out: Path, seconds: float = 20.0) -> Path:
     from v2meow.io import atomic_output
 
     index = json.loads((data / "videos" / "videos.json").read_text())["videos"]
-    held_out = sorted((v for v in index if v["package"] not in TRAIN_PACKAGES), key=lambda v: abs(v["duration"] - seconds))
+    held_out = sorted(
+        (v for v in index if v["package"] not in TRAIN_PACKAGES), key=lambda v: abs(v["duration"] - seconds)
+    )
     src = data / "videos" / held_out[0]["video"]
     out.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(src)) as inp, atomic_output(out) as tmp:
@@ -260,14 +373,25 @@ def make_example(data: Path, out: Path, seconds: float = 20.0) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2meow.demo.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m recipes.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of: {', '.join(STEPS)}")
-    p.add_argument("--recipe", type=int, choices=[1, 2, 3], default=2,
-                   help="2: the shipped demo bundle (v2); 1: the first one; 3: v2 with a validation split by track (see above)")
+    p.add_argument(
+        "--recipe",
+        type=int,
+        choices=[1, 2, 3],
+        default=2,
+        help="2: the shipped demo bundle (v2); 1: the first one; 3: v2 with a validation split by track (see above)",
+    )
     p.add_argument("--data", default="data/demo")
     p.add_argument("--runs", help="run folder (default runs/demo, runs/demo_v2 for --recipe 2, runs/demo_v3 for 3)")
-    p.add_argument("--out", help="the bundle (default checkpoints/demo; runs/demo_v3/bundle for --recipe 3, not the shipped one)")
-    p.add_argument("--configs", help="configs (default configs/demo, configs/demo/v2 for --recipe 2, configs/demo/v3 for 3)")
+    p.add_argument(
+        "--out", help="the bundle (default checkpoints/demo; runs/demo_v3/bundle for --recipe 3, not the shipped one)"
+    )
+    p.add_argument(
+        "--configs", help="configs (default configs/demo, configs/demo/v2 for --recipe 2, configs/demo/v3 for 3)"
+    )
     args = p.parse_args(argv)
     args.runs = args.runs or RUNS[args.recipe]
     args.configs = args.configs or CONFIGS[args.recipe]

@@ -1,8 +1,8 @@
 """`make train-codec|train-stage1|train-stage2|train-stage3`: train on a fresh clone with no arguments.
 
-    python -m v2meow.demo.train stage1                       # the demo data, fetched and prepared on first use
-    python -m v2meow.demo.train stage1 --data DIR --out DIR  # your own cache, as v2meow-train does
-    python -m v2meow.demo.train stage1 --config configs/stage1.yaml --set model.preset=paper
+    python -m recipes.train stage1                       # the demo data, fetched and prepared on first use
+    python -m recipes.train stage1 --data DIR --out DIR  # your own cache, as v2meow-train does
+    python -m recipes.train stage1 --config configs/stage1.yaml --set model.preset=paper
 
 Every option is passed to `v2meow-train STAGE`. What this adds:
 
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from v2meow.demo.bundle import FEATURE_RATE, Recipe, _cli, _run
+from recipes.bundle import FEATURE_RATE, Recipe, _cli, _run
 
 STAGES = ("codec", "stage1", "stage2", "stage3")
 PREPARED = ".v2meow-demo-prepared"  # written into the cache once v2meow-prepare finished
@@ -51,8 +51,10 @@ def ensure_demo_data(data: Path) -> None:
     if data_ready(data):
         note(f"demo data: already in {data} (skipped)")
         return
-    note(f"demo data: fetching Debian game-music packages and rendering visualizer videos into {data} "
-         "(first use only; about 7 min on 2 cores)")  # fmt: skip
+    note(
+        f"demo data: fetching Debian game-music packages and rendering visualizer videos into {data} "
+        "(first use only; about 7 min on 2 cores)"
+    )
     t0 = time.perf_counter()
     Recipe(data, data, data, Path("configs/demo")).data_step()
     note(f"demo data: done in {time.perf_counter() - t0:.0f} s")
@@ -69,9 +71,27 @@ def ensure_demo_cache(data: Path, components: Path) -> Path:
     work = data / "prepare"
     work.mkdir(parents=True, exist_ok=True)
     Recipe(data, work, work, Path("configs/demo"), holdout=True).manifest()  # work/manifest.csv: video, caption, split
-    _run(_cli("v2meow.cli.prepare", "--input", str(work / "manifest.csv"), "--out", str(cache), "--features", "motion",
-              "--feature-rate", str(FEATURE_RATE), "--semantic", str(components / "semantic"), "--codec", str(components / "codec"),
-              "--style", str(components / "style"), "--beat-weights", "--rhythm"))  # fmt: skip
+    _run(
+        _cli(
+            "v2meow.cli.prepare",
+            "--input",
+            str(work / "manifest.csv"),
+            "--out",
+            str(cache),
+            "--features",
+            "motion",
+            "--feature-rate",
+            str(FEATURE_RATE),
+            "--semantic",
+            str(components / "semantic"),
+            "--codec",
+            str(components / "codec"),
+            "--style",
+            str(components / "style"),
+            "--beat-weights",
+            "--rhythm",
+        )
+    )
     (cache / PREPARED).write_text("v2meow-prepare finished\n")
     note(f"demo cache: done in {time.perf_counter() - t0:.0f} s")
     return cache
@@ -84,7 +104,9 @@ def val_split(cache: Path) -> str:
     return "valid" if any(r.split == "valid" for r in CacheReader(cache).records) else "eval"
 
 
-def plan(stage: str, argv: list[str], has_gpu: bool, data: Path = Path("data/demo"), val: str = "valid") -> tuple[list[str], bool]:
+def plan(
+    stage: str, argv: list[str], has_gpu: bool, data: Path = Path("data/demo"), val: str = "valid"
+) -> tuple[list[str], bool]:
     """The `v2meow-train` arguments for `stage` and whether the demo data must be made first (validating on `val`)."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--config")
@@ -107,7 +129,10 @@ def plan(stage: str, argv: list[str], has_gpu: bool, data: Path = Path("data/dem
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in STAGES or argv[0] in ("-h", "--help"):
-        print(__doc__.strip() + f"\n\nusage: python -m v2meow.demo.train {{{','.join(STAGES)}}} [v2meow-train options]", file=sys.stderr)
+        print(
+            __doc__.strip() + f"\n\nusage: python -m recipes.train {{{','.join(STAGES)}}} [v2meow-train options]",
+            file=sys.stderr,
+        )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     stage, rest = argv[0], argv[1:]
     if "-h" in rest or "--help" in rest:
@@ -126,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         note(f"{sized} {args[2]} (pass --config or --set model.preset=paper for another size)")
     if needs_data:
         if shutil.which("apt-get") is None and not data_ready(Path("data/demo")):
-            print("train: error: the demo data comes from Debian packages (apt-get download); on this system pass "
-                  "--data DIR (a v2meow-prepare cache, or a folder of audio for the codec)", file=sys.stderr)  # fmt: skip
+            print(
+                "train: error: the demo data comes from Debian packages (apt-get download); on this system pass "
+                "--data DIR (a v2meow-prepare cache, or a folder of audio for the codec)",
+                file=sys.stderr,
+            )
             return 2
         try:
             ensure_demo_data(Path("data/demo"))
@@ -135,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                 cache = ensure_demo_cache(Path("data/demo"), default_bundle())
                 args, _ = plan(stage, rest, has_gpu, val=val_split(cache))
                 if "data.val_split=eval" in args:
-                    note(f"validating on the held-out package (eval): {cache} has no valid split (delete it to prepare it anew with one)")
+                    note(
+                        f"validating on the held-out package (eval): {cache} has no valid split (delete it to prepare it anew with one)"
+                    )
         except V2MeowError as e:
             print(f"train: error: {e}", file=sys.stderr)
             return 2
