@@ -24,7 +24,6 @@ component <= 12 MB. Without the judges installed their columns say "n/a".
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core  # noqa: E402
+from common import machine, median_time, pin_one_core, save_json  # noqa: E402
 from judges_excerpts import track_excerpts  # noqa: E402
 from v2meow import media  # noqa: E402
 from v2meow.evaluation import judges  # noqa: E402
@@ -171,11 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     result = evaluate(codecs, Path(args.data), args.excerpts, args.seconds, log=lambda m: print(m, file=sys.stderr))
     result["machine"] = machine()
     print(table(result))
-    if args.json:
-        from v2meow.io import atomic_output
-
-        with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps(result, indent=2) + "\n")
+    save_json(args.json, result)
     return 0
 
 

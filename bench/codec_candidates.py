@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core
+from common import machine, median_time, pin_one_core, save_json
 from judges_excerpts import track_excerpts
 from v2meow import media
 from v2meow.evaluation import judges
@@ -235,11 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["machine"] = machine()
     print(table(result))
-    if args.json:
-        from v2meow.io import atomic_output
-
-        with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps(result, indent=2) + "\n")
+    save_json(args.json, result)
     return 0
 
 

@@ -87,3 +87,15 @@ def machine() -> dict:
         ]
         model = names[0] if names else model
     return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
+
+
+def save_json(path: str | Path | None, result: dict) -> None:
+    """Write a benchmark's figures to `path` (atomically, indented); nothing when `path` is None."""
+    if not path:
+        return
+    import json
+
+    from v2meow.io import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, pin_one_core
+from common import machine, pin_one_core, save_json
 from v2meow.stages.conditions import Condition
 from v2meow.stages.stage1 import Stage1, Stage1Config
 from v2meow.training.stages import masked_cross_entropy
@@ -140,11 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["machine"] = machine()
     print(json.dumps(result, indent=2))
-    if args.json:
-        from v2meow.io import atomic_output
-
-        with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps(result, indent=2) + "\n")
+    save_json(args.json, result)
     return 0
 
 
