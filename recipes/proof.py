@@ -137,6 +137,39 @@ def codec_quality(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: 
     }
 
 
+JUDGED = ("note_salience", "note_events_per_second", "beat_pulse")
+
+
+def judged_music(
+    pipe: V2MeowPipeline, generated: list[tuple[torch.Tensor, int]], data: Path, clips: list[dict], seconds: float
+) -> dict:
+    """The pretrained judges (`v2meow.evaluation.judges`) on the music generated for the held-out
+    clips, on those clips' own music, on its codec round trip and on pink noise: medians, and
+    where the generated music lies between the noise floor (0) and the music (1)."""
+    from v2meow.evaluation.judges import judge_or_none, pink_noise
+
+    rows: dict[str, list[dict]] = {"generated": [], "held-out music": [], "codec round trip": [], "pink noise": []}
+    codec = pipe.codec
+    for i, ((wav, sr), c) in enumerate(zip(generated, clips)):
+        rows["generated"].append(judge_or_none(wav.mean(0), sr))
+        music, msr = media.read_audio(data / "videos" / c["clip"], channels=1, duration=seconds)  # [1, N]
+        rows["held-out music"].append(judge_or_none(music[0], msr))
+        x = torch.from_numpy(media.resample(music.numpy(), msr, codec.sample_rate))  # [1, M]
+        with torch.no_grad():
+            rec = codec.decode(codec.encode(x), length=x.shape[-1]).mean(0)  # [M]
+        rows["codec round trip"].append(judge_or_none(rec, codec.sample_rate))
+        rows["pink noise"].append(judge_or_none(pink_noise(music.shape[-1], msr, seed=i), msr))
+    out = {}
+    for name, scores in rows.items():
+        values = {k: [s[k] for s in scores if s[k] is not None] for k in JUDGED}
+        out[name] = {k: (float(np.median(v)) if v else None) for k, v in values.items()}
+    span = {}
+    for k in JUDGED:
+        g, m, n = out["generated"][k], out["held-out music"][k], out["pink noise"][k]
+        span[k] = None if None in (g, m, n) or abs(m - n) < 1e-9 else (g - n) / (m - n)
+    return {"medians": out, "noise_to_music": span, "clips": len(clips)}
+
+
 def fad(generated: list[tuple[torch.Tensor, int]], data: Path, clips: list[dict], seconds: float) -> float:
     from v2meow.evaluation.embeddings import build_backbone
     from v2meow.evaluation.fad import frechet_audio_distance
@@ -200,6 +233,34 @@ def plot(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def _judges_lines(j: dict | None) -> list[str]:
+    """The judges' table of the report (basic-pitch notes, madmom beats), or a line saying they are missing."""
+    if not j:
+        return []
+    if all(v is None for v in j["medians"]["generated"].values()):
+        return ["The pretrained judges are not installed (`make judges`): no notes or beat-pulse figures.", ""]
+
+    def cell(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = [
+        f"Pretrained judges on the {j['clips']} held-out clips (medians; basic-pitch notes, madmom beats; "
+        "targets from issue 27: generated >= 55 % of the way from noise to music for notes, >= 60 % for beat pulse):",
+        "",
+        "| audio | note salience | note events/s | beat pulse |",
+        "|---|---|---|---|",
+        *[f"| {name} | " + " | ".join(cell(m[k]) for k in JUDGED) + " |" for name, m in j["medians"].items()],
+        "| generated: fraction of the way from noise to music | "
+        + " | ".join(
+            "n/a" if v is None else f"{100 * v + 0.0:.0f} %".replace("-0 %", "0 %")
+            for v in j["noise_to_music"].values()
+        )
+        + " |",
+        "",
+    ]
+    return lines
+
+
 def write_report(result: dict, path: Path) -> None:
     t, b, c, x = result["tempo"], result["beats"], result["codec"], result["text"]
     lines = [
@@ -230,6 +291,7 @@ def write_report(result: dict, path: Path) -> None:
         f"| text control: mean tempo with 'fast ...' / 'slow ...' | {x['fast']:.1f} / {x['slow']:.1f} BPM | fast > slow |",
         f"| text control: paired runs (same clip and seed) where 'fast' is faster | {x['fast_wins']} of {x['pairs']} (sign test p = {x['sign_test_p']:.2f}) | > half, p < 0.05 |",
         "",
+        *_judges_lines(result.get("judges")),
         "The ladder: each link fed ground truth (held-out clips with a steady tempo; pulse videos for stage 1),",
         "median octave-folded tempo deviation |log2(est/true) - round(log2(est/true))| (0 = same tempo or an octave, ~0.25 = chance):",
         "",
@@ -280,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         if pipe.uses_rhythm:  # the rhythm channel's own guidance, as the issue's target reads
             result["tempo_rhythm"] = tempo_following(pipe, Path(work), args.seconds, args.seeds, cfg_rhythm=3.0)
         beats = beat_alignment(pipe, Path(args.data), clips, args.seconds)
+        result["judges"] = judged_music(pipe, beats["music"], Path(args.data), clips, args.seconds)
         result["fad"] = fad(beats.pop("music"), Path(args.data), clips, args.seconds)
         result["beats"] = beats
         result["codec"] = codec_quality(pipe, Path(args.data), clips, args.seconds)
