@@ -31,8 +31,12 @@ Recipe 3 (runs/demo_v3, configs/demo/v3) is recipe 2 with a held-out split by tr
 `VALID_EVERY`-th training track by sorted id (6 of the 71, about 8 % of the audio) has split
 `valid`, its audio-only row and every visualizer clip cut from it alike, so no crop of a
 validation track is trained on and the stages validate on `valid` (docs/training.md); captions
-`{tempo} {energy} {brightness} <genre>`. (The codec and the semantic k-means, fitted on the
-training audio, still hear those tracks: they are unsupervised and shared with recipe 2.)
+`{tempo} {energy} {brightness} <genre>`; the `mel128` codec (128 mel bands, 8 x 1024 codes fitted
+on the training tracks, Griffin-Lim; docs/codec.md); the cache keeps each item's music
+(`--keep-audio 24000`). (The codec and the semantic k-means, fitted on the training audio,
+still hear those tracks: they are unsupervised and shared with recipe 2.) The cache in
+runs/demo_v3 was prepared with the v2 codec and then recoded to `mel128`
+(`v2meow-cache recode`): the same items, codes from the stored 24-kHz audio.
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ V2_STRETCH = "0.8,0.9,1.1,1.25"
 V2_TEMPERATURES = (1.0, 0.6, 0.4)
 #: Recipe 3: every VALID_EVERY-th training track (sorted by id, from the first) is held out as split `valid`.
 VALID_EVERY = 12
+#: Recipe 3 keeps each item's music at this rate, so `v2meow-cache recode` can swap the codec without preparing again.
+V3_KEEP_AUDIO = 24000
 V3_CAPTION = "{tempo} {energy} {brightness}"  # + the package's genre; filled per item by v2meow-prepare
 RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3"}
 CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3"}
@@ -133,7 +139,13 @@ class Recipe:
         return [t for t in tracks if t["package"] in TRAIN_PACKAGES]
 
     def codec(self) -> None:
-        if self.version >= 2:  # the mel codec: its vocoder trained on the clips, then codebooks fitted on the tracks
+        if (
+            self.version >= 3
+        ):  # the mel128 codec: codebooks fitted on the tracks, Griffin-Lim, no vocoder (docs/codec.md)
+            if not (self.runs / "codec" / "codec" / "model.safetensors").exists():
+                _run(_cli("v2meow.cli.codec", "fit-mel", "--audio", str(self.data / "train_tracks"), "--preset", "mel128",
+                          "--out", str(self.runs / "codec" / "codec")))  # fmt: skip
+        elif self.version >= 2:  # the mel codec: its vocoder trained on the clips, then codebooks fitted on the tracks
             vocoder = self.runs / "codec_vocoder"
             if not (vocoder / "codec" / "model.safetensors").exists():
                 _run(
@@ -271,6 +283,7 @@ class Recipe:
                 "--beat-weights",
                 "--quiet",
                 *(["--rhythm", "--stretch", V2_STRETCH] if self.version >= 2 else []),
+                *(["--keep-audio", str(V3_KEEP_AUDIO)] if self.version >= 3 else []),
             )
         )
 
