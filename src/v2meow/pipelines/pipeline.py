@@ -21,18 +21,17 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from v2meow import media
 from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
-from v2meow.media import fit_length
+from v2meow.pipelines import resynthesis
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
+from v2meow.pipelines.chunks import decode_in_chunks
 from v2meow.pipelines.outputs import loudness_normalized
 from v2meow.pipelines.windows import plan_windows
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.conditions import ALL, Condition
-from v2meow.stages.layout import fit_frames
 from v2meow.stages.registry import load_stage
 from v2meow.stages.sampling import DecodeOptions, make_generator
 
@@ -382,28 +381,9 @@ class V2MeowPipeline:
         whose output depends only on nearby codes gives the single-pass result, and one that
         does not (Griffin-Lim's phase) gives no click at the joins.
         """
-        n = round(duration * self.codec.sample_rate)
         codes = torch.cat([coarse, fine], dim=1)  # [S, K, T]
-        t, hop = codes.shape[2], self.codec.hop_length
-        chunk = max(1, round(chunk_seconds * self.codec.frame_rate))
-        ctx = round(context_seconds * self.codec.frame_rate)
-        if t <= chunk + 2 * ctx:
-            return fit_length(self.codec.decode(codes, length=n), n)
-        fade = min(ctx * hop, round(fade_seconds * self.codec.sample_rate))  # samples on each side of a join
-        out = None
-        for s in range(0, t, chunk):
-            lo, hi, e = max(0, s - ctx), min(t, s + chunk + ctx), min(t, s + chunk)
-            wav = self.codec.decode(codes[:, :, lo:hi])  # [S, C, (hi - lo) * hop]
-            a = (s - lo) * hop - (fade if s > 0 else 0)
-            b = (e - lo) * hop + (fade if e < t else 0)
-            piece = wav[..., a:b]  # [S, C, (e - s) * hop (+ fade on inner sides)]
-            if out is None:
-                out = piece
-                continue
-            ramp = torch.linspace(0.0, 1.0, 2 * fade + 2, device=piece.device, dtype=piece.dtype)[1:-1]  # [2 * fade]
-            joined = out[..., out.shape[-1] - 2 * fade :] * (1 - ramp) + piece[..., : 2 * fade] * ramp
-            out = torch.cat([out[..., : out.shape[-1] - 2 * fade], joined, piece[..., 2 * fade :]], dim=-1)
-        return fit_length(out, n)
+        return decode_in_chunks(self.codec, codes, round(duration * self.codec.sample_rate), chunk_seconds,
+                                context_seconds, fade_seconds)  # fmt: skip
 
     def rerank(self, audio: torch.Tensor, text_embedding: torch.Tensor) -> list[float]:
         """Cosine similarity of each candidate `[S, C, N]` to the text embedding."""
@@ -486,25 +466,14 @@ class V2MeowPipeline:
             timings=timings,
         )
 
-    # ---- resynthesis -------------------------------------------------------------------
+    # ---- resynthesis (pipelines/resynthesis.py) ------------------------------------------
 
     def audio_semantic_tokens(
         self, audio: str | os.PathLike | torch.Tensor, sample_rate: int | None = None
     ) -> tuple[torch.Tensor, float]:
         """Semantic tokens `[T_s]` of an audio file or waveform (`[N]` or `[C, N]` at `sample_rate`), and its duration (s)."""
-        if self.semantic is None:
-            raise ConfigError("this bundle has no semantic tokenizer (component 'semantic'), so it cannot read audio")
-        if isinstance(audio, (str, os.PathLike)):
-            wav, sample_rate = media.read_audio(audio, channels=1)
-        elif sample_rate is None:
-            raise ConfigError("a waveform needs its sample_rate")
-        else:
-            wav = torch.as_tensor(audio, dtype=torch.float32)
-        duration = wav.shape[-1] / sample_rate
-        tokens = self.semantic.encode(wav, sample_rate)  # [T']
-        return fit_frames(tokens, math.ceil(duration * self.stage2.config.semantic_rate - 1e-6)), duration
+        return resynthesis.audio_semantic_tokens(self, audio, sample_rate)
 
-    @torch.inference_mode()
     def resynthesize(
         self,
         audio: str | os.PathLike | torch.Tensor,
@@ -513,32 +482,5 @@ class V2MeowPipeline:
         video: str | os.PathLike | Features | None = None,
         **overrides,
     ) -> PipelineOutput:
-        """Music -> its own semantic tokens -> stages 2 and 3 -> decode (AudioLM's acoustic resynthesis).
-
-        The output keeps the input's melody and rhythm as far as the semantic tokens carry
-        them, re-rendered by the acoustic stages; stage 1 and the video are not used (except
-        by a stage 2 of the `encdec` variant, which needs `video`). Overrides as for `__call__`.
-        """
-        gen = self.generation.replace(**overrides)
-        self.check_guidance(gen)
-        tokens, duration = self.audio_semantic_tokens(audio, sample_rate)
-        semantic = tokens.to(self.device)[None].expand(gen.num_samples, -1)  # [S, T_s]
-        features = None
-        if self.reads("coarse", "visual"):
-            if video is None:
-                raise ConfigError("this bundle's stage 2 reads the video (variant encdec): pass video=")
-            features = video if isinstance(video, Features) else self.extract_features(video)
-        generator = make_generator(gen.seed, self.device)
-        with self._autocast():
-            coarse = self.coarse_tokens(semantic, duration, features=features, generation=gen, generator=generator)
-            fine = self.fine_tokens(coarse, duration, generation=gen, generator=generator)
-        wav = loudness_normalized(self.decode(coarse, fine, duration), self.codec.sample_rate, gen.loudness)
-        return PipelineOutput(
-            audio=wav.cpu(),
-            sample_rate=self.codec.sample_rate,
-            semantic=semantic.cpu(),
-            coarse=coarse.cpu(),
-            fine=fine.cpu(),
-            features=features,
-            duration=duration,
-        )
+        """Music -> its own semantic tokens -> stages 2 and 3 -> decode (`resynthesis.resynthesize`)."""
+        return resynthesis.resynthesize(self, audio, sample_rate, video=video, **overrides)
