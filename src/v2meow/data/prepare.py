@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from v2meow.data.cache import CacheReader, CacheWriter, ItemRecord, write_manifest
+from v2meow.data.contract import describe
 from v2meow.data.runner import InlineRunner, PoolRunner
 from v2meow.data.sources import (
     in_shard,
@@ -57,7 +58,6 @@ from v2meow.data.work import (
     Plan,
     PrepareConfig,
     Skip,
-    describe,
     init_worker,
     item_factors,
     plan_source,

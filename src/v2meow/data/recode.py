@@ -17,29 +17,14 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from v2meow.data.cache import MANIFEST, read_manifest, read_shard, write_manifest, write_shard
+from v2meow.data.contract import codec_contract
 from v2meow.errors import ConfigError
 from v2meow.io import atomic_output
 from v2meow.stages.layout import fit_frames
-
-CODEC_FIELDS = ("codec", "codec_rate", "num_codebooks", "codebook_size", "num_coarse")
-
-
-def codec_contract(codec, codec_dir: str | os.PathLike) -> dict[str, Any]:
-    """The manifest fields that name a codec (as `v2meow-prepare` writes them)."""
-    from v2meow.data.work import component_fingerprint
-
-    return {
-        "codec": f"{codec.codec_id}:{component_fingerprint(str(codec_dir))}",
-        "codec_rate": float(codec.frame_rate),
-        "num_codebooks": int(codec.num_codebooks),
-        "codebook_size": int(codec.codebook_size),
-        "num_coarse": int(codec.num_coarse),
-    }
 
 
 def recode_cache(

@@ -9,8 +9,6 @@ one-line reason instead of an exception, so one bad file never stops a run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import threading
@@ -22,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from v2meow.components import read_json_config
 from v2meow.data.sources import (
     Source,
     clip_key,
@@ -241,78 +238,6 @@ def _motion_reusable(extractor) -> bool:
     from v2meow.features.motion import MotionExtractor
 
     return isinstance(extractor, MotionExtractor) and extractor.rate >= MOTION_RATE
-
-
-def describe(cfg: PrepareConfig) -> dict[str, Any]:
-    """The cache contract of these components (what `write_manifest` checks)."""
-    from v2meow.features.registry import parse_spec
-
-    c = components(cfg)
-    contract: dict[str, Any] = {
-        "features": "none" if c.extractor is None else "+".join(parse_spec(cfg.features)),
-        "feature_extractors": [] if c.extractor is None else list(c.extractor.part_ids),
-        "feature_rate": 0.0 if c.extractor is None else float(c.extractor.rate),
-        "feature_dim": 0 if c.extractor is None else int(c.extractor.dim),
-        "semantic": f"{c.semantic.config.model_type}/{c.semantic.config.backbone}:{component_fingerprint(cfg.semantic)}",
-        "semantic_rate": float(c.semantic.frame_rate),
-        "semantic_vocab": int(c.semantic.vocab_size),
-        "codec": f"{c.codec.codec_id}:{component_fingerprint(cfg.codec)}",
-        "codec_rate": float(c.codec.frame_rate),
-        "num_codebooks": int(c.codec.num_codebooks),
-        "codebook_size": int(c.codec.codebook_size),
-        "num_coarse": int(c.codec.num_coarse),
-        "style": "none" if c.style is None else f"{c.style.id}:{component_fingerprint(cfg.style)}",
-        "style_dim": 0 if c.style is None else int(c.style.dim),
-        "style_source": "none" if c.style is None else ("audio" if c.style.supports_audio else "caption"),
-        "clip_seconds": float(cfg.clip_seconds),
-        "min_seconds": float(cfg.min_seconds),
-        "hash_mode": cfg.hash_mode,
-    }
-    if cfg.beat_weights:  # only when on, so caches made without them keep their contract
-        motion = c.motion or c.extractor
-        contract.update(
-            beat_weights=True,
-            beat_alpha=float(cfg.beat_alpha),
-            beat_delta=float(cfg.beat_delta),
-            beat_motion_rate=0.0 if motion is None else float(motion.rate),
-        )
-    if cfg.rhythm:  # likewise
-        from v2meow.signal.rhythm import PULSE_WIDTH, PULSE_WINDOW
-
-        contract.update(
-            rhythm=True,
-            rhythm_rate=float(c.semantic.frame_rate),
-            rhythm_pulse_window=PULSE_WINDOW,
-            rhythm_pulse_width=PULSE_WIDTH,
-        )
-    if cfg.stretch:
-        contract.update(stretch=[float(r) for r in cfg.stretch])
-    if cfg.keep_audio:
-        contract.update(audio_rate=int(cfg.keep_audio))
-    return contract
-
-
-def component_fingerprint(path: str | os.PathLike) -> str:
-    """`"<config hash>.<weights hash>"` (12 hex each) of a component directory.
-
-    The config hash covers config.json without `v2meow_version` (a package upgrade alone
-    does not change a component); the weights hash covers the names and bytes of every
-    other file in the directory. A path that is not a directory (a hub repo id) is
-    named by its string.
-    """
-    p = Path(path)
-    if not p.is_dir():
-        return "ref-" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    config = read_json_config(p / "config.json") if (p / "config.json").is_file() else {}
-    config.pop("v2meow_version", None)
-    cfg_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-    h = hashlib.sha256()
-    for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".") and q.name != "config.json"):
-        h.update(f.relative_to(p).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
-            while block := fh.read(1 << 20):
-                h.update(block)
-    return f"{cfg_hash}.{h.hexdigest()[:12]}"
 
 
 def plan_source(args: tuple[Source, PrepareConfig, frozenset[str]]) -> Plan:
