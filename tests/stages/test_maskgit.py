@@ -258,7 +258,9 @@ def test_training_a_maskgit_stage_exports_a_component_that_loads(stage, tmp_path
     from v2meow.training.runner import load_run_config, set_value
     from v2meow.training.stage_train import train_stage
 
-    cache = make_cache(tmp_path / "cache", durations=(3.0, 2.5, 2.0), splits=("train", "train", "valid"))
+    cache = make_cache(
+        tmp_path / "cache", durations=(3.0, 2.5, 2.0), splits=("train", "train", "valid"), contract={"num_coarse": 2}
+    )  # a real cache names its codec's split; the v3 configs leave it to the manifest
     cfg = load_run_config(ROOT / "configs" / "demo" / "v3" / f"{stage}_maskgit.yaml")
     settings = {
         "out": str(tmp_path / "run"),
