@@ -85,6 +85,13 @@ VALID_EVERY = 12
 #: Recipe 3 keeps each item's music at this rate, so `v2meow-cache recode` can swap the codec without preparing again.
 V3_KEEP_AUDIO = 24000
 V3_CAPTION = "{tempo} {energy} {brightness}"  # + the package's genre; filled per item by v2meow-prepare
+#: Recipe 3's stage configs where they are not `<stage>.yaml`: the stage kinds that measured better
+#: (docs/options.md, "The acoustic stages of bundle v3").
+V3_STAGE_CONFIGS = {"stage2": "stage2_maskgit.yaml", "stage3": "stage3_maskgit.yaml"}
+#: Recipe 3's generation settings by role (docs/options.md): stage 1's rhythm channel guided at 3
+#: (docs/proof.md: tempo following measured better with it), the style (text) guided at 3.
+V3_GUIDANCE = {"semantic": {"rhythm": 3.0, "style": 3.0}}
+V3_TEMPERATURES = (1.0, 1.0, 1.0)
 RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3"}
 CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3"}
 
@@ -288,13 +295,14 @@ class Recipe:
         )
 
     def stage(self, name: str) -> None:
+        config = V3_STAGE_CONFIGS.get(name, f"{name}.yaml") if self.version >= 3 else f"{name}.yaml"
         if not (self.runs / name / name / "model.safetensors").exists():
             _run(
                 _cli(
                     "v2meow.cli.train",
                     name,
                     "--config",
-                    str(self.configs / f"{name}.yaml"),
+                    str(self.configs / config),
                     "--out",
                     str(self.runs / name),
                     "--data",
@@ -320,7 +328,9 @@ class Recipe:
         for name, src in parts.items():
             shutil.copytree(src, staging / name)
         generation = GenerationConfig(context_seconds=(4.0, 2.0, 1.0))  # windows 10 s, 4 s, 2 s
-        if self.version >= 2:
+        if self.version >= 3:
+            generation = generation.replace(temperatures=V3_TEMPERATURES, guidance=V3_GUIDANCE)
+        elif self.version >= 2:
             generation = generation.replace(temperatures=V2_TEMPERATURES)
         write_bundle_file(
             staging, {"spec": "motion", "options": {"rate": FEATURE_RATE}}, {n: n for n in parts}, generation

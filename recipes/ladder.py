@@ -14,6 +14,12 @@ compared with the true one by the octave-folded deviation
 5. `stage1`: stage 1's semantic tokens for silent videos pulsing at known tempi, read as in 3,
    without and with guidance.
 
+With the judges extra (`make judges`), the music links are also rated by the two pretrained
+judges (`v2meow.evaluation.judges`: note salience, note events/s, beat pulse) next to the
+excerpts themselves and a pink-noise floor of the same length, in the same run: `judges`
+holds the medians and `judges_retained` each link's share of the codec round trip's
+(issue 26's resynthesis target: >= 90 % of the codec's note salience and beat pulse).
+
 Run: `python -m recipes.ladder [--bundle checkpoints/demo] [--data data/demo] [--out FILE.json]`.
 """
 
@@ -81,11 +87,21 @@ def held_out_excerpts(data: Path, n: int, seconds: float) -> list[tuple[str, tor
 
 
 def music_links(
-    pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides: dict | None = None
+    pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides: dict | None = None, judged: dict | None = None
 ) -> dict[str, list[float]]:
     """Deviation per excerpt for the links that start from music: codec, stage3, semantic, and
-    stage2 (`stage2_seeds` resyntheses per excerpt; `overrides` as for `pipe(...)`, e.g. temperatures)."""
+    stage2 (`stage2_seeds` resyntheses per excerpt; `overrides` as for `pipe(...)`, e.g. temperatures).
+    `judged`, when given, collects the judges' scores per link (`judge_or_none` dicts), with the
+    excerpts themselves as `music` and a pink-noise floor as `noise`."""
+    from v2meow.evaluation.judges import judge_or_none, pink_noise
+
     devs: dict[str, list[float]] = {"codec": [], "stage3": [], "semantic": [], "stage2": []}
+
+    def rate(link: str, audio, sample_rate: int) -> None:
+        if judged is not None:
+            audio = audio.float().mean(0) if hasattr(audio, "dim") and audio.dim() == 2 else audio
+            judged.setdefault(link, []).append(judge_or_none(audio, sample_rate))
+
     gen = pipe.generation.replace(seed=seed, **(overrides or {}))
     for _, wav, sr in excerpts:
         truth = music_tempo(wav, sr)
@@ -101,12 +117,41 @@ def music_links(
             from_coarse = pipe.decode(coarse, fine, n / pipe.codec.sample_rate)[0]
         devs["codec"].append(octave_deviation(music_tempo(round_trip, pipe.codec.sample_rate), truth))
         devs["stage3"].append(octave_deviation(music_tempo(from_coarse, pipe.codec.sample_rate), truth))
+        rate("music", wav[0], sr)
+        rate("noise", pink_noise(wav.shape[-1], sr, seed=len(devs["codec"])), sr)
+        rate("codec", round_trip, pipe.codec.sample_rate)
+        rate("stage3", from_coarse, pipe.codec.sample_rate)
         tokens, _ = pipe.audio_semantic_tokens(wav, sr)
         devs["semantic"].append(octave_deviation(token_tempo(pipe.semantic, tokens), truth))
         for s in range(seed, seed + stage2_seeds):
             out = pipe.resynthesize(wav, sr, seed=s, **(overrides or {}))
             devs["stage2"].append(octave_deviation(music_tempo(out.audio[0], out.sample_rate), truth))
+            rate("stage2", out.audio[0], out.sample_rate)
     return devs
+
+
+def judges_summary(judged: dict[str, list[dict]]) -> dict:
+    """Medians per link and score, and each link's median as a share of the codec round trip's
+    (None where the judges are missing)."""
+    med = {
+        link: {
+            k: (round(float(np.median(v)), 3) if (v := [r[k] for r in rows if r[k] is not None]) else None)
+            for k in rows[0]
+        }
+        for link, rows in judged.items()
+        if rows
+    }
+    codec = med.get("codec", {})
+    retained = {
+        link: {
+            k: (round(x / codec[k], 3) if x is not None and codec.get(k) else None)
+            for k, x in scores.items()
+            if k != "note_events_per_second"
+        }
+        for link, scores in med.items()
+        if link in ("stage3", "stage2")
+    }
+    return {"judges": med, "judges_retained": retained}
 
 
 def stage1_link(
@@ -162,7 +207,8 @@ def measure(
     """Every link's deviations for a loaded pipeline (see the module docstring); `overrides` (e.g.
     `temperatures`) apply to every link that samples; `stage1=False` skips the pulse videos."""
     excerpts = held_out_excerpts(data, clips, seconds)
-    links = music_links(pipe, excerpts, stage2_seeds=stage2_seeds, overrides=overrides)
+    judged: dict[str, list[dict]] = {}
+    links = music_links(pipe, excerpts, stage2_seeds=stage2_seeds, overrides=overrides, judged=judged)
     if stage1:
         links["stage1_guidance1"] = stage1_link(pipe, seconds, seeds, 1.0, overrides)
         links["stage1_guidance3"] = stage1_link(pipe, seconds, seeds, 3.0, overrides)
@@ -177,6 +223,7 @@ def measure(
         "deviations": {k: [round(x, 3) for x in v] for k, v in links.items()},
         "chance": 0.25,
         "target_stage2": 0.05,
+        **judges_summary(judged),
     }
 
 

@@ -83,7 +83,7 @@ FIELDS: dict[str, tuple[bool, float, float, bool]] = {
             "size",
         )
     },
-    **{n: (_W, 1, 2**31 - 1, True) for n in ("max_steps",)},
+    **{n: (_W, 1, 2**31 - 1, True) for n in ("max_steps", "schedule_steps")},
     "sample_rate": (_W, 1, 768_000, True),
     "audio_rate": (_W, 1, 768_000, True),
     **{

@@ -47,3 +47,26 @@ def test_tokens_whose_centroids_pulse_read_at_that_tempo():
     period = 12.5  # tokens per beat
     tokens = torch.tensor([1 if (i % period) < 2 else 0 for i in range(250)])
     assert octave_deviation(token_tempo(Tok, tokens), 120) < 0.03
+
+
+def test_judges_summary_takes_medians_and_shares_of_the_codec_round_trip():
+    from recipes.ladder import judges_summary
+
+    def row(notes, events, beat):
+        return {"note_salience": notes, "note_events_per_second": events, "beat_pulse": beat}
+
+    judged = {
+        "music": [row(0.5, 2.0, 0.9), row(0.6, 3.0, 1.0)],
+        "codec": [row(0.4, 1.0, 0.8), row(0.4, 1.0, None)],  # a score the judge could not give
+        "stage2": [row(0.2, 0.5, 0.4), row(0.3, 0.5, 0.2), row(0.1, 0.5, None)],
+    }
+    s = judges_summary(judged)
+    assert s["judges"]["music"]["note_salience"] == pytest.approx(0.55)
+    assert s["judges"]["codec"]["beat_pulse"] == pytest.approx(0.8)  # the None is left out, not counted as 0
+    assert s["judges_retained"]["stage2"] == {"note_salience": pytest.approx(0.5), "beat_pulse": pytest.approx(0.375)}
+    assert "music" not in s["judges_retained"]  # shares only for the links fed ground truth
+
+    missing = {k: [row(None, None, None)] for k in ("music", "codec", "stage2")}  # the judges extra absent
+    s = judges_summary(missing)
+    assert s["judges"]["codec"] == {"note_salience": None, "note_events_per_second": None, "beat_pulse": None}
+    assert s["judges_retained"]["stage2"] == {"note_salience": None, "beat_pulse": None}

@@ -17,16 +17,16 @@ from cachegen import make_cache
 ROOT = Path(__file__).parents[2]
 DEMO = ROOT / "checkpoints" / "demo"
 # The demo bundle's data contract (checkpoints/demo/*/config.json): motion 16-d at 10 Hz, mel k-means 256 at
-# 25 Hz, SoundStream 6 x 256 at 50 Hz with N_c = 2, hashed-text style 64-d.
+# 25 Hz, the mel128 codec 8 x 1024 at 50 Hz with N_c = 3, hashed-text style 64-d.
 DEMO_CONTRACT = dict(
     feature_rate=10.0,
     feature_dim=16,
     semantic_rate=25.0,
     semantic_vocab=256,
     codec_rate=50.0,
-    num_codebooks=6,
-    codebook_size=256,
-    num_coarse=2,
+    num_codebooks=8,
+    codebook_size=1024,
+    num_coarse=3,
     style_dim=64,
 )
 TINY = [

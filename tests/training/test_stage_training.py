@@ -143,3 +143,18 @@ def test_ddp_two_cpu_processes(cache, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
     assert (out / "stage3" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("schedule_steps", [None, 8])
+def test_schedule_steps_sets_the_cosine_horizon_apart_from_max_steps(cache, tmp_path, schedule_steps):
+    """A run stopped at step 4 of an 8-step schedule ends at that schedule's learning rate, not at the floor."""
+    from v2meow.training.stages import warmup_cosine
+
+    out = tmp_path / "run"
+    cfg = tiny_config("stage1", cache, out, **{"model.schedule_steps": schedule_steps})
+    train_stage("stage1", cfg)
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    lr = state["lr_schedulers"][0]["_last_lr"][0]
+    horizon = schedule_steps or 4
+    assert lr == pytest.approx(cfg["model"]["lr"] * warmup_cosine(4, 2, horizon))
+    assert (lr > cfg["model"]["lr"] * 0.1 * 1.01) == (schedule_steps is not None)  # 0.1: the cosine floor

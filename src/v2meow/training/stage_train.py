@@ -63,6 +63,7 @@ class StageTrainingConfig:
     lr: float = 3e-4
     weight_decay: float = 0.01
     warmup_steps: int = 500
+    schedule_steps: int | None = None  # the cosine horizon; null: trainer.max_steps (set it to stop a schedule early)
     betas: tuple[float, float] = (0.9, 0.95)
     ema_decay: float | None = None
     beat_weights: bool = False  # VMAs: weight the token loss by the cache's beat weights (stages 1-2)
@@ -205,7 +206,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
         model_cfg.lr,
         model_cfg.weight_decay,
         model_cfg.warmup_steps,
-        max_steps,
+        model_cfg.schedule_steps or max_steps,
         tuple(model_cfg.betas),
         model_cfg.ema_decay,
     )
