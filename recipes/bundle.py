@@ -91,7 +91,7 @@ V3_STAGE_CONFIGS = {"stage2": "stage2_maskgit.yaml", "stage3": "stage3_maskgit.y
 #: Recipe 3's generation settings by role (docs/options.md): stage 1's rhythm channel guided at 3
 #: (docs/proof.md: tempo following measured better with it), the style (text) guided at 3.
 V3_GUIDANCE = {"semantic": {"rhythm": 3.0, "style": 3.0}}
-V3_TEMPERATURES = (1.0, 1.0, 1.0)
+V3_TEMPERATURES = (1.0, 0.25, 1.0)  # maskgit coarse at 0.25: the ladder's best of 1.0 / 0.5 / 0.25 (docs/options.md)
 RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3"}
 CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3"}
 
@@ -313,6 +313,7 @@ class Recipe:
             )
 
     def bundle(self) -> None:
+        from v2meow.components import cast_weights
         from v2meow.pipelines.bundle import GenerationConfig, write_bundle_file
 
         parts = {
@@ -327,6 +328,8 @@ class Recipe:
         shutil.rmtree(staging, ignore_errors=True)
         for name, src in parts.items():
             shutil.copytree(src, staging / name)
+            if self.version >= 3 and name.startswith("stage"):  # float16 storage: the bundle within 40 MB
+                cast_weights(staging / name / "model.safetensors", "float16")
         generation = GenerationConfig(context_seconds=(4.0, 2.0, 1.0))  # windows 10 s, 4 s, 2 s
         if self.version >= 3:
             generation = generation.replace(temperatures=V3_TEMPERATURES, guidance=V3_GUIDANCE)

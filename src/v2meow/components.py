@@ -166,6 +166,26 @@ class Component(nn.Module):
         return state
 
 
+#: Storage dtypes a component's float weights may be cast to (`cast_weights`); they load into float32 models.
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def cast_weights(path: str | os.PathLike, dtype: str) -> None:
+    """Rewrite the safetensors file `path` (atomically) with its float tensors stored as `dtype`
+    (a `STORAGE_DTYPES` name), keeping its metadata: half the bytes for float16. A model loads
+    them into its float32 parameters (`load_state_dict` casts); integer buffers are kept."""
+    if dtype not in STORAGE_DTYPES:
+        raise ConfigError(f"weights dtype must be one of {', '.join(STORAGE_DTYPES)}, got '{dtype}'")
+    target = STORAGE_DTYPES[dtype]
+    state = read_weights(path)
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    cast = {k: (v.to(target) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    check_finite(cast, f"{path} as {dtype}")  # a value beyond float16's range would become inf
+    with atomic_output(path) as tmp:
+        save_file(cast, str(tmp), metadata=metadata)
+
+
 def read_weights(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """A safetensors state dict; a missing file is `MissingWeightsError`, a corrupted one `ConfigError`."""
     path = Path(path)

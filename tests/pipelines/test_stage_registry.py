@@ -111,3 +111,27 @@ def test_generation_settings_are_keyed_by_role_and_old_files_migrate(tmp_path):
     migrated = read_bundle(debug)["generation"]
     assert migrated.to_dict() == GenerationConfig(**spec["generation"]).to_dict()
     assert list(migrated.context_seconds) == list(ROLES)
+
+
+def test_a_float16_bundle_is_half_the_stage_bytes_and_generates_as_the_float32_one(tmp_path, make_video):
+    from safetensors import safe_open
+
+    debug = build_debug_bundle(tmp_path / "debug")
+    components = {name: debug / name for name in ("stage1", "stage2", "stage3", "codec")}
+    full = create_bundle(tmp_path / "full", components)
+    half = create_bundle(tmp_path / "half", components, weights_dtype="float16")
+    for name in ("stage1", "stage2", "stage3"):
+        with safe_open(str(half / name / "model.safetensors"), framework="pt") as f:
+            dtypes = {f.get_tensor(k).dtype for k in f.keys()}
+            assert f.metadata()["model_type"].startswith("v2meow")  # the metadata is kept
+        assert torch.float16 in dtypes and torch.float32 not in dtypes
+        size = (half / name / "model.safetensors").stat().st_size
+        assert size < 0.6 * (full / name / "model.safetensors").stat().st_size
+    assert (half / "codec" / "model.safetensors").read_bytes() == (full / "codec" / "model.safetensors").read_bytes()
+    video = make_video(duration=2.0, fps=10, size=(32, 32))
+    a, b = (V2MeowPipeline.from_pretrained(x)(video, seed=0) for x in (full, half))
+    assert a.semantic.shape == b.semantic.shape and torch.isfinite(b.audio).all()
+    assert all(p.dtype == torch.float32 for p in V2MeowPipeline.from_pretrained(half).stage1.parameters())
+    with pytest.raises(ConfigError, match="weights dtype must be one of"):
+        create_bundle(tmp_path / "bad", components, weights_dtype="int8")
+    assert not (tmp_path / "bad").exists()

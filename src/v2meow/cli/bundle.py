@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="per-stage primed context between windows (default: 4,4,1, at most half of each stage's window)",
     )
     c.add_argument(
+        "--weights-dtype",
+        choices=("float32", "float16", "bfloat16"),
+        help="store the three stages' float weights in this dtype (float16: half the bytes; they load into "
+        "float32 models); default: as trained",
+    )
+    c.add_argument(
         "--out", required=True, metavar="BUNDLE", help="bundle directory to write (must not exist, or be empty)"
     )
     c.add_argument(
@@ -117,6 +123,7 @@ def _main(args: argparse.Namespace) -> int:
         features=args.features,
         feature_rate=args.feature_rate,
         overwrite=args.overwrite,
+        weights_dtype=args.weights_dtype,
         temperatures=_triple(args.temperatures, "temperatures"),
         context_seconds=_triple(args.context_seconds, "context-seconds"),
     )

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, read_json_config
+from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, cast_weights, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, V2MeowError
 from v2meow.io import atomic_directory
 from v2meow.pipelines.bundle import PIPELINE_FILE, GenerationConfig, read_bundle, write_bundle_file
@@ -46,9 +46,13 @@ def create_bundle(
     features: str = "motion",
     feature_rate: float | None = None,
     overwrite: bool = False,
+    weights_dtype: str | None = None,
     **generation: Any,
 ) -> Path:
     """Copy `components` (name -> component dir) into a new bundle `out`, atomically.
+
+    `weights_dtype` (e.g. "float16") stores the three stages' float weights in that dtype (half
+    the bytes; they load into float32 models); the codec and tokenizers are copied as they are.
 
     `features` is the extractor spec; its rate defaults to stage 1's `feature_rate`.
     `generation` overrides `GenerationConfig` fields (e.g. `temperatures=(1.0, 0.95, 0.4)`).
@@ -69,6 +73,8 @@ def create_bundle(
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for name, src in sources.items():
             shutil.copytree(src, tmp / name)
+            if weights_dtype and name.startswith("stage"):
+                cast_weights(tmp / name / WEIGHTS_NAME, weights_dtype)
         write_bundle_file(tmp, {"spec": features, "options": options}, {n: n for n in sources}, gen)
         load_parts(tmp)  # raises IncompatibleComponentsError naming what disagrees
         write_sums(tmp)
