@@ -85,7 +85,7 @@ demo-bundle: $(STAMP)
 	$(PY) -m recipes.bundle
 
 # Training on a fresh clone: with no ARGS, the demo data is fetched and prepared on first use
-# (each step skips finished work) and the config fits the machine (configs/demo/*.yaml without a
+# (each step skips finished work) and the config fits the machine (configs/demo/v3/*.yaml without a
 # GPU, configs/*.yaml with one). ARGS="--data DIR --out DIR" trains on your own cache; any
 # v2meow-train option goes in ARGS, e.g. ARGS="--config configs/stage1.yaml --set model.preset=paper".
 train-codec train-stage1 train-stage2 train-stage3: $(STAMP)

@@ -6,8 +6,9 @@
 
 Every option is passed to `v2meow-train STAGE`. What this adds:
 
-- **A config sized for the machine.** Without `--config`: `configs/demo/STAGE.yaml` (the demo
-  bundle's CPU-trainable sizes) when there is no CUDA device, `configs/STAGE.yaml` when there is
+- **A config sized for the machine.** Without `--config`: the demo bundle's CPU-trainable recipe
+  (`configs/demo/v3/stage1.yaml`, `stage2_maskgit.yaml`, `stage3_maskgit.yaml`; the codec
+  `configs/demo/codec.yaml`) when there is no CUDA device, `configs/STAGE.yaml` when there is
   one. `--config` (or `--set model.preset=paper`) chooses any other.
 - **Data when none is given.** Without `--data`, the demo data is fetched and prepared first,
   each step skipping finished work with a one-line note: Debian game music cut into clips and
@@ -37,9 +38,19 @@ def note(text: str) -> None:
     print(f"train: {text}", file=sys.stderr, flush=True)
 
 
+# Without a GPU: the shipped demo bundle's own recipe (v3: stage 1 from the scaling study, the
+# parallel maskgit stages 2 and 3), whose cache the demo bundle's components make.
+CPU_CONFIGS = {
+    "codec": "demo/codec.yaml",
+    "stage1": "demo/v3/stage1.yaml",
+    "stage2": "demo/v3/stage2_maskgit.yaml",
+    "stage3": "demo/v3/stage3_maskgit.yaml",
+}
+
+
 def default_config(stage: str, has_gpu: bool, configs: Path = Path("configs")) -> Path:
-    """`configs/STAGE.yaml` with a GPU, else the CPU-sized `configs/demo/STAGE.yaml`."""
-    return configs / f"{stage}.yaml" if has_gpu else configs / "demo" / f"{stage}.yaml"
+    """`configs/STAGE.yaml` with a GPU, else the CPU-sized config of the demo bundle's recipe (`CPU_CONFIGS`)."""
+    return configs / f"{stage}.yaml" if has_gpu else configs / CPU_CONFIGS[stage]
 
 
 def data_ready(data: Path) -> bool:

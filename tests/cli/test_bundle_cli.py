@@ -24,10 +24,12 @@ def _create_args(out, **replace):
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     out = tmp_path_factory.mktemp("b") / "bundle"
-    temperatures = ",".join(
-        f"{s.temperature:g}" for s in read_bundle(DEMO)["generation"].sampling.values()
-    )  # the demo's own
-    assert main(_create_args(out) + ["--temperatures", temperatures]) == 0
+    gen = read_bundle(DEMO)["generation"]  # the demo's own sampling settings, passed as a user would
+    temperatures = ",".join(f"{s.temperature:g}" for s in gen.sampling.values())
+    contexts = ",".join(f"{c:g}" for c in gen.context_seconds.values())
+    guidance = [f"--guidance={role}.{name}={v:g}" for role, s in gen.sampling.items() for name, v in s.guidance.items()]
+    assert guidance  # bundle v3 guides stage 1 by default
+    assert main(_create_args(out) + ["--temperatures", temperatures, "--context-seconds", contexts, *guidance]) == 0
     return out
 
 
@@ -55,13 +57,13 @@ def test_inspect_json_reports_sizes_parameters_rates_and_verdict(made, capsys):
     assert (codec["sample_rate"], codec["frame_rate"], codec["num_codebooks"], codec["num_coarse"]) == (
         16000,
         50.0,
-        6,
-        2,
-    )
+        8,
+        3,
+    )  # the mel128 codec of bundle v3: 8 levels, 3 coarse
     assert info["features"]["dim"] == 16 and [s["temperature"] for s in info["generation"]["sampling"].values()] == [
         1.0,
-        0.6,
-        0.4,
+        0.25,
+        1.0,
     ]
     assert info["compatible"] is True and info["sha256"]["ok"] is True
 
@@ -97,7 +99,7 @@ def test_components_that_disagree_are_named_and_no_bundle_appears(tmp_path, caps
     out = tmp_path / "bad"
     assert main(_create_args(out, stage3=debug / "stage3")) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "codec.codebook_size=256 but stage3.codebook_size" in err
+    assert len(err.splitlines()) == 1 and "but stage3.codebook_size=" in err and "stage3.num_coarse=" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["debug"]  # no half-made bundle, no temp folder
 
 

@@ -1,5 +1,6 @@
 """The demo bundle's frozen tokenizers give the tokens they gave before the mel filterbanks were
-merged into `v2meow.signal.dsp.mel_filterbank` (hashes recorded from the code before the change)."""
+merged into `v2meow.signal.dsp.mel_filterbank` (hashes recorded from the code before the change;
+the codec's and the generated codes' once more for the demo bundle v3: its `mel128` codec and new stages)."""
 
 import hashlib
 import sys
@@ -14,11 +15,11 @@ BUNDLE = ROOT / "checkpoints" / "demo"
 pytestmark = pytest.mark.skipif(not (BUNDLE / "pipeline.json").exists(), reason="no demo bundle")
 
 SEMANTIC = "86332e02f0d6c96bfe897aec5493fc42bca48d483609df82fef9fb457cb48ab4"
-CODEC = "4d14df4a46f002a2e99b3ee7f94c295272d1bcb7a332f1a428aa04b102e52288"
+CODEC = "89ffdbe05daac0a2d7429706659262eb02dedce831d046ee80c9e3afd4636103"
 GENERATED = (  # semantic, coarse, fine of a 3-s generation, seed 0
-    "0aa21eaaa056307f41c82639ee6b45de366f6c98f132a87d66328bc5713291f3",
-    "184e555e10bd1de513b1ef115f059aaa92d3672f025c8e7053a5221d1e69a7ad",
-    "2a3b422723f9d74791caf7a0ebc15c2447abd8ce342e7d5c47757bd4692ff753",
+    "30104ca6536ea9d1efed517b3ba21802d974f82613b0ff5a00ebfed6190e4122",
+    "c7ce099c6cff6b24f00c094f135c5f4b6c94043310595a20345dd3031b57858a",
+    "56ea97501baf3c337298c1522db69af43b814ddf3c07b6149d3bfa44c314887a",
 )
 
 
@@ -46,7 +47,7 @@ def test_semantic_tokenizer_and_mel_codec_tokens_are_unchanged():
     tokens = semantic.encode(_signal(), 16000)
     assert tokens.shape == (75,) and _hash(tokens) == SEMANTIC
     codes = load_codec(BUNDLE / "codec").eval().encode(_signal()[None, None])
-    assert codes.shape == (1, 6, 150) and _hash(codes) == CODEC
+    assert codes.shape == (1, 8, 150) and _hash(codes) == CODEC
 
 
 @pytest.mark.slow

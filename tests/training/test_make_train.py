@@ -23,7 +23,7 @@ def test_plan_without_data_uses_the_demo_data_and_a_config_for_the_machine():
     assert needs and args == [
         "stage2",
         "--config",
-        "configs/demo/stage2.yaml",
+        "configs/demo/v3/stage2_maskgit.yaml",
         "--data",
         "data/demo/cache",
         "--out",
@@ -50,14 +50,14 @@ def test_plan_with_data_or_config_passes_them_through():
     assert not needs and args == [
         "stage1",
         "--config",
-        "configs/demo/stage1.yaml",
+        "configs/demo/v3/stage1.yaml",
         "--data",
         "my/cache",
         "--out",
         "runs/x",
     ]
     args, _ = plan("stage1", ["--data", "my/cache"], has_gpu=False)  # not the demo recipe's runs/demo/stage1
-    assert args == ["stage1", "--config", "configs/demo/stage1.yaml", "--out", "runs/stage1", "--data", "my/cache"]
+    assert args == ["stage1", "--config", "configs/demo/v3/stage1.yaml", "--out", "runs/stage1", "--data", "my/cache"]
     args, needs = plan("stage3", ["--config", "configs/stage3.yaml", "--set", "model.preset=paper"], has_gpu=False)
     assert (
         needs
@@ -74,13 +74,16 @@ def test_unknown_stage_is_exit_2(capsys):
 @pytest.mark.slow
 def test_make_train_stage1_end_to_end_on_a_tiny_cache(tmp_path):
     """The Makefile target itself, with the running interpreter (PY=) and a fresh install stamp (STAMP=): no reinstall."""
-    cache = make_cache(tmp_path / "cache", durations=(3.0, 2.5, 3.0))
+    cache = make_cache(
+        tmp_path / "cache", durations=(3.0, 2.5, 3.0), rhythm="2d", contract={"semantic_rate": 25.0}
+    )  # the demo stage 1 reads a 25-Hz rhythm channel
     out = tmp_path / "run"
     stamp = tmp_path / "installed"
     stamp.touch()
     args = (
         f"--data {cache} --out {out} --set trainer.max_steps=2 --set data.batch_size=2 --set data.num_workers=0 "
-        "--set model.fields.window_seconds=2.0 --set trainer.enable_progress_bar=false --set trainer.log_every_n_steps=1"
+        "--set model.fields.window_seconds=2.0 --set trainer.enable_progress_bar=false --set trainer.log_every_n_steps=1 "
+        "--set data.val_split=null"  # a cache with no held-out split
     )
     cmd = [
         "make",
@@ -100,7 +103,7 @@ def test_make_train_stage1_end_to_end_on_a_tiny_cache(tmp_path):
     assert (out / "stage1" / "model.safetensors").is_file() and (out / "loss.png").is_file()
     used = yaml.safe_load((out / "config.yaml").read_text())
     if not HAS_GPU:
-        assert "no GPU: CPU-sized config configs/demo/stage1.yaml" in r.stderr
+        assert "no GPU: CPU-sized config configs/demo/v3/stage1.yaml" in r.stderr
         assert used["model"]["fields"]["dim"] == 128  # the demo's CPU-trainable width
     assert f"tensorboard --logdir {out / 'tb'}" in r.stderr and str(out / "loss.png") in r.stderr
 
