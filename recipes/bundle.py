@@ -1,11 +1,11 @@
 """`make demo-bundle`: the whole demo recipe, step by step, each step skipping finished work.
 
-    python -m recipes.bundle                 # every step of the shipped bundle's recipe (2)
+    python -m recipes.bundle                 # every step of the shipped bundle's recipe (3: bundle v3)
     python -m recipes.bundle --steps stage1  # one step (its inputs must exist)
+    python -m recipes.bundle --recipe 2      # the demo bundle v2 (mel codec, AR stages 2 and 3)
     python -m recipes.bundle --recipe 1      # the first demo bundle (SoundStream, clips only)
-    python -m recipes.bundle --recipe 3      # recipe 2 with a validation split by track
 
-Steps (outputs under `--runs`, default runs/demo_v2; runs/demo for --recipe 1, runs/demo_v3 for 3):
+Steps (outputs under `--runs`, default runs/demo_v3; runs/demo for --recipe 1, runs/demo_v2 for 2):
   data      Debian game music -> clips -> visualizer videos (data/demo); recipe 2 also links
             the whole training tracks (data/demo/train_tracks)
   codec     recipe 2: the mel codec's vocoder (configs/demo/v2/codec.yaml), then its codebooks
@@ -15,19 +15,19 @@ Steps (outputs under `--runs`, default runs/demo_v2; runs/demo for --recipe 1, r
   style     hashed-text caption embedder (weight-free)
   manifest  CSV of (video, caption, split); captions from package genre and measured tempo
   prepare   the cache: motion features at 10 Hz, semantic tokens, codes, caption embeddings
-  stage1/2/3  training (configs/demo/stage*.yaml), resumed from the last checkpoint
+  stage1/2/3  training (configs/demo/v3/: stage1.yaml, stage2_maskgit.yaml, stage3_maskgit.yaml), resumed from last.ckpt
   bundle    checkpoints/demo (components + pipeline.json) and examples/demo.mp4
 
 Training steps resume from `last.ckpt`, so the recipe can span several sessions on a
 2-core machine. Every command it runs is printed, so each step can be rerun by hand.
 
-Recipe 2 makes the shipped demo bundle v2 (runs/demo_v2, configs/demo/v2): the mel codec;
+Recipe 2 made the demo bundle v2 (runs/demo_v2, configs/demo/v2): the mel codec;
 every training track as audio-only music besides the visualizer clips; captions
 `{tempo} <genre>` filled per item; `v2meow-prepare --rhythm --stretch 0.8,0.9,1.1,1.25`; stage 1
 with the rhythm channel on audio-only items too; stage 2 with time-aligned semantic tokens,
 sampled at temperature 0.6 (docs/options.md).
 
-Recipe 3 (runs/demo_v3, configs/demo/v3) is recipe 2 with a held-out split by track: every
+Recipe 3 (runs/demo_v3, configs/demo/v3) makes the shipped demo bundle v3: recipe 2 with a held-out split by track: every
 `VALID_EVERY`-th training track by sorted id (6 of the 71, about 8 % of the audio) has split
 `valid`, its audio-only row and every visualizer clip cut from it alike, so no crop of a
 validation track is trained on and the stages validate on `valid` (docs/training.md); captions
@@ -407,21 +407,19 @@ def main(argv: list[str] | None = None) -> int:
         "--recipe",
         type=int,
         choices=[1, 2, 3],
-        default=2,
-        help="2: the shipped demo bundle (v2); 1: the first one; 3: v2 with a validation split by track (see above)",
+        default=3,
+        help="3: the shipped demo bundle (v3); 2: the v2 bundle; 1: the first one (see above)",
     )
     p.add_argument("--data", default="data/demo")
     p.add_argument("--runs", help="run folder (default runs/demo, runs/demo_v2 for --recipe 2, runs/demo_v3 for 3)")
-    p.add_argument(
-        "--out", help="the bundle (default checkpoints/demo; runs/demo_v3/bundle for --recipe 3, not the shipped one)"
-    )
+    p.add_argument("--out", help="the bundle (default checkpoints/demo)")
     p.add_argument(
         "--configs", help="configs (default configs/demo, configs/demo/v2 for --recipe 2, configs/demo/v3 for 3)"
     )
     args = p.parse_args(argv)
     args.runs = args.runs or RUNS[args.recipe]
     args.configs = args.configs or CONFIGS[args.recipe]
-    args.out = args.out or (f"{RUNS[3]}/bundle" if args.recipe == 3 else "checkpoints/demo")
+    args.out = args.out or "checkpoints/demo"
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = [s for s in steps if s not in STEPS]
     if unknown:

@@ -158,12 +158,17 @@ def stage1_link(
     pipe, seconds: float, seeds: int, guidance: float | dict[str, float], overrides: dict | None = None
 ) -> list[float]:
     """Deviation of stage 1's tokens (read as in `token_tempo`) from each pulse video's tempo;
-    `guidance`: the scale of all conditions together, or scales by condition name."""
+    `guidance`: the scale of all conditions together, or scales by condition name; it replaces the
+    bundle's own stage-1 guidance (bundle v3 guides rhythm and style by default), so 1.0 is none."""
     from recipes.visualizer import render_pulse
 
     devs = []
-    scales = {"guidance": (guidance, {}, {})} if isinstance(guidance, dict) else {"cfg": (guidance, 1.0, 1.0)}
-    gen = pipe.generation.replace(**scales, **(overrides or {}))
+    sampling = {role: s.to_dict() for role, s in pipe.generation.sampling.items()}
+    if isinstance(guidance, dict):
+        sampling["semantic"]["guidance"] = dict(guidance)
+    else:
+        sampling["semantic"]["guidance"] = {} if guidance == 1.0 else {"all": guidance}
+    gen = pipe.generation.replace(sampling=sampling, **(overrides or {}))
     with tempfile.TemporaryDirectory() as tmp:
         for bpm in PULSE_TEMPI:
             video = Path(tmp) / f"pulse{bpm}.mp4"
