@@ -243,10 +243,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--temperatures", metavar="T1,T2,T3", help="sampling temperatures of the stages (default: the bundle's)"
     )
+    p.add_argument(
+        "--guidance",
+        action="append",
+        metavar="ROLE.CONDITION=SCALE",
+        help="a guidance scale added to the bundle's, e.g. coarse.semantic=2 (repeatable)",
+    )
     p.add_argument("--no-stage1", action="store_true", help="skip the stage-1 link (pulse videos)")
     p.add_argument("--out", help="also write the result as JSON here")
     a = p.parse_args(argv)
-    overrides = {"temperatures": tuple(float(t) for t in a.temperatures.split(","))} if a.temperatures else None
+    from v2meow.cli.bundle import parse_guidance
+
+    overrides = {"temperatures": tuple(float(t) for t in a.temperatures.split(","))} if a.temperatures else {}
+    if a.guidance:
+        overrides["guidance"] = parse_guidance(a.guidance)
+    overrides = overrides or None
     result = run(
         a.bundle,
         Path(a.data),

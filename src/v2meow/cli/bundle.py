@@ -113,7 +113,7 @@ def _triple(text: str | None, name: str) -> tuple[float, float, float] | None:
     return values  # type: ignore[return-value]
 
 
-def _guidance(items: list[str] | None) -> dict[str, dict[str, float]] | None:
+def parse_guidance(items: list[str] | None) -> dict[str, dict[str, float]] | None:
     """`["semantic.rhythm=3", "semantic.style=3"]` -> `{"semantic": {"rhythm": 3.0, "style": 3.0}}`."""
     from v2meow.errors import ConfigError
 
@@ -153,7 +153,7 @@ def _main(args: argparse.Namespace) -> int:
         weights_dtype=args.weights_dtype,
         temperatures=_triple(args.temperatures, "temperatures"),
         context_seconds=_triple(args.context_seconds, "context-seconds"),
-        guidance=_guidance(args.guidance),
+        guidance=parse_guidance(args.guidance),
     )
     print(format_inspection(inspect_bundle(out)), file=sys.stderr)
     print(out)
