@@ -3,6 +3,7 @@ condition's guidance scale in stage 1.
 
     python -m recipes.text_probe                       # scales 1, 3, 6 on the demo bundle
     python -m recipes.text_probe --scales 1,6 --json docs/figures/text_guidance.json
+    python -m recipes.text_probe --scales 3,6 --skip-clips 8     # confirm on the next 8 clips
 
 For each scale: each word pair of `recipes.proof.TEXT_PAIRS` ("fast" vs "slow", "intense" vs
 "calm", "bright" vs "dark") on the same held-out clip with the same seed, the share of paired runs
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="data/demo")
     p.add_argument("--scales", default="1,3,6", help="style guidance scales of stage 1, comma-separated")
     p.add_argument("--clips", type=int, default=8)
+    p.add_argument(
+        "--skip-clips", type=int, default=0, help="leave out the first N held-out clips (a fresh set to confirm on)"
+    )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--json", help="write the results here")
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     pipe = V2MeowPipeline.from_pretrained(args.bundle)
-    clips = held_out(Path(args.data), args.clips)
+    clips = held_out(Path(args.data), args.skip_clips + args.clips)[args.skip_clips :]
     results = []
     for scale in scales:
         t0 = time.time()
@@ -55,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"style guidance {scale:g}: {cells}", flush=True)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"bundle": args.bundle, "results": results}, indent=2) + "\n")
+        clip_ids = [c["id"] for c in clips]
+        Path(args.json).write_text(
+            json.dumps({"bundle": args.bundle, "clips": clip_ids, "results": results}, indent=2) + "\n"
+        )
     return 0
 
 
