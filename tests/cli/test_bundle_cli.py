@@ -103,10 +103,19 @@ def test_components_that_disagree_are_named_and_no_bundle_appears(tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["debug"]  # no half-made bundle, no temp folder
 
 
-@pytest.mark.parametrize("case", ["missing_dir", "not_a_component", "existing_out"])
+@pytest.mark.parametrize(
+    "case", ["missing_dir", "not_a_component", "existing_out", "guidance_no_role", "guidance_not_a_number", "bad_role"]
+)
 def test_bad_input_is_one_line_and_exit_2(case, made, tmp_path, capsys):
     out = tmp_path / "b"
-    if case == "missing_dir":
+    if case.startswith("guidance") or case == "bad_role":
+        item = {
+            "guidance_no_role": "rhythm=3",
+            "guidance_not_a_number": "semantic.rhythm=x",
+            "bad_role": "tempo.rhythm=3",
+        }
+        args = _create_args(out) + ["--guidance", item[case]]
+    elif case == "missing_dir":
         args = _create_args(out, stage1=tmp_path / "nope")
     elif case == "not_a_component":
         (tmp_path / "empty").mkdir()
