@@ -1,6 +1,7 @@
 """The demo bundle's frozen tokenizers give the tokens they gave before the mel filterbanks were
 merged into `v2meow.signal.dsp.mel_filterbank` (hashes recorded from the code before the change;
-the codec's and the generated codes' once more for the demo bundle v3: its `mel128` codec and new stages)."""
+the codec's and the generated codes' once more for the demo bundle v3: its `mel128` codec and new stages,
+and the generated codes when its rhythm guidance went from 3 to 8)."""
 
 import hashlib
 import sys
@@ -17,9 +18,9 @@ pytestmark = pytest.mark.skipif(not (BUNDLE / "pipeline.json").exists(), reason=
 SEMANTIC = "86332e02f0d6c96bfe897aec5493fc42bca48d483609df82fef9fb457cb48ab4"
 CODEC = "89ffdbe05daac0a2d7429706659262eb02dedce831d046ee80c9e3afd4636103"
 GENERATED = (  # semantic, coarse, fine of a 3-s generation, seed 0
-    "30104ca6536ea9d1efed517b3ba21802d974f82613b0ff5a00ebfed6190e4122",
-    "c7ce099c6cff6b24f00c094f135c5f4b6c94043310595a20345dd3031b57858a",
-    "56ea97501baf3c337298c1522db69af43b814ddf3c07b6149d3bfa44c314887a",
+    "fccabb4a40d2449ac3dae2f28e49ab8a2676c471798c47ce9981cc959a03b2e9",
+    "49c10359851eb6ec2cbca6b4daddf9ad38ac0b714a97ab5fe309717e07c1b81e",
+    "5c0774eca7c012a37dc1ccdb5a96935c0d822f410ba2ebb541a7786f18e6d815",
 )
 
 
