@@ -133,11 +133,10 @@ def music_links(
 def judges_summary(judged: dict[str, list[dict]]) -> dict:
     """Medians per link and score, and each link's median as a share of the codec round trip's
     (None where the judges are missing)."""
+    from v2meow.evaluation.judges import median_scores
+
     med = {
-        link: {
-            k: (round(float(np.median(v)), 3) if (v := [r[k] for r in rows if r[k] is not None]) else None)
-            for k in rows[0]
-        }
+        link: {k: (None if v is None else round(v, 3)) for k, v in median_scores(rows).items()}
         for link, rows in judged.items()
         if rows
     }

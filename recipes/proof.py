@@ -50,9 +50,15 @@ def _tempo(wav: torch.Tensor, sr: int) -> float:
 
 
 def tempo_following(
-    pipe: V2MeowPipeline, work: Path, seconds: float, seeds: int, cfg_rhythm: float | None = None
+    pipe: V2MeowPipeline,
+    work: Path,
+    seconds: float,
+    seeds: int,
+    cfg_rhythm: float | None = None,
+    first_seed: int = 0,
 ) -> dict:
-    """Pulse videos at 6 tempi x `seeds`; with `cfg_rhythm`, guidance on stage 1's rhythm channel alone."""
+    """Pulse videos at 6 tempi x `seeds` seeds from `first_seed`; with `cfg_rhythm`, guidance on
+    stage 1's rhythm channel alone."""
     from scipy.stats import spearmanr
 
     from recipes.visualizer import render_pulse
@@ -62,7 +68,7 @@ def tempo_following(
     for bpm in TEMPI:
         video = work / f"pulse{bpm}.mp4"
         render_pulse(bpm, seconds, video, seed=0)
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             kw = {} if cfg_rhythm is None else {"guidance": {"semantic": {"rhythm": cfg_rhythm}}}
             out = pipe(video, seed=seed, **kw)
             rows.append((bpm, seed, _tempo(out.audio[0], out.sample_rate)))
@@ -138,7 +144,7 @@ def codec_quality(pipe: V2MeowPipeline, data: Path, clips: list[dict], seconds: 
     }
 
 
-JUDGED = ("note_salience", "note_events_per_second", "beat_pulse")
+JUDGED = ("note_salience", "note_events_per_second", "beat_pulse")  # judges.JudgeScores, in table order
 
 
 def judged_music(
@@ -147,7 +153,7 @@ def judged_music(
     """The pretrained judges (`v2meow.evaluation.judges`) on the music generated for the held-out
     clips, on those clips' own music, on its codec round trip and on pink noise: medians, and
     where the generated music lies between the noise floor (0) and the music (1)."""
-    from v2meow.evaluation.judges import judge_or_none, pink_noise
+    from v2meow.evaluation.judges import judge_or_none, median_scores, noise_to_music, pink_noise
 
     rows: dict[str, list[dict]] = {"generated": [], "held-out music": [], "codec round trip": [], "pink noise": []}
     codec = pipe.codec
@@ -160,14 +166,8 @@ def judged_music(
             rec = codec.decode(codec.encode(x), length=x.shape[-1]).mean(0)  # [M]
         rows["codec round trip"].append(judge_or_none(rec, codec.sample_rate))
         rows["pink noise"].append(judge_or_none(pink_noise(music.shape[-1], msr, seed=i), msr))
-    out = {}
-    for name, scores in rows.items():
-        values = {k: [s[k] for s in scores if s[k] is not None] for k in JUDGED}
-        out[name] = {k: (float(np.median(v)) if v else None) for k, v in values.items()}
-    span = {}
-    for k in JUDGED:
-        g, m, n = out["generated"][k], out["held-out music"][k], out["pink noise"][k]
-        span[k] = None if None in (g, m, n) or abs(m - n) < 1e-9 else (g - n) / (m - n)
+    out = {name: median_scores(scores) for name, scores in rows.items()}
+    span = {k: noise_to_music(out["generated"][k], out["held-out music"][k], out["pink noise"][k]) for k in JUDGED}
     return {"medians": out, "noise_to_music": span, "clips": len(clips)}
 
 

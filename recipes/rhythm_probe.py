@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -33,39 +34,27 @@ def main(argv: list[str] | None = None) -> int:
             f"rhythm_probe: error: --scales expects numbers separated by commas, got '{args.scales}'", file=sys.stderr
         )
         return 2
-    import numpy as np
     import torch
-    from scipy.stats import spearmanr
 
-    from recipes.proof import TEMPI, _tempo
-    from recipes.visualizer import render_pulse
+    from recipes.proof import tempo_following
     from v2meow.pipelines import V2MeowPipeline
     from v2meow.signal.rhythm import octave_deviation
 
     torch.set_num_threads(1)
     pipe = V2MeowPipeline.from_pretrained(args.bundle)
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as work:
-        videos = {}
-        for bpm in TEMPI:
-            videos[bpm] = Path(work) / f"pulse{bpm}.mp4"
-            render_pulse(bpm, args.seconds, videos[bpm], seed=0)
         for scale in scales:
-            rows = []
-            for bpm, video in videos.items():
-                for seed in seeds:
-                    out = pipe(video, seed=seed, guidance={"semantic": {"rhythm": scale}})
-                    rows.append((bpm, _tempo(out.audio[0], out.sample_rate)))
-            ok = [(b, t) for b, t in rows if np.isfinite(t)]
-            rho = float(spearmanr([b for b, _ in ok], [t for _, t in ok]).statistic) if len(ok) > 2 else float("nan")
-            devs = [octave_deviation(t, b) for b, t in ok]
+            r = tempo_following(
+                pipe, Path(work), args.seconds, args.seeds, cfg_rhythm=scale, first_seed=args.first_seed
+            )
+            devs = [octave_deviation(t, bpm) for bpm, _, t in r["rows"] if math.isfinite(t)]
             result = {
                 "rhythm_guidance": scale,
-                "seeds": [seeds.start, seeds.stop - 1],
-                "spearman": round(rho, 3),
-                "median_deviation": round(float(np.median(devs)), 3) if devs else None,
+                "seeds": [args.first_seed, args.first_seed + args.seeds - 1],
+                "spearman": round(r["spearman"], 3),
+                "median_deviation": round(r["median_deviation"], 3),
                 "within_0.08": int(sum(d <= 0.08 for d in devs)),
-                "runs": len(rows),
+                "runs": len(r["rows"]),
             }
             print(json.dumps(result), flush=True)
     return 0

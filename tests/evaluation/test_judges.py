@@ -66,6 +66,19 @@ def test_pink_noise_is_seeded_and_at_minus_20_dbfs():
     assert 20 * np.log10(np.sqrt((a**2).mean())) == pytest.approx(-20.0, abs=0.01)
 
 
+def test_medians_leave_out_missing_scores_and_the_way_from_noise_to_music():
+    rows = [
+        {"note_salience": 0.2, "note_events_per_second": 1.0, "beat_pulse": None},
+        {"note_salience": 0.4, "note_events_per_second": None, "beat_pulse": None},
+        {"note_salience": 0.9, "note_events_per_second": 3.0, "beat_pulse": None},
+    ]
+    assert judges.median_scores(rows) == {"note_salience": 0.4, "note_events_per_second": 2.0, "beat_pulse": None}
+    assert judges.noise_to_music(0.3, music=0.5, noise=0.25) == pytest.approx(0.2)
+    assert judges.noise_to_music(0.1, music=0.5, noise=0.25) == pytest.approx(-0.6)  # below the floor
+    assert judges.noise_to_music(0.3, music=0.25, noise=0.25) is None  # no span to measure on
+    assert judges.noise_to_music(None, music=0.5, noise=0.25) is None
+
+
 def test_missing_extra_is_named_and_reported_as_none(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))

@@ -201,6 +201,22 @@ def judge_or_none(wav, sample_rate: int) -> dict[str, float | None]:
     return {k: (v if np.isfinite(v) else None) for k, v in scores.items()}
 
 
+def median_scores(rows: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Median of each score over `judge_or_none` dicts, the Nones left out (None where all are)."""
+    out: dict[str, float | None] = {}
+    for k in JudgeScores.__dataclass_fields__:
+        values = [r[k] for r in rows if r[k] is not None]
+        out[k] = float(np.median(values)) if values else None
+    return out
+
+
+def noise_to_music(value: float | None, music: float | None, noise: float | None) -> float | None:
+    """Where `value` lies between the noise floor (0) and the music (1); None where it cannot be said."""
+    if value is None or music is None or noise is None or not np.isfinite(music - noise) or abs(music - noise) < 1e-9:
+        return None
+    return (value - noise) / (music - noise)
+
+
 def pink_noise(num_samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:
     """The judges' noise floor: 1/f noise `[N]` at -20 dBFS RMS, seeded."""
     rng = np.random.default_rng(seed)

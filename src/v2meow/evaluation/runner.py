@@ -255,7 +255,7 @@ def _judged(clips, attr: str, name: str) -> np.ndarray:
 def _judge_metrics(mb: MetricBuilder, clips, notes) -> dict[str, MetricResult]:
     """The pretrained judges (`evaluation.judges`) on the generated clips, with the reference
     music and a pink-noise floor of the same lengths as baselines, each with a bootstrap interval."""
-    from v2meow.evaluation.judges import available
+    from v2meow.evaluation.judges import available, noise_to_music
 
     missing = [reason for reason in available().values() if reason]
     out = {}
@@ -268,11 +268,11 @@ def _judge_metrics(mb: MetricBuilder, clips, notes) -> dict[str, MetricResult]:
         res = MetricResult(name, title, True, mb._mean(gen, 900 + 10 * i), per_clip=gen)
         res.baselines["reference"] = mb._mean(ref[np.isfinite(ref)], 901 + 10 * i)
         res.baselines["noise"] = mb._mean(noise[np.isfinite(noise)], 902 + 10 * i)
-        span = res.baselines["reference"].value - res.baselines["noise"].value
-        if np.isfinite(span) and abs(span) > 1e-9:
+        way = noise_to_music(res.estimate.value, res.baselines["reference"].value, res.baselines["noise"].value)
+        if way is not None:
             res.note = (
-                f"{100 * (res.estimate.value - res.baselines['noise'].value) / span:.0f} % of the way from the noise "
-                f"floor to the reference music ({int(np.isfinite(gen).sum())} clips)"
+                f"{100 * way:.0f} % of the way from the noise floor to the reference music "
+                f"({int(np.isfinite(gen).sum())} clips)"
             )
         out[f"judge_{name}"] = res
     if not out:
