@@ -1,5 +1,4 @@
 import os
-import stat
 
 import av
 import pytest
@@ -128,13 +127,12 @@ def test_bad_bundles_and_arguments(bundle, make_video, tmp_path, capsys):
         assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, (extra, err)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only directories")
-def test_read_only_directory(bundle, make_video, tmp_path):
+def test_unwritable_directory(bundle, make_video, unwritable_dir, capsys):
     video = make_video(duration=1.0)
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    assert main(["--video", str(video), "--bundle", str(bundle), "--out", str(ro / "o.mp4"), "--quiet"]) == 2
+    for out in (str(unwritable_dir / "o.mp4"), str(unwritable_dir) + os.sep):  # a file in it, or the folder for both
+        assert main(["--video", str(video), "--bundle", str(bundle), "--out", out, "--quiet"]) == 2
+        assert "cannot write" in capsys.readouterr().err
+        assert not (unwritable_dir.is_dir() and any(unwritable_dir.iterdir()))
 
 
 def test_folder_mode_skips_bad_and_resumes(bundle, make_video, tmp_path, capsys):
