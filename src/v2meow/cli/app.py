@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 from v2meow.cli.generate import VIDEO_SUFFIXES
 from v2meow.errors import ConfigError
 
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60.0,
         help="uploads and each job's files are deleted this many minutes after they were made (default 60)",
     )
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def _bundle(args: argparse.Namespace) -> Path:
@@ -103,7 +103,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-app", lambda: _main(args))
+    return run("v2meow-app", lambda: _main(args), args=args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 DESCRIPTION = """\
 A bundle is a directory that v2meow-generate, v2meow-app and V2MeowPipeline load: the
@@ -94,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     i.add_argument("bundle", help="bundle directory")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def _triple(text: str | None, name: str) -> tuple[float, float, float] | None:
@@ -162,7 +162,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-bundle", lambda: _main(args))
+    return run("v2meow-bundle", lambda: _main(args), args=args)
 
 
 if __name__ == "__main__":

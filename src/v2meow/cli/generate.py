@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from v2meow import media, validation
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 from v2meow.errors import ConfigError, MediaError, V2MeowError
 from v2meow.io import check_output_dir
 from v2meow.pipelines.outputs import OUT_SUFFIXES, check_plan, check_source, write_outputs
@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="let the bundle's feature extractor read weight files that run code when loaded (TorchScript, pickles holding objects)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -182,8 +182,6 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--out-dir goes with --video-dir (use --out with --video)")
     if args.dtype != "float32" and args.device != "cuda":
         raise ConfigError(f"--dtype {args.dtype} needs --device cuda")
-    if args.text is not None and not args.text.strip():
-        raise ConfigError("--text is empty")
     overrides = _overrides(args)  # numbers checked before anything is loaded
     count = overrides.get("num_samples", 1)
     if args.video:
@@ -222,7 +220,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-generate", lambda: _main(args))
+    return run("v2meow-generate", lambda: _main(args), args=args)
 
 
 if __name__ == "__main__":
