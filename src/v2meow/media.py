@@ -97,6 +97,9 @@ def _short(e: BaseException) -> str:
     return msg[:200]
 
 
+open_media = _open  # public: `duration.uncovered` reads packet times through the same local-only opener
+
+
 def _video_stream(container, path) -> av.video.stream.VideoStream:
     for stream in container.streams.video:
         if not _is_attached_picture(stream):
@@ -110,6 +113,9 @@ def _is_attached_picture(stream) -> bool:
         return bool(stream.disposition & av.stream.Disposition.attached_pic)
     except AttributeError:  # older PyAV
         return False
+
+
+is_attached_picture = _is_attached_picture
 
 
 def _audio_stream(container, path) -> av.audio.stream.AudioStream:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from v2meow import media, validation
 from v2meow.cli.common import parse, run
+from v2meow.duration import music_length
 from v2meow.errors import ConfigError, MediaError, V2MeowError
 from v2meow.io import check_output_dir
 from v2meow.pipelines.outputs import OUT_SUFFIXES, check_plan, check_source, write_outputs
@@ -31,7 +32,10 @@ examples:
   v2meow-generate --video clip.mp4 --out clip_music.mp4
   v2meow-generate --video clip.mp4 --text "drum and bass" --num-samples 4 --out outdir/
   v2meow-generate --video-dir videos/ --out-dir soundtracks/     # skips done and bad files
+  v2meow-generate --video film.mp4 --max-seconds 0                # no length limit (default 10 min)
 """
+LIMIT = "the --max-seconds limit"
+LIFT = "--max-seconds 0 lifts the limit"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,7 +98,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="let the bundle's feature extractor read weight files that run code when loaded (TorchScript, pickles holding objects)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--max-seconds",
+        default="600",
+        metavar="S|0",
+        help="longest video accepted, in seconds (default 600, i.e. 10 min); 0 or none: no limit. A longer video "
+        "is refused before the model loads (with --video-dir: skipped). The length of the music is said up front, "
+        "with a warning when the video's frames do not cover its timeline (one frame held for most of it)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no line saying how long the music will be")
     return parse(p, argv)
 
 
@@ -169,6 +181,17 @@ def _load(args: argparse.Namespace):
     )
 
 
+def _length(video: Path, args: argparse.Namespace) -> float:
+    """Seconds of music for `video`, refused over --max-seconds; said on stderr (unless --quiet),
+    with a warning when its frames do not cover its timeline."""
+    seconds, note = music_length(video, args.limit, LIMIT, LIFT)
+    if note:
+        print(f"v2meow-generate: warning: {video}: {note}", file=sys.stderr)
+    if not args.quiet:
+        print(f"v2meow-generate: {video}: {validation.length_text(seconds)} of music", file=sys.stderr)
+    return seconds
+
+
 def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[Path]:
     check_source(video, outputs)  # batch mode: each video checked before its generation
     result = pipe(video, text=args.text, **_guidance(args, overrides, pipe))
@@ -183,12 +206,14 @@ def _main(args: argparse.Namespace) -> int:
     if args.dtype != "float32" and args.device != "cuda":
         raise ConfigError(f"--dtype {args.dtype} needs --device cuda")
     overrides = _overrides(args)  # numbers checked before anything is loaded
+    args.limit = validation.max_seconds(args.max_seconds, "--max-seconds")
     count = overrides.get("num_samples", 1)
     if args.video:
         video = Path(args.video)
         media.probe(video)  # an unreadable video is reported before the model loads
         outputs = _outputs(video, args.out)
         check_plan(video, outputs, count, [video])  # outputs checked before the model loads
+        _length(video, args)  # too long: refused before the model loads
         pipe = _load(args)
         for path in _one(pipe, video, outputs, args, overrides):
             print(path)
@@ -209,6 +234,7 @@ def _main(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         try:
+            _length(video, args)  # too long: skipped with a line
             _one(pipe, video, outputs, args, overrides)
             done += 1
         except V2MeowError as e:

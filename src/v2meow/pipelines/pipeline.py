@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from v2meow import validation
 from v2meow.components import CONFIG_NAME, read_json_config
+from v2meow.duration import music_length
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
 from v2meow.pipelines import resynthesis
@@ -407,9 +409,13 @@ class V2MeowPipeline:
         video: str | os.PathLike | Features,
         text: str | None = None,
         rhythm: torch.Tensor | None = None,
+        max_seconds: float | None = None,
         **overrides,
     ) -> PipelineOutput:
-        """Generate music for one video (a path, or features already extracted).
+        """Generate music for one video (a path, or features already extracted), as long as the video.
+
+        `max_seconds`: refuse (MediaError, before any work) a video longer than this; None (the
+        default here, unlike the CLI's 10 min) or 0: no limit (`duration.music_length`).
 
         `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 1 that reads one; by default it is
         made from the video (`rhythm_channel`).
@@ -423,6 +429,11 @@ class V2MeowPipeline:
         import time
 
         gen = self.generation.replace(**overrides)  # every value checked by v2meow.validation
+        limit = validation.max_seconds(max_seconds, "max_seconds")
+        if limit is not None:
+            music_length(video, limit, "the max_seconds limit", "max_seconds=None lifts it")
+        if text is not None:
+            validation.text(text, "text")
         self.check_guidance(gen)
         if gen.cuda_graphs and self.device.type != "cuda":
             raise ConfigError(f"cuda_graphs needs the pipeline on a CUDA device, not {self.device.type}")
