@@ -54,6 +54,16 @@ def _names(parser: argparse.ArgumentParser) -> dict[str, str]:
     return names
 
 
+def add_allow_outside(parser: argparse.ArgumentParser) -> None:
+    """`--allow-outside-bundle`, the same for every CLI that loads a bundle (`bundle.read_bundle`)."""
+    parser.add_argument(
+        "--allow-outside-bundle",
+        action="store_true",
+        help="load components that pipeline.json places outside the bundle directory (an absolute path, "
+        "../, or a symlink leading out); refused otherwise",
+    )
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Every text value (and list of texts) in `args` is valid UTF-8 and not empty or invisible
     (`validation.text`): a ConfigError naming the option otherwise."""

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from v2meow import media, validation
-from v2meow.cli.common import parse, run
+from v2meow.cli.common import add_allow_outside, parse, run
 from v2meow.duration import music_length
 from v2meow.errors import ConfigError, MediaError, V2MeowError
 from v2meow.io import check_output_dir
@@ -106,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "is refused before the model loads (with --video-dir: skipped). The length of the music is said up front, "
         "with a warning when the video's frames do not cover its timeline (one frame held for most of it)",
     )
+    add_allow_outside(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars, no line saying how long the music will be")
     return parse(p, argv)
 
@@ -175,9 +176,13 @@ def _load(args: argparse.Namespace):
 
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available")
-    trust = getattr(args, "trust_pickle", False)
     return V2MeowPipeline.from_pretrained(
-        bundle, device=args.device, progress=not args.quiet, dtype=getattr(args, "dtype", "float32"), trust_pickle=trust
+        bundle,
+        device=args.device,
+        progress=not args.quiet,
+        dtype=getattr(args, "dtype", "float32"),
+        trust_pickle=getattr(args, "trust_pickle", False),
+        allow_outside=getattr(args, "allow_outside_bundle", False),
     )
 
 

@@ -143,8 +143,10 @@ class V2MeowPipeline:
         progress: bool = False,
         dtype: str = "float32",
         trust_pickle: bool = False,
+        allow_outside: bool = False,
     ) -> V2MeowPipeline:
-        """Load a bundle directory; components are checked against each other.
+        """Load a bundle directory; components are checked against each other, and must lie inside
+        it unless `allow_outside` (`bundle.read_bundle`).
 
         `dtype`: the stages' weights ("bf16" on CUDA: `set_stage_dtype`). `trust_pickle` lets a
         feature extractor read weight files that can run code (TorchScript, pickles holding
@@ -154,7 +156,7 @@ class V2MeowPipeline:
         from v2meow.tokenizers.acoustic import load_codec
         from v2meow.tokenizers.style import load_style_embedder
 
-        spec = read_bundle(bundle)
+        spec = read_bundle(bundle, allow_outside)
         comps = spec["components"]
         feats = spec["features"]
         extractor = build_extractor(feats["spec"], trust_pickle=trust_pickle, **feats.get("options", {}))
@@ -413,9 +415,8 @@ class V2MeowPipeline:
         **overrides,
     ) -> PipelineOutput:
         """Generate music for one video (a path, or features already extracted), as long as the video.
-
-        `max_seconds`: refuse (MediaError, before any work) a video longer than this; None (the
-        default here, unlike the CLI's 10 min) or 0: no limit (`duration.music_length`).
+        `max_seconds`: refuse (MediaError, before any work) a longer video; None (the default here,
+        unlike the CLI's 10 min) or 0: no limit (`duration.music_length`).
 
         `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 1 that reads one; by default it is
         made from the video (`rhythm_channel`).
