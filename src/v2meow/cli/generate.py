@@ -167,6 +167,16 @@ def _outputs(video: Path, out: str | None) -> list[Path]:
     return [path]
 
 
+def _check_bundle(args: argparse.Namespace) -> None:
+    """pipeline.json read and checked (component paths, generation defaults) before any weights load;
+    --text refused for a bundle without a style component."""
+    from v2meow.pipelines.bundle import read_bundle
+
+    spec = read_bundle(resolve_bundle(args.bundle), allow_outside=args.allow_outside_bundle)
+    if args.text is not None and "style" not in spec["components"]:
+        raise ConfigError("--text: this bundle has no style input, so it cannot take a text prompt")
+
+
 def _load(args: argparse.Namespace):
     from v2meow.pipelines import V2MeowPipeline
 
@@ -219,6 +229,7 @@ def _main(args: argparse.Namespace) -> int:
         outputs = _outputs(video, args.out)
         check_plan(video, outputs, count, [video])  # outputs checked before the model loads
         _length(video, args)  # too long: refused before the model loads
+        _check_bundle(args)
         pipe = _load(args)
         for path in _one(pipe, video, outputs, args, overrides):
             print(path)
@@ -232,6 +243,7 @@ def _main(args: argparse.Namespace) -> int:
     plan = {video: _outputs(video, str(dst) + os.sep) for video in videos}
     for video, outputs in plan.items():  # no output may be any of the inputs
         check_plan(video, outputs, count, videos, probe=False)
+    _check_bundle(args)
     pipe = _load(args)
     done = failed = skipped = 0
     for video, outputs in plan.items():
