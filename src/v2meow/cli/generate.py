@@ -228,8 +228,8 @@ def _main(args: argparse.Namespace) -> int:
         media.probe(video)  # an unreadable video is reported before the model loads
         outputs = _outputs(video, args.out)
         check_plan(video, outputs, count, [video])  # outputs checked before the model loads
-        _length(video, args)  # too long: refused before the model loads
         _check_bundle(args)
+        _length(video, args)  # too long: refused before the model loads; else said, just before it loads
         pipe = _load(args)
         for path in _one(pipe, video, outputs, args, overrides):
             print(path)
