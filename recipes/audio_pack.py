@@ -50,7 +50,7 @@ def build_pack(data: Path, out: Path, seconds: float, excerpts: int, max_mb: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    from v2meow.cli.common import run
+    from v2meow.cli.common import parse, run
 
     p = argparse.ArgumentParser(
         prog="python -m recipes.audio_pack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -60,14 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0, help="excerpt length")
     p.add_argument("--excerpts", type=int, default=3, help="excerpts per track")
     p.add_argument("--max-mb", type=float, default=35.0, help="size budget of the pack (MB)")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
 
     def go() -> int:
         r = build_pack(Path(args.data), Path(args.out), args.seconds, args.excerpts, args.max_mb)
         print(f"audio_pack: {r['files']} files, {r['seconds'] / 60:.1f} min, {r['bytes'] / 1e6:.1f} MB in {args.out}")
         return 0
 
-    return run("audio_pack", go)
+    return run("audio_pack", go, args=args)
 
 
 if __name__ == "__main__":

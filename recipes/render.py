@@ -125,9 +125,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m recipes.render`."""
-    from v2meow.cli.common import run
+    from v2meow.cli.common import parse, run
 
-    args = _parser().parse_args(argv)
+    args = parse(_parser(), argv)
 
     def job() -> int:
         t0 = time.perf_counter()
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done in {time.perf_counter() - t0:.1f} s")
         return 0
 
-    return run("recipes.render", job)
+    return run("recipes.render", job, args=args)
 
 
 if __name__ == "__main__":

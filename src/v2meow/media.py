@@ -34,7 +34,7 @@ from v2meow.errors import (
     UnreadableMediaError,
 )
 from v2meow.io import atomic_output
-from v2meow.packets import mux_interleaved
+from v2meow.packets import MATROSKA, mux_interleaved, priming
 
 # Decoded video shorter than its header says by more than this (seconds) counts as truncated.
 _TRUNCATION_TOLERANCE = 0.5
@@ -97,6 +97,9 @@ def _short(e: BaseException) -> str:
     return msg[:200]
 
 
+open_media = _open  # public: `duration.uncovered` reads packet times through the same local-only opener
+
+
 def _video_stream(container, path) -> av.video.stream.VideoStream:
     for stream in container.streams.video:
         if not _is_attached_picture(stream):
@@ -110,6 +113,9 @@ def _is_attached_picture(stream) -> bool:
         return bool(stream.disposition & av.stream.Disposition.attached_pic)
     except AttributeError:  # older PyAV
         return False
+
+
+is_attached_picture = _is_attached_picture
 
 
 def _audio_stream(container, path) -> av.audio.stream.AudioStream:
@@ -418,7 +424,8 @@ def mux_audio(
                     vout = dst.add_stream_from_template(vin)
                     aout = dst.add_stream(audio_codec, rate=sample_rate, layout=layout)
                     aout.bit_rate = bit_rate
-                    audio_packets = _encode_audio(aout, wav, sample_rate)
+                    cut = priming(audio_codec, sample_rate, layout) if fmt in MATROSKA else 0
+                    audio_packets = _encode_audio(aout, wav[:, : wav.shape[1] - cut], sample_rate)
                     mux_interleaved(dst, src.demux(vin), vout, audio_packets, step)
             except av.FFmpegError as e:
                 raise MediaError(f"{out_path}: cannot write ({_short(e)})") from None

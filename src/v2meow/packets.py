@@ -1,7 +1,35 @@
 """Packet timing for muxing copied video with new audio: decoding timestamps for packets that
-lack them, and interleaving in decoding-time order (`media.mux_audio` uses these)."""
+lack them, interleaving in decoding-time order, and the audio encoder's priming (`media.mux_audio`
+uses these)."""
 
 from __future__ import annotations
+
+import numpy as np
+
+# Matroska (and WebM) store an audio track's timestamps moved later by the encoder's priming (its
+# CodecDelay) and count the file's duration to the moved end: AAC's 1024 samples made a 2.0 s video's
+# .mkv last 2.064 s at 16 kHz. `media.mux_audio` leaves that many samples out at the end there.
+MATROSKA = {"matroska", "webm"}
+
+
+def priming(codec: str, sample_rate: int, layout: str) -> int:
+    """Samples `codec` puts before the audio (its first packet's pts is minus this: AAC 1024, Opus 312),
+    found by encoding silence. An MP4 hides them with an edit list; a Matroska file counts them in its
+    duration (`MATROSKA`), so there the audio is made that much shorter and the file lasts as long as
+    its video (the audio track then ends at most one audio frame before the picture does).
+    """
+    import av
+
+    ctx = av.CodecContext.create(codec, "w")
+    ctx.sample_rate, ctx.layout = sample_rate, layout
+    ctx.format = ctx.codec.audio_formats[0].name
+    ctx.open()
+    channels = 1 if layout == "mono" else 2
+    frame = av.AudioFrame.from_ndarray(np.zeros((channels, ctx.frame_size or 1024), np.float32), "fltp", layout)
+    frame.sample_rate, frame.pts = sample_rate, 0
+    packets = list(ctx.encode(frame)) + list(ctx.encode(None))
+    first = min((p.pts for p in packets if p.pts is not None), default=0)
+    return max(0, -int(first * sample_rate * packets[0].time_base)) if packets else 0
 
 
 def _with_dts(packets, step: int):

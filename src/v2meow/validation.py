@@ -13,6 +13,9 @@ with `parse_numbers` first): a JSON string such as `"hot"` is an error, not a gu
     num_samples   whole number in 1 .. MAX_SAMPLES
     context       seconds of prompt overlap between windows: finite, >= 0
     loudness      target integrated loudness of the output in LUFS: finite, -70 .. 0, or None / "none" (off)
+    max_seconds   longest video accepted, in seconds: finite, > 0, or None / 0 / "none" (no limit)
+
+Text (every str a command line gives, `text`): valid UTF-8, with at least one visible character.
 
 No heavy imports here: this module is read before any model is loaded.
 """
@@ -21,10 +24,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from v2meow.errors import ConfigError
+from v2meow.errors import ConfigError, MediaError
 
 MAX_SAMPLES = 16  # candidates per video: each one is a full generation held in memory at once
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
@@ -140,8 +144,13 @@ def parse_numbers(text: str, field: str, count: int = NUM_STAGES) -> tuple[float
     if len(values) == 1:
         values = values * count
     if len(values) != count:
-        raise ConfigError(f"{field} expects 1 or {count} values, got {len(values)}")
+        raise ConfigError(f"{field} expects {_how_many(count)}, got {len(values)}")
     return tuple(values)
+
+
+def _how_many(count: int) -> str:
+    """`"one value"` or `"1 or 3 values"`: what `parse_numbers` accepts for `count`."""
+    return "one value" if count == 1 else f"1 or {count} values"
 
 
 def parse_int(text: str, field: str) -> int:
@@ -367,3 +376,75 @@ def _matches(value: Any, kinds: set) -> bool:
     if isinstance(value, dict):
         return dict in kinds
     return value is None and type(None) in kinds
+
+
+# ---- text: every string a command line or the API takes -------------------------------------
+
+# Unicode categories that show nothing: spaces (Zs), line and paragraph separators (Zl, Zp),
+# control characters (Cc) and format characters such as U+200B zero-width space (Cf).
+INVISIBLE_CATEGORIES = {"Zs", "Zl", "Zp", "Cc", "Cf"}
+# Letters and symbols that are drawn blank: Hangul fillers, the blank Braille pattern.
+BLANK_CHARACTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+
+
+def invisible(char: str) -> bool:
+    """Whether `char` shows nothing (a space, a control or format character, a blank filler)."""
+    return char.isspace() or char in BLANK_CHARACTERS or unicodedata.category(char) in INVISIBLE_CATEGORIES
+
+
+def blank(text: str) -> bool:
+    """Whether `text` is empty or made only of invisible characters (`invisible`)."""
+    return all(invisible(c) for c in text)
+
+
+def text(value: Any, field: str) -> str:
+    """A string that is valid UTF-8 (no lone surrogates, which stand for undecodable command-line
+    bytes) and shows at least one character."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{field} must be text, got {_show(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{field} is not valid UTF-8 (undecodable bytes in {ascii(value)[:60]})") from None
+    if not value:
+        raise ConfigError(f"{field} is empty")
+    if blank(value):
+        shown = ", ".join(sorted({f"U+{ord(c):04X}" for c in value}))[:60]
+        raise ConfigError(f"{field} is empty (only invisible characters: {shown})")
+    return value
+
+
+# ---- duration policy: every entry point (CLI, API, app) -------------------------------------
+
+
+def max_seconds(value: Any, field: str = "max_seconds") -> float | None:
+    """A limit on a video's length in seconds (> 0), or None for no limit (None, 0, "none", "off")."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in OFF_WORDS):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{field} must be a number of seconds, or 0 / none for no limit, got {value!r}") from None
+    value = _finite(value, field)
+    if value < 0:
+        raise ConfigError(f"{field} must be >= 0 seconds (0 or none: no limit), got {value:g}")
+    return None if value == 0 else value
+
+
+def length_text(seconds: float) -> str:
+    """`12.0 s`, `10.0 min (600 s)`, `6.0 h (21600 s)`."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    unit, size = ("min", 60) if seconds < 7200 else ("h", 3600)
+    return f"{seconds / size:.1f} {unit} ({seconds:.0f} s)"
+
+
+def duration_limit(seconds: float, limit: float | None, what: str, limit_name: str, lift: str, note: str = "") -> float:
+    """`seconds` when a video of that length is within `limit` (None: no limit); otherwise a MediaError
+    naming `what` (the file), the length, the limit (`limit_name`, e.g. "the --max-seconds limit"),
+    `note` (e.g. frames that do not cover the timeline) and how to lift it (`lift`)."""
+    if limit is not None and seconds > limit:
+        extra = f" ({note})" if note else ""
+        raise MediaError(f"{what}: {length_text(seconds)} is longer than {limit_name} of {limit:g} s{extra}; {lift}")
+    return seconds

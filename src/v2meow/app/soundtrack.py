@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from v2meow import media, validation
+from v2meow.duration import music_length
 from v2meow.errors import ConfigError, EmptyMediaError, MediaError, V2MeowError
 from v2meow.stages.base import ROLES
 from v2meow.stages.sampling import PAPER_TEMPERATURES
@@ -139,10 +140,7 @@ class SoundtrackJob:
                 raise MediaError(f"{path}: has no video stream (is it an audio file?)")
             if info.duration <= 0:
                 raise EmptyMediaError(f"{path}: the video has no duration")
-            if info.duration > limits.max_seconds:
-                raise MediaError(
-                    f"{path}: {info.duration:.0f} s is longer than this app's limit of {limits.max_seconds:g} s; trim the video"
-                )
+            music_length(path, limits.max_seconds, "this app's limit", "trim the video")  # the CLI's and API's check
         except V2MeowError as e:
             raise type(e)(_without_folder(str(e), path)) from None
         return info

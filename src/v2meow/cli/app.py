@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from v2meow.cli.common import run
+from v2meow.cli.common import add_allow_outside, parse, run
 from v2meow.cli.generate import VIDEO_SUFFIXES
 from v2meow.errors import ConfigError
 
@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--examples", help="folder of example videos (default: examples/ in the repository; none if missing)"
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
+    add_allow_outside(p)
     p.add_argument("--max-upload-mb", type=float, default=500.0, help="largest upload accepted, in MB (default 500)")
     p.add_argument("--max-seconds", type=float, default=600.0, help="longest video accepted, in seconds (default 600)")
     p.add_argument(
@@ -57,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60.0,
         help="uploads and each job's files are deleted this many minutes after they were made (default 60)",
     )
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def _bundle(args: argparse.Namespace) -> Path:
@@ -87,7 +88,11 @@ def _main(args: argparse.Namespace) -> int:
     from v2meow.app.workspace import Janitor, workspace
     from v2meow.cli.generate import _load
 
-    pipe = _load(argparse.Namespace(bundle=str(bundle), device=args.device, quiet=True))
+    pipe = _load(
+        argparse.Namespace(
+            bundle=str(bundle), device=args.device, quiet=True, allow_outside_bundle=args.allow_outside_bundle
+        )
+    )
     examples = find_examples(Path(args.examples) if args.examples else default_examples())
     with workspace() as space, Janitor([space.uploads, space.outputs], limits.keep_minutes * 60):
         demo = build_app(SoundtrackJob(pipe, space.outputs, limits), examples, bundle_name=bundle.name)
@@ -103,7 +108,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-app", lambda: _main(args))
+    return run("v2meow-app", lambda: _main(args), args=args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from v2meow.cli.common import run
+from v2meow.cli.common import add_allow_outside, parse, run
 
 DESCRIPTION = """\
 A bundle is a directory that v2meow-generate, v2meow-app and V2MeowPipeline load: the
@@ -94,7 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     i.add_argument("bundle", help="bundle directory")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
-    return p.parse_args(argv)
+    add_allow_outside(i)
+    return parse(p, argv)
 
 
 def _triple(text: str | None, name: str) -> tuple[float, float, float] | None:
@@ -137,7 +138,7 @@ def _main(args: argparse.Namespace) -> int:
     from v2meow.pipelines.assemble import create_bundle, format_inspection, inspect_bundle
 
     if args.command == "inspect":
-        info = inspect_bundle(args.bundle)
+        info = inspect_bundle(args.bundle, allow_outside=args.allow_outside_bundle)
         print(json.dumps(info, indent=2) if args.json else format_inspection(info))
         return 0 if info["compatible"] and info["sha256"].get("ok", True) else 1
     from v2meow.io import check_output_dir
@@ -162,7 +163,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-bundle", lambda: _main(args))
+    return run("v2meow-bundle", lambda: _main(args), args=args)
 
 
 if __name__ == "__main__":

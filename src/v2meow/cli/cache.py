@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 PROG = "v2meow-cache"
 
@@ -57,12 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     recode.add_argument("cache", help="source cache, prepared with --keep-audio RATE")
     recode.add_argument("--codec", required=True, help="the new codec's component directory")
     recode.add_argument("--out", required=True, help="the recoded cache (created; rerun the same command to resume)")
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run(PROG, lambda: _main(args))
+    return run(PROG, lambda: _main(args), args=args)
 
 
 def _main(args: argparse.Namespace) -> int:

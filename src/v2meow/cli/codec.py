@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 DESCRIPTION = """\
 encode IN OUT.safetensors --codec DIR   audio file (any format, rate, channels) -> codes
@@ -53,12 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     f.add_argument("--max-frames", type=int, default=200_000, help="frames sampled for k-means (default: 200000)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-codec", lambda: _main(args))
+    return run("v2meow-codec", lambda: _main(args), args=args)
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 PROG = "v2meow-convert"
 
@@ -47,12 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="allow a full unpickle when the safe weights-only read refuses the file (unpickling can run code)",
     )
     h.add_argument("--overwrite", action="store_true", help="replace an existing non-empty OUT_DIR")
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run(PROG, lambda: _fairseq_hubert(args))
+    return run(PROG, lambda: _fairseq_hubert(args), args=args)
 
 
 def _fairseq_hubert(args: argparse.Namespace) -> int:

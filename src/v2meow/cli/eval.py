@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from v2meow.cli.common import EXIT_USAGE, run
+from v2meow.cli.common import EXIT_USAGE, parse, run
 
 PROG = "v2meow-eval"
 DESCRIPTION = """\
@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda (vggish, clap, classifier)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     if args.bootstrap < 0:
         p.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
     return args
@@ -103,7 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run(PROG, lambda: _main(args))
+    return run(PROG, lambda: _main(args), args=args)
 
 
 def _main(args: argparse.Namespace) -> int:

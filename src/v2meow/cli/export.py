@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 DESCRIPTION = """\
 Read a Lightning .ckpt written by `v2meow-train` (loaded with weights_only=True: no code
@@ -31,12 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="read a sharded (FSDP) checkpoint directory, whose index is a pickle that can run code",
     )
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-export", lambda: _main(args))
+    return run("v2meow-export", lambda: _main(args), args=args)
 
 
 def _main(args: argparse.Namespace) -> int:

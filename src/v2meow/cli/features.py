@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 DESCRIPTION = """\
 Extract visual features from a video and write them to OUT.safetensors
@@ -47,12 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="allow weight files that run code when loaded (OpenAI's TorchScript .pt, pickles holding objects); "
         "only for files from a source you trust",
     )
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-features", lambda: _main(args))
+    return run("v2meow-features", lambda: _main(args), args=args)
 
 
 def _main(args: argparse.Namespace) -> int:

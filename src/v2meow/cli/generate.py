@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from v2meow import media, validation
-from v2meow.cli.common import run
+from v2meow.cli.common import add_allow_outside, parse, run
+from v2meow.duration import music_length
 from v2meow.errors import ConfigError, MediaError, V2MeowError
 from v2meow.io import check_output_dir
 from v2meow.pipelines.outputs import OUT_SUFFIXES, check_plan, check_source, write_outputs
@@ -31,7 +32,10 @@ examples:
   v2meow-generate --video clip.mp4 --out clip_music.mp4
   v2meow-generate --video clip.mp4 --text "drum and bass" --num-samples 4 --out outdir/
   v2meow-generate --video-dir videos/ --out-dir soundtracks/     # skips done and bad files
+  v2meow-generate --video film.mp4 --max-seconds 0                # no length limit (default 10 min)
 """
+LIMIT = "the --max-seconds limit"
+LIFT = "--max-seconds 0 lifts the limit"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,8 +98,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="let the bundle's feature extractor read weight files that run code when loaded (TorchScript, pickles holding objects)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--max-seconds",
+        default="600",
+        metavar="S|0",
+        help="longest video accepted, in seconds (default 600, i.e. 10 min); 0 or none: no limit. A longer video "
+        "is refused before the model loads (with --video-dir: skipped). The length of the music is said up front, "
+        "with a warning when the video's frames do not cover its timeline (one frame held for most of it)",
+    )
+    add_allow_outside(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no line saying how long the music will be")
+    return parse(p, argv)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -154,6 +167,16 @@ def _outputs(video: Path, out: str | None) -> list[Path]:
     return [path]
 
 
+def _check_bundle(args: argparse.Namespace) -> None:
+    """pipeline.json read and checked (component paths, generation defaults) before any weights load;
+    --text refused for a bundle without a style component."""
+    from v2meow.pipelines.bundle import read_bundle
+
+    spec = read_bundle(resolve_bundle(args.bundle), allow_outside=args.allow_outside_bundle)
+    if args.text is not None and "style" not in spec["components"]:
+        raise ConfigError("--text: this bundle has no style input, so it cannot take a text prompt")
+
+
 def _load(args: argparse.Namespace):
     from v2meow.pipelines import V2MeowPipeline
 
@@ -163,10 +186,25 @@ def _load(args: argparse.Namespace):
 
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available")
-    trust = getattr(args, "trust_pickle", False)
     return V2MeowPipeline.from_pretrained(
-        bundle, device=args.device, progress=not args.quiet, dtype=getattr(args, "dtype", "float32"), trust_pickle=trust
+        bundle,
+        device=args.device,
+        progress=not args.quiet,
+        dtype=getattr(args, "dtype", "float32"),
+        trust_pickle=getattr(args, "trust_pickle", False),
+        allow_outside=getattr(args, "allow_outside_bundle", False),
     )
+
+
+def _length(video: Path, args: argparse.Namespace) -> float:
+    """Seconds of music for `video`, refused over --max-seconds; said on stderr (unless --quiet),
+    with a warning when its frames do not cover its timeline."""
+    seconds, note = music_length(video, args.limit, LIMIT, LIFT)
+    if note:
+        print(f"v2meow-generate: warning: {video}: {note}", file=sys.stderr)
+    if not args.quiet:
+        print(f"v2meow-generate: {video}: {validation.length_text(seconds)} of music", file=sys.stderr)
+    return seconds
 
 
 def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[Path]:
@@ -182,15 +220,16 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--out-dir goes with --video-dir (use --out with --video)")
     if args.dtype != "float32" and args.device != "cuda":
         raise ConfigError(f"--dtype {args.dtype} needs --device cuda")
-    if args.text is not None and not args.text.strip():
-        raise ConfigError("--text is empty")
     overrides = _overrides(args)  # numbers checked before anything is loaded
+    args.limit = validation.max_seconds(args.max_seconds, "--max-seconds")
     count = overrides.get("num_samples", 1)
     if args.video:
         video = Path(args.video)
         media.probe(video)  # an unreadable video is reported before the model loads
         outputs = _outputs(video, args.out)
         check_plan(video, outputs, count, [video])  # outputs checked before the model loads
+        _check_bundle(args)
+        _length(video, args)  # too long: refused before the model loads; else said, just before it loads
         pipe = _load(args)
         for path in _one(pipe, video, outputs, args, overrides):
             print(path)
@@ -204,6 +243,7 @@ def _main(args: argparse.Namespace) -> int:
     plan = {video: _outputs(video, str(dst) + os.sep) for video in videos}
     for video, outputs in plan.items():  # no output may be any of the inputs
         check_plan(video, outputs, count, videos, probe=False)
+    _check_bundle(args)
     pipe = _load(args)
     done = failed = skipped = 0
     for video, outputs in plan.items():
@@ -211,6 +251,7 @@ def _main(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         try:
+            _length(video, args)  # too long: skipped with a line
             _one(pipe, video, outputs, args, overrides)
             done += 1
         except V2MeowError as e:
@@ -222,7 +263,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-generate", lambda: _main(args))
+    return run("v2meow-generate", lambda: _main(args), args=args)
 
 
 if __name__ == "__main__":

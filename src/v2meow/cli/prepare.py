@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 PROG = "v2meow-prepare"
 MAX_SKIP_LINES = 50
@@ -125,12 +125,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     runp.add_argument("--retry-skipped", action="store_true", help="retry items an earlier run skipped")
     runp.add_argument("--start-method", choices=("spawn", "forkserver"), default="spawn", help="worker start method")
     runp.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run(PROG, lambda: _main(args))
+    return run(PROG, lambda: _main(args), args=args)
 
 
 def _weights(items: list[str]) -> tuple:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 PROG = "v2meow-tokenizer"
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".mkv", ".webm", ".mov"}
@@ -94,12 +94,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--weights", default=None, help="where the referenced backbone weights are now (overrides the config)"
     )
     e.add_argument("--device", default="cpu", help="cpu or cuda")
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run(PROG, lambda: _fit(args) if args.command == "fit-kmeans" else _encode(args))
+    return run(PROG, lambda: _fit(args) if args.command == "fit-kmeans" else _encode(args), args=args)
 
 
 def find_audio(root: str | Path) -> list[Path]:

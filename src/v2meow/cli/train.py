@@ -12,7 +12,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 
-from v2meow.cli.common import run
+from v2meow.cli.common import parse, run
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             metavar="KEY=VALUE",
             help="override any config value, e.g. trainer.precision=bf16-mixed (YAML value; repeatable)",
         )
-    return p.parse_args(argv)
+    return parse(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run("v2meow-train", lambda: _main(args))
+    return run("v2meow-train", lambda: _main(args), args=args)
 
 
 def build_config(args: argparse.Namespace) -> dict:

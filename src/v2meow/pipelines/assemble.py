@@ -81,16 +81,16 @@ def create_bundle(
     return Path(out)
 
 
-def load_parts(bundle: str | os.PathLike) -> dict[str, Any]:
+def load_parts(bundle: str | os.PathLike, allow_outside: bool = False) -> dict[str, Any]:
     """Build every component of a bundle (the feature extractor without its weights) and check them
-    against each other; returns them by name."""
+    against each other; returns them by name. `allow_outside`: see `read_bundle`."""
     from v2meow.features.registry import build_extractor
     from v2meow.pipelines.checks import check_components
     from v2meow.stages.registry import load_stage
     from v2meow.tokenizers.acoustic import load_codec
     from v2meow.tokenizers.style import load_style_embedder
 
-    spec = read_bundle(bundle)
+    spec = read_bundle(bundle, allow_outside)
     comps, feats = spec["components"], spec["features"]
     parts: dict[str, Any] = {
         "features": build_extractor(feats["spec"], load_weights=False, **feats.get("options", {})),
@@ -203,11 +203,11 @@ STAGE_FIELDS = {
 }
 
 
-def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
+def inspect_bundle(bundle: str | os.PathLike, allow_outside: bool = False) -> dict[str, Any]:
     """What a bundle holds: components (type, size, parameters, rates, vocabularies), features,
     generation defaults, the compatibility verdict and the SHA256SUMS check. Plain JSON data."""
     bundle = Path(bundle)
-    spec = read_bundle(bundle)
+    spec = read_bundle(bundle, allow_outside)
     info: dict[str, Any] = {
         "bundle": str(bundle),
         "format_version": json.loads((bundle / PIPELINE_FILE).read_text())["format_version"],
@@ -233,7 +233,7 @@ def inspect_bundle(bundle: str | os.PathLike) -> dict[str, Any]:
             entry.update({k: config[k] for k in ("dim",) if k in config})
         info["components"][name] = entry
     try:
-        parts = load_parts(bundle)
+        parts = load_parts(bundle, allow_outside)
     except V2MeowError as e:
         info["compatible"], info["problem"] = False, str(e)
     else:

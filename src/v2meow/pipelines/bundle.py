@@ -165,8 +165,13 @@ def migrate_generation(d: dict[str, Any], from_version: int) -> dict[str, Any]:
     return d
 
 
-def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
-    """Parse and check `pipeline.json`; component paths come back absolute."""
+def read_bundle(directory: str | os.PathLike, allow_outside: bool = False) -> dict[str, Any]:
+    """Parse and check `pipeline.json`; component paths come back absolute.
+
+    Component paths are relative to the bundle and must stay inside it once resolved (symlinks
+    followed): an absolute path, a `../` path or a link leading out is a ConfigError unless
+    `allow_outside` (`--allow-outside-bundle`).
+    """
     directory = Path(directory)
     path = directory / PIPELINE_FILE
     if not directory.is_dir():
@@ -183,6 +188,10 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
     if missing:
         raise ConfigError(f"{path}: components {', '.join(missing)} are missing")
     spec["components"] = {k: str(directory / v) for k, v in components.items() if v}
+    if not allow_outside:
+        for name, value in components.items():
+            if value:
+                inside_bundle(directory / value, directory, f"{path}: components.{name} ({value!r})")
     for name, comp_dir in spec["components"].items():
         if not Path(comp_dir).is_dir():
             raise MissingWeightsError(f"{directory}: component '{name}' directory {comp_dir} not found")
@@ -195,6 +204,17 @@ def read_bundle(directory: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{path}: {e}") from None
     spec.setdefault("features", {"spec": "motion", "options": {}})
     return spec
+
+
+def inside_bundle(path: str | os.PathLike, bundle: str | os.PathLike, what: str) -> Path:
+    """`path` resolved (symlinks followed); a ConfigError naming `what` when it is not inside `bundle` (resolved)."""
+    resolved, root = Path(path).resolve(), Path(bundle).resolve()
+    if not resolved.is_relative_to(root):
+        raise ConfigError(
+            f"{what} leads outside the bundle, to {resolved}: component paths must stay inside it "
+            "(--allow-outside-bundle, or allow_outside=True, loads it anyway)"
+        )
+    return resolved
 
 
 def write_bundle_file(

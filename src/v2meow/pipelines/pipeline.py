@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from v2meow import validation
 from v2meow.components import CONFIG_NAME, read_json_config
+from v2meow.duration import music_length
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
 from v2meow.pipelines import resynthesis
@@ -141,8 +143,10 @@ class V2MeowPipeline:
         progress: bool = False,
         dtype: str = "float32",
         trust_pickle: bool = False,
+        allow_outside: bool = False,
     ) -> V2MeowPipeline:
-        """Load a bundle directory; components are checked against each other.
+        """Load a bundle directory; components are checked against each other, and must lie inside
+        it unless `allow_outside` (`bundle.read_bundle`).
 
         `dtype`: the stages' weights ("bf16" on CUDA: `set_stage_dtype`). `trust_pickle` lets a
         feature extractor read weight files that can run code (TorchScript, pickles holding
@@ -152,7 +156,7 @@ class V2MeowPipeline:
         from v2meow.tokenizers.acoustic import load_codec
         from v2meow.tokenizers.style import load_style_embedder
 
-        spec = read_bundle(bundle)
+        spec = read_bundle(bundle, allow_outside)
         comps = spec["components"]
         feats = spec["features"]
         extractor = build_extractor(feats["spec"], trust_pickle=trust_pickle, **feats.get("options", {}))
@@ -407,9 +411,12 @@ class V2MeowPipeline:
         video: str | os.PathLike | Features,
         text: str | None = None,
         rhythm: torch.Tensor | None = None,
+        max_seconds: float | None = None,
         **overrides,
     ) -> PipelineOutput:
-        """Generate music for one video (a path, or features already extracted).
+        """Generate music for one video (a path, or features already extracted), as long as the video.
+        `max_seconds`: refuse (MediaError, before any work) a longer video; None (the default here,
+        unlike the CLI's 10 min) or 0: no limit (`duration.music_length`).
 
         `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 1 that reads one; by default it is
         made from the video (`rhythm_channel`).
@@ -423,6 +430,11 @@ class V2MeowPipeline:
         import time
 
         gen = self.generation.replace(**overrides)  # every value checked by v2meow.validation
+        limit = validation.max_seconds(max_seconds, "max_seconds")
+        if limit is not None:
+            music_length(video, limit, "the max_seconds limit", "max_seconds=None lifts it")
+        if text is not None:
+            validation.text(text, "text")
         self.check_guidance(gen)
         if gen.cuda_graphs and self.device.type != "cuda":
             raise ConfigError(f"cuda_graphs needs the pipeline on a CUDA device, not {self.device.type}")
