@@ -291,8 +291,12 @@ def read_audio(
         src_rate = stream.rate
         if not src_rate:
             raise UnreadableMediaError(f"{path}: audio stream has no sample rate")
-        layout = {1: "mono", 2: "stereo", None: None}[channels]
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=src_rate)
+        # More than two source channels (5.1, 7.1, or 8 with no layout): decoded as they are, packed
+        # (PyAV crashes turning planar frames of an unnamed layout into arrays), then averaged below,
+        # as the codecs downmix; FFmpeg's own matrix for these overshoots [-1, 1].
+        many = (stream.channels or 0) > 2
+        layout = None if many else {1: "mono", 2: "stereo", None: None}[channels]
+        resampler = av.AudioResampler(format="flt" if many else "fltp", layout=layout, rate=src_rate)
         t0 = _stream_start(stream)
         if start > 0:
             c.seek(int((start + t0) / stream.time_base), stream=stream, backward=True)
@@ -307,6 +311,8 @@ def read_audio(
                     pos = round((float(frame.time) - t0) * src_rate) if frame.time is not None else 0
                 for out in resampler.resample(frame):
                     arr = out.to_ndarray()  # [C, n]
+                    if many:
+                        arr = _downmix(arr.reshape(-1, out.layout.nb_channels).T, channels)
                     lo = max(0, first - pos)
                     pos += arr.shape[1]
                     if lo < arr.shape[1]:
@@ -329,6 +335,13 @@ def read_audio(
     else:
         sample_rate = src_rate
     return torch.from_numpy(np.ascontiguousarray(wav)), int(sample_rate)
+
+
+def _downmix(wav: np.ndarray, channels: int | None) -> np.ndarray:
+    """`[C, n]` -> `[channels, n]`: the mean of every channel (on both sides for stereo); None keeps C."""
+    if channels is None:
+        return wav
+    return np.repeat(wav.mean(axis=0, keepdims=True), channels, axis=0)
 
 
 def resample(wav: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
