@@ -100,8 +100,15 @@ def _short(e: BaseException) -> str:
 def _video_stream(container, path) -> av.video.stream.VideoStream:
     for stream in container.streams.video:
         if not _is_attached_picture(stream):
-            return stream
+            return _known_codec(stream, path)
     raise NoVideoStreamError(f"{path}: has no video stream")
+
+
+def _known_codec(stream, path):
+    """`stream`, unless FFmpeg has no decoder for it (e.g. a corrupt header's codec tag): then one clear error."""
+    if stream.codec_context is None:
+        raise UnreadableMediaError(f"{path}: {stream.type} stream has an unknown codec (corrupt or unsupported file)")
+    return stream
 
 
 def _is_attached_picture(stream) -> bool:
@@ -115,7 +122,7 @@ def _is_attached_picture(stream) -> bool:
 def _audio_stream(container, path) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
         raise NoAudioStreamError(f"{path}: has no audio stream")
-    return container.streams.audio[0]
+    return _known_codec(container.streams.audio[0], path)
 
 
 def _stream_duration(stream, container) -> float:
@@ -139,11 +146,11 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         audios = list(c.streams.audio)
         info = MediaInfo(path=str(path), duration=0.0, has_video=bool(videos), has_audio=bool(audios))
         if audios:
-            a = audios[0]
+            a = _audio_stream(c, path)
             info.sample_rate, info.channels = a.rate, a.channels
             info.duration = _stream_duration(a, c)
         if videos:
-            v = videos[0]
+            v = _video_stream(c, path)
             info.fps = float(v.average_rate or v.guessed_rate or 0) or None
             info.width, info.height = v.codec_context.width, v.codec_context.height
             info.duration = _stream_duration(v, c)
