@@ -6,6 +6,7 @@ names the file and the problem in one line.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -90,6 +91,12 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
         return av.open(local_url(path), metadata_errors="ignore", options=_LOCAL_ONLY)
     except (av.FFmpegError, UnicodeDecodeError, OSError, ValueError) as e:
         raise UnreadableMediaError(f"{path}: not a readable media file ({_short(e)})") from None
+
+
+def _check_memory(e: BaseException, path) -> None:
+    """MemoryError for a decoder that could not allocate (ENOMEM) or start its threads (EAGAIN): not the file's fault."""
+    if getattr(e, "errno", None) in (errno.ENOMEM, errno.EAGAIN):
+        raise MemoryError(f"decoding {path}: {_short(e)}") from None
 
 
 def _short(e: BaseException) -> str:
@@ -243,6 +250,7 @@ def read_frames(
                 if duration is not None and start + k / rate >= end:
                     break
         except av.FFmpegError as e:
+            _check_memory(e, path)
             raise UnreadableMediaError(f"{path}: decode error after {len(grid) / rate:.2f}s ({_short(e)})") from None
         if current is None:
             raise EmptyMediaError(f"{path}: video stream has no decodable frames")
@@ -331,6 +339,7 @@ def read_audio(
                 if wanted is not None and got >= wanted:
                     break
         except av.FFmpegError as e:
+            _check_memory(e, path)
             raise UnreadableMediaError(
                 f"{path}: audio decode error after {got / src_rate:.2f}s ({_short(e)})"
             ) from None
@@ -369,14 +378,18 @@ def fit_length(wav: torch.Tensor, num_samples: int) -> torch.Tensor:
 
 def write_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> Path:
     """Write `[C, N]` (or `[N]`) float audio atomically; the format comes from the suffix (wav, flac, ogg)."""
+    import io
+
     import soundfile as sf
 
     data = _as_channels_first(wav).T.numpy()  # [N, C]
+    encoded = io.BytesIO()  # encoded in memory: libsndfile's FLAC and OGG writers ignore a failed write
+    try:
+        sf.write(encoded, data, sample_rate, format=_sf_format(Path(path)))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise OutputError(f"{path}: cannot write ({_short(e)})") from None
     with atomic_output(path) as tmp:
-        try:
-            sf.write(str(tmp), data, sample_rate, format=_sf_format(Path(path)))
-        except (sf.LibsndfileError, RuntimeError) as e:  # a full disk, a file size limit: one line
-            raise OutputError(f"{path}: cannot write ({_short(e)})") from None
+        tmp.write_bytes(encoded.getbuffer())  # a full disk, a file size limit: OSError, one line
     return Path(path)
 
 
