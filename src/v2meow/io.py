@@ -113,6 +113,11 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(e).__name__
 
 
+def _is_write_failure(e: BaseException) -> bool:
+    """A writer's own error type wrapping an I/O error (safetensors: "... I/O error: File too large ...")."""
+    return type(e).__name__ == "SafetensorError" and "I/O error" in str(e)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -143,6 +148,11 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as e:  # a full disk, a quota, a file size limit: one line, nothing left behind
         tmp.unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write ({e.strerror or _first_line(e)})") from None
+    except Exception as e:
+        tmp.unlink(missing_ok=True)
+        if _is_write_failure(e):  # safetensors' writer reports the OSError as its own error type
+            raise OutputError(f"{path}: cannot write ({_first_line(e)})") from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

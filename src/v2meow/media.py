@@ -6,6 +6,7 @@ names the file and the problem in one line.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -92,6 +93,12 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
         raise UnreadableMediaError(f"{path}: not a readable media file ({_short(e)})") from None
 
 
+def _check_memory(e: BaseException, path) -> None:
+    """MemoryError for a decoder that could not allocate (ENOMEM) or start its threads (EAGAIN): not the file's fault."""
+    if getattr(e, "errno", None) in (errno.ENOMEM, errno.EAGAIN):
+        raise MemoryError(f"decoding {path}: {_short(e)}") from None
+
+
 def _short(e: BaseException) -> str:
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return msg[:200]
@@ -103,8 +110,15 @@ open_media = _open  # public: `duration.uncovered` reads packet times through th
 def _video_stream(container, path) -> av.video.stream.VideoStream:
     for stream in container.streams.video:
         if not _is_attached_picture(stream):
-            return stream
+            return _known_codec(stream, path)
     raise NoVideoStreamError(f"{path}: has no video stream")
+
+
+def _known_codec(stream, path):
+    """`stream`, unless FFmpeg has no decoder for it (e.g. a corrupt header's codec tag): then one clear error."""
+    if stream.codec_context is None:
+        raise UnreadableMediaError(f"{path}: {stream.type} stream has an unknown codec (corrupt or unsupported file)")
+    return stream
 
 
 def _is_attached_picture(stream) -> bool:
@@ -121,7 +135,7 @@ is_attached_picture = _is_attached_picture
 def _audio_stream(container, path) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
         raise NoAudioStreamError(f"{path}: has no audio stream")
-    return container.streams.audio[0]
+    return _known_codec(container.streams.audio[0], path)
 
 
 def _stream_duration(stream, container) -> float:
@@ -145,11 +159,11 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         audios = list(c.streams.audio)
         info = MediaInfo(path=str(path), duration=0.0, has_video=bool(videos), has_audio=bool(audios))
         if audios:
-            a = audios[0]
+            a = _audio_stream(c, path)
             info.sample_rate, info.channels = a.rate, a.channels
             info.duration = _stream_duration(a, c)
         if videos:
-            v = videos[0]
+            v = _video_stream(c, path)
             info.fps = float(v.average_rate or v.guessed_rate or 0) or None
             info.width, info.height = v.codec_context.width, v.codec_context.height
             info.duration = _stream_duration(v, c)
@@ -242,6 +256,7 @@ def read_frames(
                 if duration is not None and start + k / rate >= end:
                     break
         except av.FFmpegError as e:
+            _check_memory(e, path)
             raise UnreadableMediaError(f"{path}: decode error after {len(grid) / rate:.2f}s ({_short(e)})") from None
         if current is None:
             raise EmptyMediaError(f"{path}: video stream has no decodable frames")
@@ -297,8 +312,12 @@ def read_audio(
         src_rate = stream.rate
         if not src_rate:
             raise UnreadableMediaError(f"{path}: audio stream has no sample rate")
-        layout = {1: "mono", 2: "stereo", None: None}[channels]
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=src_rate)
+        # More than two source channels (5.1, 7.1, or 8 with no layout): decoded as they are, packed
+        # (PyAV crashes turning planar frames of an unnamed layout into arrays), then averaged below,
+        # as the codecs downmix; FFmpeg's own matrix for these overshoots [-1, 1].
+        many = (stream.channels or 0) > 2
+        layout = None if many else {1: "mono", 2: "stereo", None: None}[channels]
+        resampler = av.AudioResampler(format="flt" if many else "fltp", layout=layout, rate=src_rate)
         t0 = _stream_start(stream)
         if start > 0:
             c.seek(int((start + t0) / stream.time_base), stream=stream, backward=True)
@@ -313,6 +332,8 @@ def read_audio(
                     pos = round((float(frame.time) - t0) * src_rate) if frame.time is not None else 0
                 for out in resampler.resample(frame):
                     arr = out.to_ndarray()  # [C, n]
+                    if many:
+                        arr = _downmix(arr.reshape(-1, out.layout.nb_channels).T, channels)
                     lo = max(0, first - pos)
                     pos += arr.shape[1]
                     if lo < arr.shape[1]:
@@ -324,6 +345,7 @@ def read_audio(
                 if wanted is not None and got >= wanted:
                     break
         except av.FFmpegError as e:
+            _check_memory(e, path)
             raise UnreadableMediaError(
                 f"{path}: audio decode error after {got / src_rate:.2f}s ({_short(e)})"
             ) from None
@@ -335,6 +357,13 @@ def read_audio(
     else:
         sample_rate = src_rate
     return torch.from_numpy(np.ascontiguousarray(wav)), int(sample_rate)
+
+
+def _downmix(wav: np.ndarray, channels: int | None) -> np.ndarray:
+    """`[C, n]` -> `[channels, n]`: the mean of every channel (on both sides for stereo); None keeps C."""
+    if channels is None:
+        return wav
+    return np.repeat(wav.mean(axis=0, keepdims=True), channels, axis=0)
 
 
 def resample(wav: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
@@ -355,14 +384,18 @@ def fit_length(wav: torch.Tensor, num_samples: int) -> torch.Tensor:
 
 def write_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> Path:
     """Write `[C, N]` (or `[N]`) float audio atomically; the format comes from the suffix (wav, flac, ogg)."""
+    import io
+
     import soundfile as sf
 
     data = _as_channels_first(wav).T.numpy()  # [N, C]
+    encoded = io.BytesIO()  # encoded in memory: libsndfile's FLAC and OGG writers ignore a failed write
+    try:
+        sf.write(encoded, data, sample_rate, format=_sf_format(Path(path)))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise OutputError(f"{path}: cannot write ({_short(e)})") from None
     with atomic_output(path) as tmp:
-        try:
-            sf.write(str(tmp), data, sample_rate, format=_sf_format(Path(path)))
-        except (sf.LibsndfileError, RuntimeError) as e:  # a full disk, a file size limit: one line
-            raise OutputError(f"{path}: cannot write ({_short(e)})") from None
+        tmp.write_bytes(encoded.getbuffer())  # a full disk, a file size limit: OSError, one line
     return Path(path)
 
 

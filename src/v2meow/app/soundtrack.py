@@ -136,6 +136,8 @@ class SoundtrackJob:
                     f"{path}: {size_mb:.0f} MB is over this app's upload limit of {limits.max_upload_mb:g} MB"
                 )
             info = media.probe(path)
+            if info.has_video:
+                media.check_video_input(path)  # a picture (PNG, GIF), whatever its name: refused before any work
             if not info.has_video:
                 raise MediaError(f"{path}: has no video stream (is it an audio file?)")
             if info.duration <= 0:

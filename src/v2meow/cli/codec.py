@@ -66,14 +66,17 @@ def _main(args: argparse.Namespace) -> int:
         return _fit_mel(args)
     from v2meow.io import check_outputs
     from v2meow.media import read_audio, write_audio
-    from v2meow.tokenizers.acoustic import EncodedAudio, load_codec
+    from v2meow.tokenizers.acoustic import EncodedAudio, InvalidAudioError, load_codec
 
     suffixes = [".safetensors"] if args.command == "encode" else [".wav", ".flac", ".ogg"]
     check_outputs([args.output], [args.input, args.codec], suffixes, "the output")  # before the codec loads
     codec = load_codec(args.codec, bandwidth=args.bandwidth).to(args.device)
     if args.command == "encode":
         wav, _ = read_audio(args.input, sample_rate=codec.sample_rate, channels=codec.channels)  # [C, N]
-        codes = codec.encode(wav)  # [K, T]
+        try:
+            codes = codec.encode(wav)  # [K, T]
+        except InvalidAudioError as e:  # NaN samples, shorter than a frame: say which file
+            raise InvalidAudioError(f"{args.input}: {e}") from None
         EncodedAudio.from_codec(codec, codes, num_samples=wav.shape[-1], source=str(args.input)).save(args.output)
         print(
             f"{args.output}: {codes.shape[0]} codebooks x {codes.shape[1]} frames at {codec.frame_rate:g} fps "

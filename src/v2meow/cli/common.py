@@ -14,6 +14,15 @@ from v2meow import validation
 from v2meow.errors import V2MeowError
 
 EXIT_USAGE = 2  # bad input or arguments, as argparse uses
+EXIT_OUT_OF_MEMORY = 1  # an allocation failed (MemoryError, torch's or an mmap's ENOMEM): the machine, not the input
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """MemoryError, or the RuntimeError torch and safetensors raise when an allocation or mmap fails."""
+    text = str(e)
+    return isinstance(e, MemoryError) or any(
+        s in text for s in ("Cannot allocate memory", "can't allocate memory", "out of memory")
+    )
 
 
 @contextlib.contextmanager
@@ -87,6 +96,12 @@ def run(prog: str, main: Callable[[], int | None], args: argparse.Namespace | No
     except V2MeowError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except (MemoryError, RuntimeError) as e:  # exit 1, not 2: the machine's limit (ulimit -v, RAM), not the input
+        if not out_of_memory(e):
+            raise
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        print(f"{prog}: error: out of memory{f' ({detail})' if detail else ''}", file=sys.stderr)
+        return EXIT_OUT_OF_MEMORY
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130  # SIGTERM too: the partial outputs were removed like on Ctrl-C

@@ -131,13 +131,16 @@ class AcousticCodec(Component, metaclass=ABCMeta):
         Args:
             codes: `[B, K', T]` or `[K', T]` integer codes, K' <= K leading codebooks
                 (fewer than K decodes a coarser approximation).
-            length: trim the output to this many samples (e.g. the encoded input's length).
+            length: trim the output to this many samples (e.g. the encoded input's length), a
+                positive integer; more than `T * hop_length` returns all `T * hop_length`.
 
         Returns:
             `[B, C, N]` (or `[C, N]` for unbatched codes) float audio, N = T * hop_length
             or `length`.
         """
         codes, batched = self.check_codes(codes)  # [B, K', T]
+        if length is not None:
+            length = check_length(length)
         wav = self._decode(codes.to(self.device))  # [B, C, T * hop]
         if length is not None:
             wav = wav[..., :length]
@@ -223,3 +226,12 @@ class AcousticCodec(Component, metaclass=ABCMeta):
         if lo < 0 or hi >= self.codebook_size:
             raise ConfigError(f"codes must lie in [0, {self.codebook_size}), got values in [{lo}, {hi}]")
         return codes.long(), batched
+
+
+def check_length(length) -> int:
+    """A number of samples to trim to: a positive integer (not a bool, not a float), else `ConfigError`."""
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+        raise ConfigError(f"length must be a whole number of samples, got {length!r}")
+    if length < 1:
+        raise ConfigError(f"length must be at least 1 sample, got {length}")
+    return int(length)

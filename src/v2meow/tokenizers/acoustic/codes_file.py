@@ -90,6 +90,8 @@ class EncodedAudio:
                 codes = f.get_tensor("codes")
         except (SafetensorError, OSError) as e:
             raise ConfigError(f"{path}: unreadable codes file ({e})") from None
+        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+            raise ConfigError(f"{path}: codes must be integers, got dtype {codes.dtype}")
         if int(meta.get("format_version", -1)) != FORMAT_VERSION:
             raise ConfigError(
                 f"{path}: codes format_version {meta.get('format_version')} (this version reads {FORMAT_VERSION})"
@@ -108,6 +110,14 @@ class EncodedAudio:
             raise ConfigError(f"{path}: malformed codes metadata ({e})") from None
         if out.codes.dim() != 2:
             raise ConfigError(f"{path}: codes must be [K, T], got shape {tuple(out.codes.shape)}")
+        k, t = out.codes.shape
+        if "num_codebooks" in meta and meta["num_codebooks"] != str(k):
+            raise ConfigError(f"{path}: metadata says {meta['num_codebooks']} codebooks, the codes have {k}")
+        if out.hop_length < 1 or not (t - 1) * out.hop_length < out.num_samples <= t * out.hop_length:
+            raise ConfigError(
+                f"{path}: num_samples {out.num_samples} does not fit {t} frames of {out.hop_length} samples "
+                f"(expected {(t - 1) * out.hop_length + 1} to {t * out.hop_length})"
+            )
         return out
 
     def check_compatible(self, codec: AcousticCodec) -> None:
