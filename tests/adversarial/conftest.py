@@ -7,12 +7,29 @@ from pathlib import Path
 
 import pytest
 
+from v2meow.pipelines import V2MeowPipeline
 from v2meow.pipelines.debug import build_debug_bundle
 
 
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory):
     return build_debug_bundle(tmp_path_factory.mktemp("adv-bundle") / "debug")
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fail the test if a model is loaded: the refusal must come before any model work."""
+
+    def load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the refusal")
+
+    monkeypatch.setattr(V2MeowPipeline, "from_pretrained", classmethod(load))
+
+
+@pytest.fixture
+def video(make_video):
+    """A 1-s 32x32 video at 10 fps."""
+    return make_video("in.mp4", duration=1.0, fps=10, size=(32, 32))
 
 
 @pytest.fixture

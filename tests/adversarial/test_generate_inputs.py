@@ -9,22 +9,6 @@ import shutil
 import pytest
 
 from v2meow.cli.generate import main
-from v2meow.pipelines import V2MeowPipeline
-
-
-@pytest.fixture
-def no_model(monkeypatch):
-    """Fail the test if a model is loaded: the refusal must come before any model work."""
-
-    def load(*args, **kwargs):
-        raise AssertionError("the model was loaded before the refusal")
-
-    monkeypatch.setattr(V2MeowPipeline, "from_pretrained", classmethod(load))
-
-
-@pytest.fixture
-def video(make_video):
-    return make_video("in.mp4", duration=1.0, fps=10, size=(32, 32))
 
 
 def _run(bundle, video, out, *extra):

@@ -23,22 +23,6 @@ from v2meow.errors import ConfigError, MediaError
 from v2meow.pipelines import V2MeowPipeline
 from v2meow.pipelines.bundle import read_bundle
 
-
-@pytest.fixture
-def no_model(monkeypatch):
-    """Fail the test if a model is loaded: the refusal must come before any model work."""
-
-    def load(*args, **kwargs):
-        raise AssertionError("the model was loaded before the refusal")
-
-    monkeypatch.setattr(V2MeowPipeline, "from_pretrained", classmethod(load))
-
-
-@pytest.fixture
-def video(make_video):
-    return make_video("in.mp4", duration=1.0, fps=10, size=(32, 32))
-
-
 # ---- 1. text: every text option of every CLI, checked before any work -------------------------
 
 # A command line each CLI parses (placeholders: nothing runs before the check).
