@@ -114,3 +114,27 @@ def test_shipped_codec_still_decodes_with_griffin_lim():
     assert "pghi_iters" not in config
     codec = load_codec(SHIPPED)
     assert codec.config.inversion == "griffin_lim" and codec.config.griffin_lim_iters == 64
+
+
+def test_new_mel128_codecs_default_to_pghi_and_griffin_lim_stays_selectable():
+    config = VocosCodecConfig.from_preset("mel128")
+    assert config.inversion == "pghi" and config.pghi_iters == 4 and config.griffin_lim_iters == 64
+    assert VocosCodecConfig.from_preset("mel128", inversion="griffin_lim").inversion == "griffin_lim"
+    assert VocosCodecConfig().inversion == "vocoder"  # the field's own default is unchanged
+
+
+def test_fit_mel_cli_accepts_pghi(tmp_path):
+    import soundfile as sf
+
+    from v2meow.cli.codec import main as codec_main
+
+    music = tmp_path / "music"
+    music.mkdir()
+    t = torch.arange(SR * 3) / SR
+    sf.write(music / "a.wav", (0.3 * torch.sin(2 * math.pi * 330.0 * t)).numpy(), SR)
+    out = tmp_path / "codec"
+    args = ["fit-mel", "--audio", str(music), "--out", str(out), "--preset", "debug", "--inversion", "pghi"]
+    assert codec_main(args + ["--max-frames", "150"]) == 0
+    codec = load_codec(out)
+    assert codec.config.inversion == "pghi" and codec.config.encoder == "mel"
+    assert codec.decode(codec.encode(t[None, :6400], sample_rate=SR)).shape == (1, 6400)

@@ -175,15 +175,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # Demo bundle: 16 kHz, 50 fps, 6 x 256 codes (N_c = 2), ~2.3 M parameters (~9.3 MB, float32).
     "demo": dict(),
-    # A Griffin-Lim mel codec with more frequency resolution and codes (docs/codec.md): 128 mel bands at
+    # A weight-free mel codec with more frequency resolution and codes (docs/codec.md): 128 mel bands at
     # 16 kHz, 50 fps, 8 x 1024 codes (N_c = 3) fitted by `v2meow-codec fit-mel`, no vocoder weights (4.2 MB).
+    # Newly built ones decode by PGHI + 4 Griffin-Lim iterations (docs/codec.md, "Phase reconstruction");
+    # the shipped bundle's config.json says griffin_lim / 64 and keeps decoding as it did.
     "mel128": dict(
         encoder="mel",
         n_mels=128,
         num_quantizers=8,
         codebook_size=1024,
         num_coarse=3,
-        inversion="griffin_lim",
+        inversion="pghi",
+        pghi_iters=4,
         griffin_lim_iters=64,
         vocoder=False,
         kmeans_init=False,
