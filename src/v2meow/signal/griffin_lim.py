@@ -1,7 +1,8 @@
 """Phase reconstruction from a magnitude spectrogram: fast Griffin-Lim (Perraudin et al. 2013).
 
-Used by the weight-free codec reference (`evaluation.codec_quality.mel_griffin_lim`) and by
-the mel codec's `inversion: griffin_lim` decoder (`tokenizers.acoustic.vocos`).
+Used by the weight-free codec reference (`evaluation.codec_quality.mel_griffin_lim`), by
+the mel codec's `inversion: griffin_lim` decoder (`tokenizers.acoustic.vocos`), and after PGHI
+(`signal.pghi`, `inversion: pghi`), started from its phase.
 """
 
 from __future__ import annotations

@@ -16,16 +16,18 @@ heap follows, and every step of the integration is vectorised (no Python loop pe
 
 1. coefficients above `tol * max` and `frame_tol` times their frame's loudest are the nodes; edges
    join time and frequency neighbours;
-2. minimum spanning tree of weight `max(s) + 1 - min(s_u, s_v)`, a virtual root joined to the
-   loudest coefficient of each connected island (its phase is 0);
-3. breadth-first order from the root gives each coefficient's parent; the phase is the sum of
-   the trapezoidal steps along the path, found by pointer jumping (log2(depth) gathers);
+2. minimum spanning tree of weight `max(s) + 1 - min(s_u, s_v)` (+ `TIE` times the same of the
+   louder end), a virtual root joined to the loudest coefficient of each island (its phase is 0);
+3. the phase is the sum of the trapezoidal steps along the tree path from the root: one compiled
+   Dijkstra pass over the tree, each directed edge weighing its step plus a whole number of turns
+   (positive weights; the sums are the phases modulo 2 pi);
 4. the coefficients left out get a seeded random phase (they are quiet: noise is what they sound like).
 
-PGHI needs a redundant STFT (hop <= n_fft / 4); `pghi` can interpolate a coarser magnitude in
-time (`upsample`) and invert on that finer grid, and optionally refine with a few fast
-Griffin-Lim iterations on the original grid started from the PGHI phase.
-Output is deterministic (no random numbers, stable sorts).
+The paper asks for a redundant STFT (hop <= n_fft / 4); `pghi` can interpolate a coarser magnitude
+in time (`upsample`) and invert on that finer grid, but for the mel codec's frames (hop 320,
+n_fft 1024) the codec's own grid measured better and faster (docs/codec.md, "Phase
+reconstruction"). `iters > 0` refines with fast Griffin-Lim iterations started from the PGHI phase.
+Output is deterministic: the random phase is seeded, the graph algorithms have no randomness.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spannin
 from v2meow.signal.griffin_lim import griffin_lim
 
 TIE = 1e-3  # weight of the louder end of an edge: among equally quiet paths, prefer the louder
-FRAME_TOL = 1e-2  # coefficients 40 dB under their frame's loudest are left out (measured: no loss, 3x faster)
+FRAME_TOL = 1e-2  # coefficients 40 dB under their frame's loudest are left out (measured: no loss, 1.5x faster)
 HANN_LAMBDA = 0.25645  # lam / n_fft^2 of the Gaussian that best matches a Hann window (Průša et al.)
 
 
