@@ -147,7 +147,7 @@ class Recipe:
         return [t for t in tracks if t["package"] in TRAIN_PACKAGES]
 
     def codec(self) -> None:
-        if self.version >= 3:  # mel128: codebooks fitted on the tracks, Griffin-Lim, no vocoder (docs/codec.md)
+        if self.version >= 3:  # mel128: fitted codebooks, no vocoder, decoded as its preset says (docs/codec.md)
             if not (self.runs / "codec" / "codec" / "model.safetensors").exists():
                 _run(_cli("v2meow.cli.codec", "fit-mel", "--audio", str(self.data / "train_tracks"), "--preset", "mel128",
                           "--out", str(self.runs / "codec" / "codec")))  # fmt: skip

@@ -78,6 +78,7 @@ FIELDS: dict[str, tuple[bool, float, float, bool]] = {
             "long_term_steps",
             "kmeans_iters",
             "griffin_lim_iters",
+            "pghi_iters",
             "warmup_steps",
             "num_workers",
             "size",

@@ -20,8 +20,9 @@ codebook_size, num_samples, codec id) as metadata. Outputs are written atomicall
 fit-mel --audio DIR --out DIR   a mel codec (iSTFT codec with the fixed log-mel encoder) whose
                                 codebooks are residual k-means of every frame of the audio
     --from DIR        start from this mel codec (its vocoder weights and config), else --preset
-    --inversion       vocoder (the trained decoder) | griffin_lim (weight-free; the default when
-                      no --from is given, since a fresh vocoder is untrained)
+    --inversion       vocoder (the trained decoder) | griffin_lim | pghi (weight-free: Griffin-Lim,
+                      or phase-gradient heap integration; without --from, the preset's own
+                      weight-free inversion, else griffin_lim, since a fresh vocoder is untrained)
   e.g. v2meow-codec fit-mel --audio data/demo/train_audio --from runs/codec/codec \\
            --inversion griffin_lim --out runs/codec_fit
   Train the vocoder afterwards without changing the codes: v2meow-train codec
@@ -49,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     f.add_argument("--out", required=True, help="output codec component directory")
     f.add_argument("--from", dest="source", help="a mel codec component to start from (vocoder weights, config)")
     f.add_argument("--preset", default="demo", help="VocosCodec preset when --from is not given (default: demo)")
-    f.add_argument("--inversion", choices=("vocoder", "griffin_lim"), help="how codes become audio (see above)")
+    f.add_argument("--inversion", choices=("vocoder", "griffin_lim", "pghi"), help="how codes become audio (see above)")
     f.add_argument("--max-frames", type=int, default=200_000, help="frames sampled for k-means (default: 200000)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
@@ -111,7 +112,7 @@ def _fit_mel(args: argparse.Namespace) -> int:
         inversion = args.inversion or codec.config.inversion
     else:
         codec = VocosCodec.from_preset(args.preset, encoder="mel")
-        inversion = args.inversion or "griffin_lim"
+        inversion = args.inversion or (codec.config.inversion if codec.config.inversion != "vocoder" else "griffin_lim")
     codec.config = dataclasses.replace(codec.config, inversion=inversion)  # validated again
     with atomic_directory(args.out, overwrite=args.overwrite) as tmp:  # checks --out before the fit
         fit_mel_codec(

@@ -29,6 +29,7 @@ from torch import nn
 from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
 from v2meow.signal.griffin_lim import griffin_lim
+from v2meow.signal.pghi import pghi
 from v2meow.tokenizers.acoustic import rvq
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.losses import mel_filterbank
@@ -36,7 +37,8 @@ from v2meow.tokenizers.acoustic.modules import Encoder
 
 _TUPLE_FIELDS = ("channel_mults", "strides", "dilations")
 ENCODERS = ("conv", "melnet", "mel")
-INVERSIONS = ("vocoder", "griffin_lim")
+INVERSIONS = ("vocoder", "griffin_lim", "pghi")
+MEL_INVERSIONS = ("griffin_lim", "pghi")  # weight-free: they need encoder mel
 
 
 @dataclass
@@ -79,10 +81,13 @@ class VocosCodecConfig(ComponentConfig):
     backbone_layers: int = 6
     n_fft: int | None = None  # None: 4 * hop_length
     # how codes become audio: the trained vocoder above, or (mel encoder only) the quantized
-    # log-mel -> pseudo-inverse magnitude -> Griffin-Lim, weight-free and deterministic
+    # log-mel -> pseudo-inverse magnitude -> a phase, weight-free and deterministic: `griffin_lim`
+    # (`griffin_lim_iters` fast Griffin-Lim iterations from a seeded random phase) or `pghi`
+    # (phase-gradient heap integration, `signal.pghi`, then `pghi_iters` fast Griffin-Lim iterations)
     inversion: str = "vocoder"
     griffin_lim_iters: int = 32
-    # false: no vocoder weights at all (a Griffin-Lim-only mel codec; `inversion` must be griffin_lim)
+    pghi_iters: int = 4
+    # false: no vocoder weights at all (a weight-free mel codec; `inversion` must be griffin_lim or pghi)
     vocoder: bool = True
 
     def __post_init__(self) -> None:
@@ -93,14 +98,17 @@ class VocosCodecConfig(ComponentConfig):
             problems.append(f"encoder must be one of {', '.join(ENCODERS)}, got '{self.encoder}'")
         if self.inversion not in INVERSIONS:
             problems.append(f"inversion must be one of {', '.join(INVERSIONS)}, got '{self.inversion}'")
-        if self.inversion == "griffin_lim" and self.encoder != "mel":
+        if self.inversion in MEL_INVERSIONS and self.encoder != "mel":
             problems.append(
-                f"inversion griffin_lim needs encoder mel (a mel spectrogram to invert), got '{self.encoder}'"
+                f"inversion {self.inversion} needs encoder mel (a mel spectrogram to invert), got '{self.encoder}'"
             )
         if self.inversion == "vocoder" and not self.vocoder:
             problems.append("inversion vocoder needs vocoder: true (this config has no vocoder weights)")
-        if self.griffin_lim_iters < 0:
-            problems.append(f"griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
+        problems += [
+            f"{n} must be >= 0, got {getattr(self, n)}"
+            for n in ("griffin_lim_iters", "pghi_iters")
+            if getattr(self, n) < 0
+        ]
         if self.channels not in (1, 2):
             problems.append(f"channels must be 1 or 2, got {self.channels}")
         positive = (
@@ -167,15 +175,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # Demo bundle: 16 kHz, 50 fps, 6 x 256 codes (N_c = 2), ~2.3 M parameters (~9.3 MB, float32).
     "demo": dict(),
-    # A Griffin-Lim mel codec with more frequency resolution and codes (docs/codec.md): 128 mel bands at
+    # A weight-free mel codec with more frequency resolution and codes (docs/codec.md): 128 mel bands at
     # 16 kHz, 50 fps, 8 x 1024 codes (N_c = 3) fitted by `v2meow-codec fit-mel`, no vocoder weights (4.2 MB).
+    # Newly built ones decode by PGHI + 4 Griffin-Lim iterations (docs/codec.md, "Phase reconstruction");
+    # the shipped bundle's config.json says griffin_lim / 64 and keeps decoding as it did.
     "mel128": dict(
         encoder="mel",
         n_mels=128,
         num_quantizers=8,
         codebook_size=1024,
         num_coarse=3,
-        inversion="griffin_lim",
+        inversion="pghi",
+        pghi_iters=4,
         griffin_lim_iters=64,
         vocoder=False,
         kmeans_init=False,
@@ -253,14 +264,17 @@ class LogMelFrames(nn.Module):
             mel = self.fb @ spec[..., :t].abs()  # [B, M, T]
         return (torch.log(mel.clamp(min=1e-5)) + 5.0) / 4.0
 
-    def invert(self, logmel: torch.Tensor, iters: int) -> torch.Tensor:
+    def invert(self, logmel: torch.Tensor, iters: int, method: str = "griffin_lim") -> torch.Tensor:
         """`forward`'s inverse, `[B, n_mels, T]` -> `[B, T * hop]`: pseudo-inverse of the filterbank
-        (clipped at zero), then Griffin-Lim with a fixed seed."""
+        (clipped at zero), then a phase: `griffin_lim` (`iters` iterations from a fixed-seed random
+        phase) or `pghi` (phase-gradient heap integration, then `iters` Griffin-Lim iterations)."""
         t = logmel.shape[-1]
         with torch.autocast(device_type=logmel.device.type, enabled=False):
             mel = torch.exp(logmel.float() * 4.0 - 5.0)  # [B, M, T]
             mag = (torch.linalg.pinv(self.fb) @ mel).clamp(min=0.0)  # [B, F, T]
             mag = F.pad(mag, (0, 1), mode="replicate")  # [B, F, T + 1]: the centred frame at the end
+            if method == "pghi":
+                return pghi(mag, self.n_fft, self.hop, t * self.hop, iters=iters)
             return griffin_lim(mag, self.n_fft, self.hop, t * self.hop, iters=iters)
 
 
@@ -328,7 +342,9 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         q = rvq.dequantize(self.quantizer, codes.transpose(1, 2))  # [B, T, D]
-        if self.config.inversion == "griffin_lim":
-            wav = self.encoder.invert(q.transpose(1, 2), self.config.griffin_lim_iters)  # [B, T * hop]
+        c = self.config
+        if c.inversion in MEL_INVERSIONS:
+            iters = c.pghi_iters if c.inversion == "pghi" else c.griffin_lim_iters
+            wav = self.encoder.invert(q.transpose(1, 2), iters, c.inversion)  # [B, T * hop]
             return wav[:, None].expand(-1, self.channels, -1)  # [B, C, T * hop]
         return self.decoder(q.transpose(1, 2))  # [B, C, T * hop]
