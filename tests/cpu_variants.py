@@ -11,6 +11,7 @@ envelope deviation, absolute and relative to the case's loudest block.
 
     python tests/cpu_variants.py             # every set-up, one table (about 15 s each)
     python tests/cpu_variants.py --json F    # and the raw figures to F
+    python tests/cpu_variants.py --real      # what a real change moves: Griffin-Lim 63, 65, 48 iterations
 """
 
 from __future__ import annotations
@@ -76,11 +77,35 @@ def compare(got: dict, golden_tokens: dict, recorded: dict) -> dict:
     return rows
 
 
+def real_changes(iterations=(63, 65, 48)) -> dict:
+    """In this process: how far the envelopes move when the codec's Griffin-Lim runs `iterations`
+    instead of the bundle's (a change the golden test must still catch)."""
+    import torch
+    from test_golden import AUDIO, CASES, _envelope, _generate, _load_demo
+
+    torch.set_num_threads(1)
+    pipe, features = _load_demo()
+    recorded = json.loads(AUDIO.read_text())
+    rows = {}
+    for n in iterations:
+        pipe.codec.config.griffin_lim_iters = n
+        for case in CASES:
+            out = _generate(pipe, features, case)
+            got, want = _envelope(out.audio, out.sample_rate), torch.tensor(recorded[case])
+            rows[f"{n} iterations, {case}"] = float(((got - want).abs() / want).max())
+    return rows
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, help="write the raw figures here too")
+    p.add_argument("--real", action="store_true", help="measure real changes (Griffin-Lim iterations) instead")
     args = p.parse_args()
     sys.path.insert(0, str(GOLDEN.parent))
+    if args.real:
+        for name, move in real_changes().items():
+            print(f"{name:28s} largest block move {move:.2e}")
+        return 0
     from test_golden import GOLDEN as golden_tokens
 
     recorded = json.loads(RECORDED.read_text())

@@ -14,9 +14,9 @@ for bit: Griffin-Lim's 64 iterations turn the last-bit differences between CPUs'
 kernels into sample-level differences. `python tests/cpu_variants.py` measures them: with PyTorch,
 MKL and oneDNN held to AVX2 (the path AMD EPYC Zen 2/3 takes) a block moves by up to 1.6e-4, with
 no AVX at all by up to 5.7e-4, and 1 or 2 threads give the same envelopes (tests/README.md, "Comparing
-numbers"); the tokens stayed identical in every set-up. A real change is larger: one Griffin-Lim
-iteration more or less moves some block of every case by 1.6e-3 to 5e-3, 48 iterations instead of
-64 by 2e-2 to 6e-2. `python tests/pipelines/test_golden.py` re-records the envelopes (golden_audio.json).
+numbers"); the tokens stayed identical in every set-up. A real change is larger (`python tests/cpu_variants.py
+--real`): one Griffin-Lim iteration more or less moves a block of each case by 1.6e-3 to 5e-3 (so at
+least two of the four cases fail), 48 iterations instead of 64 by 2e-2 to 6e-2. `python tests/pipelines/test_golden.py` re-records the envelopes (golden_audio.json).
 """
 
 import hashlib
