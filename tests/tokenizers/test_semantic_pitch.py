@@ -58,8 +58,8 @@ def test_features_have_the_declared_shape_rate_and_blocks():
     assert w.shape == (b.dim,) and np.allclose(w[slices["mel"]], 1.0)
     assert np.isclose(w[slices["chroma"]][0], np.sqrt(64 / 12))  # equal weight = equal block variance
     assert build_backbone("mel-pitch", b.spec()).spec() == b.spec()  # rebuilt from the recorded spec
-    with pytest.raises(ConfigError, match="weights"):
-        PitchMelBackbone(weights={"chroma": -1.0})
+    with pytest.raises(ConfigError, match="block_weights"):
+        PitchMelBackbone(block_weights={"chroma": -1.0})
     with pytest.raises(ConfigError, match="no weights"):
         PitchMelBackbone.load("some/dir")
 
@@ -103,7 +103,7 @@ def test_tokenizer_fits_on_tiny_audio_with_deterministic_tokens(tmp_path):
     assert torch.equal(again.quantizer.centroids, tok.quantizer.centroids)
     assert torch.equal(again.encode(x, SR), tokens)
     # the block weights are folded into the stored std: the same fit with other weights stores std x w alike
-    ones = PitchMelBackbone(weights={b: 1.0 for b in ("mel", "delta", "chroma", "salience", "onset")})
+    ones = PitchMelBackbone(block_weights={b: 1.0 for b in ("mel", "delta", "chroma", "salience", "onset")})
     plain = fit_kmeans([melody(6.0, seed=s) for s in range(3)], ones, 8, average_frames=2, seed=0, batch_frames=64)
     w, w1 = (torch.from_numpy(t.backbone.feature_weights()) for t in (tok, plain))
     assert not torch.allclose(w, w1)

@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     f.add_argument(
         "--backbone-spec",
         default=None,
-        help='JSON object of backbone options, e.g. \'{"weights": {"chroma": 1.5}}\' for mel-pitch',
+        help='JSON object of backbone options, e.g. \'{"block_weights": {"chroma": 1.5}}\' for mel-pitch',
     )
     f.add_argument(
         "--frames-codec",
@@ -203,6 +203,9 @@ def _backbone_options(text: str | None) -> dict:
         raise ConfigError(f"--backbone-spec: not JSON ({e})") from None
     if not isinstance(options, dict):
         raise ConfigError("--backbone-spec: must be a JSON object")
+    clash = sorted({"weights", "layer"} & set(options))
+    if clash:
+        raise ConfigError(f"--backbone-spec: give {', '.join(clash)} with --{' and --'.join(clash)}")
     return options
 
 

@@ -90,7 +90,7 @@ class PitchMelBackbone(SemanticBackbone):
         pitch_fmin, pitch_fmax: the band folded into chroma, in Hz.
         harmonics: harmonics summed by the salience.
         log_floor: mel energies are clamped to this before the log.
-        weights: per-block weights after standardisation (`BLOCKS`; missing ones default).
+        block_weights: per-block weights after standardisation (`BLOCKS`; missing ones default).
     """
 
     name = "mel-pitch"
@@ -107,7 +107,7 @@ class PitchMelBackbone(SemanticBackbone):
         pitch_fmax: float = 4000.0,
         harmonics: int = 5,
         log_floor: float = 1e-5,
-        weights: dict[str, float] | None = None,
+        block_weights: dict[str, float] | None = None,
     ):
         if min(sample_rate, hop_length, n_fft, n_mels, chroma_n_fft, harmonics) <= 0 or log_floor <= 0:
             raise ConfigError("mel-pitch: rates, sizes, harmonics and log_floor must be positive")
@@ -115,10 +115,10 @@ class PitchMelBackbone(SemanticBackbone):
             raise ConfigError(f"mel-pitch: n_fft and chroma_n_fft must be at least hop_length ({hop_length})")
         if not 0 < pitch_fmin < pitch_fmax <= sample_rate / 2:
             raise ConfigError(f"mel-pitch: need 0 < pitch_fmin < pitch_fmax <= {sample_rate / 2}")
-        weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+        weights = {**DEFAULT_WEIGHTS, **(block_weights or {})}
         unknown = sorted(set(weights) - set(BLOCKS))
         if unknown or any(not (math.isfinite(w) and w > 0) for w in weights.values()):
-            raise ConfigError(f"mel-pitch: weights are positive numbers for {', '.join(BLOCKS)} (got {weights})")
+            raise ConfigError(f"mel-pitch: block_weights are positive numbers for {', '.join(BLOCKS)} (got {weights})")
         self.block_dims = {"mel": n_mels, "delta": n_mels, "chroma": 12, "salience": 13, "onset": 2}
         super().__init__(sample_rate, hop_length, sum(self.block_dims.values()))
         self.n_fft, self.n_mels, self.chroma_n_fft = int(n_fft), int(n_mels), int(chroma_n_fft)
@@ -209,7 +209,7 @@ class PitchMelBackbone(SemanticBackbone):
             "pitch_fmax": self.pitch_fmax,
             "harmonics": self.harmonics,
             "log_floor": self.log_floor,
-            "weights": dict(self.weights),
+            "block_weights": dict(self.weights),
         }
 
     @classmethod
