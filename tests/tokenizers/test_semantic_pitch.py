@@ -155,3 +155,17 @@ def test_sketch_is_as_long_as_the_input():
                                                                np.arange(x.numel()), x.numpy())).float(), 22050)  # fmt: skip
     assert abs(y22.numel() - x.numel()) <= 1
     assert torch.equal(y, sketch(tok, table, codec, x, SR))  # seeded Griffin-Lim: deterministic
+
+
+def test_codec_front_end_and_dropped_blocks():
+    codec = VocosCodec.from_preset("debug", encoder="mel", n_mels=48, inversion="griffin_lim")
+    b = PitchMelBackbone(n_mels=48, mel_front="codec", block_weights={"delta": 0.0, "salience": 0.0})
+    assert list(b.block_slices()) == ["mel", "chroma", "onset"] and b.dim == 48 + 12 + 2
+    x = melody(1.0)
+    f = b(x[None])[0]  # [50, D]
+    assert f.shape == (50, b.dim)
+    assert torch.allclose(f[:, :48], codec.encoder(x[None, None])[0].T, atol=1e-5)  # the codec's own frames
+    assert b.feature_weights().shape == (b.dim,)
+    assert build_backbone("mel-pitch", b.spec()).dim == b.dim
+    with pytest.raises(ConfigError, match="mel_front"):
+        PitchMelBackbone(mel_front="htk")

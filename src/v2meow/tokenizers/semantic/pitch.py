@@ -21,7 +21,12 @@ puts, per 50-Hz frame, five feature blocks side by side:
 `feature_weights()` gives a per-dimension multiplier applied after standardisation
 (`fit_kmeans` folds it into the stored std): each block's total variance becomes
 `weight^2 * n_mels`, so a 2-dim onset block counts as much as the 64-dim mel block at equal
-weight, and k-means cannot ignore the small blocks.
+weight, and k-means cannot ignore the small blocks. A block of weight 0 is left out.
+
+`mel_front` picks the mel block's front end: `slaney` (the `mel` backbone's: power through
+unit-area filters, each frame centred on its hop span) or `codec` (the mel codec's own
+`LogMelFrames`: magnitude, frame t centred at `t * hop`, so the tokens cluster the very frames
+the codec quantizes and the semantic sketch decodes).
 """
 
 from __future__ import annotations
@@ -90,7 +95,9 @@ class PitchMelBackbone(SemanticBackbone):
         pitch_fmin, pitch_fmax: the band folded into chroma, in Hz.
         harmonics: harmonics summed by the salience.
         log_floor: mel energies are clamped to this before the log.
-        block_weights: per-block weights after standardisation (`BLOCKS`; missing ones default).
+        block_weights: per-block weights after standardisation (`BLOCKS`; missing ones default; 0 leaves
+            a block out).
+        mel_front: `slaney` or `codec` (see the module's docstring).
     """
 
     name = "mel-pitch"
@@ -108,6 +115,7 @@ class PitchMelBackbone(SemanticBackbone):
         harmonics: int = 5,
         log_floor: float = 1e-5,
         block_weights: dict[str, float] | None = None,
+        mel_front: str = "slaney",
     ):
         if min(sample_rate, hop_length, n_fft, n_mels, chroma_n_fft, harmonics) <= 0 or log_floor <= 0:
             raise ConfigError("mel-pitch: rates, sizes, harmonics and log_floor must be positive")
@@ -117,18 +125,29 @@ class PitchMelBackbone(SemanticBackbone):
             raise ConfigError(f"mel-pitch: need 0 < pitch_fmin < pitch_fmax <= {sample_rate / 2}")
         weights = {**DEFAULT_WEIGHTS, **(block_weights or {})}
         unknown = sorted(set(weights) - set(BLOCKS))
-        if unknown or any(not (math.isfinite(w) and w > 0) for w in weights.values()):
-            raise ConfigError(f"mel-pitch: block_weights are positive numbers for {', '.join(BLOCKS)} (got {weights})")
-        self.block_dims = {"mel": n_mels, "delta": n_mels, "chroma": 12, "salience": 13, "onset": 2}
+        if unknown or any(not (math.isfinite(w) and w >= 0) for w in weights.values()):
+            raise ConfigError(
+                f"mel-pitch: block_weights are non-negative numbers for {', '.join(BLOCKS)} (got {weights})"
+            )
+        if not any(weights.values()):
+            raise ConfigError("mel-pitch: every block has weight 0")
+        if mel_front not in ("slaney", "codec"):
+            raise ConfigError(f"mel-pitch: mel_front must be 'slaney' or 'codec', got {mel_front!r}")
+        dims = {"mel": n_mels, "delta": n_mels, "chroma": 12, "salience": 13, "onset": 2}
+        self.block_dims = {b: d for b, d in dims.items() if weights[b] > 0}
         super().__init__(sample_rate, hop_length, sum(self.block_dims.values()))
         self.n_fft, self.n_mels, self.chroma_n_fft = int(n_fft), int(n_mels), int(chroma_n_fft)
         self.pitch_fmin, self.pitch_fmax, self.harmonics = float(pitch_fmin), float(pitch_fmax), int(harmonics)
-        self.log_floor = float(log_floor)
+        self.log_floor, self.mel_front = float(log_floor), mel_front
         self.weights = {b: float(weights[b]) for b in BLOCKS}
         # Non-persistent: rebuilt from the spec, so the state dict of this backbone is empty.
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
         self.register_buffer("long_window", torch.hann_window(chroma_n_fft, periodic=True), persistent=False)
         self.register_buffer("mel_fb", mel_filterbank(n_fft, n_mels, sample_rate), persistent=False)
+        if mel_front == "codec":
+            from v2meow.tokenizers.acoustic.vocos import LogMelFrames
+
+            self.codec_mel = LogMelFrames(sample_rate, n_fft, hop_length, n_mels)
         self.register_buffer(
             "chroma_fb", chroma_filterbank(sample_rate, chroma_n_fft, pitch_fmin, pitch_fmax), persistent=False
         )
@@ -144,7 +163,7 @@ class PitchMelBackbone(SemanticBackbone):
     def block_slices(self) -> dict[str, slice]:
         """Where each block sits in the feature vector."""
         out, start = {}, 0
-        for b in BLOCKS:
+        for b in self.block_dims:
             out[b] = slice(start, start + self.block_dims[b])
             start += self.block_dims[b]
         return out
@@ -165,10 +184,23 @@ class PitchMelBackbone(SemanticBackbone):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:  # [B, N] -> [B, N // hop, dim]
         wav = wav.float()
         n_frames = wav.shape[-1] // self.hop_length
-        mag = self._stft(wav, self.n_fft, self.window, n_frames)  # [B, F, T]
-        logmel = (mag.square().transpose(1, 2) @ self.mel_fb).clamp_min(self.log_floor).log()  # [B, T, M]
-        padded = F.pad(logmel.transpose(1, 2), (1, 1), mode="replicate").transpose(1, 2)  # [B, T + 2, M]
-        delta = (padded[:, 2:] - padded[:, :-2]) / 2  # [B, T, M]
+        blocks: dict[str, torch.Tensor] = {}
+        if "mel" in self.block_dims or "delta" in self.block_dims:
+            if self.mel_front == "codec":
+                logmel = self.codec_mel(wav[:, None]).transpose(1, 2)  # [B, T, M]
+            else:
+                mag = self._stft(wav, self.n_fft, self.window, n_frames)  # [B, F, T]
+                logmel = (mag.square().transpose(1, 2) @ self.mel_fb).clamp_min(self.log_floor).log()  # [B, T, M]
+            padded = F.pad(logmel.transpose(1, 2), (1, 1), mode="replicate").transpose(1, 2)  # [B, T + 2, M]
+            blocks["mel"], blocks["delta"] = logmel, (padded[:, 2:] - padded[:, :-2]) / 2  # [B, T, M] each
+        if "chroma" in self.block_dims or "salience" in self.block_dims:
+            blocks.update(self._pitch(wav, n_frames))
+        if "onset" in self.block_dims:
+            blocks["onset"] = torch.stack([self._onset(w, n_frames) for w in wav]).to(wav.device)  # [B, T, 2]
+        return torch.cat([blocks[b] for b in self.block_dims], dim=-1)
+
+    def _pitch(self, wav: torch.Tensor, n_frames: int) -> dict[str, torch.Tensor]:
+        """The chroma `[B, T, 12]` and salience `[B, T, 13]` blocks."""
 
         long_mag = self._stft(wav, self.chroma_n_fft, self.long_window, n_frames).transpose(1, 2)  # [B, T, F']
         power = long_mag.square() / (self.chroma_n_fft / 4)  # ~ per-sample power scale
@@ -180,9 +212,7 @@ class PitchMelBackbone(SemanticBackbone):
         fold.index_add_(2, (torch.arange(sal.shape[-1], device=sal.device) % 12), sal)  # MIDI 36 = C
         sal_pc = (fold / (fold.sum(-1, keepdim=True) + 1e-3)).sqrt()  # [B, T, 12]
         harmonicity = ((sal.amax(-1) + 1e-3) / (sal.mean(-1) + 1e-3)).log()[..., None]  # [B, T, 1]
-
-        onset = torch.stack([self._onset(w, n_frames) for w in wav]).to(wav.device)  # [B, T, 2]
-        return torch.cat([logmel, delta, chroma, sal_pc, harmonicity, onset], dim=-1)
+        return {"chroma": chroma, "salience": torch.cat([sal_pc, harmonicity], dim=-1)}
 
     def _onset(self, wav: torch.Tensor, n_frames: int) -> torch.Tensor:
         """`[T, 2]`: log1p of the onset envelope's max and mean over each frame's span."""
@@ -210,6 +240,7 @@ class PitchMelBackbone(SemanticBackbone):
             "harmonics": self.harmonics,
             "log_floor": self.log_floor,
             "block_weights": dict(self.weights),
+            "mel_front": self.mel_front,
         }
 
     @classmethod
