@@ -99,11 +99,16 @@ def read_all(paths: list[Path]) -> list[torch.Tensor]:
     return [media.read_audio(p, sample_rate=RATE, channels=1)[0][0] for p in paths]
 
 
-def judged(rows: list[np.ndarray]) -> dict[str, float | None]:
+def judged(rows: list[np.ndarray]) -> dict:
+    """Medians of the judges' scores over excerpts, the beat pulse's mean and per-excerpt values beside."""
     scores = [judges.judge_or_none(w, RATE) for w in rows]
-    return {
+    out: dict = {
         k: (None if any(s[k] is None for s in scores) else float(np.median([s[k] for s in scores]))) for k in JUDGED
     }
+    beats = [s["beat_pulse"] for s in scores]
+    out["beat_pulse_per_excerpt"] = beats
+    out["beat_pulse_mean"] = None if None in beats else float(np.mean(beats))
+    return out
 
 
 def spectral(meter: QualityMeter, refs: list[np.ndarray], outs: list[np.ndarray]) -> dict[str, float]:
@@ -191,20 +196,23 @@ def table(result: dict) -> str:
             for k, v in ref.items()
         ),
         "",
-        "| tokenizer | K | H(L1 given S), bits (vs first row) | plug-in | xent(L1 given S) / xent(L1) | H(S) | tokens "
-        "used | sketch notes | sketch beat (% of round trip) | sketch chroma | sketch LSD | encode x RT | MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| tokenizer | K | H(L1 given S), bits (vs first row) | plug-in | xent(L1 given S) / xent(L1) (vs first row) | "
+        "H(S) | tokens used | sketch notes | sketch beat, median (% of round trip) | beat, mean | sketch chroma | "
+        "sketch LSD | encode x RT | MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in result["tokenizers"].items():
         s = r["sketch"]
         rel = 100 * (r["H_L1_given_S"] / base["H_L1_given_S"] - 1)
+        rel_x = 100 * (r["xent_L1_given_S"] / base["xent_L1_given_S"] - 1)
         beat = (
             f"{_f(s['beat_pulse'])} ({100 * s['beat_pulse'] / rt_beat:.0f} %)" if s["beat_pulse"] and rt_beat else "n/a"
         )
         lines.append(
             f"| {label} ({r['backbone']}) | {r['k']} | {r['H_L1_given_S']:.2f} ({rel:+.0f} %) | "
-            f"{r['H_L1_given_S_plugin']:.2f} | {r['xent_L1_given_S']:.2f} / {r['xent_L1']:.2f} | {r['H_S']:.2f} | "
-            f"{r['tokens_used']} | {_f(s['note_salience'])} | {beat} | {_f(s['chroma'])} | {_f(s['lsd'])} | "
+            f"{r['H_L1_given_S_plugin']:.2f} | {r['xent_L1_given_S']:.2f} / {r['xent_L1']:.2f} ({rel_x:+.0f} %) | "
+            f"{r['H_S']:.2f} | {r['tokens_used']} | {_f(s['note_salience'])} | {beat} | {_f(s['beat_pulse_mean'])} | "
+            f"{_f(s['chroma'])} | {_f(s['lsd'])} | "
             f"{r['encode_x_real_time_one_thread']} | {r['mb_with_frames']} |"
         )
     return "\n".join(lines)
