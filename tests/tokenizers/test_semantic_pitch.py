@@ -20,6 +20,11 @@ from v2meow.tokenizers.semantic import (
 from v2meow.tokenizers.semantic.frames import token_frame_pairs
 
 SR = 16000
+ALL_BLOCKS = {"mel": 1.0, "delta": 0.5, "chroma": 1.0, "salience": 1.0, "onset": 0.7}
+
+
+def every_block() -> PitchMelBackbone:
+    return PitchMelBackbone(n_mels=64, mel_front="slaney", block_weights=ALL_BLOCKS)
 
 
 def tone(freq: float, seconds: float = 1.0, amp: float = 0.3) -> torch.Tensor:
@@ -47,7 +52,9 @@ def melody(seconds: float = 6.0, seed: int = 0) -> torch.Tensor:
 
 
 def test_features_have_the_declared_shape_rate_and_blocks():
-    b = PitchMelBackbone()
+    default = PitchMelBackbone()
+    assert list(default.block_slices()) == ["mel", "chroma", "onset"] and default.dim == 128 + 12 + 2
+    b = every_block()
     assert b.frame_rate == 50 and b.dim == 64 + 64 + 12 + 13 + 2
     x = torch.randn(2, SR + 123) * 0.1
     f = b(x)
@@ -66,7 +73,7 @@ def test_features_have_the_declared_shape_rate_and_blocks():
 
 @pytest.mark.parametrize(("freq", "pitch_class"), [(440.0, 9), (261.63, 0), (196.0, 7)])
 def test_a_pure_tone_lights_its_chroma_bin(freq, pitch_class):
-    b = PitchMelBackbone()
+    b = every_block()
     f = b(tone(freq)[None])[0, 5:-5]  # [T, D], away from the edges
     s = b.block_slices()
     chroma = f[:, s["chroma"]].mean(0)
@@ -78,7 +85,7 @@ def test_a_pure_tone_lights_its_chroma_bin(freq, pitch_class):
 
 def test_onset_strength_peaks_at_the_clicks():
     times = [0.25, 0.75, 1.25, 1.75]
-    b = PitchMelBackbone()
+    b = every_block()
     onset = b(clicks(times)[None])[0, :, b.block_slices()["onset"].start]  # [T] max flux per frame
     peaks = {int(t * b.frame_rate) for t in times}  # the frame whose span holds the click
     near = {p + d for p in peaks for d in (-1, 0)}
@@ -103,7 +110,7 @@ def test_tokenizer_fits_on_tiny_audio_with_deterministic_tokens(tmp_path):
     assert torch.equal(again.quantizer.centroids, tok.quantizer.centroids)
     assert torch.equal(again.encode(x, SR), tokens)
     # the block weights are folded into the stored std: the same fit with other weights stores std x w alike
-    ones = PitchMelBackbone(block_weights={b: 1.0 for b in ("mel", "delta", "chroma", "salience", "onset")})
+    ones = PitchMelBackbone(block_weights={"mel": 1.0, "chroma": 1.0, "onset": 1.0})
     plain = fit_kmeans([melody(6.0, seed=s) for s in range(3)], ones, 8, average_frames=2, seed=0, batch_frames=64)
     w, w1 = (torch.from_numpy(t.backbone.feature_weights()) for t in (tok, plain))
     assert not torch.allclose(w, w1)

@@ -3,7 +3,8 @@
 The `mel` backbone's k-means tokens carry timbre and energy but little pitch or onset
 information (MERT, Li et al. 2023: MFCC-like targets are inadequate teachers for music; a
 CQT/chroma target beside the acoustic one made the representation musical). This backbone
-puts, per 50-Hz frame, five feature blocks side by side:
+puts, per 50-Hz frame, up to five feature blocks side by side (the defaults keep mel, chroma and
+onset; see `DEFAULT_WEIGHTS`):
 
 - `mel` (n_mels): log-mel energies, as the `mel` backbone;
 - `delta` (n_mels): their first-order time differences;
@@ -44,7 +45,9 @@ from v2meow.tokenizers.semantic.backbone import SemanticBackbone
 from v2meow.tokenizers.semantic.mel import mel_filterbank
 
 BLOCKS = ("mel", "delta", "chroma", "salience", "onset")
-DEFAULT_WEIGHTS = {"mel": 1.0, "delta": 0.5, "chroma": 1.0, "salience": 1.0, "onset": 0.7}
+# The measured compromise (docs/tokens.md, "Semantic tokens"): the codec's log-mel with a little chroma and onset
+# strength; more pitch weight makes the codec's first level less predictable from the token at K = 256.
+DEFAULT_WEIGHTS = {"mel": 1.0, "delta": 0.0, "chroma": 0.3, "salience": 0.0, "onset": 0.3}
 _SILENCE = 1e-6  # power floor of the pitch-class normalisation (float audio in [-1, 1])
 
 
@@ -90,7 +93,7 @@ class PitchMelBackbone(SemanticBackbone):
         sample_rate: input rate (16000).
         hop_length: samples per frame (320 = 50 Hz at 16 kHz).
         n_fft: FFT/window length of the mel block.
-        n_mels: mel bands.
+        n_mels: mel bands (128 as the shipped mel codec).
         chroma_n_fft: FFT/window length of the chroma and salience blocks (4096: 3.9-Hz bins).
         pitch_fmin, pitch_fmax: the band folded into chroma, in Hz.
         harmonics: harmonics summed by the salience.
@@ -108,14 +111,14 @@ class PitchMelBackbone(SemanticBackbone):
         sample_rate: int = 16000,
         hop_length: int = 320,
         n_fft: int = 1024,
-        n_mels: int = 64,
+        n_mels: int = 128,
         chroma_n_fft: int = 4096,
         pitch_fmin: float = 65.0,
         pitch_fmax: float = 4000.0,
         harmonics: int = 5,
         log_floor: float = 1e-5,
         block_weights: dict[str, float] | None = None,
-        mel_front: str = "slaney",
+        mel_front: str = "codec",
     ):
         if min(sample_rate, hop_length, n_fft, n_mels, chroma_n_fft, harmonics) <= 0 or log_floor <= 0:
             raise ConfigError("mel-pitch: rates, sizes, harmonics and log_floor must be positive")
