@@ -176,3 +176,20 @@ def test_codec_front_end_and_dropped_blocks():
     assert build_backbone("mel-pitch", b.spec()).dim == b.dim
     with pytest.raises(ConfigError, match="mel_front"):
         PitchMelBackbone(mel_front="htk")
+
+
+def test_the_committed_semantic_v4_loads_and_matches_the_demo_codec():
+    from pathlib import Path
+
+    from v2meow.tokenizers.acoustic import load_codec
+
+    root = Path(__file__).resolve().parents[2] / "checkpoints"
+    if not (root / "semantic_v4").is_dir():
+        pytest.skip("checkpoints/semantic_v4 not in this checkout")
+    tok = SemanticTokenizer.from_pretrained(root / "semantic_v4")
+    assert (tok.config.backbone, tok.vocab_size, tok.frame_rate) == ("mel-pitch", 256, 25.0)
+    table = load_token_frames(root / "semantic_v4", tok.vocab_size)
+    table.check_codec(load_codec(root / "demo" / "codec"))
+    assert int((table.counts > 0).sum()) > 200
+    x = melody(2.0)
+    assert torch.equal(tok.encode(x, SR), tok.encode(x, SR)) and tok.encode(x, SR).shape == (50,)
