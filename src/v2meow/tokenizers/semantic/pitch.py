@@ -6,7 +6,7 @@ CQT/chroma target beside the acoustic one made the representation musical). This
 puts, per 50-Hz frame, up to five feature blocks side by side (the defaults keep mel, chroma and
 onset; see `DEFAULT_WEIGHTS`):
 
-- `mel` (n_mels): log-mel energies, as the `mel` backbone;
+- `mel` (n_mels): log-mel energies, from the `mel_front` front end (below);
 - `delta` (n_mels): their first-order time differences;
 - `chroma` (12): STFT power (a long window, `chroma_n_fft`, for pitch resolution) between
   `pitch_fmin` and `pitch_fmax` folded to pitch classes with triangular semitone weights
