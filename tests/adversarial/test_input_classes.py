@@ -40,7 +40,11 @@ BASES = {
         ],
     ],
     "cache": [["info", "c"], ["merge", "a", "--out", "o"], ["recode", "c", "--codec", "k", "--out", "o"]],
-    "codec": [["encode", "i.wav", "o.safetensors", "--codec", "k"], ["fit-mel", "--audio", "a", "--out", "o"]],
+    "codec": [
+        ["encode", "i.wav", "o.safetensors", "--codec", "k"],
+        ["fit-mel", "--audio", "a", "--out", "o"],
+        ["sketch", "i.wav", "o.wav", "--bundle", "b"],
+    ],
     "convert": [["fairseq-hubert", "in.pt", "out"]],
     "eval": [["--generated", "g", "--reference", "r", "--out", "o"]],
     "export": [["run.ckpt", "out"]],
@@ -48,6 +52,7 @@ BASES = {
     "tokenizer": [
         ["fit-kmeans", "--audio", "a", "--backbone", "mel", "--out", "o"],
         ["encode", "i.wav", "--tokenizer", "t", "--out", "o"],
+        ["frames", "--tokenizer", "t", "--codec", "k", "--audio", "a"],
     ],
     "train": [["codec"]],
 }

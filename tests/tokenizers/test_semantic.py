@@ -101,7 +101,7 @@ def test_backbone_returns_the_configured_layer(name, layer):
 def test_bad_layer_and_unknown_backbone():
     with pytest.raises(ConfigError, match="layer must be in 1..2"):
         HubertBackbone.debug(layer=5)
-    with pytest.raises(UnknownComponentError, match="known: hubert, mel, mert, w2v-bert"):
+    with pytest.raises(UnknownComponentError, match="known: hubert, mel, mel-pitch, mert, w2v-bert"):
         build_backbone("wavlm")
     with pytest.raises(ConfigError, match="no weights"):
         load_backbone("mel", "some/dir")

@@ -27,6 +27,14 @@ fit-mel --audio DIR --out DIR   a mel codec (iSTFT codec with the fixed log-mel 
            --inversion griffin_lim --out runs/codec_fit
   Train the vocoder afterwards without changing the codes: v2meow-train codec
   --set model.init_from=runs/codec_fit --set model.freeze_codebooks=true ...
+
+sketch IN OUT.wav --bundle DIR   the semantic sketch, a diagnostic of what stage 1 can at most
+                                 say: audio -> the bundle's semantic tokens -> each token's
+                                 average codec log-mel frames over the training music (the
+                                 tokenizer's frames.safetensors, see `v2meow-tokenizer frames`)
+                                 -> the bundle codec's own inversion -> audio as long as IN
+    --tokenizer DIR   another semantic tokenizer (with frames.safetensors) than the bundle's
+  e.g. v2meow-codec sketch song.wav sketch.wav --bundle checkpoints/demo --tokenizer checkpoints/semantic_v4
 """
 
 
@@ -54,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     f.add_argument("--max-frames", type=int, default=200_000, help="frames sampled for k-means (default: 200000)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    k = sub.add_parser("sketch", help="audio -> semantic tokens -> average codec frames -> audio (a diagnostic)")
+    k.add_argument("input", help="input audio or video file")
+    k.add_argument("output", help="output audio (.wav, .flac, .ogg)")
+    k.add_argument("--bundle", required=True, help="bundle directory (pipeline.json): its codec and semantic tokenizer")
+    k.add_argument("--tokenizer", help="semantic tokenizer directory with frames.safetensors (default: the bundle's)")
     return parse(p, argv)
 
 
@@ -65,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     if args.command == "fit-mel":
         return _fit_mel(args)
+    if args.command == "sketch":
+        return _sketch(args)
     from v2meow.io import check_outputs
     from v2meow.media import read_audio, write_audio
     from v2meow.tokenizers.acoustic import EncodedAudio, InvalidAudioError, load_codec
@@ -90,6 +105,32 @@ def _main(args: argparse.Namespace) -> int:
         wav = codec.decode(encoded.codes, length=encoded.num_samples)  # [C, N]
         write_audio(args.output, wav.cpu(), codec.sample_rate)
         print(f"{args.output}: {wav.shape[-1] / codec.sample_rate:.2f}s at {codec.sample_rate} Hz", file=sys.stderr)
+    return 0
+
+
+def _sketch(args: argparse.Namespace) -> int:
+    from v2meow.io import check_outputs
+    from v2meow.media import read_audio, write_audio
+    from v2meow.pipelines.bundle import read_bundle
+    from v2meow.tokenizers.acoustic import load_codec
+    from v2meow.tokenizers.semantic import SemanticTokenizer, load_token_frames, sketch
+
+    inputs = [args.input, args.bundle] + ([args.tokenizer] if args.tokenizer else [])
+    check_outputs([args.output], inputs, [".wav", ".flac", ".ogg"], "the output")  # before anything loads
+    components = read_bundle(args.bundle)["components"]
+    tok_dir = args.tokenizer or components["semantic"]
+    tok = SemanticTokenizer.from_pretrained(tok_dir).eval()
+    table = load_token_frames(tok_dir, tok.vocab_size)
+    codec = load_codec(components["codec"]).eval()
+    table.check_codec(codec)
+    wav, sr = read_audio(args.input, sample_rate=tok.sample_rate, channels=1)  # [1, N]
+    out = sketch(tok, table, codec, wav[0], sr)  # [N'] at the codec's rate
+    write_audio(args.output, out[None], codec.sample_rate)
+    print(
+        f"{args.output}: semantic sketch, {out.shape[-1] / codec.sample_rate:.2f}s at {codec.sample_rate} Hz "
+        f"({tok.config.backbone} tokens, K={tok.vocab_size}, {tok.frame_rate:g} Hz)",
+        file=sys.stderr,
+    )
     return 0
 
 

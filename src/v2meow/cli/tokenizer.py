@@ -17,11 +17,16 @@ Semantic tokens: one hidden layer of an audio backbone, quantised by k-means.
   fit-kmeans  stream backbone features over a folder of audio (any length: memory
               stays bounded), fit K centroids, write a tokenizer directory
               (config.json + model.safetensors) atomically.
+              (alias: fit)
+  frames      average, per token, a mel codec's log-mel frames over a folder of
+              (training) audio; stored beside the tokenizer as frames.safetensors,
+              which `v2meow-codec sketch` decodes tokens with.
   encode      audio file -> token ids, written to a .safetensors file.
 
 Backbones: w2v-bert (w2v-BERT 2.0, 50 Hz, default layer 7), hubert (HuBERT or MERT,
 default layer 6), mel (weight-free log-mel, 50 Hz; weaker, for demos and machines
-with no pretrained weights). Pretrained weights are read from --weights (a local
+with no pretrained weights), mel-pitch (weight-free log-mel + chroma + pitch salience
++ onset strength, 50 Hz; options such as block weights via --backbone-spec). Pretrained weights are read from --weights (a local
 directory) or the Hugging Face cache; the network is never used.
 """
 
@@ -43,10 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{fit-kmeans,encode}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{fit-kmeans,frames,encode}")
 
     f = sub.add_parser(
         "fit-kmeans",
+        aliases=["fit"],
         help="fit k-means on a folder of audio and write a tokenizer directory",
         description=FIT_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -61,6 +67,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     f.add_argument(
         "--layer", type=int, default=None, help="1-based transformer layer (default 7 for w2v-bert, 6 for hubert)"
+    )
+    f.add_argument(
+        "--backbone-spec",
+        default=None,
+        help='JSON object of backbone options, e.g. \'{"block_weights": {"chroma": 1.5}}\' for mel-pitch',
+    )
+    f.add_argument(
+        "--frames-codec",
+        default=None,
+        help="a mel codec directory: also store each token's average log-mel frames over the same audio",
     )
     f.add_argument("--k", type=int, default=1024, help="number of clusters = vocabulary size (default 1024)")
     f.add_argument(
@@ -86,6 +102,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     f.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    fr = sub.add_parser("frames", help="store each token's average codec log-mel frames (for v2meow-codec sketch)")
+    fr.add_argument("--tokenizer", required=True, help="tokenizer directory (frames.safetensors is written into it)")
+    fr.add_argument("--codec", required=True, help="a mel codec directory (e.g. checkpoints/demo/codec)")
+    fr.add_argument("--audio", required=True, help="folder (searched recursively) or file of training audio")
+    fr.add_argument("--quiet", action="store_true", help="no progress bar")
+
     e = sub.add_parser("encode", help="encode one audio file to semantic token ids")
     e.add_argument("input", help="audio or video file")
     e.add_argument("--tokenizer", required=True, help="tokenizer directory written by fit-kmeans")
@@ -99,7 +121,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run(PROG, lambda: _fit(args) if args.command == "fit-kmeans" else _encode(args), args=args)
+    commands = {"fit-kmeans": _fit, "fit": _fit, "frames": _frames, "encode": _encode}
+    return run(PROG, lambda: commands[args.command](args), args=args)
 
 
 def find_audio(root: str | Path) -> list[Path]:
@@ -119,11 +142,13 @@ def find_audio(root: str | Path) -> list[Path]:
 
 def _fit(args: argparse.Namespace) -> int:
     from v2meow.io import atomic_directory, check_output_dir
-    from v2meow.tokenizers.semantic import FitReport, fit_kmeans, load_backbone
+    from v2meow.tokenizers.semantic import FitReport, fit_kmeans, fit_token_frames, load_backbone, save_token_frames
 
     _quiet_transformers()
     check_output_dir(args.out, [args.audio])
+    options = _backbone_options(args.backbone_spec)
     files = find_audio(args.audio)
+    codec = _mel_codec(args.frames_codec) if args.frames_codec else None
     report = FitReport()
     progress = None
     if not args.quiet:
@@ -134,7 +159,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     try:
         with atomic_directory(args.out, overwrite=args.overwrite) as tmp:  # checks --out before the long fit
-            backbone = load_backbone(args.backbone, args.weights, layer=args.layer).to(args.device)
+            backbone = load_backbone(args.backbone, args.weights, layer=args.layer, **options).to(args.device)
             tok = fit_kmeans(
                 [str(f) for f in files],
                 backbone,
@@ -151,12 +176,73 @@ def _fit(args: argparse.Namespace) -> int:
                 progress=progress,
             )
             tok.cpu().save_pretrained(tmp)
+            if codec is not None:
+                save_token_frames(tmp, fit_token_frames(tok, codec, [str(f) for f in files], on_error="skip",
+                                                        progress=_bar("token frames", args.quiet)))  # fmt: skip
     finally:
         for line in report.skipped:
             print(f"{PROG}: skipped {line}", file=sys.stderr)
     print(
         f"{args.out}: {args.backbone} tokenizer, K={tok.vocab_size}, {tok.frame_rate:g} Hz, "
         f"{report.frames} frames from {report.files_used} file(s), {len(report.skipped)} skipped",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _backbone_options(text: str | None) -> dict:
+    import json
+
+    from v2meow.errors import ConfigError
+
+    if not text:
+        return {}
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--backbone-spec: not JSON ({e})") from None
+    if not isinstance(options, dict):
+        raise ConfigError("--backbone-spec: must be a JSON object")
+    clash = sorted({"weights", "layer"} & set(options))
+    if clash:
+        raise ConfigError(f"--backbone-spec: give {', '.join(clash)} with --{' and --'.join(clash)}")
+    return options
+
+
+def _mel_codec(path: str):
+    from v2meow.tokenizers.acoustic import load_codec
+    from v2meow.tokenizers.semantic.frames import codec_space
+
+    codec = load_codec(path)
+    codec_space(codec)  # a mel codec, or a one-line ConfigError before any work
+    return codec.eval()
+
+
+def _bar(desc: str, quiet: bool):
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return lambda items: tqdm(items, desc=desc, unit="file", file=sys.stderr)
+
+
+def _frames(args: argparse.Namespace) -> int:
+    from v2meow.tokenizers.semantic import SemanticTokenizer, fit_token_frames, save_token_frames
+
+    tok = SemanticTokenizer.from_pretrained(args.tokenizer)
+    codec = _mel_codec(args.codec)
+    files = find_audio(args.audio)
+    skipped: list[str] = []
+    table = fit_token_frames(
+        tok, codec, [str(f) for f in files], on_error="skip", skipped=skipped, progress=_bar("token frames", args.quiet)
+    )
+    for line in skipped:
+        print(f"{PROG}: skipped {line}", file=sys.stderr)
+    path = save_token_frames(args.tokenizer, table)
+    seen = int((table.counts > 0).sum())
+    print(
+        f"{path}: {table.frames.shape[1]} codec frames x {table.frames.shape[2]} bands for each of {tok.vocab_size} "
+        f"tokens ({seen} seen in {len(files) - len(skipped)} file(s))",
         file=sys.stderr,
     )
     return 0

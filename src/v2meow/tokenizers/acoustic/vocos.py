@@ -342,9 +342,15 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         q = rvq.dequantize(self.quantizer, codes.transpose(1, 2))  # [B, T, D]
+        return self.decode_latent(q.transpose(1, 2))  # [B, C, T * hop]
+
+    def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder after the quantizer: latent frames `[B, D, T]` -> audio `[B, C, T * hop]`, by the
+        configured inversion. For the `mel` encoder the latent is the log-mel itself (`LogMelFrames`'
+        scale), so any log-mel frames can be heard this way (`v2meow-codec sketch`)."""
         c = self.config
         if c.inversion in MEL_INVERSIONS:
             iters = c.pghi_iters if c.inversion == "pghi" else c.griffin_lim_iters
-            wav = self.encoder.invert(q.transpose(1, 2), iters, c.inversion)  # [B, T * hop]
+            wav = self.encoder.invert(z, iters, c.inversion)  # [B, T * hop]
             return wav[:, None].expand(-1, self.channels, -1)  # [B, C, T * hop]
-        return self.decoder(q.transpose(1, 2))  # [B, C, T * hop]
+        return self.decoder(z)  # [B, C, T * hop]

@@ -63,6 +63,7 @@ def fit_centroids(
     max_frames: int | None = None,
     frame_fraction: float = 1.0,
     normalize: bool = False,
+    feature_weights: np.ndarray | None = None,
     seed: int = 0,
 ) -> KMeansResult:
     """Mini-batch k-means over a stream of feature chunks `[t, D]`.
@@ -82,6 +83,8 @@ def fit_centroids(
         frame_fraction: keep each frame with this probability (spreads `max_frames` over
             more audio, and decorrelates neighbouring frames).
         normalize: standardise features with the pool's mean/std.
+        feature_weights: `[D]` multipliers applied after standardisation (needs `normalize`);
+            folded into the returned std (`std / weights`), so assignment needs nothing else.
         seed: seeds frame subsampling, the pool and k-means.
 
     Raises:
@@ -97,8 +100,10 @@ def fit_centroids(
         raise ConfigError(f"k-means: frame_fraction must be in (0, 1], got {frame_fraction}")
     if max_frames is not None and max_frames < k:
         raise ConfigError(f"k-means: max_frames ({max_frames}) must be at least k ({k})")
+    if feature_weights is not None and not normalize:
+        raise ConfigError("k-means: feature_weights need normalize=True")
     rng = np.random.default_rng(seed)
-    fit = _Fit(k, batch_frames, normalize, seed, rng)
+    fit = _Fit(k, batch_frames, normalize, seed, rng, feature_weights)
     pool: _Pool | None = None
     used = 0
     for chunk in chunks:
@@ -154,8 +159,17 @@ class _Pool:
 class _Fit:
     """MiniBatchKMeans seeded by k-means++ on a random sample of the first pool."""
 
-    def __init__(self, k: int, batch_frames: int, normalize: bool, seed: int, rng: np.random.Generator):
+    def __init__(
+        self,
+        k: int,
+        batch_frames: int,
+        normalize: bool,
+        seed: int,
+        rng: np.random.Generator,
+        weights: np.ndarray | None = None,
+    ):
         self.k, self.batch_frames, self.normalize, self.seed, self.rng = k, batch_frames, normalize, seed, rng
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
         self.km = None
         self.mean = self.std = None
         self.batches = 0
@@ -169,6 +183,10 @@ class _Fit:
             self.mean = rows.mean(0)
             self.std = rows.std(0)
             self.std[self.std < 1e-5] = 1.0  # constant dims stay as they are
+            if self.weights is not None:
+                if self.weights.shape != self.std.shape or not (self.weights > 0).all():
+                    raise ConfigError(f"k-means: feature_weights must be {self.std.shape} positive numbers")
+                self.std = self.std / self.weights  # (x - mean) / (std / w) = w (x - mean) / std
             sample = (sample - self.mean) / self.std
         centers, _ = kmeans_plusplus(sample, self.k, random_state=self.seed)
         self.km = MiniBatchKMeans(
@@ -211,8 +229,9 @@ def fit_kmeans(
         backbone: the feature extractor (its configured layer).
         k: vocabulary size.
         average_frames: average consecutive frames (2 gives MusicLM's 25 Hz from 50 Hz).
-        normalize: standardise features before k-means (default: True for `mel`, whose
-            log-mel and delta columns differ in scale; False for SSL layers, as HuBERT does).
+        normalize: standardise features before k-means (default: True for `mel` and `mel-pitch`,
+            whose blocks differ in scale; False for SSL layers, as HuBERT does). A backbone with a
+            `feature_weights()` method (`mel-pitch`) has its per-block weights applied after it.
         max_frames, frame_fraction, batch_frames, pool_frames, seed: see `fit_centroids`.
         chunk_seconds: audio per backbone call.
         shuffle: visit a list of inputs in a seeded random order (so `max_frames` samples
@@ -230,7 +249,8 @@ def fit_kmeans(
         raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     report = report if report is not None else FitReport()
     if normalize is None:
-        normalize = backbone.name == "mel"
+        normalize = backbone.name in ("mel", "mel-pitch")
+    weights = backbone.feature_weights() if normalize and hasattr(backbone, "feature_weights") else None
     inline = backbone.weights_source is None if inline_backbone is None else inline_backbone
     if not inline and backbone.weights_source is None:
         raise ConfigError("inline_backbone=False needs a backbone loaded from a directory or repo id")
@@ -248,6 +268,7 @@ def fit_kmeans(
         max_frames=max_frames,
         frame_fraction=frame_fraction,
         normalize=normalize,
+        feature_weights=weights,
         seed=seed,
     )
     report.frames, report.batches = result.frames, result.batches

@@ -8,10 +8,11 @@ from v2meow.errors import UnknownComponentError
 from v2meow.tokenizers.semantic.backbone import SemanticBackbone
 from v2meow.tokenizers.semantic.hubert import HubertBackbone, MertBackbone
 from v2meow.tokenizers.semantic.mel import MelBackbone
+from v2meow.tokenizers.semantic.pitch import PitchMelBackbone
 from v2meow.tokenizers.semantic.w2v_bert import W2VBertBackbone
 
 BACKBONES: dict[str, type[SemanticBackbone]] = {
-    c.name: c for c in (MelBackbone, HubertBackbone, MertBackbone, W2VBertBackbone)
+    c.name: c for c in (MelBackbone, PitchMelBackbone, HubertBackbone, MertBackbone, W2VBertBackbone)
 }
 
 
@@ -35,6 +36,6 @@ def build_backbone(name: str, spec: dict[str, Any] | None = None) -> SemanticBac
 def load_backbone(name: str, weights: str | None = None, layer: int | None = None, **options: Any) -> SemanticBackbone:
     """Load a backbone's pretrained weights (`weights`: a local dir or HF repo id; None = its default repo).
 
-    For `mel`, which has no weights, this builds it from `options`.
+    For `mel` and `mel-pitch`, which have no weights, this builds it from `options`.
     """
     return backbone_class(name).load(weights, layer=layer, **options)
