@@ -128,3 +128,33 @@ def test_a_tiny_model_trained_on_a_tone_and_clicks_keeps_pitch_and_onsets():
     assert hits == played == _onset_hits(unquantized[1])[0]
     # the same checks fail for the untrained model: they measure what training taught
     assert abs(_peak_hz(before[0]) - 523.25) >= 40.0 and _onset_hits(before[1])[0] < played
+
+
+def _frames_folder(folder, n_mels: int = 32) -> None:
+    folder.mkdir()
+    g = np.random.default_rng(0)
+    tracks = []
+    for i in range(4):
+        mel = (g.standard_normal((400, n_mels)) * 0.3 - 1.0).astype(np.float16)  # [T, M]
+        np.save(folder / f"t{i}.npy", mel)
+        tracks.append({"id": f"p/t{i}", "file": f"t{i}.npy", "frames": 400, "val": i == 3})
+    (folder / "index.json").write_text(json.dumps({"n_mels": n_mels, "tracks": tracks}))
+
+
+def test_training_logs_validation_exports_a_loadable_codec_and_resumes(tmp_path):
+    from v2meow.training.melae import TrainConfig, train
+
+    _frames_folder(tmp_path / "frames")
+    c = TrainConfig(frames=str(tmp_path / "frames"), out=str(tmp_path / "run"), preset="debug", steps=4, batch=2,
+                    crop=32, init_frames=256, gan_start=3, val_every=2, val_crops=4, val_crop=64, snapshot_every=4)  # fmt: skip
+    lines = []
+    train(c, log=lines.append)
+    rows = (tmp_path / "run" / "val.csv").read_text().splitlines()
+    assert rows[0].startswith("step,wall_s,frames_seen") and [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
+    codec = load_codec(tmp_path / "run" / "codec_step4")
+    assert isinstance(codec, MelAECodec) and codec.config.n_mels == 32
+    assert torch.equal(codec.mel_mean, load_codec(tmp_path / "run" / "codec_last").mel_mean)
+    train(TrainConfig(**{**c.__dict__, "steps": 6}), log=lines.append)  # resumes at step 4, no k-means init
+    assert any("resumed" in m and "step 4" in m for m in lines)
+    assert sum("k-means init" in m for m in lines) == 1
+    assert [r.split(",")[0] for r in (tmp_path / "run" / "val.csv").read_text().splitlines()[1:]] == ["2", "4", "6"]
