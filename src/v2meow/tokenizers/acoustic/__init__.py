@@ -10,6 +10,7 @@ audio = codec.decode(codes, length=n)          # [C, n] at codec.sample_rate
 from v2meow.tokenizers.acoustic.base import AcousticCodec, InvalidAudioError
 from v2meow.tokenizers.acoustic.codes_file import EncodedAudio
 from v2meow.tokenizers.acoustic.encodec import EncodecCodec, EncodecCodecConfig, codebooks_for_bandwidth
+from v2meow.tokenizers.acoustic.melae import MelAECodec, MelAECodecConfig
 from v2meow.tokenizers.acoustic.registry import CODECS, load_codec
 from v2meow.tokenizers.acoustic.soundstream import SoundStream, SoundStreamConfig, SoundStreamOutput, list_presets
 from v2meow.tokenizers.acoustic.vocos import VocosCodec, VocosCodecConfig
@@ -21,6 +22,8 @@ __all__ = [
     "EncodecCodecConfig",
     "EncodedAudio",
     "InvalidAudioError",
+    "MelAECodec",
+    "MelAECodecConfig",
     "SoundStream",
     "SoundStreamConfig",
     "SoundStreamOutput",

@@ -10,10 +10,16 @@ from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.encodec import DEFAULT_REPO, EncodecCodec
+from v2meow.tokenizers.acoustic.melae import MelAECodec
 from v2meow.tokenizers.acoustic.soundstream import SoundStream
 from v2meow.tokenizers.acoustic.vocos import VocosCodec
 
-CODECS: dict[str, type[AcousticCodec]] = {"soundstream": SoundStream, "vocos": VocosCodec, "encodec": EncodecCodec}
+CODECS: dict[str, type[AcousticCodec]] = {
+    "soundstream": SoundStream,
+    "vocos": VocosCodec,
+    "encodec": EncodecCodec,
+    "melae": MelAECodec,
+}
 #: The codecs v2meow trains (`v2meow-train codec`) and exports from a training checkpoint.
 TRAINABLE: tuple[str, ...] = ("soundstream", "vocos")
 
@@ -30,7 +36,7 @@ def codec_class(model_type: str, trainable: bool = False) -> type[AcousticCodec]
 def load_codec(path: str | os.PathLike, bandwidth: float | None = None, map_location: str = "cpu") -> AcousticCodec:
     """Load a codec, in eval mode, from any of:
 
-    - a v2meow component directory (`config.json` with `model_type` soundstream, vocos or encodec,
+    - a v2meow component directory (`config.json` with `model_type` soundstream, vocos, melae or encodec,
       plus `model.safetensors`), as written by `save_pretrained` or `v2meow-export`;
     - a transformers EnCodec directory (`config.json` with `model_type: encodec` and no
       v2meow fields), or the repo id `facebook/encodec_24khz` found in the HF cache.
