@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from v2meow.errors import ConfigError
 from v2meow.tokenizers.semantic._audio import AudioTooShortError
 
 
@@ -69,6 +70,24 @@ class SemanticBackbone(nn.Module):
     def load(cls, weights: str | None, layer: int | None = None, **options: Any) -> SemanticBackbone:
         """Load pretrained weights from a local directory or the HF cache (never the network)."""
         raise NotImplementedError
+
+
+class WeightFreeBackbone(SemanticBackbone):
+    """A backbone computed from the audio alone (`mel`, `mel-pitch`): built from its spec, no weights."""
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> WeightFreeBackbone:
+        try:
+            return cls(**spec)
+        except TypeError as e:
+            raise ConfigError(f"{cls.name} backbone: bad spec ({e})") from None
+
+    @classmethod
+    def load(cls, weights: str | None = None, layer: int | None = None, **options: Any) -> WeightFreeBackbone:
+        """No weights: `weights` must be None and `layer` is ignored; `options` go to the constructor."""
+        if weights is not None:
+            raise ConfigError(f"the {cls.name} backbone has no weights; drop --weights")
+        return cls.from_spec(options)
 
 
 def min_samples(backbone: SemanticBackbone, average_frames: int = 1) -> int:

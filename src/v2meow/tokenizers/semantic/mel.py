@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from v2meow.errors import ConfigError
 from v2meow.signal import dsp
-from v2meow.tokenizers.semantic.backbone import SemanticBackbone
+from v2meow.tokenizers.semantic.backbone import WeightFreeBackbone
 
 
 def mel_filterbank(
@@ -37,7 +37,7 @@ def mel_filterbank(
     return torch.from_numpy(fb.astype(np.float32))
 
 
-class MelBackbone(SemanticBackbone):
+class MelBackbone(WeightFreeBackbone):
     """Log-mel frames on a fixed grid: frame t summarises samples around `[t*hop, (t+1)*hop)`.
 
     Args:
@@ -107,17 +107,3 @@ class MelBackbone(SemanticBackbone):
             "deltas": self.deltas,
             "log_floor": self.log_floor,
         }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> MelBackbone:
-        try:
-            return cls(**spec)
-        except TypeError as e:
-            raise ConfigError(f"mel backbone: bad spec ({e})") from None
-
-    @classmethod
-    def load(cls, weights: str | None = None, layer: int | None = None, **options: Any) -> MelBackbone:
-        """`mel` has no weights: `weights` must be None and `layer` is ignored; `options` go to the constructor."""
-        if weights is not None:
-            raise ConfigError("the mel backbone has no weights; drop --weights")
-        return cls.from_spec(options)

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from v2meow.errors import ConfigError
 from v2meow.signal.rhythm import ENVELOPE_RATE, onset_envelope
-from v2meow.tokenizers.semantic.backbone import SemanticBackbone
+from v2meow.tokenizers.semantic.backbone import WeightFreeBackbone
 from v2meow.tokenizers.semantic.mel import mel_filterbank
 
 BLOCKS = ("mel", "delta", "chroma", "salience", "onset")
@@ -86,7 +86,7 @@ def salience_filterbank(
     return torch.from_numpy(fb.astype(np.float32))
 
 
-class PitchMelBackbone(SemanticBackbone):
+class PitchMelBackbone(WeightFreeBackbone):
     """Log-mel + deltas + chroma + pitch salience + onset strength on a fixed 50-Hz grid.
 
     Args:
@@ -245,17 +245,3 @@ class PitchMelBackbone(SemanticBackbone):
             "block_weights": dict(self.weights),
             "mel_front": self.mel_front,
         }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> PitchMelBackbone:
-        try:
-            return cls(**spec)
-        except TypeError as e:
-            raise ConfigError(f"mel-pitch backbone: bad spec ({e})") from None
-
-    @classmethod
-    def load(cls, weights: str | None = None, layer: int | None = None, **options: Any) -> PitchMelBackbone:
-        """`mel-pitch` has no weights: `weights` must be None and `layer` is ignored; `options` go to the constructor."""
-        if weights is not None:
-            raise ConfigError("the mel-pitch backbone has no weights; drop --weights")
-        return cls.from_spec(options)
