@@ -29,7 +29,7 @@ from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
 from v2meow.tokenizers.acoustic import rvq
 from v2meow.tokenizers.acoustic.base import AcousticCodec
-from v2meow.tokenizers.acoustic.vocos import ConvNeXtBlock, LogMelFrames
+from v2meow.tokenizers.acoustic.vocos import MEL_INVERSIONS, ConvNeXtBlock, LogMelFrames
 
 
 @dataclass
@@ -64,8 +64,11 @@ class MelAECodecConfig(ComponentConfig):
     commitment_weight: float = 0.25
     quantizer_dropout: bool = True
     rotation_trick: bool = True
-    # decoding: decoded log-mel -> pseudo-inverse magnitude -> Griffin-Lim (fixed seed: deterministic)
+    # decoding: decoded log-mel -> pseudo-inverse magnitude -> `inversion` (as the mel codec's: Griffin-Lim
+    # with a fixed seed, or PGHI then `pghi_iters` Griffin-Lim iterations; both deterministic)
+    inversion: str = "griffin_lim"
     griffin_lim_iters: int = 64
+    pghi_iters: int = 4
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,8 +85,10 @@ class MelAECodecConfig(ComponentConfig):
             problems.append(f"num_coarse must be in [1, num_quantizers={self.num_quantizers}], got {self.num_coarse}")
         if not 0.0 < self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in (0, 1), got {self.ema_decay}")
-        if self.griffin_lim_iters < 0:
-            problems.append(f"griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
+        if self.inversion not in MEL_INVERSIONS:
+            problems.append(f"inversion must be one of {', '.join(MEL_INVERSIONS)}, got '{self.inversion}'")
+        problems += [f"{n} must be >= 0, got {getattr(self, n)}" for n in ("griffin_lim_iters", "pghi_iters")
+                     if getattr(self, n) < 0]  # fmt: skip
         if problems:
             raise ConfigError("melae config: " + "; ".join(problems))
 
@@ -209,5 +214,7 @@ class MelAECodec(rvq.RVQCodecFields, AcousticCodec):
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         mel = self.decode_mel(codes)  # [B, n_mels, T]
-        wav = self.frontend.invert(mel, self.config.griffin_lim_iters)  # [B, T * hop]
+        c = self.config
+        iters = c.pghi_iters if c.inversion == "pghi" else c.griffin_lim_iters
+        wav = self.frontend.invert(mel, iters, c.inversion)  # [B, T * hop]
         return wav[:, None].expand(-1, self.channels, -1)  # [B, C, T * hop]
