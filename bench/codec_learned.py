@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         codec = load_codec(path)
         codec.config = dataclasses.replace(codec.config, griffin_lim_iters=args.gl_iters)
         label = label or path
-        systems[f"{label}, GL{args.gl_iters}"] = codec_row(codec, Path(path), refs)
+        c = codec.config  # a codec whose config asks for PGHI keeps it (`inversion: pghi`)
+        phase = f"PGHI+{c.pghi_iters}" if getattr(c, "inversion", "") == "pghi" else f"GL{args.gl_iters}"
+        systems[f"{label}, {phase}"] = codec_row(codec, Path(path), refs)
         if args.coarse:
             systems[f"{label}, coarse {codec.num_coarse} levels"] = codec_row(codec, Path(path), refs, codec.num_coarse)
         log(f"bench: {label} measured ({time.time() - start:.0f} s)")
