@@ -16,6 +16,7 @@ from typing import Any
 import av
 
 from v2meow import media, validation
+from v2meow.errors import EmptyMediaError
 
 HELD_SECONDS = 10.0  # one frame shown longer than this, and over half the timeline: the frames do not cover it
 MAX_PACKETS = 100_000  # packets read (not decoded) looking for such a frame; a longer video is not searched further
@@ -60,3 +61,9 @@ def music_length(video: str | os.PathLike | Any, limit: float | None, limit_name
     info = media.probe(video)
     note = uncovered(video, info.duration) if info.has_video and info.duration > 0 else ""
     return validation.duration_limit(info.duration, limit, str(video), limit_name, lift, note), note
+
+
+def check_audible(seconds: float, sample_rate: int, what: str) -> None:
+    """EmptyMediaError naming `what` when `seconds` hold not one sample at `sample_rate` (a corrupt time scale)."""
+    if round(seconds * sample_rate) < 1:
+        raise EmptyMediaError(f"{what}: lasts {seconds:.3g}s, less than one audio sample")

@@ -104,9 +104,6 @@ def _short(e: BaseException) -> str:
     return msg[:200]
 
 
-open_media = _open  # public: `duration.uncovered` reads packet times through the same local-only opener
-
-
 def _video_stream(container, path) -> av.video.stream.VideoStream:
     for stream in container.streams.video:
         if not _is_attached_picture(stream):
@@ -129,7 +126,8 @@ def _is_attached_picture(stream) -> bool:
         return False
 
 
-is_attached_picture = _is_attached_picture
+# public names for `duration.uncovered`, which reads packet times through the same local-only opener
+open_media, is_attached_picture = _open, _is_attached_picture
 
 
 def _audio_stream(container, path) -> av.audio.stream.AudioStream:
@@ -332,8 +330,9 @@ def read_audio(
                     pos = round((float(frame.time) - t0) * src_rate) if frame.time is not None else 0
                 for out in resampler.resample(frame):
                     arr = out.to_ndarray()  # [C, n]
-                    if many:
-                        arr = _downmix(arr.reshape(-1, out.layout.nb_channels).T, channels)
+                    if many:  # packed [n * C] -> [C, n] -> the mean of every channel (on both sides for stereo)
+                        arr = arr.reshape(-1, out.layout.nb_channels).T
+                        arr = arr if channels is None else np.repeat(arr.mean(0, keepdims=True), channels, 0)
                     lo = max(0, first - pos)
                     pos += arr.shape[1]
                     if lo < arr.shape[1]:
@@ -357,13 +356,6 @@ def read_audio(
     else:
         sample_rate = src_rate
     return torch.from_numpy(np.ascontiguousarray(wav)), int(sample_rate)
-
-
-def _downmix(wav: np.ndarray, channels: int | None) -> np.ndarray:
-    """`[C, n]` -> `[channels, n]`: the mean of every channel (on both sides for stereo); None keeps C."""
-    if channels is None:
-        return wav
-    return np.repeat(wav.mean(axis=0, keepdims=True), channels, axis=0)
 
 
 def resample(wav: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:

@@ -136,10 +136,9 @@ class SoundtrackJob:
                     f"{path}: {size_mb:.0f} MB is over this app's upload limit of {limits.max_upload_mb:g} MB"
                 )
             info = media.probe(path)
-            if info.has_video:
-                media.check_video_input(path)  # a picture (PNG, GIF), whatever its name: refused before any work
             if not info.has_video:
                 raise MediaError(f"{path}: has no video stream (is it an audio file?)")
+            media.check_video_input(path)  # a picture (PNG, GIF), whatever its name: refused before any work
             if info.duration <= 0:
                 raise EmptyMediaError(f"{path}: the video has no duration")
             music_length(path, limits.max_seconds, "this app's limit", "trim the video")  # the CLI's and API's check

@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 
 from v2meow import validation
 from v2meow.components import CONFIG_NAME, read_json_config
-from v2meow.duration import music_length
-from v2meow.errors import ConfigError, EmptyMediaError
+from v2meow.duration import check_audible, music_length
+from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
 from v2meow.pipelines import resynthesis
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
@@ -444,9 +444,8 @@ class V2MeowPipeline:
         if rhythm is None and self.uses_rhythm:
             rhythm = self.rhythm_channel(None if isinstance(video, Features) else video, features)
         timings["features"] = time.perf_counter() - t
-        if round(features.duration * self.codec.sample_rate) < 1:  # e.g. a corrupt mp4 time scale
-            what = "the features" if isinstance(video, Features) else str(video)
-            raise EmptyMediaError(f"{what}: lasts {features.duration:.3g}s, less than one audio sample")
+        source = "the features" if isinstance(video, Features) else str(video)
+        check_audible(features.duration, self.codec.sample_rate, source)  # e.g. a corrupt mp4 time scale
         style = self.embed_text(text)
         generator = make_generator(gen.seed, self.device)
         t = time.perf_counter()

@@ -216,7 +216,7 @@ def train(c: TrainConfig, log=print) -> None:
     step, elapsed, best = 0, 0.0, float("inf")
     last = out / "last.pt"
     if last.is_file():
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, weights_only=True)  # tensors, numbers, strings and containers only
         model.load_state_dict(ck["model"])
         disc.load_state_dict(ck["disc"])
         opt.load_state_dict(ck["opt"])
