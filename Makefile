@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed
 APP_STAMP := $(VENV)/.app-installed
 JUDGES_STAMP := $(VENV)/.judges-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+# The tested versions (constraints.txt); `make install CONSTRAINTS=` resolves the newest instead.
+CONSTRAINTS ?= constraints.txt
+PIP    := $(PY) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
 .PHONY: install app-deps app judges lint test test-fast demo demo-data demo-bundle proof bench clean help train-codec train-stage1 train-stage2 train-stage3
 
@@ -20,11 +23,11 @@ help:
 	@echo "make train-stage1 (train-codec, -stage2, -stage3)  train on the demo data, fetched and prepared on first use;"
 	@echo "               ARGS=\"--data DIR --out DIR\" for your own cache (README: Training, stage by stage)"
 
-# Re-install when the package metadata changes.
-$(STAMP): pyproject.toml
+# Re-install when the package metadata or the tested versions change.
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,eval]"
+	$(PIP) -e ".[dev,eval]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,7 +35,7 @@ install: $(STAMP)
 # The web app's extra, Playwright and Debian's chromium for its browser test (Playwright drives
 # /usr/bin/chromium; its own browser download is never used). Without chromium that test skips.
 $(APP_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[dev,eval,app-test]"
+	$(PIP) -e ".[dev,eval,app-test]"
 	command -v chromium >/dev/null || { echo "app-deps: installing Debian's chromium (no recommended packages) for the web app's browser test (tests/app/test_app_browser.py)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; } \
 		|| echo "app-deps: could not install chromium; tests/app/test_app_browser.py will be skipped"
@@ -49,8 +52,8 @@ app: $(APP_STAMP)
 # Evaluation only: madmom's models are CC BY-NC-SA 4.0 (NOTICE). `make test` installs them so
 # their tests run; without them the judges' columns say "n/a" and nothing else changes.
 $(JUDGES_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet --no-deps "basic-pitch==0.4.0"
-	$(PY) -m pip install --quiet "onnxruntime>=1.17" ./tools/madmom_dist
+	$(PIP) --no-deps "basic-pitch==0.4.0"
+	$(PIP) "onnxruntime>=1.17" ./tools/madmom_dist
 	touch $(JUDGES_STAMP)
 
 judges: $(JUDGES_STAMP)
