@@ -87,15 +87,25 @@ def held_out_excerpts(data: Path, n: int, seconds: float) -> list[tuple[str, tor
 
 
 def music_links(
-    pipe, excerpts, seed: int = 0, stage2_seeds: int = 1, overrides: dict | None = None, judged: dict | None = None
+    pipe,
+    excerpts,
+    seed: int = 0,
+    stage2_seeds: int = 1,
+    overrides: dict | None = None,
+    judged: dict | None = None,
+    table=None,
 ) -> dict[str, list[float]]:
     """Deviation per excerpt for the links that start from music: codec, stage3, semantic, and
     stage2 (`stage2_seeds` resyntheses per excerpt; `overrides` as for `pipe(...)`, e.g. temperatures).
     `judged`, when given, collects the judges' scores per link (`judge_or_none` dicts), with the
-    excerpts themselves as `music` and a pink-noise floor as `noise`."""
+    excerpts themselves as `music`, a pink-noise floor as `noise`, and, for a tokenizer that carries a
+    token frame table (`table`, `frames.TokenFrames`), the semantic sketch as `sketch` (the lookup
+    table stage 2 must beat: `v2meow-codec sketch`)."""
     from v2meow.evaluation.judges import judge_or_none, pink_noise
+    from v2meow.tokenizers.semantic.frames import sketch
 
     devs: dict[str, list[float]] = {"codec": [], "stage3": [], "semantic": [], "stage2": []}
+    table = table if judged is not None else None
 
     def rate(link: str, audio, sample_rate: int) -> None:
         if judged is not None:
@@ -123,6 +133,8 @@ def music_links(
         rate("stage3", from_coarse, pipe.codec.sample_rate)
         tokens, _ = pipe.audio_semantic_tokens(wav, sr)
         devs["semantic"].append(octave_deviation(token_tempo(pipe.semantic, tokens), truth))
+        if table is not None:  # the lookup that stage 2 must beat: each token's average codec frames, inverted
+            rate("sketch", sketch(pipe.semantic, table, pipe.codec, wav, sr), pipe.codec.sample_rate)
         for s in range(seed, seed + stage2_seeds):
             out = pipe.resynthesize(wav, sr, seed=s, **(overrides or {}))
             devs["stage2"].append(octave_deviation(music_tempo(out.audio[0], out.sample_rate), truth))
@@ -192,10 +204,17 @@ def run(bundle: str, data: Path, clips: int = 8, seconds: float = 10.0, seeds: i
     from v2meow.pipelines import V2MeowPipeline
 
     torch.set_num_threads(1)
-    return {
-        "bundle": str(bundle),
-        **measure(V2MeowPipeline.from_pretrained(bundle), data, clips, seconds, seeds, **options),
-    }
+    pipe = V2MeowPipeline.from_pretrained(bundle)
+    return {"bundle": str(bundle), **measure(pipe, data, clips, seconds, seeds, table=sketch_table(bundle), **options)}
+
+
+def sketch_table(bundle: str):
+    """The bundle's semantic tokenizer's token frame table (`frames.safetensors`), or None without one."""
+    from v2meow.pipelines.bundle import read_bundle
+    from v2meow.tokenizers.semantic.frames import FRAMES_NAME, load_token_frames
+
+    semantic = Path(read_bundle(bundle)["components"]["semantic"])
+    return load_token_frames(semantic) if (semantic / FRAMES_NAME).is_file() else None
 
 
 def measure(
@@ -207,12 +226,14 @@ def measure(
     stage2_seeds: int = 1,
     overrides: dict | None = None,
     stage1: bool = True,
+    table=None,
 ) -> dict:
     """Every link's deviations for a loaded pipeline (see the module docstring); `overrides` (e.g.
-    `temperatures`) apply to every link that samples; `stage1=False` skips the pulse videos."""
+    `temperatures`) apply to every link that samples; `stage1=False` skips the pulse videos; `table`:
+    the tokenizer's token frames, for the sketch row."""
     excerpts = held_out_excerpts(data, clips, seconds)
     judged: dict[str, list[dict]] = {}
-    links = music_links(pipe, excerpts, stage2_seeds=stage2_seeds, overrides=overrides, judged=judged)
+    links = music_links(pipe, excerpts, stage2_seeds=stage2_seeds, overrides=overrides, judged=judged, table=table)
     if stage1:
         links["stage1_guidance1"] = stage1_link(pipe, seconds, seeds, 1.0, overrides)
         links["stage1_guidance3"] = stage1_link(pipe, seconds, seeds, 3.0, overrides)

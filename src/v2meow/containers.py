@@ -11,8 +11,6 @@ import io
 import os
 from pathlib import Path
 
-import av
-
 from v2meow.errors import MediaError
 
 # Output container per suffix: (FFmpeg format, audio codec). Exactly these are accepted; the
@@ -24,6 +22,8 @@ OUTPUT_CONTAINERS = {
     ".mkv": ("matroska", "aac"),
     ".webm": ("webm", "libopus"),
 }
+AUDIO_SUFFIXES = (".wav", ".flac")  # audio-only outputs
+OUT_SUFFIXES = (*OUTPUT_CONTAINERS, *AUDIO_SUFFIXES)  # every output v2meow-generate writes
 # Video codecs (FFmpeg decoder names) each container takes by copy; None: any.
 COPYABLE: dict[str, set[str] | None] = {
     ".mp4": {"h264", "hevc", "mpeg4", "vp9", "av1"},
@@ -70,6 +70,8 @@ def can_hold(suffix: str, codec: str) -> bool:
 
 @functools.cache
 def _muxer_codecs(fmt: str) -> frozenset[str]:
+    import av  # here, not at the top: v2meow-generate --help reads the tables above without PyAV
+
     with av.open(io.BytesIO(), mode="w", format=fmt) as c:
         return frozenset(c.supported_codecs)
 

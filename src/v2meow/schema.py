@@ -219,12 +219,15 @@ def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
     """A cache manifest: a JSON object whose numbers are finite and whose known fields are in range."""
     if not isinstance(manifest, dict):
         raise fail(where, f"a cache manifest must be a JSON object, got a {type(manifest).__name__}")
+    zero = {
+        key
+        for key, value in manifest.items()
+        if key in _MANIFEST_ZERO_OK and isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+    }
     for key, value in manifest.items():
-        if key in _MANIFEST_ZERO_OK and isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
-            continue
-        if key in FIELDS and value is not None:
+        if key in FIELDS and value is not None and key not in zero:
             check_field(key, value, where)
-    check_tree(manifest, where)
+    check_tree({k: v for k, v in manifest.items() if k not in zero}, where)
     coarse = manifest.get("num_coarse")
     if (
         isinstance(coarse, int)

@@ -308,3 +308,20 @@ def test_audio_only_cache_trains_stages_2_and_3(components, tmp_path):
         }.items():
             set_value(cfg, key, value)
         assert (train_stage(stage, cfg) / "model.safetensors").is_file()
+
+
+def test_audio_only_cache_without_visual_features(media_dir, components, tmp_path):
+    """--features none: every source's music, no visual stream, a manifest with feature_rate 0 that
+    prepare resumes and stage 2 (which reads no pictures) trains from."""
+    cfg = PrepareConfig(
+        features="none", semantic=components["semantic"], codec=components["codec"], clip_seconds=CLIP, threads=1
+    )
+    out = tmp_path / "cache"
+    report = prepare(media_dir, out, cfg, progress=False)
+    assert report.new_items == 7
+    r = CacheReader(out)
+    assert r.manifest["feature_rate"] == 0.0 and r.manifest["features"] == "none"
+    assert all("visual" not in r.load(i) for i in range(len(r.records)))
+    assert prepare(media_dir, out, cfg, progress=False).new_items == 0  # the manifest reads back
+    ds = StageDataset(out, "stage2", crop_seconds=CLIP, num_coarse=2, split=None)
+    assert len(ds) == 7 and all(key != "visual" for key in ds[0])

@@ -119,3 +119,29 @@ def test_the_training_record_round_trips_and_configs_without_it_still_load(tmp_p
     del old["training"]  # a config.json written before the record existed
     (tmp_path / "c" / "config.json").write_text(json.dumps(old))
     assert Stage3.from_pretrained(tmp_path / "c").config.training is None
+
+
+def test_plateau_rule_stops_a_run_and_says_so(cache, tmp_path):
+    """`stop:` ends training once the validation loss has not fallen by min_delta for `patience`
+    validations; the exported record says why the run stopped."""
+    cfg = tiny_config(
+        "stage3",
+        cache,
+        tmp_path / "plateau",
+        **{"data.val_split": "valid", "trainer.val_check_interval": 2, "trainer.max_steps": 40},
+    )
+    cfg["stop"] = {"patience": 2, "min_delta": 100.0}  # no validation can fall by 100 nats
+    training = json.loads((train_stage("stage3", cfg) / "config.json").read_text())["training"]
+    # the first validation sets the best, the next two do not beat it by 100: stop after step 6
+    assert training["stopped"] == "plateau" and training["steps"] == 6
+    cfg = tiny_config("stage3", cache, tmp_path / "full", **{"data.val_split": "valid", "trainer.max_steps": 3})
+    cfg["stop"] = {"patience": 2}
+    assert json.loads((train_stage("stage3", cfg) / "config.json").read_text())["training"]["stopped"] == "max_steps"
+
+
+@pytest.mark.parametrize("stop, words", [({"patience": 0}, "patience"), ({"patience": 2}, "val_split")])
+def test_plateau_rule_refuses_what_it_cannot_watch(cache, tmp_path, stop, words):
+    cfg = tiny_config("stage3", cache, tmp_path / "run", **{"data.val_split": "valid" if "val" not in words else None})
+    cfg["stop"] = stop
+    with pytest.raises(ConfigError, match=words):
+        train_stage("stage3", cfg)

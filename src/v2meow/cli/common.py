@@ -44,7 +44,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
-    """`parser.parse_args(argv)`, remembering what the user calls each value (`--out`, `input`) for `check_args`."""
+    """`parser.parse_args(argv)`, remembering what the user calls each value (`--out`, `input`) for `check_args`;
+    every CLI also answers `--version`."""
+    from v2meow import __version__
+
+    if not any("--version" in a.option_strings for a in parser._actions):
+        parser.add_argument("--version", action="version", version=f"{parser.prog} {__version__}")
     args = parser.parse_args(argv)
     args._names = _names(parser)
     return args

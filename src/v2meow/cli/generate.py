@@ -7,12 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from v2meow import media, validation
+# Only light modules at the top: --help and argument errors answer without torch or PyAV
+# (tests/cli/test_startup.py); media, the pipeline and the output writers load in _main.
+from v2meow import validation
 from v2meow.cli.common import add_allow_outside, parse, run
-from v2meow.duration import music_length
+from v2meow.containers import OUT_SUFFIXES, OUTPUT_CONTAINERS
 from v2meow.errors import ConfigError, MediaError, V2MeowError
 from v2meow.io import check_output_dir
-from v2meow.pipelines.outputs import OUT_SUFFIXES, check_plan, check_source, write_outputs
 from v2meow.resources import default_bundle, resolve_bundle
 
 __all__ = ["default_bundle", "main"]  # default_bundle: re-exported for make demo (python -m v2meow.demo)
@@ -47,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     src.add_argument("--video-dir", help="folder of videos (with --out-dir)")
     p.add_argument(
         "--out",
-        help=f"output {'/'.join(media.OUTPUT_CONTAINERS)} (muxed), .wav/.flac (audio), or a directory (both); "
+        help=f"output {'/'.join(OUTPUT_CONTAINERS)} (muxed), .wav/.flac (audio), or a directory (both); "
         "default: <video>_v2meow.mp4 here (.mkv when the video's codec cannot go in an mp4)",
     )
     p.add_argument("--out-dir", help="output folder for --video-dir")
@@ -148,6 +149,8 @@ def _guidance(args: argparse.Namespace, overrides: dict, pipe) -> dict:
 
 def _muxed_suffix(video: Path) -> str:
     """.mp4, or .mkv when the video's codec cannot be copied into an mp4 (or the video cannot be probed)."""
+    from v2meow import media
+
     try:
         media.check_copyable(media.video_codec(video), "x.mp4")
         return ".mp4"
@@ -199,6 +202,8 @@ def _load(args: argparse.Namespace):
 def _length(video: Path, args: argparse.Namespace) -> float:
     """Seconds of music for `video`, refused over --max-seconds; said on stderr (unless --quiet),
     with a warning when its frames do not cover its timeline."""
+    from v2meow.duration import music_length
+
     seconds, note = music_length(video, args.limit, LIMIT, LIFT)
     if note:
         print(f"v2meow-generate: warning: {video}: {note}", file=sys.stderr)
@@ -208,6 +213,8 @@ def _length(video: Path, args: argparse.Namespace) -> float:
 
 
 def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[Path]:
+    from v2meow.pipelines.outputs import check_source, write_outputs
+
     check_source(video, outputs)  # batch mode: each video checked before its generation
     result = pipe(video, text=args.text, **_guidance(args, overrides, pipe))
     return write_outputs(video, result, outputs)
@@ -223,6 +230,9 @@ def _main(args: argparse.Namespace) -> int:
     overrides = _overrides(args)  # numbers checked before anything is loaded
     args.limit = validation.max_seconds(args.max_seconds, "--max-seconds")
     count = overrides.get("num_samples", 1)
+    from v2meow import media  # the arguments are checked: now the media stack (torch, PyAV)
+    from v2meow.pipelines.outputs import check_plan
+
     if args.video:
         video = Path(args.video)
         media.probe(video)  # an unreadable video is reported before the model loads

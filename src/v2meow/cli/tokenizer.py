@@ -43,8 +43,6 @@ config.json, not copied (unless --inline-backbone).
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from v2meow.tokenizers.semantic.registry import list_backbones
-
     p = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -58,7 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("--audio", required=True, help="folder (searched recursively) or single audio/video file")
-    f.add_argument("--backbone", required=True, choices=list_backbones())
+    # no argparse choices: the registry imports torch, and --help answers without it; an unknown name is
+    # one line from the registry, naming the known ones
+    f.add_argument("--backbone", required=True, help="w2v-bert, hubert, mert, mel or mel-pitch (see above)")
     f.add_argument(
         "--weights",
         default=None,
@@ -143,7 +143,9 @@ def find_audio(root: str | Path) -> list[Path]:
 def _fit(args: argparse.Namespace) -> int:
     from v2meow.io import atomic_directory, check_output_dir
     from v2meow.tokenizers.semantic import FitReport, fit_kmeans, fit_token_frames, load_backbone, save_token_frames
+    from v2meow.tokenizers.semantic.registry import backbone_class
 
+    backbone_class(args.backbone)  # an unknown name: one line naming the known ones, before any work
     _quiet_transformers()
     check_output_dir(args.out, [args.audio])
     options = _backbone_options(args.backbone_spec)

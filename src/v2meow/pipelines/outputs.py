@@ -8,10 +8,8 @@ from pathlib import Path
 import torch
 
 from v2meow import media
+from v2meow.containers import AUDIO_SUFFIXES, OUT_SUFFIXES  # noqa: F401  (the writers' suffixes, re-exported)
 from v2meow.io import check_outputs
-
-AUDIO_SUFFIXES = (".wav", ".flac")
-OUT_SUFFIXES = (*media.OUTPUT_CONTAINERS, *AUDIO_SUFFIXES)
 
 
 def loudness_normalized(audio: torch.Tensor, sample_rate: int, target: float | None) -> torch.Tensor:

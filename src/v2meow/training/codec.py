@@ -283,7 +283,10 @@ def train_from_config(cfg: dict[str, Any], ckpt_path: str | None = None) -> Path
     if not data_cfg.val_dir:
         trainer_cfg.setdefault("limit_val_batches", 0)
     monitor = CodecMonitor(runner.typed(MonitorConfig, model_cfg.monitor, "model.monitor"), out)
-    trainer = runner.build_trainer(trainer_cfg, out, ckpt_cfg, extra_callbacks=[monitor])
+    stop = runner.typed(runner.StopConfig, cfg.get("stop"), "stop").callback("val/mel")
+    if stop is not None and not data_cfg.val_dir:
+        raise ConfigError("stop: the plateau rule watches the validation loss; name a data.val_dir")
+    trainer = runner.build_trainer(trainer_cfg, out, ckpt_cfg, extra_callbacks=[monitor, *([stop] if stop else [])])
     runner.write_resolved_config(cfg, out)
     with warnings.catch_warnings():
         # Lightning warns that step checkpoints hold post-step weights under manual optimisation: intended here.

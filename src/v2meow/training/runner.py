@@ -29,7 +29,7 @@ from v2meow.errors import ConfigError, MissingWeightsError
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("seed_everything", "out", "model", "data", "trainer", "checkpoint")
+SECTIONS = ("seed_everything", "out", "model", "data", "trainer", "checkpoint", "stop")
 LAST = "last.ckpt"
 T = TypeVar("T")
 
@@ -73,6 +73,47 @@ def typed(cls: type[T], values: dict[str, Any] | None, section: str) -> T:
 class CheckpointConfig:
     every_n_train_steps: int = 1000
     keep_all: bool = False  # False: keep the newest step checkpoint (plus last.ckpt)
+
+
+@dataclasses.dataclass
+class StopConfig:
+    """The run config's `stop:` section: end training when the validation loss stops falling.
+
+    After `patience` validations in a row that did not lower the best validation loss (stages:
+    `val/loss`; the codec: `val/mel`) by more than `min_delta`, training stops (Lightning's `EarlyStopping`, whose count a resumed run keeps);
+    `patience: null` (the default) trains to `trainer.max_steps`."""
+
+    patience: int | None = None  # validations without improvement
+    min_delta: float = 0.0  # nats: a smaller fall is no improvement
+
+    def callback(self, monitor: str = "val/loss"):
+        """The `EarlyStopping` callback watching `monitor`, or None when off."""
+        if self.patience is None:
+            return None
+        if self.patience < 1 or self.min_delta < 0:
+            raise ConfigError(f"stop: patience must be >= 1 and min_delta >= 0, got {self.patience}, {self.min_delta}")
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        return EarlyStopping(
+            monitor=monitor,
+            mode="min",
+            patience=self.patience,
+            min_delta=self.min_delta,
+            check_on_train_epoch_end=False,  # after each validation, which runs every N steps
+            verbose=False,
+        )
+
+
+def stop_reason(trainer) -> str:
+    """Why a finished fit stopped: "plateau" (the `stop:` rule), "max_steps", or "interrupted"."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    for cb in trainer.callbacks:
+        if isinstance(cb, EarlyStopping) and cb.stopped_epoch > 0:
+            return "plateau"
+    if 0 < trainer.max_steps <= trainer.global_step:
+        return "max_steps"
+    return "interrupted"
 
 
 def build_trainer(

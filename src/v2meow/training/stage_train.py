@@ -189,6 +189,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     model_cfg = runner.typed(StageTrainingConfig, cfg.get("model"), "model")
     data_cfg = runner.typed(StageDataConfig, cfg.get("data"), "data")
     ckpt_cfg = runner.typed(runner.CheckpointConfig, cfg.get("checkpoint"), "checkpoint")
+    stop = runner.typed(runner.StopConfig, cfg.get("stop"), "stop").callback()
     out = Path(cfg.get("out") or f"runs/{stage}")
     L.seed_everything(int(cfg.get("seed_everything", 0)), workers=True, verbose=False)
     record.check_splits(data_cfg.train_split, data_cfg.val_split)
@@ -218,7 +219,9 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     if isinstance(trainer_cfg.get("val_check_interval"), int):  # counted over the run, not within an epoch
         trainer_cfg.setdefault("check_val_every_n_epoch", None)
     trainer_cfg.setdefault("gradient_clip_val", 1.0)
-    trainer = runner.build_trainer(trainer_cfg, out, ckpt_cfg)
+    if stop is not None and len(loaders) == 1:
+        raise ConfigError("stop: the plateau rule watches the validation loss; name a data.val_split")
+    trainer = runner.build_trainer(trainer_cfg, out, ckpt_cfg, [stop] if stop else None)
     resume = runner.resolve_ckpt_path(ckpt_path, out)
     runner.write_resolved_config(cfg, out)
     entropies = record.target_entropies(
@@ -239,7 +242,7 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
         trainer.fit(module, *loaders, ckpt_path=resume, weights_only=True)
     module.model.config.training = record.training_record(
         module, trainer, entropies, data_cfg.train_split, data_cfg.val_split
-    )
+    ) | {"stopped": runner.stop_reason(trainer)}
     return runner.export_last(trainer, out, stage)
 
 
