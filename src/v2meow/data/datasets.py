@@ -62,9 +62,9 @@ class StageDataset(Dataset):
             for this cache (`visual`, and `style` when it has one); none for stages 2 and 3. Items without video are skipped
             when a stream needs the visual features.
         split: only items of this split (None: all).
-        random_crop: False crops from the start (validation, determinism). Random crops
-            draw from torch's global RNG, which Lightning seeds per worker
-            (`seed_everything(..., workers=True)`), so runs are reproducible.
+        random_crop: False crops from the start (validation, determinism). A random crop is
+            drawn from the crop seed of an `(index, crop_seed)` key (`data.sampling`: what
+            training uses, so a resumed run repeats its crops), else from torch's global RNG.
         beat_weights: give the loss the cache's VMAs beat weights (`v2meow-prepare
             --beat-weights`), mapped to the stage's targets by time (stages 1 and 2).
         visual_optional: keep items without video too (audio-only music): their `visual`
@@ -144,11 +144,12 @@ class StageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.reader)
 
-    def _start(self, i: int, duration: float) -> float:
+    def _start(self, duration: float, crop_seed: int | None = None) -> float:
         slots = max(0, math.floor((duration - self.crop) / self.grid + 1e-6))
         if not self.random_crop or slots == 0:
             return 0.0
-        return int(torch.randint(0, slots + 1, (1,))) * self.grid
+        g = None if crop_seed is None else torch.Generator().manual_seed(crop_seed)
+        return int(torch.randint(0, slots + 1, (1,), generator=g)) * self.grid
 
     def _crop(self, x: torch.Tensor, rate: float, start: float, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Crop `x` along `dim` to the window and pad to its full length -> (x, mask [n])."""
@@ -160,10 +161,12 @@ class StageDataset(Dataset):
         pad = [0, 0] * (x.dim() - 1 - dim) + [0, n - part.shape[dim]]
         return torch.nn.functional.pad(part, pad), mask
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        """Item `key`, or `(index, crop_seed)` (`data.sampling.ResumableSampler`): the crop drawn from that seed."""
+        i, crop_seed = key if isinstance(key, tuple) else (key, None)
         record = self.reader.records[i]
         item = self.reader.load(i)
-        start = self._start(i, record.duration)
+        start = self._start(record.duration, crop_seed)
         out: dict[str, torch.Tensor] = {}
         if self.stage in ("stage1", "stage2"):
             out["semantic"], out["semantic_mask"] = self._crop(item["semantic"].long(), self.semantic_rate, start)

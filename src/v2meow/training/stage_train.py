@@ -32,6 +32,7 @@ from v2meow.components import (
 )
 from v2meow.data.cache import CacheReader
 from v2meow.data.datasets import StageDataset, collate
+from v2meow.data.sampling import ResumableSampler
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.registry import default_stage_type, serves, stage_class, stage_roles
@@ -191,7 +192,8 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     ckpt_cfg = runner.typed(runner.CheckpointConfig, cfg.get("checkpoint"), "checkpoint")
     stop = runner.typed(runner.StopConfig, cfg.get("stop"), "stop").callback()
     out = Path(cfg.get("out") or f"runs/{stage}")
-    L.seed_everything(int(cfg.get("seed_everything", 0)), workers=True, verbose=False)
+    seed = int(cfg.get("seed_everything", 0))
+    L.seed_everything(seed, workers=True, verbose=False)
     record.check_splits(data_cfg.train_split, data_cfg.val_split)
     cache = CacheReader(data_cfg.cache)
     config = build_stage_config(stage, model_cfg, cache.manifest, data_cfg.cache)
@@ -210,8 +212,10 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
         model_cfg.schedule_steps or max_steps,
         tuple(model_cfg.betas),
         model_cfg.ema_decay,
+        seed=seed,
     )
-    loaders = _loaders(stage, config, data_cfg, reader, val_reader, model_cfg.beat_weights)
+    loaders = _loaders(stage, config, data_cfg, reader, val_reader, model_cfg.beat_weights, seed)
+    loaders[0].sampler.progress = module.batches_trained  # where each pass starts (a resumed run)
     if len(loaders) == 1:
         trainer_cfg.setdefault("limit_val_batches", 0)
     else:  # every N steps, not once per epoch (an epoch of a small cache is a few steps, of a large one hours)
@@ -239,6 +243,8 @@ def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        # the training order resumes from the global step (data.sampling), not from a loader state
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
         trainer.fit(module, *loaders, ckpt_path=resume, weights_only=True)
     module.model.config.training = record.training_record(
         module, trainer, entropies, data_cfg.train_split, data_cfg.val_split
@@ -253,6 +259,7 @@ def _loaders(
     reader: CacheReader,
     val_reader: CacheReader | None = None,
     beat_weights: bool = False,
+    seed: int = 0,
 ) -> list[DataLoader]:
     crop = data.crop_seconds or config.window_seconds
     kwargs = dict(
@@ -270,7 +277,8 @@ def _loaders(
         persistent_workers=data.num_workers > 0,
         collate_fn=collate,
     )
-    loaders = [DataLoader(train, shuffle=True, drop_last=len(train) >= data.batch_size, **loader)]
+    sampler = ResumableSampler(len(train), seed, data.batch_size)  # a resumed run sees the batches it would have
+    loaders = [DataLoader(train, sampler=sampler, drop_last=len(train) >= data.batch_size, **loader)]
     if val_reader is not None:  # crops from the start of each item: the same batches at every check
         val = StageDataset(val_reader, stage, crop, split=data.val_split, random_crop=False, **kwargs)
         loaders.append(DataLoader(val, **loader))

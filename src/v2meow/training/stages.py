@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from v2meow.components import Component
+from v2meow.data.sampling import mixed_seed
 
 
 def masked_cross_entropy(
@@ -45,6 +46,9 @@ def warmup_cosine(step: int, warmup: int, total: int, floor: float = 0.1) -> flo
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+VALIDATION = 0x7A1  # the seed part of validation passes
+
+
 class StageModule(L.LightningModule):
     """Trains one stage model.
 
@@ -55,6 +59,10 @@ class StageModule(L.LightningModule):
         warmup_steps: linear warm-up.
         max_steps: cosine horizon (match the trainer's max_steps).
         ema_decay: keep an exponential moving average of the weights (exported when set).
+        seed: the run's seed. Each training step reseeds torch from (seed, global step) and each
+            validation from (seed, "val"), and the training order comes from `data.sampling`, so a
+            run resumed from a checkpoint continues the uninterrupted run's curves exactly, and
+            every validation draws the same masks (its losses compare across checks).
     """
 
     def __init__(
@@ -66,9 +74,11 @@ class StageModule(L.LightningModule):
         max_steps: int = 100_000,
         betas: tuple[float, float] = (0.9, 0.95),
         ema_decay: float | None = None,
+        seed: int = 0,
     ):
         super().__init__()
         self.model = model
+        self.seed = seed
         self.lr, self.weight_decay, self.betas = lr, weight_decay, tuple(betas)
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
         self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None
@@ -123,6 +133,21 @@ class StageModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self._started = time.monotonic()
+
+    def batches_trained(self) -> int | None:
+        """Batches this run has trained on (the restored count after a resume): `data.sampling`'s position;
+        None with several processes (Lightning's distributed sampler splits the order; resumes are not exact)."""
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:
+            return None
+        return 0 if trainer is None else self.global_step * trainer.accumulate_grad_batches
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        # global_step alone is the same for the batches one optimizer step accumulates: tell them apart
+        torch.manual_seed(mixed_seed(self.seed, self.global_step, batch_idx % self.trainer.accumulate_grad_batches))
+
+    def on_validation_epoch_start(self) -> None:
+        torch.manual_seed(mixed_seed(self.seed, VALIDATION))
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
