@@ -40,6 +40,13 @@ def check_components(extractor, stage1, stage2, stage3, codec, style=None, seman
     bad += _same("codec.num_codebooks", codec.num_codebooks, "stage3 coarse + fine", c3.num_coarse + c3.num_fine)
     bad += _same("codec.frame_rate", float(codec.frame_rate), "stage2.codec_rate", c2.codec_rate)
     bad += _same("codec.frame_rate", float(codec.frame_rate), "stage3.codec_rate", c3.codec_rate)
+    for st in getattr(
+        stage2, "streams", []
+    ):  # a coarse stage's extra conditions: the pipeline computes the rhythm alone
+        if st.name == "rhythm":
+            bad += _same("stage2.rhythm rate", st.rate, "stage2.semantic_rate", c2.semantic_rate)
+        elif st.name not in ("semantic", "visual"):
+            bad.append(f"stage2 reads a condition '{st.name}' that generation does not compute (it computes: rhythm)")
     if style is not None and c1.style_dim:
         bad += _same("style.dim", style.dim, "stage1.style_dim", c1.style_dim)
     if bad:

@@ -31,6 +31,7 @@ from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.chunks import decode_in_chunks
 from v2meow.pipelines.outputs import loudness_normalized
+from v2meow.pipelines.rhythm import stage_pulses
 from v2meow.pipelines.windows import plan_windows
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.conditions import ALL, Condition
@@ -249,11 +250,11 @@ class V2MeowPipeline:
 
     @property
     def uses_rhythm(self) -> bool:
-        """Whether stage 1 reads the rhythm channel (a `rhythm` condition stream)."""
-        return self.reads("semantic", "rhythm")
+        """Whether a stage (1, or a coarse stage with the `rhythm` extra stream) reads the rhythm channel."""
+        return self.reads("semantic", "rhythm") or self.reads("coarse", "rhythm")
 
     def rhythm_channel(self, video: str | os.PathLike | None, features: Features) -> torch.Tensor:
-        """The video's rhythm channel at stage 1's semantic rate -> `[T_s, 1]` (`pipelines.rhythm`)."""
+        """The video's rhythm channel at the semantic rate (as cached) -> `[T_s, 1]` (`pipelines.rhythm`)."""
         from v2meow.pipelines.rhythm import video_rhythm_channel
 
         return video_rhythm_channel(self.extractor, video, features, self.stage1.config.semantic_rate)
@@ -276,11 +277,7 @@ class V2MeowPipeline:
         whole = {"long_term": Condition(feats)} if c.long_term else {}
         if style is not None:
             whole["style"] = Condition(style[None].expand(num_samples, -1))  # [S, D_s]
-        if rhythm is None and self.uses_rhythm:
-            raise ConfigError(
-                "this bundle's stage 1 reads a rhythm channel: give rhythm= (V2MeowPipeline.rhythm_channel)"
-            )
-        pulses = None if rhythm is None else rhythm.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_s, 1]
+        pulses = stage_pulses(self, "semantic", rhythm, num_samples)  # [S, T_s, 1] or None
         out = torch.zeros(num_samples, total, dtype=torch.long, device=self.device)
 
         def step(w, span, prompt, bar):
@@ -316,9 +313,12 @@ class V2MeowPipeline:
         features: Features | None = None,
         generation: GenerationConfig,
         generator=None,
+        rhythm: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant)."""
+        """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant;
+        `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 2 that reads one)."""
         c, gen = self.stage2.config, generation
+        pulses = stage_pulses(self, "coarse", rhythm, semantic.shape[0])  # [S, T_s, 1] or None
         if self.reads("coarse", "visual") and features is None:
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
         total = math.ceil(duration * c.codec_rate - 1e-6)
@@ -330,6 +330,8 @@ class V2MeowPipeline:
         def step(w, span, prompt, bar):
             ss, se, _ = w.frames(c.semantic_rate, semantic.shape[1])
             conditions = {"semantic": Condition(semantic[:, ss:se])}
+            if pulses is not None:  # at the semantic rate, like the tokens
+                conditions["rhythm"] = Condition(pulses[:, ss:se])
             if self.reads("coarse", "visual"):
                 fs, fe, _ = w.frames(features.rate, feats.shape[1])
                 conditions["visual"] = Condition(feats[:, fs:fe], rate=features.rate)
@@ -416,10 +418,8 @@ class V2MeowPipeline:
     ) -> PipelineOutput:
         """Generate music for one video (a path, or features already extracted), as long as the video.
         `max_seconds`: refuse (MediaError, before any work) a longer video; None (the default here,
-        unlike the CLI's 10 min) or 0: no limit (`duration.music_length`).
-
-        `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 1 that reads one; by default it is
-        made from the video (`rhythm_channel`).
+        unlike the CLI's 10 min) or 0: no limit (`duration.music_length`). `rhythm` `[T_s, 1]`: the
+        rhythm channel, for stages that read one; by default made from the video (`rhythm_channel`).
 
         Keyword overrides go to `GenerationConfig.replace`: its fields (`sampling`,
         `context_seconds`, `num_samples`, `seed`, `cuda_graphs`, `loudness`) and the per-role
@@ -455,7 +455,7 @@ class V2MeowPipeline:
             )
             timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
             coarse = self.coarse_tokens(
-                semantic, features.duration, features=features, generation=gen, generator=generator
+                semantic, features.duration, features=features, generation=gen, generator=generator, rhythm=rhythm
             )
             timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
             fine = self.fine_tokens(coarse, features.duration, generation=gen, generator=generator)

@@ -52,14 +52,22 @@ def resynthesize(
 
     The output keeps the input's melody and rhythm as far as the semantic tokens carry
     them, re-rendered by the acoustic stages; stage 1 and the video are not used (except
-    by a stage 2 of the `encdec` variant, which needs `video`). Overrides as for `__call__`.
+    by a stage 2 of the `encdec` variant, which needs `video`; a stage 2 that reads the rhythm
+    channel gets the music's own). Overrides as for `__call__`.
     """
     from v2meow.pipelines.pipeline import PipelineOutput
 
     gen = pipe.generation.replace(**overrides)
     pipe.check_guidance(gen)
+    if isinstance(audio, (str, os.PathLike)):
+        audio, sample_rate = media.read_audio(audio, channels=1)
     tokens, duration = pipe.audio_semantic_tokens(audio, sample_rate)
     semantic = tokens.to(pipe.device)[None].expand(gen.num_samples, -1)  # [S, T_s]
+    rhythm = None
+    if pipe.reads("coarse", "rhythm"):  # the music's own pulses, as v2meow-prepare --rhythm cached them
+        from v2meow.pipelines.rhythm import music_rhythm_channel
+
+        rhythm = music_rhythm_channel(torch.as_tensor(audio), sample_rate, duration, pipe.stage2.config.semantic_rate)
     features = None
     if pipe.reads("coarse", "visual"):
         if video is None:
@@ -67,7 +75,9 @@ def resynthesize(
         features = video if isinstance(video, Features) else pipe.extract_features(video)
     generator = make_generator(gen.seed, pipe.device)
     with pipe._autocast():
-        coarse = pipe.coarse_tokens(semantic, duration, features=features, generation=gen, generator=generator)
+        coarse = pipe.coarse_tokens(
+            semantic, duration, features=features, generation=gen, generator=generator, rhythm=rhythm
+        )
         fine = pipe.fine_tokens(coarse, duration, generation=gen, generator=generator)
     wav = loudness_normalized(pipe.decode(coarse, fine, duration), pipe.codec.sample_rate, gen.loudness)
     return PipelineOutput(

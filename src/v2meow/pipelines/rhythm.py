@@ -1,4 +1,4 @@
-"""The rhythm channel of a video: what stage 1's `rhythm` condition reads at generation time.
+"""The rhythm channel of a video: what the stages' `rhythm` condition reads at generation time.
 
 At training the channel comes from the music (`v2meow-prepare --rhythm`: the onset envelope's
 strongest peaks as a pulse train, `signal.rhythm.music_pulses`); at generation the same pulse
@@ -46,3 +46,21 @@ def video_rhythm_channel(
     )
     n = math.ceil(features.duration * rate - 1e-6)
     return torch.from_numpy(video_pulses(motion, n, rate))[:, None]  # [T, 1]
+
+
+def stage_pulses(pipe, role: str, rhythm: torch.Tensor | None, samples: int) -> torch.Tensor | None:
+    """The rhythm channel `[T_s, 1]` as `[S, T_s, 1]` for the stage of `role`, when it reads one (else None)."""
+    if not pipe.reads(role, "rhythm"):
+        return None
+    if rhythm is None:
+        raise ConfigError(f"this bundle's {role} stage reads a rhythm channel: give rhythm= (rhythm_channel)")
+    return rhythm.to(pipe.device)[None].expand(samples, -1, -1)
+
+
+def music_rhythm_channel(wav: torch.Tensor, sample_rate: int, duration: float, rate: float) -> torch.Tensor:
+    """The rhythm channel of music `wav` (`[N]` or `[C, N]`) as `v2meow-prepare --rhythm` caches it -> `[T, 1]`."""
+    from v2meow.signal.rhythm import music_pulses
+
+    mono = (wav.float().mean(0) if wav.dim() == 2 else wav.float()).cpu().numpy()  # [N]
+    n = math.ceil(duration * rate - 1e-6)
+    return torch.from_numpy(music_pulses(mono, sample_rate, n, rate)).float()[:, None]  # [T, 1]

@@ -35,9 +35,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from v2meow.errors import ConfigError
-from v2meow.stages.aligned import frames_at
+from v2meow.stages.aligned import AlignedInputs, frames_at
 from v2meow.stages.base import Stage
-from v2meow.stages.conditions import Condition, Stream, as_conditions, guidance_drop
+from v2meow.stages.conditions import (
+    Condition,
+    Stream,
+    as_conditions,
+    check_unique,
+    guidance_drop,
+    training_drops,
+    with_drops,
+)
 from v2meow.stages.config import StageConfig
 from v2meow.stages.layout import frame_times
 from v2meow.stages.lm import LMOutput
@@ -66,6 +74,10 @@ class MaskGITConfig(StageConfig):
     decode_iterations: list[int] | None = (
         None  # passes per level (past the list: 1); None: 16 for coarse level 0, else 1
     )
+    # coarse: more time-aligned conditions (Stream fields each, route "aligned"), summed in at each
+    # frame's time beside the semantic token, e.g. the rhythm channel:
+    # {name: rhythm, kind: features, size: 1, rate: 25.0, dropout: 0.3, route: aligned}
+    extra_streams: list[dict] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,6 +90,15 @@ class MaskGITConfig(StageConfig):
             )
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ConfigError(f"{self.model_type}: cond_dropout must be in [0, 1), got {self.cond_dropout}")
+        if self.extra_streams and self.role != "coarse":
+            raise ConfigError(
+                f"{self.model_type}: extra_streams are for a coarse stage (a fine stage reads its coarse codes)"
+            )
+        for st in self.streams()[1:]:
+            if st.route != "aligned" or st.kind not in ("features", "tokens"):
+                raise ConfigError(
+                    f"{self.model_type}: extra stream {st.name} must be time-aligned features or tokens (route: aligned)"
+                )
         if not all(
             isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1024 for n in self.decode_iterations or ()
         ):
@@ -98,13 +119,13 @@ class MaskGITConfig(StageConfig):
         return self.decode_iterations[level] if level < len(self.decode_iterations) else 1
 
     def streams(self) -> list[Stream]:
-        """coarse: the semantic tokens, summed in at each frame's time (droppable: guidance); fine: the coarse codes."""
+        """coarse: the semantic tokens, summed in at each frame's time (droppable: guidance), then any
+        `extra_streams`; fine: the coarse codes."""
         if self.role == "coarse":
-            return [
-                Stream(
-                    "semantic", "tokens", self.semantic_vocab, self.semantic_rate, self.cond_dropout, route="aligned"
-                )
-            ]
+            semantic = Stream(
+                "semantic", "tokens", self.semantic_vocab, self.semantic_rate, self.cond_dropout, route="aligned"
+            )
+            return check_unique([semantic, *(Stream.from_dict(d) for d in self.extra_streams)])
         return [Stream("coarse", "codes", self.codebook_size, self.codec_rate, guidable=False, route="prefix")]
 
 
@@ -127,6 +148,8 @@ class MaskGITStage(Stage):
         else:
             self.cond_embed = nn.Embedding(c.num_coarse * c.codebook_size, c.dim)
         self.null_embed = nn.Parameter(torch.zeros(c.dim))  # a dropped condition
+        extra = self.config.streams()[1:] if c.role == "coarse" else []
+        self.extra = AlignedInputs(extra, c.dim) if extra else None  # e.g. the rhythm channel
         self.stack = TransformerStack(c.dim, c.depth, c.heads, c.ffn, causal=False, cross=False, dropout=c.dropout)
         self.head = nn.Linear(c.dim, self.levels * c.codebook_size, bias=False)  # level k: rows k*V .. (k+1)*V-1
 
@@ -186,16 +209,19 @@ class MaskGITStage(Stage):
         """One SoundStorm step: logits of each example's level q at every frame; targets its codes; mask
         its masked real frames (the loss counts those alone)."""
         c = self.config
-        if conditions:
-            raise ConfigError(
-                f"{c.model_type} takes no conditions besides its token input (got {', '.join(conditions)})"
-            )
+        conditions = as_conditions(conditions)
+        self._check_extra(conditions)
         if c.role == "coarse":
             if semantic is None or coarse is None:
                 raise ConfigError(f"{c.model_type} (coarse) trains on semantic and coarse")
             codes, frame_mask = coarse, coarse_mask
             drop = torch.rand(codes.shape[0], device=codes.device) < c.cond_dropout if self.training else None  # [B]
             cond = self.condition(semantic, codes.shape[2], drop)  # [B, T, D]
+            if self.extra is not None:
+                if self.training:
+                    drops = training_drops(self.streams[1:], conditions, codes.shape[0], codes.device)
+                    conditions = with_drops(conditions, drops)
+                cond = cond + self._extra(conditions, codes.shape[2])
         else:
             if coarse is None or fine is None:
                 raise ConfigError(f"{c.model_type} (fine) trains on coarse and fine")
@@ -208,6 +234,21 @@ class MaskGITStage(Stage):
         inputs, level, targets, loss_mask = self.training_masks(codes, frame_mask)
         logits = self.logits(inputs, cond, self._positions(t, codes.device), frame_mask, level)  # [B, T, V]
         return LMOutput(logits=logits, targets=targets, mask=loss_mask)
+
+    def _check_extra(self, conditions: dict[str, Condition]) -> None:
+        """The conditions besides the token input: exactly the declared extra streams (none missing, none unknown)."""
+        want = {s.name for s in self.streams[1:]}
+        if set(conditions) != want:
+            have = ", ".join(conditions) or "none"
+            raise ConfigError(
+                f"{self.config.model_type} ({self.role}) reads {', '.join(sorted(want)) or 'no conditions'} "
+                f"besides its token input, got {have}"
+            )
+
+    def _extra(self, conditions: dict[str, Condition], frames: int) -> torch.Tensor:
+        """The extra streams summed at each codec frame's time -> `[B, T, D]`."""
+        times = frame_times(frames, self.config.codec_rate, self.null_embed.device)[None]  # [1, T] s
+        return self.extra(conditions, times)
 
     def training_masks(self, codes: torch.Tensor, frame_mask: torch.Tensor | None = None):
         """SoundStorm's masking of codes `[B, K, T]` (frame mask `[B, T]`) -> inputs `[B, K, T]` (`mask_id`
@@ -258,10 +299,10 @@ class MaskGITStage(Stage):
         sampling, options = sampling or SamplingConfig(), options or DecodeOptions()
         conditions = as_conditions(conditions)
         name = self.streams[0].name
-        if set(conditions) != {name}:
-            raise ConfigError(
-                f"{c.model_type} ({c.role}) reads '{name}' alone, got {', '.join(conditions) or 'nothing'}"
-            )
+        if name not in conditions:
+            raise ConfigError(f"{c.model_type} ({c.role}) reads '{name}', got {', '.join(conditions) or 'nothing'}")
+        extra = {k: v for k, v in conditions.items() if k != name}
+        self._check_extra(extra)
         value, dropped = conditions[name].value, conditions[name].drop  # [B, S] or [B, N_c, T]; [B] or None
         b, dev = value.shape[0], value.device
         if c.role == "fine":
@@ -276,16 +317,19 @@ class MaskGITStage(Stage):
             return prompt[:, :, :length]
         if sampling.active_guidance and not self.guidable:
             raise ConfigError(f"{c.model_type} ({c.role}) has no condition to guide (guidance must be 1 or unset)")
-        drops = [
-            guidance_drop(self.streams, key, b, dev, f"{c.model_type} ({c.role})")[name]
+        passes = [{}] + [
+            guidance_drop(self.streams, key, b, dev, f"{c.model_type} ({c.role})")
             for key, _ in sampling.active_guidance
-        ]
-        drops = [
-            dropped,
-            *(d if dropped is None else d | dropped for d in drops),
-        ]  # conditional rows, then each guided pass's
+        ]  # the conditional rows, then each guided pass's drops (stream name -> [B])
         scales = [s for _, s in sampling.active_guidance]
-        cond = torch.cat([self.condition(value, length, d) for d in drops])  # [G * B, T, D]
+        rows = []
+        for drops in passes:
+            own = drops.get(name)
+            h = self.condition(value, length, own if dropped is None else (dropped if own is None else own | dropped))
+            if self.extra is not None:
+                h = h + self._extra(with_drops(extra, drops), length)
+            rows.append(h)
+        cond = torch.cat(rows)  # [G * B, T, D]
         codes = torch.cat([prompt, prompt.new_full((b, self.levels, length - p), self.mask_id)], 2)  # [B, K, T]
         pos = self._positions(length, dev)  # [1, T]
         for level in range(self.levels):
