@@ -1,5 +1,7 @@
 """The rhythm channel at generation time, its guidance, and acoustic resynthesis from audio."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -78,3 +80,66 @@ def test_resynthesis_keeps_the_duration_and_is_seeded(tmp_path_factory):
     assert torch.equal(a.fine, b.fine) and torch.equal(a.semantic[0], pipe.audio_semantic_tokens(wav, 16000)[0])
     with pytest.raises(ConfigError, match="sample_rate"):
         pipe.resynthesize(wav)
+
+
+def _with_coarse_stage(out, extra_streams):
+    """The debug bundle at `out` with a MaskGIT stage 2 reading `extra_streams`, and a semantic tokenizer."""
+    import json
+
+    from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
+    from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer
+
+    old = json.loads((out / "stage2" / "config.json").read_text())
+    fields = {k: old[k] for k in ("semantic_vocab", "semantic_rate", "codebook_size", "num_coarse", "codec_rate")}
+    torch.manual_seed(0)
+    stage = MaskGITStage(
+        MaskGITConfig.preset("debug", role="coarse", window_seconds=2.0, extra_streams=extra_streams, **fields)
+    )
+    if stage.extra is not None:  # a strong rhythm projection: its effect on the codes is plain to see
+        torch.nn.init.normal_(stage.extra.inputs[extra_streams[0]["name"]][1].weight, std=2.0)
+    shutil.rmtree(out / "stage2")
+    stage.save_pretrained(out / "stage2")
+    SemanticTokenizer.from_backbone(
+        MelBackbone(n_mels=16, deltas=False), torch.randn(32, 16), average_frames=2
+    ).save_pretrained(out / "semantic")
+    spec = json.loads((out / "pipeline.json").read_text())
+    spec["components"]["semantic"] = "semantic"
+    (out / "pipeline.json").write_text(json.dumps(spec))
+    return out
+
+
+def test_a_coarse_stage_reads_the_videos_rhythm_and_resynthesis_the_musics(tmp_path, make_video):
+    from v2meow.pipelines.rhythm import music_rhythm_channel
+
+    pipe = V2MeowPipeline.from_pretrained(_with_coarse_stage(build_debug_bundle(tmp_path / "b"), [RHYTHM]))
+    assert pipe.uses_rhythm and pipe.reads("coarse", "rhythm") and not pipe.reads("semantic", "rhythm")
+    seen = []
+    original = pipe.stage2.generate
+    pipe.stage2.generate = lambda **kw: seen.append(kw["conditions"]["rhythm"].value) or original(**kw)
+    video = make_video(duration=3.0, fps=10, size=(32, 32))
+    feats = pipe.extract_features(video)
+    n = round(3.0 * SEMANTIC_RATE)
+    quiet, pulses = torch.zeros(n, 1), torch.zeros(n, 1)
+    pulses[::12] = 1.0
+    a, b = pipe(feats, rhythm=quiet, seed=0), pipe(feats, rhythm=pulses, seed=0)
+    assert torch.equal(a.semantic, b.semantic) and not torch.equal(a.coarse, b.coarse)  # stage 2 alone reads it
+    seen.clear()
+    pipe(video, seed=0)  # the channel made from the video
+    from_video = pipe.rhythm_channel(video, feats)  # [T_s, 1]
+    assert seen and torch.equal(seen[0][0], from_video[: seen[0].shape[1]])
+    g = torch.Generator().manual_seed(0)
+    wav = torch.randn(1, 16000 * 2, generator=g) * 0.1
+    wav[:, ::4000] = 1.0  # clicks: the music's own pulses
+    seen.clear()
+    out = pipe.resynthesize(wav, 16000, seed=1)
+    want = music_rhythm_channel(wav, 16000, 2.0, SEMANTIC_RATE)
+    assert out.audio.shape[-1] == round(2.0 * out.sample_rate) and float(want.sum()) > 0
+    assert torch.equal(seen[0][0], want[: seen[0].shape[1]])
+
+
+def test_a_coarse_stage_reading_a_condition_generation_cannot_compute_is_refused(tmp_path):
+    from v2meow.pipelines.checks import IncompatibleComponentsError
+
+    bundle = _with_coarse_stage(build_debug_bundle(tmp_path / "b"), [{**RHYTHM, "name": "lyrics"}])
+    with pytest.raises(IncompatibleComponentsError, match="lyrics"):
+        V2MeowPipeline.from_pretrained(bundle)
