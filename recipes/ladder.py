@@ -160,7 +160,7 @@ def judges_summary(judged: dict[str, list[dict]]) -> dict:
             if k != "note_events_per_second"
         }
         for link, scores in med.items()
-        if link in ("stage3", "stage2")
+        if link in ("stage3", "stage2", "sketch")
     }
     return {"judges": med, "judges_retained": retained}
 
