@@ -13,7 +13,7 @@ from v2meow import validation
 from v2meow.cli.common import add_allow_outside, parse, run
 from v2meow.containers import OUT_SUFFIXES, OUTPUT_CONTAINERS
 from v2meow.errors import ConfigError, MediaError, V2MeowError
-from v2meow.io import check_output_dir
+from v2meow.io import check_output_dir, check_outputs
 from v2meow.resources import default_bundle, resolve_bundle
 
 __all__ = ["default_bundle", "main"]  # default_bundle: re-exported for make demo (python -m v2meow.demo)
@@ -106,6 +106,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="longest video accepted, in seconds (default 600, i.e. 10 min); 0 or none: no limit. A longer video "
         "is refused before the model loads (with --video-dir: skipped). The length of the music is said up front, "
         "with a warning when the video's frames do not cover its timeline (one frame held for most of it)",
+    )
+    p.add_argument(
+        "--markers",
+        metavar="FILE.csv|FILE.edl",
+        help="also write the beats and downbeats of the music (the first candidate) for a video editor: .csv "
+        "(time_s,downbeat) or .edl (DaVinci Resolve timeline markers at the video's frame rate); with --video",
     )
     add_allow_outside(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars, no line saying how long the music will be")
@@ -212,12 +218,24 @@ def _length(video: Path, args: argparse.Namespace) -> float:
     return seconds
 
 
+def _write_markers(video: Path, path: Path, result) -> Path:
+    """Beat markers of the first candidate's music (`signal.markers`), at the video's frame rate for an EDL."""
+    from v2meow import media
+    from v2meow.signal.markers import beat_markers, write_markers
+
+    markers = beat_markers(result.audio[0].float().numpy(), result.sample_rate)  # [C, N] -> channels averaged
+    return write_markers(path, markers, fps=media.probe(video).fps or 25.0, title=video.stem)
+
+
 def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[Path]:
     from v2meow.pipelines.outputs import check_source, write_outputs
 
     check_source(video, outputs)  # batch mode: each video checked before its generation
     result = pipe(video, text=args.text, **_guidance(args, overrides, pipe))
-    return write_outputs(video, result, outputs)
+    written = write_outputs(video, result, outputs)
+    if getattr(args, "markers", None) is not None:
+        written.append(_write_markers(video, args.markers, result))
+    return written
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -227,6 +245,12 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--out-dir goes with --video-dir (use --out with --video)")
     if args.dtype != "float32" and args.device != "cuda":
         raise ConfigError(f"--dtype {args.dtype} needs --device cuda")
+    if args.markers is not None:
+        if not args.video:
+            raise ConfigError("--markers goes with --video (one soundtrack, one marker file)")
+        from v2meow.signal.markers import check_suffix
+
+        args.markers = check_suffix(args.markers)
     overrides = _overrides(args)  # numbers checked before anything is loaded
     args.limit = validation.max_seconds(args.max_seconds, "--max-seconds")
     count = overrides.get("num_samples", 1)
@@ -238,6 +262,8 @@ def _main(args: argparse.Namespace) -> int:
         media.probe(video)  # an unreadable video is reported before the model loads
         outputs = _outputs(video, args.out)
         check_plan(video, outputs, count, [video])  # outputs checked before the model loads
+        if args.markers is not None:
+            check_outputs([args.markers], [video], option="--markers")
         _check_bundle(args)
         _length(video, args)  # too long: refused before the model loads; else said, just before it loads
         pipe = _load(args)
