@@ -56,19 +56,24 @@ def chain(base: str, ckpt: Path, semantic: str):
     )
 
 
-def judge(run: Path, ckpt: Path, base: str, semantic: str, data: Path, clips: int) -> dict:
-    """Judge one checkpoint; appends its row to RUN/judges.csv and TensorBoard; returns the row."""
+def judge(
+    run: Path, ckpt: Path, base: str, semantic: str, data: Path, clips: int, overrides: dict | None = None
+) -> dict:
+    """Judge one checkpoint; appends its row to RUN/judges.csv and TensorBoard (not for a sampling
+    variant: `overrides`, e.g. temperatures, as for `pipe.resynthesize`); returns the row."""
     step = int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
     pipe = chain(base, ckpt, semantic)
     excerpts = held_out_excerpts(data, clips, 10.0)
     ref_path = run / "judges_reference.json"
     judged: dict[str, list[dict]] = {}
+    if not ref_path.is_file() and overrides:
+        raise SystemExit(f"{ref_path}: judge the run once without --temperatures first (the references)")
     if ref_path.is_file():
         reference = json.loads(ref_path.read_text())
         from v2meow.evaluation.judges import judge_or_none
 
         for _, wav, sr in excerpts:  # as music_links does: seed 0, the bundle's sampling
-            out = pipe.resynthesize(wav, sr, seed=0)
+            out = pipe.resynthesize(wav, sr, seed=0, **(overrides or {}))
             judged.setdefault("stage2", []).append(judge_or_none(out.audio[0].float().mean(0), out.sample_rate))
         summary = judges_summary({**{k: [] for k in reference["judges"]}, **judged})["judges"]
         scores = summary["stage2"]
@@ -93,6 +98,8 @@ def judge(run: Path, ckpt: Path, base: str, semantic: str, data: Path, clips: in
         "notes_vs_sketch": share("note_salience", "sketch"),
         "beat_vs_sketch": share("beat_pulse", "sketch"),
     }
+    if overrides:
+        return {**row, **overrides}
     _append(run / "judges.csv", row)
     _tensorboard(run, row)
     return row
@@ -141,9 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--watch", action="store_true", help="keep judging new checkpoints until the run exports")
     p.add_argument("--every", type=int, default=1000, help="with --watch: judge steps that are multiples of this")
     p.add_argument("--poll", type=float, default=60.0)
+    p.add_argument(
+        "--temperatures", help="T1,T2,T3: a sampling variant of the newest checkpoint, printed, not recorded"
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     run = Path(args.run)
+    if args.temperatures:
+        temps = tuple(float(t) for t in args.temperatures.split(","))
+        row = judge(run, newest(run), args.base, args.semantic, Path(args.data), args.clips, {"temperatures": temps})
+        print(json.dumps(row))
+        return 0
     done: set[int] = set()
     if (run / "judges.csv").is_file():
         done = {int(r["step"]) for r in csv.DictReader((run / "judges.csv").open())}
