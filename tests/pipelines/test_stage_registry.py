@@ -36,7 +36,7 @@ class RepeatFine(Stage):
         super().__init__(config)
         self.scale = torch.nn.Parameter(torch.ones(()))  # something to save and load
 
-    def generate(self, *, conditions, length, prompt=None, sampling=None, options=None):
+    def generate(self, *, conditions, length, prompt=None, sampling=None, options=None, fixed=None):
         coarse = conditions["coarse"].value  # [B, N_c, T]
         index = torch.arange(self.config.num_fine) % coarse.shape[1]
         return coarse[:, index, :length]  # [B, N_f, length]

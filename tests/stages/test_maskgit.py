@@ -108,6 +108,15 @@ def test_a_tiny_model_overfits_and_greedy_decoding_gives_its_codes_back():
     stage.eval()
     got = stage.generate(conditions={"semantic": semantic}, length=20, sampling=SamplingConfig(temperature=0.0))
     assert torch.equal(got, coarse)
+    fixed = coarse.clone()
+    fixed[:, :, 6:14] = -1  # infill: both sides given, the middle free
+    got = stage.generate(
+        conditions={"semantic": semantic}, length=20, sampling=SamplingConfig(temperature=0.0), fixed=fixed
+    )
+    assert torch.equal(got, coarse)
+    fixed[:, :, :6], fixed[:, :, 14:] = (coarse[:, :, :6] + 1) % K, (coarse[:, :, 14:] + 1) % K
+    got = stage.generate(conditions={"semantic": semantic}, length=20, fixed=fixed)
+    assert torch.equal(got[:, :, :6], fixed[:, :, :6]) and torch.equal(got[:, :, 14:], fixed[:, :, 14:])
 
 
 def test_seeds_are_exact_and_prompts_stay():

@@ -32,7 +32,7 @@ from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.chunks import decode_in_chunks
 from v2meow.pipelines.outputs import loudness_normalized
 from v2meow.pipelines.rhythm import stage_pulses
-from v2meow.pipelines.windows import plan_windows
+from v2meow.pipelines.windows import fill_windows
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.conditions import ALL, Condition
 from v2meow.stages.registry import load_stage
@@ -216,30 +216,10 @@ class V2MeowPipeline:
     def _bar(self, total: int, desc: str):
         return tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, leave=False)
 
-    def _windowed(
-        self,
-        out: torch.Tensor,
-        rate: float,
-        duration: float,
-        window: float,
-        context: float,
-        rates: list[float],
-        desc: str,
-        step,
-    ) -> torch.Tensor:
-        """Fill `out` `[S, ..., T]` (T frames at `rate`) window by window.
-
-        `step(window, (start, end), prompt, bar)` returns the window's frames `[S, ..., end - start]`;
-        `prompt` holds the frames already generated at its start (the previous window's tail), or None.
-        """
-        total = out.shape[-1]
-        per_frame = math.prod(out.shape[1:-1])  # tokens per frame (codebooks)
-        with self._bar(total * per_frame, desc) as bar:
-            for w in plan_windows(duration, window, context, rates):
-                s, e, p = w.frames(rate, total)
-                prompt = out[..., s : s + p] if p else None
-                out[..., s:e] = step(w, (s, e), prompt, bar)
-        return out
+    def _windowed(self, out, rate, duration, window, context, rates, desc, step, keep=None) -> torch.Tensor:
+        """`windows.fill_windows` with a progress bar (`keep`: an edit's kept frames)."""
+        with self._bar(out.shape[-1] * math.prod(out.shape[1:-1]), desc) as bar:
+            return fill_windows(out, rate, duration, window, context, rates, bar, step, keep)
 
     def _options(self, gen: GenerationConfig, generator, bar) -> DecodeOptions:
         return DecodeOptions(generator=generator, progress=bar, cuda_graph=gen.cuda_graphs)
@@ -268,9 +248,11 @@ class V2MeowPipeline:
         generation: GenerationConfig,
         generator=None,
         rhythm: torch.Tensor | None = None,
+        keep=None,
     ) -> torch.Tensor:
         """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every
-        window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one."""
+        window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one;
+        `keep`: an edit's kept tokens (`windows.fill_windows`)."""
         c, gen = self.stage1.config, generation
         total = math.ceil(features.duration * c.semantic_rate - 1e-6)
         feats = features.features.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_v, D]
@@ -280,7 +262,7 @@ class V2MeowPipeline:
         pulses = stage_pulses(self, "semantic", rhythm, num_samples)  # [S, T_s, 1] or None
         out = torch.zeros(num_samples, total, dtype=torch.long, device=self.device)
 
-        def step(w, span, prompt, bar):
+        def step(w, span, prompt, bar, fixed):
             fs, fe, _ = w.frames(features.rate, feats.shape[1])
             conditions = {"visual": Condition(feats[:, fs:fe], rate=features.rate), **whole}
             if pulses is not None:
@@ -291,6 +273,7 @@ class V2MeowPipeline:
                 prompt=prompt,
                 sampling=gen.sampling["semantic"],
                 options=self._options(gen, generator, bar),
+                fixed=fixed,
             )
 
         rates = [c.semantic_rate, features.rate]
@@ -303,6 +286,7 @@ class V2MeowPipeline:
             rates,
             "stage 1",
             step,
+            keep,
         )
 
     def coarse_tokens(
@@ -314,6 +298,7 @@ class V2MeowPipeline:
         generation: GenerationConfig,
         generator=None,
         rhythm: torch.Tensor | None = None,
+        keep=None,
     ) -> torch.Tensor:
         """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant;
         `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 2 that reads one)."""
@@ -327,7 +312,7 @@ class V2MeowPipeline:
             None if features is None else features.features.to(self.device)[None].expand(semantic.shape[0], -1, -1)
         )  # [S, T_v, D]
 
-        def step(w, span, prompt, bar):
+        def step(w, span, prompt, bar, fixed):
             ss, se, _ = w.frames(c.semantic_rate, semantic.shape[1])
             conditions = {"semantic": Condition(semantic[:, ss:se])}
             if pulses is not None:  # at the semantic rate, like the tokens
@@ -341,21 +326,22 @@ class V2MeowPipeline:
                 prompt=prompt,
                 sampling=gen.sampling["coarse"],
                 options=self._options(gen, generator, bar),
+                fixed=fixed,
             )
 
         rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.reads("coarse", "visual") else [])
         return self._windowed(
-            out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["coarse"], rates, "stage 2", step
+            out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["coarse"], rates, "stage 2", step, keep
         )
 
     def fine_tokens(
-        self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None
+        self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None, keep=None
     ) -> torch.Tensor:
         """Stage 3 over windows -> `[S, N_f, T_a]`."""
         c, gen = self.stage3.config, generation
         out = torch.zeros(coarse.shape[0], c.num_fine, coarse.shape[2], dtype=torch.long, device=self.device)
 
-        def step(w, span, prompt, bar):
+        def step(w, span, prompt, bar, fixed):
             conditions = {"coarse": Condition(coarse[:, :, span[0] : span[1]])}
             return self.stage3.generate(
                 conditions=conditions,
@@ -363,10 +349,19 @@ class V2MeowPipeline:
                 prompt=prompt,
                 sampling=gen.sampling["fine"],
                 options=self._options(gen, generator, bar),
+                fixed=fixed,
             )
 
         return self._windowed(
-            out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["fine"], [c.codec_rate], "stage 3", step
+            out,
+            c.codec_rate,
+            duration,
+            c.window_seconds,
+            gen.context_seconds["fine"],
+            [c.codec_rate],
+            "stage 3",
+            step,
+            keep,
         )
 
     def decode(

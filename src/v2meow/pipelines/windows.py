@@ -47,3 +47,40 @@ def plan_windows(duration: float, window: float, context: float, rates: list[flo
             return windows
         windows.append(Window(start, start + window, context if windows else 0.0))
         start += hop
+
+
+def fill_windows(
+    out, rate: float, duration: float, window: float, context: float, rates: list[float], bar, step, keep=None
+):
+    """Fill `out` `[S, ..., T]` (T frames at `rate`) window by window (`plan_windows`).
+
+    `step(window, (start, end), prompt, bar, fixed)` returns the window's frames `[S, ..., end - start]`;
+    `prompt` holds the frames already there at its start (the previous window's tail), or None.
+
+    `keep` = (values `[S, ..., T]`, regenerate `[T]` bool) makes it an edit (`pipelines/edit.py`):
+    `out` starts as `values`; a window with nothing to regenerate among its new frames is skipped;
+    in the others generation starts at the first frame to regenerate (all before it in the window is
+    the prompt), `fixed` gives the window's kept frames (-1 where free: a MaskGIT stage infills
+    between them), and the kept frames are restored afterwards (an AR stage cannot read the frames
+    on its right, so the join there is left to the stages after it and to the cross-fade).
+    """
+    import torch
+
+    total = out.shape[-1]
+    if keep is not None:
+        values, regenerate = keep
+        out.copy_(values)
+    for w in plan_windows(duration, window, context, rates):
+        s, e, p = w.frames(rate, total)
+        fixed = None
+        if keep is not None:
+            new = regenerate[s + p : e]
+            if not bool(new.any()):
+                continue
+            p += int(new.nonzero()[0, 0])  # the prompt runs up to the first frame to regenerate
+            fixed = torch.where(regenerate[s:e], torch.full_like(values[..., s:e], -1), values[..., s:e])
+        prompt = out[..., s : s + p] if p else None
+        out[..., s:e] = step(w, (s, e), prompt, bar, fixed)
+        if keep is not None:
+            out[..., s:e] = torch.where(regenerate[s:e], out[..., s:e], values[..., s:e])
+    return out

@@ -54,5 +54,8 @@ class Stage(StageComponent, abc.ABC):
         prompt: torch.Tensor | None = None,  # what the window starts with: [B, P] tokens or [B, K, P] codes
         sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
+        fixed: torch.Tensor | None = None,  # [B, length] / [B, K, length]: frames to keep anywhere, -1: free
     ) -> torch.Tensor:
-        """Sample one window -> `[B, length]` tokens or `[B, K, length]` codes (prompt included)."""
+        """Sample one window -> `[B, length]` tokens or `[B, K, length]` codes (prompt included).
+        `fixed` (an edit, `pipelines/windows.fill_windows`): a stage that fills in any order (MaskGIT)
+        keeps those frames and infills between them; one that reads left to right keeps its prompt only."""

@@ -292,9 +292,12 @@ class MaskGITStage(Stage):
         prompt: torch.Tensor | None = None,  # [B, K, P] frames that start the window (kept as they are)
         sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
+        fixed: torch.Tensor | None = None,  # [B, K, length] codes to keep anywhere after the prompt, -1: free
     ) -> torch.Tensor:
         """Fill one window level by level -> `[B, K, length]` codes (prompt included). There is no KV cache:
-        `options.use_cache` and `options.cuda_graph` do not apply (every pass has the same shapes)."""
+        `options.use_cache` and `options.cuda_graph` do not apply (every pass has the same shapes).
+        `fixed` keeps codes on both sides of a free span (infilling: `pipelines/edit.py`); they are
+        read like the prompt, never changed."""
         c = self.config
         sampling, options = sampling or SamplingConfig(), options or DecodeOptions()
         conditions = as_conditions(conditions)
@@ -331,9 +334,14 @@ class MaskGITStage(Stage):
             rows.append(h)
         cond = torch.cat(rows)  # [G * B, T, D]
         codes = torch.cat([prompt, prompt.new_full((b, self.levels, length - p), self.mask_id)], 2)  # [B, K, T]
+        if fixed is not None:
+            if fixed.shape != codes.shape:
+                raise ConfigError(f"{c.model_type}: fixed must be {list(codes.shape)}, got {list(fixed.shape)}")
+            codes[:, :, p:] = torch.where(fixed[:, :, p:] >= 0, fixed[:, :, p:], codes[:, :, p:])
         pos = self._positions(length, dev)  # [1, T]
         for level in range(self.levels):
-            self._fill_level(codes, level, p, cond, pos, scales, sampling, options)
+            known = None if fixed is None else fixed[:, level, p:] >= 0  # [B, T - P]
+            self._fill_level(codes, level, p, cond, pos, scales, sampling, options, known)
             if options.progress is not None:
                 options.progress.update(length - p)
         return codes
@@ -348,11 +356,18 @@ class MaskGITStage(Stage):
         scales: list[float],
         sampling: SamplingConfig,
         options: DecodeOptions,
+        known: torch.Tensor | None = None,
     ) -> None:
-        """Unmask level `level` of `codes` `[B, K, T]` after the prompt's `p` frames, in place."""
+        """Unmask level `level` of `codes` `[B, K, T]` after the prompt's `p` frames, in place; `known`
+        `[B, T - P]` marks frames already given (fixed), the same count in every row."""
         b, _, t = codes.shape
-        n, todo, groups = self.config.iterations(level), t - p, 1 + len(scales)
-        known = torch.zeros(b, todo, dtype=torch.bool, device=codes.device)  # [B, T - P] filled frames
+        n, groups = self.config.iterations(level), 1 + len(scales)
+        if known is None:
+            known = torch.zeros(b, t - p, dtype=torch.bool, device=codes.device)  # [B, T - P] filled frames
+        span, given = t - p, int(known[0].sum())
+        todo = span - given  # frames this level fills
+        if todo <= 0:
+            return
         for i in range(n):
             logits = self.logits(codes.repeat(groups, 1, 1), cond, pos, levels=level)[
                 :, p:
@@ -362,16 +377,16 @@ class MaskGITStage(Stage):
             check_logits(logits)
             temperature = sampling.temperature * (1.0 - (i + 1) / n)  # annealed: the last pass is greedy
             step = dataclasses.replace(sampling, temperature=temperature, guidance={})
-            drawn = sample(logits.flatten(0, 1), step, options.generator).view(b, todo)  # [B, T - P]
+            drawn = sample(logits.flatten(0, 1), step, options.generator).view(b, span)  # [B, T - P]
             confidence = logits.log_softmax(-1).gather(-1, drawn[..., None])[..., 0]  # [B, T - P]
             if temperature > 0:
-                u = torch.rand(b, todo, generator=options.generator, device=codes.device).clamp(1e-20, 1 - 1e-7)
+                u = torch.rand(b, span, generator=options.generator, device=codes.device).clamp(1e-20, 1 - 1e-7)
                 confidence = confidence - temperature * (-u.log()).log()  # + temperature x Gumbel noise
             confidence = confidence.masked_fill(known, float("inf"))
             still_masked = math.floor(todo * math.cos(math.pi / 2 * (i + 1) / n))  # MaskGIT's cosine schedule
-            keep = todo - max(
-                0, min(still_masked, todo - i - 1)
-            )  # at least one more frame per pass; all after the last
+            keep = (
+                given + todo - max(0, min(still_masked, todo - i - 1))
+            )  # >= one more frame a pass; all after the last
             order = confidence.argsort(dim=1, descending=True, stable=True)[:, :keep]  # [B, keep] the most confident
             newly = torch.zeros_like(known).scatter(1, order, True) & ~known
             level_codes = codes[:, level, p:]  # [B, T - P] (a view: written in place)

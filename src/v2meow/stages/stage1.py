@@ -238,6 +238,8 @@ class Stage1(Stage):
         prompt: torch.Tensor | None = None,  # [B, P] semantic ids that start the window
         sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
+        fixed: torch.Tensor
+        | None = None,  # read left to right: only the prompt is kept (fill_windows restores the rest)
     ) -> torch.Tensor:
         """Sample the semantic tokens of one window -> `[B, length]` (prompt included).
 

@@ -192,6 +192,8 @@ class Stage2(Stage):
         prompt: torch.Tensor | None = None,  # [B, N_c, P] coarse frames that start the window
         sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
+        fixed: torch.Tensor
+        | None = None,  # read left to right: only the prompt is kept (fill_windows restores the rest)
     ) -> torch.Tensor:
         """Sample coarse codes for one window -> `[B, N_c, length]` (prompt included)."""
         sampling = sampling or SamplingConfig()

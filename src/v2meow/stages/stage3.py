@@ -110,6 +110,8 @@ class Stage3(Stage):
         prompt: torch.Tensor | None = None,  # [B, N_f, P] fine frames that start the window
         sampling: SamplingConfig | None = None,
         options: DecodeOptions | None = None,
+        fixed: torch.Tensor
+        | None = None,  # read left to right: only the prompt is kept (fill_windows restores the rest)
     ) -> torch.Tensor:
         """Sample the fine codes of one window -> `[B, N_f, length]` (prompt included). Stage 3 has no
         condition, so it takes no guidance."""
