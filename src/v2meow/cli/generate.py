@@ -34,6 +34,8 @@ examples:
   v2meow-generate --video clip.mp4 --text "drum and bass" --num-samples 4 --out outdir/
   v2meow-generate --video-dir videos/ --out-dir soundtracks/     # skips done and bad files
   v2meow-generate --video film.mp4 --max-seconds 0                # no length limit (default 10 min)
+  v2meow-generate --video clip.mp4 --keep clip.wav --regenerate 12-20 --out new.wav   # one bar anew
+  v2meow-generate --video clip.mp4 --prompt-audio intro.wav --out clip.mp4   # your intro, continued
 """
 LIMIT = "the --max-seconds limit"
 LIFT = "--max-seconds 0 lifts the limit"
@@ -106,6 +108,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="longest video accepted, in seconds (default 600, i.e. 10 min); 0 or none: no limit. A longer video "
         "is refused before the model loads (with --video-dir: skipped). The length of the music is said up front, "
         "with a warning when the video's frames do not cover its timeline (one frame held for most of it)",
+    )
+    edit = p.add_argument_group("editing a soundtrack (with --video; a bundle with a semantic tokenizer)")
+    edit.add_argument("--keep", metavar="MUSIC", help="music made for this video earlier, kept outside --regenerate")
+    edit.add_argument(
+        "--regenerate",
+        metavar="START-END",
+        help="seconds of --keep to write anew, e.g. 12-20; the rest is kept as it is, joined by 20-ms cross-fades",
+    )
+    edit.add_argument(
+        "--prompt-audio",
+        metavar="MUSIC",
+        help="start the soundtrack with this music (shorter than the video) and continue it, following the video",
     )
     p.add_argument(
         "--markers",
@@ -218,6 +232,30 @@ def _length(video: Path, args: argparse.Namespace) -> float:
     return seconds
 
 
+def _check_edit(args: argparse.Namespace) -> None:
+    """--keep with --regenerate, or --prompt-audio, with --video; the range parsed (its bounds are checked
+    against the video in `pipelines/edit.py`); the music readable, before the model loads."""
+    if args.keep is None and args.regenerate is None and args.prompt_audio is None:
+        return
+    if not args.video:
+        raise ConfigError("--keep, --regenerate and --prompt-audio go with --video")
+    if args.prompt_audio is not None and (args.keep is not None or args.regenerate is not None):
+        raise ConfigError("--prompt-audio starts new music; --keep with --regenerate edits earlier music: give one")
+    if args.prompt_audio is None and (args.keep is None) != (args.regenerate is None):
+        raise ConfigError("--keep and --regenerate go together: the music, and the range of it to write anew")
+    if args.regenerate is not None:
+        parts = args.regenerate.replace(" ", "").split("-")
+        try:
+            start, end = (float(x) for x in parts)
+        except ValueError:
+            raise ConfigError(f"--regenerate {args.regenerate!r}: give START-END in seconds, e.g. 12-20") from None
+        args.regenerate = (start, end)
+    from v2meow import media
+
+    music = args.keep or args.prompt_audio
+    media.read_audio(music, channels=1, duration=0.5)  # an unreadable file: one line, before any work
+
+
 def _write_markers(video: Path, path: Path, result) -> Path:
     """Beat markers of the first candidate's music (`signal.markers`), at the video's frame rate for an EDL."""
     from v2meow import media
@@ -231,7 +269,13 @@ def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[
     from v2meow.pipelines.outputs import check_source, write_outputs
 
     check_source(video, outputs)  # batch mode: each video checked before its generation
-    result = pipe(video, text=args.text, **_guidance(args, overrides, pipe))
+    settings = _guidance(args, overrides, pipe)
+    if getattr(args, "keep", None) is not None:
+        result = pipe.edit(video, args.keep, regenerate=args.regenerate, text=args.text, **settings)
+    elif getattr(args, "prompt_audio", None) is not None:
+        result = pipe.edit(video, args.prompt_audio, continue_from=True, text=args.text, **settings)
+    else:
+        result = pipe(video, text=args.text, **settings)
     written = write_outputs(video, result, outputs)
     if getattr(args, "markers", None) is not None:
         written.append(_write_markers(video, args.markers, result))
@@ -245,6 +289,7 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--out-dir goes with --video-dir (use --out with --video)")
     if args.dtype != "float32" and args.device != "cuda":
         raise ConfigError(f"--dtype {args.dtype} needs --device cuda")
+    _check_edit(args)
     if args.markers is not None:
         if not args.video:
             raise ConfigError("--markers goes with --video (one soundtrack, one marker file)")
@@ -261,7 +306,8 @@ def _main(args: argparse.Namespace) -> int:
         video = Path(args.video)
         media.probe(video)  # an unreadable video is reported before the model loads
         outputs = _outputs(video, args.out)
-        check_plan(video, outputs, count, [video])  # outputs checked before the model loads
+        music = [Path(m) for m in (args.keep, args.prompt_audio) if m is not None]  # never overwritten either
+        check_plan(video, outputs, count, [video, *music])  # outputs checked before the model loads
         if args.markers is not None:
             check_outputs([args.markers], [video], option="--markers")
         _check_bundle(args)

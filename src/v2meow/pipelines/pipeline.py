@@ -475,7 +475,7 @@ class V2MeowPipeline:
             timings=timings,
         )
 
-    # ---- resynthesis (pipelines/resynthesis.py) ------------------------------------------
+    # ---- from music: resynthesis (pipelines/resynthesis.py), editing (pipelines/edit.py) ------
 
     def audio_semantic_tokens(
         self, audio: str | os.PathLike | torch.Tensor, sample_rate: int | None = None
@@ -493,3 +493,9 @@ class V2MeowPipeline:
     ) -> PipelineOutput:
         """Music -> its own semantic tokens -> stages 2 and 3 -> decode (`resynthesis.resynthesize`)."""
         return resynthesis.resynthesize(self, audio, sample_rate, video=video, **overrides)
+
+    def edit(self, video, keep, sample_rate: int | None = None, **options) -> PipelineOutput:
+        """Regenerate `regenerate=(start, end)` s of earlier music, or continue it (`continue_from=True`)."""
+        from v2meow.pipelines.edit import edit
+
+        return edit(self, video, keep, sample_rate, **options)

@@ -1,0 +1,155 @@
+"""Editing a soundtrack: regenerate a range of earlier music, continue the user's own (pipelines/edit.py)."""
+
+import json
+
+import pytest
+import torch
+
+from v2meow.errors import ConfigError, MediaError
+from v2meow.pipelines import V2MeowPipeline
+from v2meow.pipelines.debug import build_debug_bundle
+from v2meow.pipelines.edit import spliced
+
+SECONDS = 3.0
+
+
+def _component(path):
+    return json.loads((path / "config.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """The debug bundle with MaskGIT stages 2 and 3 (they infill) and a semantic tokenizer (it reads music)."""
+    from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
+    from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer
+
+    out = build_debug_bundle(tmp_path_factory.mktemp("b") / "edit")
+    c2, c3 = _component(out / "stage2"), _component(out / "stage3")
+    shared = {k: c2[k] for k in ("codebook_size", "num_coarse", "codec_rate")}
+    torch.manual_seed(0)
+    coarse = MaskGITConfig.preset(
+        "debug", role="coarse", semantic_vocab=c2["semantic_vocab"], semantic_rate=c2["semantic_rate"],
+        window_seconds=1.0, decode_iterations=[4], **shared,
+    )  # fmt: skip
+    fine = MaskGITConfig.preset("debug", role="fine", num_fine=c3["num_fine"], window_seconds=1.0, **shared)
+    for name, cfg in (("stage2", coarse), ("stage3", fine)):
+        import shutil
+
+        shutil.rmtree(out / name)
+        MaskGITStage(cfg).save_pretrained(out / name)
+    tok = SemanticTokenizer.from_backbone(MelBackbone(n_mels=16, deltas=False), torch.randn(32, 16), average_frames=2)
+    tok.save_pretrained(out / "semantic")
+    spec = json.loads((out / "pipeline.json").read_text())
+    spec["components"]["semantic"] = "semantic"
+    (out / "pipeline.json").write_text(json.dumps(spec))
+    return out
+
+
+@pytest.fixture(scope="module")
+def pipe(bundle):
+    return V2MeowPipeline.from_pretrained(bundle)
+
+
+@pytest.fixture(scope="module")
+def first(pipe, tmp_path_factory):
+    """A video and the music first generated for it."""
+    import mediagen
+
+    video = mediagen.make_video(tmp_path_factory.mktemp("v") / "v.mp4", duration=SECONDS, fps=10, size=(32, 32))
+    return video, pipe(video, seed=0).audio[0]  # [C, N]
+
+
+def test_regenerating_a_range_keeps_everything_outside_it(pipe, first):
+    video, music = first
+    rate = pipe.codec.sample_rate
+    out = pipe.edit(video, music, rate, regenerate=(1.0, 2.0), seed=5)
+    audio = out.audio[0].mean(0)  # [N]
+    kept = music.mean(0)
+    fade = round(0.02 * rate)
+    a, b = round(1.0 * rate), round(2.0 * rate)
+    assert audio.shape == kept.shape
+    outside = torch.cat([audio[: a - fade] - kept[: a - fade], audio[b + fade :] - kept[b + fade :]])
+    assert float(outside.abs().max()) < 1e-6  # the kept music itself, not a re-decoding of it
+    assert float((audio[a:b] - kept[a:b]).abs().mean()) > 1e-3  # the range is new
+    assert not torch.equal(out.semantic[0], pipe.edit(video, music, rate, regenerate=(1.0, 2.0), seed=6).semantic[0])
+    again = pipe.edit(video, music, rate, regenerate=(1.0, 2.0), seed=5)
+    assert torch.equal(again.audio, out.audio)  # seeded
+    tokens, _ = pipe.audio_semantic_tokens(music.mean(0), rate)
+    t = torch.arange(tokens.shape[0]) / pipe.stage2.config.semantic_rate
+    outside_range = (t < 1.0) | (t >= 2.0)
+    assert torch.equal(out.semantic[0][outside_range], tokens[outside_range])  # the stages kept the kept tokens
+
+
+def test_continuing_the_users_music(pipe, first):
+    video, music = first
+    rate = pipe.codec.sample_rate
+    intro = music.mean(0)[:rate]  # the first second
+    out = pipe.edit(video, intro, rate, continue_from=True, seed=1)
+    audio = out.audio[0].mean(0)
+    assert audio.shape[-1] == round(SECONDS * rate)
+    assert float((audio[: rate - round(0.02 * rate)] - intro[: rate - round(0.02 * rate)]).abs().max()) < 1e-6
+
+
+def test_joins_are_equal_power_crossfades():
+    kept, new = torch.zeros(100), torch.ones(1, 1, 100)
+    out = spliced(kept, new, 40, 60, 10)[0, 0]
+    assert torch.all(out[:30] == 0) and torch.all(out[40:60] == 1) and torch.all(out[70:] == 0)
+    assert torch.all(torch.diff(out[30:40]) > 0) and torch.all(torch.diff(out[60:70]) < 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"regenerate": (2.0, 2.0)}, ConfigError, "empty"),
+        ({"regenerate": (2.0, 1.0)}, ConfigError, "empty"),
+        ({"regenerate": (2.5, 9.0)}, ConfigError, "outside the video"),
+        ({"regenerate": (-1.0, 1.0)}, ConfigError, "outside the video"),
+        ({}, ConfigError, "either"),
+        ({"regenerate": (1.0, 2.0), "continue_from": True}, ConfigError, "either"),
+    ],
+)
+def test_bad_ranges(pipe, first, kwargs, error, words):
+    video, music = first
+    with pytest.raises(error, match=words):
+        pipe.edit(video, music, pipe.codec.sample_rate, **kwargs)
+
+
+def test_music_of_the_wrong_length(pipe, first):
+    video, music = first
+    rate = pipe.codec.sample_rate
+    with pytest.raises(MediaError, match="lasts"):
+        pipe.edit(video, music[:, :rate], rate, regenerate=(0.5, 0.8))
+    with pytest.raises(MediaError, match="not less than the video"):
+        pipe.edit(video, music, rate, continue_from=True)
+
+
+def test_generate_cli_edits(bundle, pipe, first, tmp_path, capsys):
+    import soundfile as sf
+
+    from v2meow.cli.generate import main
+
+    video, music = first
+    keep = tmp_path / "first.wav"
+    sf.write(keep, music.mean(0).numpy(), pipe.codec.sample_rate)
+    out = tmp_path / "new.wav"
+    base = ["--video", str(video), "--bundle", str(bundle), "--quiet"]
+    assert main([*base, "--keep", str(keep), "--regenerate", "1-2", "--out", str(out)]) == 0
+    new, rate = sf.read(out)
+    old, _ = sf.read(keep)
+    assert new.shape == old.shape and abs(new[: rate // 2] - old[: rate // 2]).max() < 1e-3  # 16-bit files
+    assert main([*base, "--prompt-audio", str(keep), "--out", str(tmp_path / "x.wav")]) == 2  # as long as the video
+    for argv, words in (
+        ([*base, "--keep", str(keep), "--out", str(tmp_path / "y.wav")], "go together"),
+        ([*base, "--keep", str(keep), "--regenerate", "1to2", "--out", str(tmp_path / "y.wav")], "START-END"),
+        ([*base, "--keep", str(keep), "--regenerate", "1-2", "--out", str(keep)], "input"),
+        (
+            [*base, "--keep", str(tmp_path / "none.wav"), "--regenerate", "1-2", "--out", str(tmp_path / "y.wav")],
+            "none.wav",
+        ),
+        ([*base, "--prompt-audio", str(keep), "--keep", str(keep), "--out", str(tmp_path / "y.wav")], "give one"),
+    ):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "y.wav").exists()
