@@ -111,11 +111,19 @@ class AppProcess:
 
 
 @pytest.fixture(scope="module")
-def app(bundle, examples):
+def editable(tmp_path_factory) -> Path:
+    """A bundle that can edit a soundtrack (MaskGIT stages 2 and 3, a semantic tokenizer): the app's."""
+    from stagegen import editable_bundle
+
+    return editable_bundle(tmp_path_factory.mktemp("bundle") / "editable")
+
+
+@pytest.fixture(scope="module")
+def app(editable, examples):
     reason = browser_missing()
     if reason:
         pytest.skip(reason)
-    server = AppProcess(["--bundle", str(bundle), "--port", str(free_port()), "--examples", str(examples)])
+    server = AppProcess(["--bundle", str(editable), "--port", str(free_port()), "--examples", str(examples)])
     yield server
     assert server.stop() == 0
     assert not server.workdir.exists(), "the temporary folder must be removed when the app stops"

@@ -71,6 +71,23 @@ def test_upload_generate_listen_download(app, browser_context, tmp_path):
     assert wav.shape[-1] == pytest.approx(DURATION * rate, abs=2)
 
     assert page.locator("#picture-1 img").count() == 1, "waveform/spectrogram shown"
+
+    # Regenerate a range of candidate 1: the rest of its music stays as it was.
+    picture = page.locator("#picture-1 img").get_attribute("src")
+    page.locator("#edit-start input").fill("0.5")
+    page.locator("#edit-end input").fill("1.0")
+    page.click("#regenerate")
+    page.wait_for_function(
+        "() => document.querySelector('#status').innerText.includes('regenerated')", timeout=GENERATE_TIMEOUT_MS
+    )
+    assert "0.5-1 s regenerated" in page.locator("#status").inner_text()
+    assert page.locator("#picture-1 img").get_attribute("src") != picture, "the edited music's picture"
+    with page.expect_download() as edited_download:
+        page.click("#download-wav-1")
+    edited_path = tmp_path / ("edited-" + edited_download.value.suggested_filename)
+    edited_download.value.save_as(edited_path)
+    edited, _ = media.read_audio(edited_path)
+    assert edited.shape == wav.shape and float((edited[:, : rate // 4] - wav[:, : rate // 4]).abs().max()) < 1e-3
     page.mouse.move(0, 0)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     if os.environ.get("V2MEOW_SCREENSHOT"):  # refresh docs/app.png on request only: it is committed

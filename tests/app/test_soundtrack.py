@@ -55,3 +55,39 @@ def test_errors_name_the_file_not_its_folder(job, tmp_path, make_audio):
 def test_bad_settings_are_config_errors(job, settings, make_video):
     with pytest.raises(ConfigError):
         job.run(make_video(duration=0.5, fps=10, size=(32, 32)), settings)
+
+
+def test_regenerating_a_range_of_a_candidate(tmp_path_factory, make_video):
+    """With a bundle that reads music back: a candidate's range written anew, the rest kept; the picture
+    shades the range. A bundle without a semantic tokenizer cannot edit."""
+    from stagegen import editable_bundle
+
+    job = SoundtrackJob(
+        V2MeowPipeline.from_pretrained(editable_bundle(tmp_path_factory.mktemp("b") / "edit")),
+        tmp_path_factory.mktemp("out"),
+    )
+    assert job.can_edit
+    video = make_video("clip.mp4", duration=3.0, fps=10, size=(32, 32))
+    first = job.run(video, Settings(seed=0)).candidates[0]
+    edited = job.run(video, Settings(seed=1, regenerate=(1.0, 2.0)), keep=first.audio).candidates[0]
+    old, rate = media.read_audio(first.audio)
+    new, _ = media.read_audio(edited.audio)
+    assert new.shape == old.shape
+    assert float((new[:, : rate // 2] - old[:, : rate // 2]).abs().max()) < 1e-3  # 16-bit wavs
+    assert (
+        float(
+            (new[:, round(1.2 * rate) : round(1.8 * rate)] - old[:, round(1.2 * rate) : round(1.8 * rate)]).abs().mean()
+        )
+        > 1e-4
+    )
+    with pytest.raises(ConfigError, match="empty"):
+        job.run(video, Settings(regenerate=(2.0, 1.0)), keep=first.audio)
+    with pytest.raises(ConfigError, match="start and an end"):
+        job.run(video, Settings(regenerate=(None, 1.0)), keep=first.audio)
+
+
+def test_a_bundle_without_a_semantic_tokenizer_cannot_edit(job, make_video):
+    assert not job.can_edit
+    video = make_video("c.mp4", duration=1.0, fps=10, size=(32, 32))
+    with pytest.raises(ConfigError, match="semantic tokenizer"):
+        job.run(video, Settings(regenerate=(0.2, 0.5)), keep=video)

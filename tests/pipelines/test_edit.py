@@ -1,48 +1,19 @@
 """Editing a soundtrack: regenerate a range of earlier music, continue the user's own (pipelines/edit.py)."""
 
-import json
-
 import pytest
 import torch
 
+from stagegen import editable_bundle
 from v2meow.errors import ConfigError, MediaError
 from v2meow.pipelines import V2MeowPipeline
-from v2meow.pipelines.debug import build_debug_bundle
 from v2meow.pipelines.edit import spliced
 
 SECONDS = 3.0
 
 
-def _component(path):
-    return json.loads((path / "config.json").read_text())
-
-
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    """The debug bundle with MaskGIT stages 2 and 3 (they infill) and a semantic tokenizer (it reads music)."""
-    from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
-    from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer
-
-    out = build_debug_bundle(tmp_path_factory.mktemp("b") / "edit")
-    c2, c3 = _component(out / "stage2"), _component(out / "stage3")
-    shared = {k: c2[k] for k in ("codebook_size", "num_coarse", "codec_rate")}
-    torch.manual_seed(0)
-    coarse = MaskGITConfig.preset(
-        "debug", role="coarse", semantic_vocab=c2["semantic_vocab"], semantic_rate=c2["semantic_rate"],
-        window_seconds=1.0, decode_iterations=[4], **shared,
-    )  # fmt: skip
-    fine = MaskGITConfig.preset("debug", role="fine", num_fine=c3["num_fine"], window_seconds=1.0, **shared)
-    for name, cfg in (("stage2", coarse), ("stage3", fine)):
-        import shutil
-
-        shutil.rmtree(out / name)
-        MaskGITStage(cfg).save_pretrained(out / name)
-    tok = SemanticTokenizer.from_backbone(MelBackbone(n_mels=16, deltas=False), torch.randn(32, 16), average_frames=2)
-    tok.save_pretrained(out / "semantic")
-    spec = json.loads((out / "pipeline.json").read_text())
-    spec["components"]["semantic"] = "semantic"
-    (out / "pipeline.json").write_text(json.dumps(spec))
-    return out
+    return editable_bundle(tmp_path_factory.mktemp("b") / "edit")
 
 
 @pytest.fixture(scope="module")

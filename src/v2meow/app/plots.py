@@ -25,8 +25,17 @@ def envelope(mono: np.ndarray, sample_rate: int, points: int = 2000) -> tuple[np
     return np.arange(padded.shape[0]) * step / sample_rate, padded.min(1), padded.max(1)
 
 
-def soundtrack_figure(wav: torch.Tensor, sample_rate: int, path: str | os.PathLike, title: str = "") -> Path:
-    """Draw `wav [C, N]` (mixed to mono) as a waveform over a log-mel spectrogram; save a PNG."""
+def soundtrack_figure(
+    wav: torch.Tensor,
+    sample_rate: int,
+    path: str | os.PathLike,
+    title: str = "",
+    beats=None,
+    span: tuple[float, float] | None = None,
+) -> Path:
+    """Draw `wav [C, N]` (mixed to mono) as a waveform over a log-mel spectrogram; save a PNG.
+    `beats` (`signal.markers.Markers`): beat lines on the waveform, downbeats darker; `span`: a
+    regenerated range, shaded."""
     from matplotlib.figure import Figure  # the object API: thread-safe, no global backend
 
     mono = wav.float().mean(0).numpy() if wav.dim() == 2 else wav.float().numpy()
@@ -41,6 +50,12 @@ def soundtrack_figure(wav: torch.Tensor, sample_rate: int, path: str | os.PathLi
     )  # scaled to the peak: quiet music still shows its shape
     top.set_yticks([])
     top.set_ylabel("wave")
+    if beats is not None:
+        for t, down in zip(beats.times, beats.downbeat):
+            top.axvline(t, color="#1c7ed6" if down else "#a5d8ff", linewidth=1.0 if down else 0.5)
+    if span is not None:
+        for ax in (top, bottom):
+            ax.axvspan(*span, color="#fab005", alpha=0.25, linewidth=0)
     loudness = f"peak {20 * np.log10(peak):.0f} dBFS" if peak > 0 else "silent"
     top.set_title(f"{title}  ({loudness})" if title else loudness, fontsize=9, loc="left")
     mel = log_mel_spectrogram(mono, sample_rate, N_FFT, HOP, N_MELS, 0.0, sample_rate / 2, center=True)

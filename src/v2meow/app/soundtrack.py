@@ -52,6 +52,7 @@ class Settings:
     num_samples: int = 1
     rhythm_guidance: float = 1.0  # guidance on the video's rhythm channel (bundles whose stage 1 reads one)
     loudness: float | None = -14.0  # output target in LUFS (true peak <= -1 dBTP); None: as decoded
+    regenerate: tuple[float, float] | None = None  # with `run(keep=...)`: seconds of that music written anew
 
     def checked(self) -> Settings:
         """A copy with a blank prompt as None; ConfigError (from `v2meow.validation`) for values the pipeline cannot use."""
@@ -62,7 +63,13 @@ class Settings:
             raise ConfigError("the seed must be a whole number between 0 and 2**63-1, got nothing")
         seed = validation.seed(self.seed, "seed")
         rhythm = validation.cfg(self.rhythm_guidance, "rhythm guidance")
-        return Settings(text, seed, temperatures, count, rhythm, validation.loudness(self.loudness, "loudness"))
+        loudness = validation.loudness(self.loudness, "loudness")
+        span = None
+        if self.regenerate is not None:
+            if any(x is None for x in self.regenerate):
+                raise ConfigError("the range to regenerate needs a start and an end, in seconds")
+            span = (float(self.regenerate[0]), float(self.regenerate[1]))
+        return Settings(text, seed, temperatures, count, rhythm, loudness, span)
 
 
 @dataclass
@@ -84,14 +91,16 @@ class Outcome:
     info: media.MediaInfo
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    regenerated: tuple[float, float] | None = None  # an edit: the range written anew
 
     def summary(self) -> str:
         n = len(self.candidates)
         ranked = " ranked by how well they match the prompt" if self.candidates[0].score is not None else ""
         fps = f", {self.info.fps:.3g} fps" if self.info.fps else ""
+        edit = f", {self.regenerated[0]:g}-{self.regenerated[1]:g} s regenerated" if self.regenerated else ""
         return (
             f"{n} soundtrack{'s' if n > 1 else ''}{ranked} for **{Path(self.info.path).name}** "
-            f"({self.info.duration:.1f} s{fps}), made in {self.seconds:.1f} s."
+            f"({self.info.duration:.1f} s{fps}{edit}), made in {self.seconds:.1f} s."
         )
 
 
@@ -111,6 +120,11 @@ class SoundtrackJob:
     def accepts_text(self) -> bool:
         """Whether the bundle has a style input, so a text prompt can steer it."""
         return self.pipe.style is not None and bool(self.pipe.stage1.config.style_dim)
+
+    @property
+    def can_edit(self) -> bool:
+        """Whether the bundle can read music back (a semantic tokenizer), so a range can be regenerated."""
+        return self.pipe._semantic is not None
 
     @property
     def follows_rhythm(self) -> bool:
@@ -146,13 +160,23 @@ class SoundtrackJob:
             raise type(e)(_without_folder(str(e), path)) from None
         return info
 
-    def run(self, video: str | os.PathLike, settings: Settings, report: Report = _quiet) -> Outcome:
-        """Generate `settings.num_samples` soundtracks for `video` and write their files."""
+    def run(
+        self,
+        video: str | os.PathLike,
+        settings: Settings,
+        report: Report = _quiet,
+        keep: str | os.PathLike | None = None,
+    ) -> Outcome:
+        """Generate `settings.num_samples` soundtracks for `video` and write their files; with `keep` (an
+        earlier candidate's wav), regenerate `settings.regenerate` of it instead (`pipelines/edit.py`)."""
         from v2meow.app.plots import soundtrack_figure
+        from v2meow.signal.markers import beat_markers
 
         video = Path(video)
         prune(self.out_dir, self.limits.keep_minutes * 60)
         settings = settings.checked()
+        if keep is not None and (settings.regenerate is None or not self.can_edit):
+            raise ConfigError("regenerating needs a range, and a bundle with a semantic tokenizer")
         if settings.text is not None and not self.accepts_text:
             raise ConfigError("this bundle takes no text prompt: leave the prompt empty")
         info = self.check_video(video)
@@ -169,26 +193,32 @@ class SoundtrackJob:
                 "rhythm": self.pipe.rhythm_channel(video, features),
                 "guidance": {"semantic": {"rhythm": settings.rhythm_guidance}},
             }
-        result = self.pipe(
-            features,
+        options = dict(
             text=settings.text,
             seed=settings.seed,
             temperatures=settings.temperatures,
             num_samples=settings.num_samples,
             loudness="none" if settings.loudness is None else settings.loudness,
-            **extra,
         )
+        if keep is not None:  # the rhythm channel is made from the video inside the edit
+            guidance = {"guidance": extra["guidance"]} if extra else {}
+            result = self.pipe.edit(video, keep, regenerate=settings.regenerate, **options, **guidance)
+        else:
+            result = self.pipe(features, **options, **extra)
         report(0.95, "Writing the video, the wav and the pictures")
         folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.out_dir))
         videos, audios = self._write(video, result, folder)
         candidates = []
         for i, wav in enumerate(result.audio):
+            markers = beat_markers(wav.float().mean(0).numpy(), result.sample_rate)
             picture = soundtrack_figure(
-                wav, result.sample_rate, folder / f"candidate-{i + 1}.png", f"Candidate {i + 1}"
-            )
+                wav, result.sample_rate, folder / f"candidate-{i + 1}.png", f"Candidate {i + 1}", markers,
+                settings.regenerate if keep is not None else None,
+            )  # fmt: skip
             score = result.scores[i] if result.scores else None
             candidates.append(Candidate(i, videos[i], audios[i], picture, score))
-        return Outcome(candidates, info, time.perf_counter() - start, result.timings)
+        span = settings.regenerate if keep is not None else None
+        return Outcome(candidates, info, time.perf_counter() - start, result.timings, span)
 
     def _write(self, video: Path, result, folder: Path) -> tuple[list[Path], list[Path]]:
         """Muxed videos and wavs per candidate; .mkv where the video's codec cannot go in an .mp4."""

@@ -20,7 +20,9 @@ INTRO = """\
 # V2Meow: music for your video
 Upload a video (or pick an example), optionally describe the style you want, and press
 **Generate**. The music follows what happens on screen and lasts exactly as long as the clip;
-any sound the video had is replaced. Everything runs on this computer.
+any sound the video had is replaced. Everything runs on this computer. Under the results, a
+range of a candidate can be written anew while the rest of it stays (bundles that read music
+back); the blue lines on each waveform are its beats, the dark ones downbeats.
 """
 CSS = """
 #status { min-height: 4.5em; }
@@ -65,10 +67,23 @@ def build_app(job: SoundtrackJob, examples: Sequence[Path] = (), bundle_name: st
                 status = gr.Markdown("", elem_id="status")
         with gr.Row(equal_height=False, elem_id="results"):
             slots = [field for i in range(MAX_CANDIDATES) for field in _candidate_slot(i)]
+        shown = gr.State([])  # the wav of each candidate on the page: what a range is regenerated in
+        with gr.Row(visible=job.can_edit, elem_id="edit"):
+            start = gr.Number(label="Regenerate from (s)", minimum=0, elem_id="edit-start")
+            end = gr.Number(label="to (s)", minimum=0, elem_id="edit-end")
+            which = gr.Dropdown(list(range(1, MAX_CANDIDATES + 1)), value=1, label="in candidate", elem_id="edit-which")
+            again = gr.Button("Regenerate range", elem_id="regenerate")
         button.click(
             make_handler(job),
             inputs=[video, *settings],
-            outputs=[status, *slots],
+            outputs=[status, *slots, shown],
+            concurrency_limit=1,
+            show_progress="full",
+        )
+        again.click(
+            make_handler(job, edit=True),
+            inputs=[video, *settings, start, end, which, shown],
+            outputs=[status, *slots, shown],
             concurrency_limit=1,
             show_progress="full",
         )
@@ -183,8 +198,9 @@ def _slot_updates(outcome: Outcome) -> list:
     return updates
 
 
-def make_handler(job: SoundtrackJob):
-    """The Generate callback: run the job with progress, fill the candidate slots, or show an error."""
+def make_handler(job: SoundtrackJob, edit: bool = False):
+    """The Generate callback (`edit`: Regenerate range, which also reads the range, the candidate and the
+    candidates' wavs): run the job with progress, fill the candidate slots, or show an error."""
 
     # Gradio fills `progress` from its default: the one place a call in a default is the idiom.
     def generate(
@@ -198,12 +214,23 @@ def make_handler(job: SoundtrackJob):
         rhythm=1.0,
         loudness=-14.0,
         normalise=True,
+        start=None,
+        end=None,
+        which=1,
+        shown=(),
         progress=gr.Progress(track_tqdm=True),
     ):
         if not video:
             raise gr.Error(
                 "Upload a video first, or pick one of the examples.", title="No video", print_exception=False
             )
+        keep = None
+        if edit:
+            if not shown or not which or int(which) > len(shown):
+                raise gr.Error(
+                    "Generate first, then pick a candidate shown.", title="Nothing to edit", print_exception=False
+                )
+            keep = shown[int(which) - 1]
         settings = Settings(
             text=text,
             seed=seed,
@@ -211,9 +238,11 @@ def make_handler(job: SoundtrackJob):
             num_samples=1 if count is None else count,  # 2.5 is refused by validation, never rounded
             rhythm_guidance=1.0 if rhythm is None else rhythm,
             loudness=loudness if normalise else None,
+            regenerate=(start, end) if edit else None,
         )
         try:
-            outcome = job.run(video, settings, report=lambda fraction, message: progress(fraction, desc=message))
+            report = lambda fraction, message: progress(fraction, desc=message)  # noqa: E731
+            outcome = job.run(video, settings, report=report, keep=keep)
         except V2MeowError as e:  # the user's doing: say what is wrong, in the page
             raise gr.Error(
                 html.escape(str(e)), duration=None, title="Cannot make music for this video", print_exception=False
@@ -225,6 +254,6 @@ def make_handler(job: SoundtrackJob):
                 duration=None,
                 print_exception=False,
             ) from None
-        return [outcome.summary(), *_slot_updates(outcome)]
+        return [outcome.summary(), *_slot_updates(outcome), [str(c.audio) for c in outcome.candidates]]
 
     return generate
