@@ -123,10 +123,13 @@ def plan(
     p.add_argument("--config")
     p.add_argument("--data")
     p.add_argument("--out")
+    p.add_argument("--ckpt-path")
     known, _ = p.parse_known_args(argv)
     args = [stage]
     if known.config is None:
         args += ["--config", str(default_config(stage, has_gpu))]
+    if known.ckpt_path is None:  # a campaign: rerunning continues from the run's last.ckpt (fresh when none)
+        args += ["--ckpt-path", "last"]
     if known.data is not None:
         return args + ([] if known.out else ["--out", f"runs/{stage}"]) + argv, False
     args += ["--data", str(data / ("train_audio" if stage == "codec" else "cache"))]

@@ -24,6 +24,8 @@ def test_plan_without_data_uses_the_demo_data_and_a_config_for_the_machine():
         "stage2",
         "--config",
         "configs/demo/v3/stage2_maskgit.yaml",
+        "--ckpt-path",
+        "last",
         "--data",
         "data/demo/cache",
         "--out",
@@ -36,6 +38,8 @@ def test_plan_without_data_uses_the_demo_data_and_a_config_for_the_machine():
         "codec",
         "--config",
         "configs/codec.yaml",
+        "--ckpt-path",
+        "last",
         "--data",
         "data/demo/train_audio",
         "--out",
@@ -51,17 +55,23 @@ def test_plan_with_data_or_config_passes_them_through():
         "stage1",
         "--config",
         "configs/demo/v3/stage1.yaml",
+        "--ckpt-path",
+        "last",
         "--data",
         "my/cache",
         "--out",
         "runs/x",
     ]
     args, _ = plan("stage1", ["--data", "my/cache"], has_gpu=False)  # not the demo recipe's runs/demo/stage1
-    assert args == ["stage1", "--config", "configs/demo/v3/stage1.yaml", "--out", "runs/stage1", "--data", "my/cache"]
+    assert args == [
+        "stage1", "--config", "configs/demo/v3/stage1.yaml", "--ckpt-path", "last", "--out", "runs/stage1", "--data", "my/cache"
+    ]  # fmt: skip
+    args, _ = plan("stage1", ["--data", "my/cache", "--ckpt-path", "a.ckpt"], has_gpu=False)  # the user's own
+    assert args.count("--ckpt-path") == 1 and args[-1] == "a.ckpt"
     args, needs = plan("stage3", ["--config", "configs/stage3.yaml", "--set", "model.preset=paper"], has_gpu=False)
     assert (
         needs
-        and args[:3] == ["stage3", "--data", "data/demo/cache"]
+        and args[:5] == ["stage3", "--ckpt-path", "last", "--data", "data/demo/cache"]
         and args[-4:] == ["--config", "configs/stage3.yaml", "--set", "model.preset=paper"]
     )
 
