@@ -97,6 +97,16 @@ RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3"}
 CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3"}
 
 
+def write_manifest_csv(path: Path, rows: list[dict]) -> None:
+    """A `v2meow-prepare` manifest (video,audio,caption,split rows), written atomically."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
 def held_out_tracks(tracks: list[dict], every: int = VALID_EVERY) -> set[str]:
     """Ids of the validation tracks: every `every`-th of the training packages' tracks, sorted by id."""
     ids = sorted(t["id"] for t in tracks if t["package"] in TRAIN_PACKAGES)
@@ -261,12 +271,7 @@ class Recipe:
                 }
                 for t in self._train_tracks()
             ]
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
-            w.writeheader()
-            w.writerows(rows)
-        tmp.replace(path)
+        write_manifest_csv(path, rows)
 
     def prepare(self) -> None:
         _run(

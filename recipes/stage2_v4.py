@@ -12,12 +12,11 @@ clips (775 items, 6.2 h of music; 4 min on one core). Rerunning resumes; a finis
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
 
-from recipes.bundle import TRAIN_PACKAGES, _cli, _run, held_out_tracks, row_split
+from recipes.bundle import TRAIN_PACKAGES, _cli, _run, held_out_tracks, row_split, write_manifest_csv
 
 
 def write_manifest(data: Path, path: Path) -> dict[str, int]:
@@ -30,12 +29,7 @@ def write_manifest(data: Path, path: Path) -> dict[str, int]:
         if t["package"] in TRAIN_PACKAGES
     ]  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["video", "audio", "caption", "split"])
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    write_manifest_csv(path, rows)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["split"]] = counts.get(r["split"], 0) + 1
