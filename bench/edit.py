@@ -131,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         "join_jump_vs_p99", "beat_ratio", "tempo_error", "tempo_octave_deviation", "markers_f", "markers_f_muxed",
         "markers_f_music",
     )  # fmt: skip
-    summary = {k: med(k) for k in keys} | {"outside_db_max": max((r["outside_db"] or -999) for r in rows.values())}
+    outside = [r["outside_db"] for r in rows.values()]
+    summary = {k: med(k) for k in keys} | {  # None: the kept music, sample for sample
+        "outside_db_max": None if all(x is None for x in outside) else max(x for x in outside if x is not None)
+    }
     print("edit:", summary, file=sys.stderr)
     save_json(
         args.json, {"machine": machine(), "bundle": args.bundle, "range": args.range, "summary": summary, "clips": rows}
