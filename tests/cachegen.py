@@ -42,13 +42,15 @@ def make_cache(
     beats: bool = False,
     rhythm: str = "",
     contract: dict | None = None,
+    keys=None,
 ) -> Path:
     """Items whose streams are deterministic functions of time, so crops can be checked.
 
     `beats=True` also stores VMAs beat weights (`beat_pattern`), as `v2meow-prepare --beat-weights` does;
     `rhythm="2d"` (`[T_s, 1]`, as `v2meow-prepare --rhythm` writes) or `"1d"` (`[T_s]`) stores a `rhythm`
     stream at the semantic rate whose value is the semantic frame index;
-    `contract` adds or replaces manifest fields (e.g. `num_coarse`, which real caches carry, or the sizes).
+    `contract` adds or replaces manifest fields (e.g. `num_coarse`, which real caches carry, or the sizes);
+    `keys` names the items (default `item<i>`; e.g. `"item0@x1.25"` for a stretched copy of item0).
     """
     c = {**CONTRACT, **(contract or {})}
     extra = dict(beat_weights=True, beat_alpha=BEAT_ALPHA, beat_delta=0.2, beat_motion_rate=10.0) if beats else {}
@@ -80,7 +82,12 @@ def make_cache(
         split = splits[i] if splits else "train"
         w.add(
             ItemRecord(
-                key=f"item{i}", source=f"item{i}.mp4", clip_start=0.0, duration=dur, split=split, has_video=has_video
+                key=keys[i] if keys else f"item{i}",
+                source=f"item{i}.mp4",
+                clip_start=0.0,
+                duration=dur,
+                split=split,
+                has_video=has_video,
             ),
             tensors,
         )

@@ -238,3 +238,42 @@ def test_rhythm_crop_is_aligned_with_a_random_window(tmp_path, shape):
         assert int(ex["conditions"]["visual"].value[0, 0]) == int(frames[0]) // 2  # and the video (5 Hz)
         starts.add(int(frames[0]))
     assert len(starts) > 1  # the windows moved
+
+
+def test_disagreeing_items_pair_a_stretched_copys_music_and_caption_with_its_clips_picture(tmp_path):
+    """`disagree`: a stretched copy read with its clip's own picture and rhythm (same crop times),
+    keeping its own music and caption; never for the clip itself, and only for stage 1."""
+    import pytest
+    import torch
+
+    from cachegen import make_cache
+    from v2meow.data.cache import CacheReader
+    from v2meow.data.datasets import StageDataset, default_streams
+    from v2meow.errors import ConfigError
+    from v2meow.stages.conditions import Stream
+
+    cache = make_cache(tmp_path / "c", durations=(3.0, 3.75, 3.0), rhythm="2d", keys=["clip", "clip@x0.8", "other"])
+    reader = CacheReader(cache)
+    rhythm = Stream("rhythm", "features", 1, float(reader.manifest["semantic_rate"]), route="aligned")
+    streams = [*default_streams(reader.manifest), rhythm]
+    items = [reader.load(i) for i in range(3)]
+
+    def example(disagree, i, seed=7):
+        ds = StageDataset(cache, "stage1", crop_seconds=2.0, streams=streams, split=None, disagree=disagree)
+        return ds[(i, seed)]["conditions"]
+
+    mixed, plain = example(1.0, 1), example(0.0, 1)
+    n = mixed["visual"].value.shape[0]
+    for got, src in ((mixed, items[0]), (plain, items[1])):  # the picture: the clip's, or the copy's own
+        assert any(torch.equal(got["visual"].value, src["visual"][s : s + n].float()) for s in range(0, 20))
+    assert torch.equal(mixed["style"].value, items[1]["style"].float())  # the copy's own caption
+    assert not torch.equal(mixed["style"].value, items[0]["style"].float())
+    assert torch.equal(example(1.0, 2)["visual"].value, example(0.0, 2)["visual"].value)  # no copy: as it is
+
+    def from_clip(seed):
+        v = example(0.5, 1, seed)["visual"].value
+        return any(torch.equal(v, items[0]["visual"][s : s + n].float()) for s in range(0, 20))
+
+    assert 4 <= sum(from_clip(seed) for seed in range(20)) <= 16  # about half, by each example's own draw
+    with pytest.raises(ConfigError, match="stage 1"):
+        StageDataset(cache, "stage2", crop_seconds=2.0, num_coarse=2, split=None, disagree=0.5)

@@ -73,6 +73,11 @@ class StageDataset(Dataset):
             Every example then carries `drop` `{"visual": bool}`.
         long_term_steps: > 0 adds the `long_term` condition, that many frames sampled evenly from
             the item's whole feature sequence (VidMuse long-term stream; stage 1).
+        disagree: stage 1, the probability that a time-stretched copy (`"<clip>@x<r>"`, `v2meow-prepare
+            --stretch`) is read with its clip's own picture and rhythm channel (the same crop times) but
+            keeps its own music and caption: the caption's tempo word then disagrees with the picture,
+            so only the words tell the music's tempo (issue 35: text that steers). Drawn per example
+            from its crop seed; 0 (the default) reads every item as it is.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class StageDataset(Dataset):
         beat_weights: bool = False,
         long_term_steps: int = 0,
         visual_optional: bool = False,
+        disagree: float = 0.0,
     ):
         self.reader = cache if isinstance(cache, CacheReader) else CacheReader(cache, split=split)
         if stage not in ("stage1", "stage2", "stage3"):
@@ -136,6 +142,15 @@ class StageDataset(Dataset):
                 )
         rates = [self.semantic_rate, self.codec_rate] + [self._rate(st) for st in self.streams if st.kind != "vector"]
         self.grid = common_grid(rates)
+        if not 0.0 <= disagree <= 1.0 or (disagree and stage != "stage1"):
+            raise ConfigError(f"disagree is a probability for stage 1's training items, got {disagree} for {stage}")
+        self.disagree = disagree
+        index = {r.key: i for i, r in enumerate(self.reader.records)}
+        self.base = {  # a stretched copy "<clip>@x<r>" -> its clip, when both are here
+            i: index[r.key.rsplit("@x", 1)[0]]
+            for i, r in enumerate(self.reader.records)
+            if "@x" in r.key and r.key.rsplit("@x", 1)[0] in index
+        }
 
     def _rate(self, stream: Stream) -> float:
         """The cached rate of a time stream: the manifest's feature rate for `visual`, else the stream's own."""
@@ -150,6 +165,12 @@ class StageDataset(Dataset):
             return 0.0
         g = None if crop_seed is None else torch.Generator().manual_seed(crop_seed)
         return int(torch.randint(0, slots + 1, (1,), generator=g)) * self.grid
+
+    @staticmethod
+    def _draw(crop_seed: int | None) -> float:
+        """A uniform draw of its own for the item (from its crop seed, else torch's global RNG)."""
+        g = None if crop_seed is None else torch.Generator().manual_seed(crop_seed ^ 0x5EED)
+        return float(torch.rand((), generator=g))
 
     def _crop(self, x: torch.Tensor, rate: float, start: float, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Crop `x` along `dim` to the window and pad to its full length -> (x, mask [n])."""
@@ -176,6 +197,12 @@ class StageDataset(Dataset):
                 out["weights"], _ = self._crop(item["beats"].float(), self.semantic_rate, start)  # [T_s]
         if self.streams:
             out["conditions"] = self._conditions(record, item, start)
+            if i in self.base and self._draw(crop_seed) < self.disagree:  # the words, not the picture, say the tempo
+                base = self.base[i]
+                own_style = out["conditions"].get("style")
+                out["conditions"] = self._conditions(self.reader.records[base], self.reader.load(base), start)
+                if own_style is not None:
+                    out["conditions"]["style"] = own_style
         if self.stage in ("stage2", "stage3"):
             codes, mask = self._crop(item["codes"].long(), self.codec_rate, start, dim=1)  # [K, T_a]
             if codes.shape[0] < self.num_coarse + (self.num_fine or 0):

@@ -83,6 +83,7 @@ class StageDataConfig:
     audio_only: bool = (
         False  # stage 1: also train on items without video (visual stream dropped; e.g. for a rhythm channel)
     )
+    disagree: float = 0.0  # stage 1: P(a stretched copy with its clip's picture and rhythm; datasets.StageDataset)
 
 
 def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +271,7 @@ def _loaders(
         long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0,
         visual_optional=data.audio_only and stage == "stage1",
     )
-    train = StageDataset(reader, stage, crop, split=data.train_split, **kwargs)
+    train = StageDataset(reader, stage, crop, split=data.train_split, disagree=data.disagree, **kwargs)
     loader = dict(
         batch_size=data.batch_size,
         num_workers=data.num_workers,
