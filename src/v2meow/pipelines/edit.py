@@ -81,8 +81,7 @@ def edit(
     """Regenerate `regenerate` = (start, end) seconds of `keep` (music as long as the video), or with
     `continue_from` keep the music `keep` (shorter than the video) and continue it to the video's end.
     Overrides as for `pipe(...)`. Returns a `PipelineOutput`."""
-    from v2meow.pipelines.outputs import loudness_normalized
-    from v2meow.pipelines.pipeline import PipelineOutput
+    from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
     from v2meow.stages.sampling import make_generator
 
     if (regenerate is None) == (not continue_from):

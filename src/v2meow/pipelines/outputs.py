@@ -3,13 +3,30 @@ checking every planned output (writable, an accepted container, never one of the
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from v2meow import media
 from v2meow.containers import AUDIO_SUFFIXES, OUT_SUFFIXES  # noqa: F401  (the writers' suffixes, re-exported)
+from v2meow.features.base import Features
 from v2meow.io import check_outputs
+
+
+@dataclass
+class PipelineOutput:
+    """Candidates for one video, best first when reranked."""
+
+    audio: torch.Tensor  # [S, C, N] float
+    sample_rate: int
+    semantic: torch.Tensor  # [S, T_s]
+    coarse: torch.Tensor  # [S, N_c, T_a]
+    fine: torch.Tensor  # [S, N_f, T_a]
+    features: Features | None  # None for a resynthesis without video
+    duration: float
+    scores: list[float] | None = None  # text-audio similarity per candidate, when reranked
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def loudness_normalized(audio: torch.Tensor, sample_rate: int, target: float | None) -> torch.Tensor:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -30,7 +29,7 @@ from v2meow.pipelines import resynthesis
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.chunks import decode_in_chunks
-from v2meow.pipelines.outputs import loudness_normalized
+from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
 from v2meow.pipelines.rhythm import stage_pulses
 from v2meow.pipelines.windows import fill_windows
 from v2meow.stages.base import ROLES, Stage
@@ -40,21 +39,6 @@ from v2meow.stages.sampling import DecodeOptions, make_generator
 
 #: Weight dtypes the stages can be stored in (`set_stage_dtype`).
 STAGE_DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16}
-
-
-@dataclass
-class PipelineOutput:
-    """Candidates for one video, best first when reranked."""
-
-    audio: torch.Tensor  # [S, C, N] float
-    sample_rate: int
-    semantic: torch.Tensor  # [S, T_s]
-    coarse: torch.Tensor  # [S, N_c, T_a]
-    fine: torch.Tensor  # [S, N_f, T_a]
-    features: Features | None  # None for a resynthesis without video
-    duration: float
-    scores: list[float] | None = None  # text-audio similarity per candidate, when reranked
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class V2MeowPipeline:

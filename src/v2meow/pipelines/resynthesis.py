@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING
 
 import torch
 
 from v2meow import media
 from v2meow.errors import ConfigError
 from v2meow.features.base import Features
-from v2meow.pipelines.outputs import loudness_normalized
+from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
 from v2meow.stages.layout import fit_frames
 from v2meow.stages.sampling import make_generator
-
-if TYPE_CHECKING:
-    from v2meow.pipelines.pipeline import PipelineOutput
 
 
 def audio_semantic_tokens(
@@ -55,8 +51,6 @@ def resynthesize(
     by a stage 2 of the `encdec` variant, which needs `video`; a stage 2 that reads the rhythm
     channel gets the music's own). Overrides as for `__call__`.
     """
-    from v2meow.pipelines.pipeline import PipelineOutput
-
     gen = pipe.generation.replace(**overrides)
     pipe.check_guidance(gen)
     if isinstance(audio, (str, os.PathLike)):
