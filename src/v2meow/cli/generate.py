@@ -249,6 +249,9 @@ def _check_edit(args: argparse.Namespace) -> None:
             start, end = (float(x) for x in parts)
         except ValueError:
             raise ConfigError(f"--regenerate {args.regenerate!r}: give START-END in seconds, e.g. 12-20") from None
+        from v2meow.pipelines.edit import check_range
+
+        check_range(start, end, float("inf"))  # empty or reversed: refused here; past the video's end: once it is read
         args.regenerate = (start, end)
     from v2meow import media
 
