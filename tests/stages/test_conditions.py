@@ -82,3 +82,9 @@ def test_a_forced_drop_makes_the_stream_irrelevant_for_that_row():
     lb = model(semantic, {**b, "visual": Condition(b["visual"], drop=drop)}).logits
     torch.testing.assert_close(la[0], lb[0])  # row 0: its video is dropped, the rhythm alone conditions it
     assert not torch.allclose(la[1], lb[1])
+
+
+def test_stage1_without_its_picture_is_one_clear_error():
+    stage = stage1().eval()
+    with pytest.raises(ConfigError, match="visual condition"):
+        stage.generate(conditions={"style": torch.randn(1, 6)}, length=5)

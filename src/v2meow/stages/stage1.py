@@ -248,6 +248,8 @@ class Stage1(Stage):
         sampling = sampling or SamplingConfig()
         c = self.config
         conditions = as_conditions(conditions)
+        if "visual" not in conditions:
+            raise ConfigError("stage 1 needs the visual condition (the video's features)")
         visual = conditions["visual"].value
         b, dev = visual.shape[0], visual.device
         prompt = visual.new_zeros(b, 0, dtype=torch.long) if prompt is None else prompt
