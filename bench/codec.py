@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median_time, pin_one_core, save_json  # noqa: E402
+from common import machine, median_time, pct, pin_one_core, save_json  # noqa: E402
 from judges_excerpts import track_excerpts  # noqa: E402
 from v2meow import media  # noqa: E402
 from v2meow.evaluation import judges  # noqa: E402
@@ -107,12 +107,6 @@ def evaluate(codecs: dict[str, Path], data: Path, excerpts: int = 8, seconds: fl
     return {"excerpts": [c for c, _, _ in ex], "seconds": seconds, "sample_rate": EVAL_RATE, "systems": systems}
 
 
-def _pct(value: float | None, ref: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.{digits}f}" + (f" ({100 * value / ref:.0f} %)" if ref else "")
-
-
 def table(result: dict) -> str:
     orig = result["systems"][ORIGINAL]
     lines = [
@@ -127,8 +121,8 @@ def table(result: dict) -> str:
         spectral = (f"{s['lsd']:.3f} | {s['flatness_gap']:.3f} | {s['chroma']:.3f} | {s['mel_distance']:.3f} | "
                     f"{s['tempo_deviation_median']:.3f}") if "lsd" in s else "- | - | - | - | -"  # fmt: skip
         lines.append(
-            f"| {label} | {_pct(s['note_salience'], orig['note_salience'])} | {_pct(s['note_events_per_second'], None, 2)} | "
-            f"{_pct(s['beat_pulse'], orig['beat_pulse'])} | {spectral} | {s.get('decode_x_real_time_one_core', '-')} | "
+            f"| {label} | {pct(s['note_salience'], orig['note_salience'])} | {pct(s['note_events_per_second'], None, 2)} | "
+            f"{pct(s['beat_pulse'], orig['beat_pulse'])} | {spectral} | {s.get('decode_x_real_time_one_core', '-')} | "
             f"{s.get('component_mb', '-')} | {s.get('codebook_usage', '-')} |"
         )
     return "\n".join(lines)

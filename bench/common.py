@@ -99,3 +99,10 @@ def save_json(path: str | Path | None, result: dict) -> None:
 
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def pct(value: float | None, ref: float | None, digits: int = 3) -> str:
+    """A table cell: `value` and its share of `ref` ("0.312 (64 %)"), "n/a" without a value."""
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f}" + (f" ({100 * value / ref:.0f} %)" if ref else "")

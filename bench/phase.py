@@ -40,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from codec import judged  # noqa: E402
-from common import machine, median_time, pin_one_core, save_json  # noqa: E402
+from common import machine, median_time, pct, pin_one_core, save_json  # noqa: E402
 from judges_excerpts import track_excerpts  # noqa: E402
 from v2meow import media  # noqa: E402
 from v2meow.evaluation import judges  # noqa: E402
@@ -179,12 +179,6 @@ def evaluate(
     return {"excerpts": [c for c, _, _ in ex], "seconds": seconds, "sample_rate": RATE, "systems": systems}
 
 
-def _pct(value: float | None, ref: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" + (f" ({100 * value / ref:.0f} %)" if ref else "")
-
-
 def table(result: dict) -> str:
     orig = result["systems"][ORIGINAL]
     lines = [
@@ -194,8 +188,8 @@ def table(result: dict) -> str:
     for label, s in result["systems"].items():
         speed = s["decode_x_real_time_one_thread"]
         lines.append(
-            f"| {label} | {_pct(s['note_salience'], orig['note_salience'])} | "
-            f"{_pct(s['beat_pulse'], orig['beat_pulse'])} | {s['chroma']:.3f} | {s['lsd']:.3f} | "
+            f"| {label} | {pct(s['note_salience'], orig['note_salience'])} | "
+            f"{pct(s['beat_pulse'], orig['beat_pulse'])} | {s['chroma']:.3f} | {s['lsd']:.3f} | "
             f"{'-' if speed is None else speed} |"
         )
     return "\n".join(lines)

@@ -75,8 +75,7 @@ def judge(
         for _, wav, sr in excerpts:  # as music_links does: seed 0, the bundle's sampling
             out = pipe.resynthesize(wav, sr, seed=0, **(overrides or {}))
             judged.setdefault("stage2", []).append(judge_or_none(out.audio[0].float().mean(0), out.sample_rate))
-        summary = judges_summary({**{k: [] for k in reference["judges"]}, **judged})["judges"]
-        scores = summary["stage2"]
+        scores = judges_summary(judged)["judges"]["stage2"]
     else:
         music_links(pipe, excerpts, judged=judged, table=_table(semantic))
         summary = judges_summary(judged)["judges"]

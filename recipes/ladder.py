@@ -105,7 +105,6 @@ def music_links(
     from v2meow.tokenizers.semantic.frames import sketch
 
     devs: dict[str, list[float]] = {"codec": [], "stage3": [], "semantic": [], "stage2": []}
-    table = table if judged is not None else None
 
     def rate(link: str, audio, sample_rate: int) -> None:
         if judged is not None:
@@ -133,7 +132,9 @@ def music_links(
         rate("stage3", from_coarse, pipe.codec.sample_rate)
         tokens, _ = pipe.audio_semantic_tokens(wav, sr)
         devs["semantic"].append(octave_deviation(token_tempo(pipe.semantic, tokens), truth))
-        if table is not None:  # the lookup that stage 2 must beat: each token's average codec frames, inverted
+        if (
+            table is not None and judged is not None
+        ):  # the lookup that stage 2 must beat: each token's average codec frames, inverted
             rate("sketch", sketch(pipe.semantic, table, pipe.codec, wav, sr), pipe.codec.sample_rate)
         for s in range(seed, seed + stage2_seeds):
             out = pipe.resynthesize(wav, sr, seed=s, **(overrides or {}))

@@ -200,9 +200,8 @@ class SoundtrackJob:
             num_samples=settings.num_samples,
             loudness="none" if settings.loudness is None else settings.loudness,
         )
-        if keep is not None:  # the rhythm channel is made from the video inside the edit
-            guidance = {"guidance": extra["guidance"]} if extra else {}
-            result = self.pipe.edit(video, keep, regenerate=settings.regenerate, **options, **guidance)
+        if keep is not None:  # the features and rhythm channel read above serve the edit too
+            result = self.pipe.edit(features, keep, regenerate=settings.regenerate, **options, **extra)
         else:
             result = self.pipe(features, **options, **extra)
         report(0.95, "Writing the video, the wav and the pictures")

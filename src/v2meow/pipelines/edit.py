@@ -26,6 +26,7 @@ import torch
 
 from v2meow import media
 from v2meow.errors import ConfigError, MediaError
+from v2meow.features.base import Features
 
 FADE = 0.02  # seconds of cross-fade at each join
 
@@ -76,11 +77,13 @@ def edit(
     continue_from: bool = False,
     text: str | None = None,
     fade: float = FADE,
+    rhythm: torch.Tensor | None = None,
     **overrides,
 ):
     """Regenerate `regenerate` = (start, end) seconds of `keep` (music as long as the video), or with
     `continue_from` keep the music `keep` (shorter than the video) and continue it to the video's end.
-    Overrides as for `pipe(...)`. Returns a `PipelineOutput`."""
+    `video` and `rhythm` as for `pipe(...)` (a path, or features already extracted; the rhythm channel
+    made from the video when not given); other overrides too. Returns a `PipelineOutput`."""
     from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
     from v2meow.stages.sampling import make_generator
 
@@ -90,7 +93,7 @@ def edit(
         raise ConfigError("this bundle has no semantic tokenizer (component 'semantic'), so it cannot read music")
     gen = pipe.generation.replace(**overrides)
     pipe.check_guidance(gen)
-    features = pipe.extract_features(video)
+    features = video if isinstance(video, Features) else pipe.extract_features(video)
     duration, rate = features.duration, pipe.codec.sample_rate
     kept = read_kept(keep, sample_rate, rate)  # [N]
     seconds = kept.shape[0] / rate
@@ -107,7 +110,8 @@ def edit(
     n = round(duration * rate)
     kept = torch.nn.functional.pad(kept, (0, max(0, n - kept.shape[0])))[:n]  # [N]
     keep_tokens = _kept_tokens(pipe, kept, duration, start, end, gen.num_samples)
-    rhythm = pipe.rhythm_channel(video, features) if pipe.uses_rhythm else None
+    if rhythm is None and pipe.uses_rhythm:
+        rhythm = pipe.rhythm_channel(None if isinstance(video, Features) else video, features)
     style = pipe.embed_text(text)
     generator = make_generator(gen.seed, pipe.device)
     with torch.inference_mode(), pipe._autocast():
