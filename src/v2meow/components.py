@@ -139,14 +139,17 @@ class Component(nn.Module):
         return directory
 
     @classmethod
-    def from_pretrained(cls: type[M], directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> M:
-        """Build from `directory/config.json` and load `directory/model.safetensors` strictly."""
+    def from_pretrained(
+        cls: type[M], directory: str | os.PathLike, map_location: str | torch.device = "cpu", **build: Any
+    ) -> M:
+        """Build from `directory/config.json` (`cls(config, **build)`) and load `directory/model.safetensors`
+        strictly."""
         directory = Path(directory)
         if not (directory / CONFIG_NAME).is_file():
             raise MissingWeightsError(f"{directory}: not a component directory (no {CONFIG_NAME})")
         config = cls.config_class.load(directory / CONFIG_NAME)
-        check_before_build(cls, config, directory / WEIGHTS_NAME)
-        model = cls(config)
+        check_before_build(cls, config, directory / WEIGHTS_NAME, **build)
+        model = cls(config, **build)
         model.load_weights(directory / WEIGHTS_NAME, map_location=map_location)
         return model
 
@@ -209,17 +212,45 @@ def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
             )
 
 
-def check_before_build(cls: type[Component], config: ComponentConfig, weights: str | os.PathLike) -> None:
-    """Before a component is built: its weights file holds float tensors of the shapes its config
-    implies, and the model fits in memory. The model is laid out on the meta device (no memory);
-    a class that cannot be built there is checked by the header alone."""
+class _MetaLayout(torch.overrides.TorchFunctionMode):
+    """While a model is laid out on the meta device: random initialisers and window functions give
+    empty tensors (their values are never read there). On the meta device those are Python
+    reference kernels whose first call imports torch._dynamo: 0.9 s of a generation's start-up on
+    this 2-core machine (`python -X importtime`)."""
+
+    INPLACE = {
+        torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.random_, torch.Tensor.bernoulli_,
+        nn.init.normal_, nn.init.uniform_, nn.init.trunc_normal_,
+    }  # fmt: skip
+    RANDOM = {torch.randn, torch.rand}
+    WINDOWS = {torch.hann_window, torch.hamming_window, torch.blackman_window, torch.bartlett_window}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.INPLACE:
+            return args[0]
+        if func in self.RANDOM:
+            kwargs.pop("generator", None)
+            return torch.empty(*args, **kwargs)
+        if func in self.WINDOWS:
+            return torch.empty(args[0], dtype=kwargs.get("dtype"), device=kwargs.get("device"))
+        return func(*args, **kwargs)
+
+
+def check_before_build(
+    cls: type[Component], config: ComponentConfig, weights: str | os.PathLike, **build: Any
+) -> None:
+    """Before a component is built (`cls(config, **build)`): its weights file holds float tensors of
+    the shapes its config implies, and the model fits in memory. The model is laid out on the meta
+    device (no memory, no random initialisation); a class that cannot be built there is checked by
+    the header alone."""
     weights = Path(weights)
     if not weights.is_file():
         return  # load_weights names the missing file
     header = schema.safetensors_header(weights)
     try:
-        with torch.device("meta"):
-            probe = cls(config)
+        with torch.device("meta"), _MetaLayout():
+            probe = cls(config, **build)
     except ConfigError:
         raise
     except Exception:

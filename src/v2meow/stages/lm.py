@@ -74,8 +74,8 @@ class ConditionEncoder(nn.Module):
                 self.inputs[s.name] = nn.Identity()
             else:
                 raise ValueError(f"unknown stream kind {s.kind}")
-        self.type_embed = nn.Parameter(torch.randn(len(streams), dim) * 0.02)
-        self.null_embed = nn.Parameter(torch.randn(len(streams), dim) * 0.02)
+        self.type_embed = nn.Parameter(nn.init.normal_(torch.empty(len(streams), dim), std=0.02))
+        self.null_embed = nn.Parameter(nn.init.normal_(torch.empty(len(streams), dim), std=0.02))
         self.stack = TransformerStack(dim, depth, heads, ffn, causal=False, cross=False, dropout=dropout)
 
     def positions(self, stream: Stream, x: torch.Tensor, rate: float | None = None) -> torch.Tensor:

@@ -242,7 +242,7 @@ def build_codec(config: CodecTrainingConfig) -> AcousticCodec:
         from v2meow.training.export import load_codec_from_checkpoint
 
         path = Path(config.init_from)
-        codec = load_codec_from_checkpoint(path) if path.suffix == ".ckpt" else load_codec(path).train()
+        codec = load_codec_from_checkpoint(path) if path.suffix == ".ckpt" else load_codec(path, trainable=True).train()
         if not isinstance(codec, tuple(codec_class(t) for t in TRAINABLE)):
             raise ConfigError(
                 f"{path}: a {codec.config.model_type} codec cannot be trained here (trainable: {', '.join(TRAINABLE)})"

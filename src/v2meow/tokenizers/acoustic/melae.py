@@ -157,12 +157,12 @@ class MelAECodec(rvq.RVQCodecFields, AcousticCodec):
     config_class = MelAECodecConfig
     config: MelAECodecConfig
 
-    def __init__(self, config: MelAECodecConfig):
+    def __init__(self, config: MelAECodecConfig, *, trainable: bool = True):
         super().__init__(config)
         c = config
         self.frontend = LogMelFrames(c.sample_rate, c.mel_n_fft, c.hop_length, c.n_mels)
         self.encoder = FrameNet(c.n_mels, c.latent_dim, c.dim, c.intermediate, c.encoder_layers, c.kernel_size)
-        self.quantizer = rvq.build_rvq(c.latent_dim, c)
+        self.quantizer = rvq.build_rvq(c.latent_dim, c, trainable)  # trainable=False: a lookup (`load_codec`)
         self.decoder = FrameNet(c.latent_dim, c.n_mels, c.dim, c.intermediate, c.decoder_layers, c.kernel_size)
         # the decoder predicts the log-mel as a residual over the mean frame of the training music (set by training)
         self.register_buffer("mel_mean", torch.zeros(c.n_mels))

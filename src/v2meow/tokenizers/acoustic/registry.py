@@ -11,6 +11,7 @@ from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentErro
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.encodec import DEFAULT_REPO, EncodecCodec
 from v2meow.tokenizers.acoustic.melae import MelAECodec
+from v2meow.tokenizers.acoustic.rvq import RVQCodecFields
 from v2meow.tokenizers.acoustic.soundstream import SoundStream
 from v2meow.tokenizers.acoustic.vocos import VocosCodec
 
@@ -33,7 +34,9 @@ def codec_class(model_type: str, trainable: bool = False) -> type[AcousticCodec]
     return CODECS[model_type]
 
 
-def load_codec(path: str | os.PathLike, bandwidth: float | None = None, map_location: str = "cpu") -> AcousticCodec:
+def load_codec(
+    path: str | os.PathLike, bandwidth: float | None = None, map_location: str = "cpu", trainable: bool = False
+) -> AcousticCodec:
     """Load a codec, in eval mode, from any of:
 
     - a v2meow component directory (`config.json` with `model_type` soundstream, vocos, melae or encodec,
@@ -44,6 +47,8 @@ def load_codec(path: str | os.PathLike, bandwidth: float | None = None, map_loca
     Args:
         bandwidth: EnCodec only: kbps (1.5, 3, 6, 12, 24) -> 2, 4, 8, 16, 32 codebooks.
             Default: the component's own, or 6.0 for a transformers directory.
+        trainable: build the residual VQ of a trainable codec as vector-quantize-pytorch's `ResidualVQ`, to train
+            it further; by default it is a `rvq.ResidualLookup` (same codes, no training machinery to import).
     """
     p = Path(path).expanduser()
     if not p.is_dir():
@@ -60,7 +65,8 @@ def load_codec(path: str | os.PathLike, bandwidth: float | None = None, map_loca
         cls = codec_class(model_type)
     except UnknownComponentError as e:
         raise UnknownComponentError(f"{p}: {e}") from None
-    codec = cls.from_pretrained(p, map_location=map_location)
+    build = {"trainable": trainable} if issubclass(cls, RVQCodecFields) else {}
+    codec = cls.from_pretrained(p, map_location=map_location, **build)
     if bandwidth is not None:
         if not isinstance(codec, EncodecCodec):
             raise ConfigError(f"{p}: bandwidth applies to EnCodec only, this is {model_type}")

@@ -3,21 +3,73 @@
 `quantize`/`dequantize` read the codebooks of a vector-quantize-pytorch `ResidualVQ`
 directly, so token encoding never updates EMA statistics, runs k-means initialisation or
 drops quantizers, whatever the module's train/eval mode.
+
+A codec loaded to encode and decode (`load_codec`, the pipeline) holds a `ResidualLookup`
+instead: the same codebooks under the same state-dict keys, without vector-quantize-pytorch.
+Measured reason for this hand-written holder: importing vector-quantize-pytorch pulls in einx
+and torch._dynamo, 1.5-2.1 s of a generation's start-up on this 2-core machine
+(`python -X importtime`), for a module whose inference is one argmin and one gather per level.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from vector_quantize_pytorch import ResidualVQ
+from torch import nn
 
 from v2meow.errors import ConfigError
 
+if TYPE_CHECKING:
+    from vector_quantize_pytorch import ResidualVQ
 
-def build_rvq(dim: int, config) -> ResidualVQ:
-    """A `ResidualVQ` over `dim`-wide vectors from a codec config's quantizer fields."""
+
+class _Codebook(nn.Module):
+    """The buffers of one vector-quantize-pytorch EMA `Codebook` (one head), zero until loaded."""
+
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        self.register_buffer("initted", torch.tensor(False))
+        self.register_buffer("cluster_size", torch.zeros(1, size))
+        self.register_buffer("embed_avg", torch.zeros(1, size, dim))
+        self.register_buffer("embed", torch.zeros(1, size, dim))
+
+
+class _Layer(nn.Module):
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        self._codebook = _Codebook(size, dim)
+
+
+class ResidualLookup(nn.Module):
+    """Inference-only residual VQ: `ResidualVQ`'s state-dict layout (`project_in`/`project_out`,
+    `layers.N._codebook.{initted,cluster_size,embed_avg,embed}`) and `codebooks`, for `quantize`,
+    `dequantize` and `set_codebooks`; calling it (a training forward) is a `ConfigError`."""
+
+    def __init__(self, dim: int, config):
+        super().__init__()
+        d = config.codebook_dim or dim
+        self.project_in = nn.Linear(dim, d) if d != dim else nn.Identity()
+        self.project_out = nn.Linear(d, dim) if d != dim else nn.Identity()
+        self.layers = nn.ModuleList(_Layer(config.codebook_size, d) for _ in range(config.num_quantizers))
+
+    @property
+    def codebooks(self) -> torch.Tensor:
+        return torch.stack([layer._codebook.embed[0] for layer in self.layers])  # [K, V, d]
+
+    def forward(self, *args, **kwargs):
+        raise ConfigError("this codec was loaded to encode and decode; load it with load_codec(..., trainable=True) to train it")
+
+
+def build_rvq(dim: int, config, trainable: bool = True) -> ResidualVQ | ResidualLookup:
+    """A `ResidualVQ` over `dim`-wide vectors from a codec config's quantizer fields, or with
+    `trainable=False` a `ResidualLookup` with the same state-dict keys."""
+    if not trainable:
+        return ResidualLookup(dim, config)
+    from vector_quantize_pytorch import ResidualVQ
+
     c = config
     return ResidualVQ(
         dim=dim,
@@ -34,7 +86,7 @@ def build_rvq(dim: int, config) -> ResidualVQ:
     )
 
 
-def quantize(quantizer: ResidualVQ, z: torch.Tensor) -> torch.Tensor:
+def quantize(quantizer: ResidualVQ | ResidualLookup, z: torch.Tensor) -> torch.Tensor:
     """Nearest-code residual quantization, `[B, T, D]` -> `[B, T, K]` long."""
     residual = quantizer.project_in(z)  # [B, T, d]
     indices = []
@@ -46,14 +98,14 @@ def quantize(quantizer: ResidualVQ, z: torch.Tensor) -> torch.Tensor:
     return torch.stack(indices, dim=-1)  # [B, T, K]
 
 
-def dequantize(quantizer: ResidualVQ, indices: torch.Tensor) -> torch.Tensor:
+def dequantize(quantizer: ResidualVQ | ResidualLookup, indices: torch.Tensor) -> torch.Tensor:
     """Sum of the codebook vectors of the given (leading) levels, `[B, T, K']` -> `[B, T, D]`."""
     books = quantizer.codebooks  # [K, V, d]
     q = sum(books[k][indices[..., k]] for k in range(indices.shape[-1]))  # [B, T, d]
     return quantizer.project_out(q)
 
 
-def set_codebooks(quantizer: ResidualVQ, books: torch.Tensor) -> None:
+def set_codebooks(quantizer: ResidualVQ | ResidualLookup, books: torch.Tensor) -> None:
     """Replace every level's codebook with `books` `[K, V, d]` (fitted elsewhere, e.g. residual
     k-means); the EMA statistics restart from them and k-means init is marked done."""
     if books.shape != quantizer.codebooks.shape:

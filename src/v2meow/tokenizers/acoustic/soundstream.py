@@ -149,7 +149,7 @@ class SoundStream(rvq.RVQCodecFields, AcousticCodec):
     config_class = SoundStreamConfig
     config: SoundStreamConfig
 
-    def __init__(self, config: SoundStreamConfig):
+    def __init__(self, config: SoundStreamConfig, *, trainable: bool = True):
         super().__init__(config)
         c = config
         conv_kw = dict(causal=c.causal, pad_mode=c.pad_mode, norm=c.norm)
@@ -163,7 +163,7 @@ class SoundStream(rvq.RVQCodecFields, AcousticCodec):
             kernel_size=c.kernel_size,
         )
         self.encoder = Encoder(**arch, **conv_kw)
-        self.quantizer = rvq.build_rvq(c.latent_dim, c)
+        self.quantizer = rvq.build_rvq(c.latent_dim, c, trainable)  # trainable=False: a lookup (`load_codec`)
         self.decoder = Decoder(**arch, **conv_kw)
 
     @classmethod

@@ -302,7 +302,7 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
     config_class = VocosCodecConfig
     config: VocosCodecConfig
 
-    def __init__(self, config: VocosCodecConfig):
+    def __init__(self, config: VocosCodecConfig, *, trainable: bool = True):
         super().__init__(config)
         c = config
         if c.encoder == "conv":
@@ -323,7 +323,7 @@ class VocosCodec(rvq.RVQCodecFields, AcousticCodec):
         else:
             self.encoder = LogMelFrames(c.sample_rate, c.mel_n_fft, c.hop_length, c.n_mels)
             dim = c.n_mels
-        self.quantizer = rvq.build_rvq(dim, c)
+        self.quantizer = rvq.build_rvq(dim, c, trainable)  # trainable=False: a lookup (`load_codec`)
         self.decoder = (
             ISTFTDecoder(
                 dim, c.channels, c.backbone_dim, c.backbone_intermediate, c.backbone_layers, c.stft_size, c.hop_length
