@@ -228,7 +228,7 @@ class _MetaLayout(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in self.INPLACE:
-            return args[0]
+            return args[0] if args else kwargs["tensor"]  # nn.init's functions take `tensor=` too
         if func in self.RANDOM:
             kwargs.pop("generator", None)
             return torch.empty(*args, **kwargs)
