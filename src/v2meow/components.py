@@ -237,9 +237,7 @@ class _MetaLayout(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def check_before_build(
-    cls: type[Component], config: ComponentConfig, weights: str | os.PathLike, **build: Any
-) -> None:
+def check_before_build(cls: type[Component], config: ComponentConfig, weights: str | os.PathLike, **build: Any) -> None:
     """Before a component is built (`cls(config, **build)`): its weights file holds float tensors of
     the shapes its config implies, and the model fits in memory. The model is laid out on the meta
     device (no memory, no random initialisation); a class that cannot be built there is checked by

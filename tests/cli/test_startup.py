@@ -72,3 +72,32 @@ def test_import_v2meow_is_light():
         timeout=60,
     )
     assert p.stdout.strip() == "[]", p.stdout + p.stderr
+
+
+# what a generation needs is torch, PyAV, numpy and the bundle; these are for training, analysis or other paths
+NOT_FOR_GENERATION = (
+    "vector_quantize_pytorch", "einx", "torch._dynamo", "scipy.signal", "scipy.sparse", "scipy.ndimage",
+    "pyloudnorm", "lightning", "transformers", "sklearn", "matplotlib",
+)  # fmt: skip
+
+
+def test_generation_imports_only_what_it_needs(tmp_path):
+    """A whole `v2meow-generate` run with the demo bundle (the codec loads as a lookup, loudness is numpy's)."""
+    from recipes.visualizer import render_pulse
+
+    render_pulse(120, 2.0, tmp_path / "v.mp4", size=(32, 32))
+    code = f"""
+import json, sys
+from v2meow.cli.generate import main
+try:
+    main([sys.argv[1], sys.argv[2], "--out", sys.argv[3], "--bundle", "checkpoints/demo"])
+except SystemExit as e:
+    assert not e.code, e.code
+print(json.dumps([m for m in {NOT_FOR_GENERATION!r} if m in sys.modules]))
+"""
+    p = subprocess.run(
+        [sys.executable, "-c", code, "--video", str(tmp_path / "v.mp4"), str(tmp_path / "o.wav")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert p.returncode == 0 and (tmp_path / "o.wav").is_file(), p.stderr[-2000:]
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == []

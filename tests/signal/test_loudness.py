@@ -70,3 +70,41 @@ def test_short_clip_and_nan_input():
     bad[100] = np.nan
     y, _ = normalize_loudness(bad, SR)
     assert np.isfinite(y).all()
+
+
+# -- the numpy meter against the references it replaces at run time (pyloudnorm, scipy) -------------------
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 16000, 44100, 48000])
+@pytest.mark.parametrize("seconds", [0.05, 0.45, 3.37, 31.3])  # shorter than a block, partial last blocks
+def test_integrated_loudness_equals_pyloudnorm(rate, seconds):
+    pyloudnorm = pytest.importorskip("pyloudnorm")
+    rng = np.random.default_rng(round(seconds * rate))
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    gate = (t % 1.0) < 0.4  # bursts: blocks under the relative gate
+    stereo = np.stack(
+        [0.3 * np.sin(2 * np.pi * 60 * t) + 0.1 * rng.standard_normal(n) * gate, 0.02 * rng.standard_normal(n)]
+    )
+    for wav in (stereo[0], stereo):
+        ours = integrated_loudness(wav, rate)
+        x = wav.T if wav.ndim == 2 else wav
+        need = math.ceil(0.4 * rate) + 1
+        if x.shape[0] < need:  # integrated_loudness measures a clip shorter than a block looped
+            x = np.tile(x, (math.ceil(need / x.shape[0]),) + (1,) * (x.ndim - 1))
+        assert ours == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(x), abs=1e-6)
+
+
+def test_true_peak_and_limiter_filters_equal_scipys():
+    signal, ndimage = pytest.importorskip("scipy.signal"), pytest.importorskip("scipy.ndimage")
+    from v2meow.signal.loudness import _moving_mean, _moving_min, _oversampled
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 21, 4001):
+        x = rng.standard_normal((2, n))
+        for up in (2, 4):
+            np.testing.assert_allclose(_oversampled(x, up), signal.resample_poly(x, up, 1, axis=-1), atol=1e-12)
+        for w in (1, 3, 81):
+            v = rng.random(n)
+            assert np.array_equal(_moving_min(v, w), ndimage.minimum_filter1d(v, w, mode="nearest"))
+            np.testing.assert_allclose(_moving_mean(v, w), ndimage.uniform_filter1d(v, w, mode="nearest"), atol=1e-12)

@@ -11,7 +11,6 @@ import torch
 from v2meow.errors import ConfigError
 from v2meow.tokenizers.acoustic import MelAECodec, SoundStream, VocosCodec, load_codec, rvq
 
-
 CODECS = {
     "projected": lambda: SoundStream.from_preset("debug", codebook_dim=8),  # project_in/out are Linear layers
     "plain": lambda: VocosCodec.from_preset("debug"),
@@ -42,7 +41,9 @@ def test_loaded_codec_encodes_like_the_trainable_one_and_refuses_to_train(tmp_pa
     loaded = load_codec(tmp_path / "codec")
     assert isinstance(loaded.quantizer, rvq.ResidualLookup)
     wav = 0.1 * torch.randn(1, 1, 16000)
-    assert torch.equal(loaded.encode(wav[0], sample_rate=codec.sample_rate), codec.encode(wav[0], sample_rate=codec.sample_rate))
+    assert torch.equal(
+        loaded.encode(wav[0], sample_rate=codec.sample_rate), codec.encode(wav[0], sample_rate=codec.sample_rate)
+    )
     with pytest.raises(ConfigError, match="trainable=True"):
         loaded.train()(wav)
     again = load_codec(tmp_path / "codec", trainable=True)
@@ -58,5 +59,7 @@ def test_loading_a_codec_does_not_import_vector_quantize_pytorch(tmp_path):
         "import torch; c.decode(c.encode(torch.zeros(1, 16000), sample_rate=16000)); "
         "print(sorted(m for m in ('vector_quantize_pytorch', 'einx', 'torch._dynamo') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "codec")], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "codec")], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

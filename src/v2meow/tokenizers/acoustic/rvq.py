@@ -60,7 +60,9 @@ class ResidualLookup(nn.Module):
         return torch.stack([layer._codebook.embed[0] for layer in self.layers])  # [K, V, d]
 
     def forward(self, *args, **kwargs):
-        raise ConfigError("this codec was loaded to encode and decode; load it with load_codec(..., trainable=True) to train it")
+        raise ConfigError(
+            "this codec was loaded to encode and decode; load it with load_codec(..., trainable=True) to train it"
+        )
 
 
 def build_rvq(dim: int, config, trainable: bool = True) -> ResidualVQ | ResidualLookup:

@@ -29,7 +29,6 @@ from torch import nn
 from v2meow.components import ComponentConfig, build_dataclass
 from v2meow.errors import ConfigError, UnknownComponentError
 from v2meow.signal.griffin_lim import griffin_lim
-from v2meow.signal.pghi import pghi
 from v2meow.tokenizers.acoustic import rvq
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.losses import mel_filterbank
@@ -274,6 +273,8 @@ class LogMelFrames(nn.Module):
             mag = (torch.linalg.pinv(self.fb) @ mel).clamp(min=0.0)  # [B, F, T]
             mag = F.pad(mag, (0, 1), mode="replicate")  # [B, F, T + 1]: the centred frame at the end
             if method == "pghi":
+                from v2meow.signal.pghi import pghi  # scipy.sparse.csgraph: 0.26 s to import, only for PGHI
+
                 return pghi(mag, self.n_fft, self.hop, t * self.hop, iters=iters)
             return griffin_lim(mag, self.n_fft, self.hop, t * self.hop, iters=iters)
 

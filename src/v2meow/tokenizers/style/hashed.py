@@ -84,7 +84,9 @@ class HashedTextEmbedder(StyleEmbedder):
     def __init__(self, config: HashedTextConfig | None = None):
         super().__init__(config or HashedTextConfig())
         gen = torch.Generator().manual_seed(self.config.seed)
-        projection = torch.randn(self.config.num_buckets, self.config.dim, generator=gen, device="cpu")  # [K, D] from the CPU generator
+        projection = torch.randn(
+            self.config.num_buckets, self.config.dim, generator=gen, device="cpu"
+        )  # [K, D] from the CPU generator
         self.register_buffer("projection", projection / self.config.dim**0.5)
 
     @property
