@@ -108,3 +108,19 @@ def test_true_peak_and_limiter_filters_equal_scipys():
             v = rng.random(n)
             assert np.array_equal(_moving_min(v, w), ndimage.minimum_filter1d(v, w, mode="nearest"))
             np.testing.assert_allclose(_moving_mean(v, w), ndimage.uniform_filter1d(v, w, mode="nearest"), atol=1e-12)
+
+
+def test_pieces_give_the_whole_signals_peak_and_limiter(monkeypatch):
+    """The true peak and the limiter work piece by piece (bounded memory for an hour of audio); their
+    margins make the result the whole signal's, here with pieces of 997 samples against one piece."""
+    from v2meow.signal import loudness
+
+    x = 3.0 * SIGNALS["music-like, clipping"][: 3 * SR]  # peaks far over the ceiling: the limiter works everywhere
+    stereo = np.stack([x, -0.5 * x])
+    whole = [loudness.true_peak(x), loudness.limit(x, SR), loudness.limit(stereo, SR)]
+    monkeypatch.setattr(loudness, "PIECE", 997)
+    pieces = [loudness.true_peak(x), loudness.limit(x, SR), loudness.limit(stereo, SR)]
+    assert pieces[0] == whole[0]
+    for a, b in zip(pieces[1:], whole[1:]):
+        assert a.shape == b.shape and np.abs(a).max() < 0.5 * np.abs(x).max()  # the limiter acted
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)  # the moving mean's running sums start elsewhere

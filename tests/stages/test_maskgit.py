@@ -173,11 +173,17 @@ def test_iterations_per_level_come_from_the_config():
     semantic, coarse, _ = tokens()
     stage = coarse_stage(num_coarse=3, decode_iterations=[5, 2]).eval()
     calls, handle = count_passes(stage)
-    stage.generate(conditions={"semantic": semantic}, length=40, prompt=torch.zeros(2, 3, 4, dtype=torch.long))
-    assert calls == [2] * 8  # 5 + 2 + 1 (levels past the list take one pass)
+    stage.generate(conditions={"semantic": semantic}, length=40)
+    assert calls == [2] * 8  # a whole window: 5 + 2 + 1 (levels past the list take one pass)
     calls.clear()
-    stage.generate(conditions={"semantic": semantic}, length=6, prompt=torch.zeros(2, 3, 4, dtype=torch.long))
-    assert len(calls) == 5 + 2 + 1  # fewer frames than passes: still one pass each, every frame filled
+    stage.generate(conditions={"semantic": semantic}, length=40, prompt=torch.zeros(2, 3, 20, dtype=torch.long))
+    assert len(calls) == 3 + 1 + 1  # half the window is the prompt: ceil(5 / 2), ceil(2 / 2), 1
+    calls.clear()
+    stage.generate(conditions={"semantic": semantic}, length=40, prompt=torch.zeros(2, 3, 4, dtype=torch.long))
+    assert len(calls) == 5 + 2 + 1  # 36 of 40 frames: ceil(4.5), ceil(1.8), 1
+    calls.clear()
+    out = stage.generate(conditions={"semantic": semantic}, length=6, prompt=torch.zeros(2, 3, 5, dtype=torch.long))
+    assert len(calls) == 1 + 1 + 1 and bool((out < stage.mask_id).all())  # one frame: one pass a level, filled
     handle.remove()
     for stage, cond, passes in (
         (coarse_stage(num_coarse=3).eval(), {"semantic": semantic}, 16 + 1 + 1),

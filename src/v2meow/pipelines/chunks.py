@@ -24,17 +24,22 @@ def decode_in_chunks(
     if t <= chunk + 2 * ctx:
         return fit_length(codec.decode(codes, length=n), n)
     fade = min(ctx * hop, round(fade_seconds * codec.sample_rate))  # samples on each side of a join
-    out = None
+    out = None  # [S, C, T * hop], filled chunk by chunk (no growing copies: memory is the output's)
+    ramp = None
     for s in range(0, t, chunk):
         lo, hi, e = max(0, s - ctx), min(t, s + chunk + ctx), min(t, s + chunk)
         wav = codec.decode(codes[:, :, lo:hi])  # [S, C, (hi - lo) * hop]
-        a = (s - lo) * hop - (fade if s > 0 else 0)
+        if out is None:
+            out = wav.new_zeros(*wav.shape[:2], t * hop)
+            ramp = torch.linspace(0.0, 1.0, 2 * fade + 2, device=wav.device, dtype=wav.dtype)[1:-1]  # [2 * fade]
+        a = (s - lo) * hop - (fade if s > 0 else 0)  # this chunk's part of `wav`: its frames, the fades
         b = (e - lo) * hop + (fade if e < t else 0)
         piece = wav[..., a:b]  # [S, C, (e - s) * hop (+ fade on inner sides)]
-        if out is None:
-            out = piece
-            continue
-        ramp = torch.linspace(0.0, 1.0, 2 * fade + 2, device=piece.device, dtype=piece.dtype)[1:-1]  # [2 * fade]
-        joined = out[..., out.shape[-1] - 2 * fade :] * (1 - ramp) + piece[..., : 2 * fade] * ramp
-        out = torch.cat([out[..., : out.shape[-1] - 2 * fade], joined, piece[..., 2 * fade :]], dim=-1)
+        start = s * hop - (fade if s > 0 else 0)
+        if s > 0:  # cross-fade with the previous chunk's fade-out tail, already in `out`
+            join = out[..., start : start + 2 * fade]
+            join.mul_(1 - ramp).add_(piece[..., : 2 * fade] * ramp)
+            out[..., start + 2 * fade : start + piece.shape[-1]] = piece[..., 2 * fade :]
+        else:
+            out[..., : piece.shape[-1]] = piece
     return fit_length(out, n)

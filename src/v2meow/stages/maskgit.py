@@ -15,7 +15,10 @@ prompt a later window starts with); the loss is on level q's masked frames. Padd
 are never attended to nor counted.
 
 Generation fills the levels in order. Level k takes `decode_iterations[k]` passes (default 16
-for the first coarse level, 1 for every other level): at step i of n every masked frame is sampled at the
+for the first coarse level, 1 for every other level) over a window it fills whole, and in
+proportion to the frames it fills otherwise (a window continuing a prompt, or an edit with kept
+frames: ceil(n * free / window) passes), so that long pieces, cut into overlapping windows, cost
+what their new frames cost in a fresh window (issue 37): at step i of n every masked frame is sampled at the
 temperature annealed linearly towards 0 (t * (1 - (i + 1) / n): a single pass is greedy),
 scored by the log-probability of its token plus Gumbel noise scaled by that temperature, and
 all but the floor(T * cos(pi / 2 * (i + 1) / n)) least confident are kept. A prompt (the
@@ -361,13 +364,14 @@ class MaskGITStage(Stage):
         """Unmask level `level` of `codes` `[B, K, T]` after the prompt's `p` frames, in place; `known`
         `[B, T - P]` marks frames already given (fixed), the same count in every row."""
         b, _, t = codes.shape
-        n, groups = self.config.iterations(level), 1 + len(scales)
+        groups = 1 + len(scales)
         if known is None:
             known = torch.zeros(b, t - p, dtype=torch.bool, device=codes.device)  # [B, T - P] filled frames
         span, given = t - p, int(known[0].sum())
         todo = span - given  # frames this level fills
         if todo <= 0:
             return
+        n = math.ceil(self.config.iterations(level) * todo / t)  # passes in proportion to the frames to fill
         for i in range(n):
             logits = self.logits(codes.repeat(groups, 1, 1), cond, pos, levels=level)[
                 :, p:
