@@ -221,6 +221,31 @@ def _moving_mean(x: np.ndarray, w: int) -> np.ndarray:
     return (run[w:] - run[:-w]) / w
 
 
+def _envelope(x: np.ndarray) -> np.ndarray:
+    """`_peak_envelope(x, 4)` of `x` `[C, N]` piece by piece -> `[N]` float32 (an oversampled value depends on
+    10 input samples either side, the envelope on one more: a 16-sample margin gives the whole signal's)."""
+    env = np.empty(x.shape[-1], np.float32)
+    for lo, a, b, hi in _pieces(x.shape[-1], 16):
+        env[a:b] = _peak_envelope(x[:, lo:hi], 4)[a - lo : b - lo]
+    return env
+
+
+def _limited(x: np.ndarray, gain: float, env: np.ndarray, sample_rate: int, ceiling_db: float, lookahead: float):
+    """`x * gain` (`x` `[C, N]`, `env` its `_envelope`, which scales with the gain) under `limit`'s smooth
+    gain, piece by piece with a margin wider than the moving filters -> `[C, N]` float32."""
+    ceiling = 10.0 ** (ceiling_db / 20.0)
+    w = 2 * max(1, round(lookahead * sample_rate)) + 1
+    out = np.empty(x.shape, np.float32)
+    for lo, a, b, hi in _pieces(x.shape[-1], w + 1):
+        need = np.minimum(1.0, ceiling / np.maximum(gain * env[lo:hi].astype(np.float64), 1e-12))  # [hi - lo]
+        if need.min() >= 1.0:
+            out[:, a:b] = x[:, a:b] * np.float32(gain)
+            continue
+        smooth = np.minimum(_moving_mean(_moving_min(need, w), w), need)[a - lo : b - lo]
+        out[:, a:b] = x[:, a:b] * (gain * smooth)
+    return out
+
+
 def limit(x: np.ndarray, sample_rate: int, ceiling_db: float = CEILING_DBTP, lookahead: float = 0.005) -> np.ndarray:
     """`x` (`[N]` or `[C, N]`) with a smooth gain (<= 1) so that its true peak stays below `ceiling_db`.
 
@@ -229,18 +254,8 @@ def limit(x: np.ndarray, sample_rate: int, ceiling_db: float = CEILING_DBTP, loo
     Piece by piece, each read with a margin wider than everything a sample's gain depends on, so
     memory stays bounded and the result is the whole signal's.
     """
-    ceiling = 10.0 ** (ceiling_db / 20.0)
-    w = 2 * max(1, round(lookahead * sample_rate)) + 1
     x2 = np.atleast_2d(x)  # [C, N]
-    out = np.array(x2, copy=True)
-    for lo, a, b, hi in _pieces(x2.shape[-1], w + 16):
-        env = _peak_envelope(x2[:, lo:hi], 4)  # [hi - lo]
-        need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
-        if need.min() >= 1.0:
-            continue
-        gain = np.minimum(_moving_mean(_moving_min(need, w), w), need)[a - lo : b - lo]
-        out[:, a:b] = x2[:, a:b] * gain
-    return out.reshape(np.shape(x))
+    return _limited(x2, 1.0, _envelope(x2), sample_rate, ceiling_db, lookahead).reshape(np.shape(x))
 
 
 def normalize_loudness(
@@ -256,24 +271,35 @@ def normalize_loudness(
         the new audio (float32, the input's shape) and a `LoudnessInfo`. Audio below the
         -70 LUFS gate (silence, near-silence) comes back unchanged, with `gain_db` 0.
     """
-    x = np.nan_to_num(np.asarray(wav, np.float32), nan=0.0, posinf=0.0, neginf=0.0)  # float32 throughout: an
-    # hour of audio is 0.23 GB a copy (the meter and the true peak work in float64 piece by piece)
+    x = np.asarray(wav, np.float32)  # float32 throughout: an hour of audio is 0.23 GB a copy (the meter and the
+    # true peak work in float64 piece by piece)
+    if not np.isfinite(x).all():
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     before = integrated_loudness(x, sample_rate)
+    peak_x = _true_peak_linear(x)  # the true peak and the peak envelope scale with a gain: measured once
     if not before > GATE_LUFS:
-        tp = true_peak(x)
-        return x, LoudnessInfo(before, before, tp, 0.0, False)
-    gain_db, limited, y = target - before, False, x
+        return x.copy(), LoudnessInfo(before, before, _db(peak_x), 0.0, False)
+    x2 = np.atleast_2d(x)  # [C, N]
+    gain_db, limited, env, y = target - before, False, None, x
     ceiling = 10.0 ** (ceiling_db / 20.0)
     for _ in range(rounds):
-        y = x * np.float32(10.0 ** (gain_db / 20.0))
-        if _true_peak_linear(y) > ceiling:
-            y, limited = limit(y, sample_rate, ceiling_db - 0.05), True
+        gain = 10.0 ** (gain_db / 20.0)
+        if peak_x * gain > ceiling:
+            env = _envelope(x2) if env is None else env
+            y, limited = _limited(x2, gain, env, sample_rate, ceiling_db - 0.05, 0.005).reshape(x.shape), True
+        else:
+            y = x * np.float32(gain)
         now = integrated_loudness(y, sample_rate)
         if not limited or not math.isfinite(now) or abs(target - now) < 0.05:
             break
         gain_db += min(target - now, 12.0)  # make up what the limiter took, within reason
-    peak = _true_peak_linear(y)
+    peak = _true_peak_linear(y) if limited else peak_x * 10.0 ** (gain_db / 20.0)
     if peak > ceiling:  # the limiter's gain moves a little between samples: a last plain gain guarantees the ceiling
-        y = y * np.float32(ceiling / peak * (1.0 - 1e-5))
+        scale = ceiling / peak * (1.0 - 1e-5)
+        y, peak = y * np.float32(scale), peak * scale
     after = integrated_loudness(y, sample_rate)
-    return y, LoudnessInfo(before, after, true_peak(y), target - before, limited)
+    return y, LoudnessInfo(before, after, _db(peak), target - before, limited)
+
+
+def _db(peak: float) -> float:
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
