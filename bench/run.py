@@ -21,6 +21,9 @@ BENCHMARKS = [
     "peer",
     "compile",
     "e2e",
+    "startup",
+    "long_video",
+    "train_threads",
     "gpu",
     "ladder",
 ]
@@ -49,6 +52,9 @@ def main() -> int:
     lines += ["", "e2e runs each duration in a fresh process on every core."]
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     print((HERE / "results.md").read_text())
+    from performance import write
+
+    print(write(results, HERE.parent / "docs" / "performance.md"))
     return 0
 
 

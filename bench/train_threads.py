@@ -61,21 +61,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3, help="steps per thread count per round")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
+    result = measure(args.batch, args.rounds, args.steps)
+    save_json(args.json, result)
+    return 0
+
+
+def run() -> dict:
+    """For `make bench` (bench/run.py): the figures under `train_threads`."""
+    return {"train_threads": {k: v for k, v in measure().items() if k != "machine"}}
+
+
+def measure(batch: int = 8, rounds: int = 5, steps: int = 3) -> dict:
+    """Median step time and tokens/s of the stage-2 recipe's training step at 1 and 2 threads."""
     torch.manual_seed(0)
-    step = step_fn(build(), args.batch)
+    step = step_fn(build(), batch)
     counts = (1, 2)
     times: dict[int, list[float]] = {n: [] for n in counts}
     for n in counts:  # warm-up at each count
         torch.set_num_threads(n)
         step()
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for n in counts:
             torch.set_num_threads(n)
             t = time.perf_counter()
-            for _ in range(args.steps):
+            for _ in range(steps):
                 step()
-            times[n].append((time.perf_counter() - t) / args.steps)
-    tokens = args.batch * NC * int(SECONDS * CODEC_RATE)
+            times[n].append((time.perf_counter() - t) / steps)
+    tokens = batch * NC * int(SECONDS * CODEC_RATE)
     rows = {
         f"{n} thread{'s' if n > 1 else ''}": {
             "step_s": round(statistics.median(v), 3),
@@ -84,14 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         for n, v in times.items()
     }
     speedup = round(statistics.median(times[1]) / statistics.median(times[2]), 2)
-    result = {"machine": machine(), "batch": args.batch, "tokens_per_step": tokens, **rows, "speedup_2_vs_1": speedup}
+    result = {"machine": machine(), "batch": batch, "tokens_per_step": tokens, **rows, "speedup_2_vs_1": speedup}
     print(
         "train threads: " + ", ".join(f"{k} {v['tokens_per_s']} tok/s ({v['step_s']} s/step)" for k, v in rows.items())
         + f"; 2 threads = {speedup}x one",
         file=sys.stderr,
     )  # fmt: skip
-    save_json(args.json, result)
-    return 0
+    return result
 
 
 if __name__ == "__main__":
