@@ -44,8 +44,15 @@ def one(minutes: float, repeats: int, bundle: str) -> dict:
 
 
 def run(
-    minutes: tuple[float, ...] = (10.0,), repeats: int = 3, bundle: str = str(ROOT / "checkpoints" / "demo")
+    minutes: tuple[float, ...] | None = None,
+    repeats: int | None = None,
+    bundle: str = str(ROOT / "checkpoints" / "demo"),
 ) -> dict:
+    """`make bench`: 10 minutes, 3 runs, unless BENCH_LONG_MINUTES (e.g. "10,30,60") and BENCH_LONG_REPEATS say otherwise."""
+    import os
+
+    minutes = minutes or tuple(float(m) for m in os.environ.get("BENCH_LONG_MINUTES", "10").split(","))
+    repeats = repeats or int(os.environ.get("BENCH_LONG_REPEATS", "3"))
     if not (Path(bundle) / "pipeline.json").exists():
         return {"long_video_cli": {"skipped": f"no bundle at {bundle} (make demo-bundle)"}}
     rows = {f"{m:g}min": one(m, repeats, bundle) for m in minutes}
