@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, save_json
+from common import machine, save_json  # noqa: I001
 from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
 from v2meow.training.stages import masked_cross_entropy
 
@@ -67,8 +67,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> dict:
-    """For `make bench` (bench/run.py): the figures under `train_threads`."""
-    return {"train_threads": {k: v for k, v in measure().items() if k != "machine"}}
+    """For `make bench` (bench/run.py): the figures under `train_threads`, measured in a fresh process on
+    every core (the runner may be pinned to one core by an earlier benchmark)."""
+    import json
+    import subprocess
+    import tempfile
+
+    from common import unpin
+
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "t.json"
+        subprocess.run(
+            [sys.executable, __file__, "--json", str(out)], check=True, capture_output=True, preexec_fn=unpin
+        )
+        result = json.loads(out.read_text())
+    return {"train_threads": {k: v for k, v in result.items() if k != "machine"}}
 
 
 def measure(batch: int = 8, rounds: int = 5, steps: int = 3) -> dict:
