@@ -17,11 +17,11 @@ help:
 	@echo "make test      install if needed, then make lint and the whole test suite (what CI runs)"
 	@echo "make lint      ruff check and ruff format --check (configured in pyproject.toml)"
 	@echo "make demo      install if needed, then run the main job on the shipped demo bundle"
-	@echo "make bench     benchmarks (speed figures for the README)"
+	@echo "make bench     benchmarks (docs/performance.md, bench/results.md)"
 	@echo "make judges    the pretrained judges of music for evaluation (basic-pitch notes, madmom beats)"
 	@echo "make app       the web app on the demo bundle (make app-deps installs gradio, playwright, chromium)"
 	@echo "make train-stage1 (train-codec, -stage2, -stage3)  train on the demo data, fetched and prepared on first use;"
-	@echo "               ARGS=\"--data DIR --out DIR\" for your own cache (README: Training, stage by stage)"
+	@echo "               ARGS=\"--data DIR --out DIR\" for your own cache (docs/training.md: Stage by stage)"
 
 # Re-install when the package metadata or the tested versions change.
 $(STAMP): pyproject.toml $(CONSTRAINTS)

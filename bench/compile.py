@@ -1,4 +1,4 @@
-"""Benchmark: does `torch.compile` speed up the CPU decode step? (It does not; see the README.)
+"""Benchmark: does `torch.compile` speed up the CPU decode step? (It does not; see docs/benchmarks.md.)
 
 Stage 2 `small` at paper rates, one pinned core, a 250-token prefix then 300 steps into a
 600-slot cache: the eager KV-cached step that `generate` uses on CPU, the fixed-shape step

@@ -1,4 +1,4 @@
-"""Recipes: the demo data, the demo bundles and the measurements behind the README (checkpoints.md).
+"""Recipes: the demo data, the demo bundles and the measurements behind docs/ (checkpoints.md).
 
 Not part of the installed package: run them from the repository root (`python -m recipes.bundle`,
 or the make targets). They import `v2meow`; `v2meow` never imports them.
@@ -13,6 +13,6 @@ or the make targets). They import `v2meow`; `v2meow` never imports them.
 - `recipes.bundle`: the demo-bundle recipes (`python -m recipes.bundle`, `make demo-bundle`).
 - `recipes.train`: `make train-codec` ... `make train-stage3` on the demo data or your own cache.
 - `recipes.ladder`: which link of the chain keeps the rhythm (`python -m recipes.ladder`).
-- `recipes.proof`: the whole evidence run of the README (`make proof`).
+- `recipes.proof`: the whole evidence run (`make proof`, docs/proof.md).
 - `recipes.measure_options`: the beat-alignment figures of two stage-1 runs (docs/options.md).
 """

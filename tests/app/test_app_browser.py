@@ -1,7 +1,7 @@
 """End to end: `v2meow-app` with a debug bundle, driven in headless Chromium by Playwright.
 
 Upload a video, generate two candidates, check the result video's soundtrack and the
-downloads, save the page as docs/app.png when V2MEOW_SCREENSHOT=1 (the README shows it); a text file named .mp4
+downloads, save the page as docs/app.png when V2MEOW_SCREENSHOT=1 (docs/app.md shows it); a text file named .mp4
 gets a readable message in the page. The app runs in a subprocess stopped with SIGTERM,
 after which its temporary folder must be gone (checked by the `app` fixture).
 """

@@ -11,7 +11,7 @@
   the peak of the normalised autocorrelation of the beat activation (100 frames/s) at lags of
   0.3-1.5 s: 1 for a perfectly periodic pulse, near 0 for noise.
 
-Both are an optional extra (`make judges`, README). Without it `available()` names what is
+Both are an optional extra (`make judges`, docs/evaluation.md). Without it `available()` names what is
 missing and `judge()` raises `JudgeUnavailable`; every caller reports "n/a" in those columns
 and measures everything else. The models are loaded once per process, on first use.
 """
