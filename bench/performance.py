@@ -71,6 +71,30 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
     return out
 
 
+NOTES = """
+## What the figures rest on
+
+- **Start-up.** Every console script answers `--help`, `--version` and a refused argument before importing
+  torch, PyAV or numpy (`tests/cli/test_startup.py`). A generation imports torch, PyAV, numpy and the bundle
+  only: the codec's residual VQ loads as a lookup (`rvq.ResidualLookup`, without vector-quantize-pytorch,
+  einx and torch._dynamo), the meta-device check of each component skips random initialisers (whose meta
+  kernels import torch._dynamo), and the BS.1770 meter, the true-peak interpolator and the limiter are numpy
+  (equal to pyloudnorm and scipy to 1e-6 LU and 1e-12; no scipy.signal, scipy.ndimage or pyloudnorm import).
+  What is left is mostly `import torch` itself (the row above), which this torch build (CUDA-enabled) pays
+  on every run.
+- **Long pieces.** Generation runs in overlapping windows. An AR stage reads the overlap as a KV-cached prompt;
+  a MaskGIT stage fills a window that continues a prompt in passes proportional to the frames it fills
+  (ceil(16 x new / window) instead of 16), so a long piece costs what its new frames cost in one fresh
+  window. The judges of 30-s generations (4 held-out excerpts x 2 seeds, `bench/judge_windows.py`) stay
+  within noise: note salience 0.327 -> 0.317, beat pulse 0.250 -> 0.259 (per-piece spread 0.09 and 0.15;
+  docs/figures/maskgit_proportional.json).
+- **Memory.** Features are extracted a minute at a time, codes are decoded 30 s at a time into one output
+  array, and loudness normalisation works in float32 with the true peak and the limiter run piece by piece
+  (margins make the result the whole signal's): memory grows with the audio itself, about 4 bytes a sample
+  per copy.
+"""
+
+
 def write(results: dict, path: Path) -> str:
     m = results.get("machine", {})
     lines = [
@@ -86,9 +110,7 @@ def write(results: dict, path: Path) -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(results)]
-    text = "\n".join(lines) + "\n"
-    for extra in results.get("performance_notes", []):
-        text += "\n" + extra + "\n"
+    text = "\n".join(lines) + "\n" + NOTES
     path.write_text(text)
     return text
 

@@ -162,7 +162,8 @@ def parse_int(text: str, field: str) -> int:
 # ---- generation settings (GenerationConfig fields, pipeline.json "generation") -------------
 
 SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "guidance")
-GENERATION_FIELDS = ("sampling", "context_seconds", "num_samples", "seed", "cuda_graphs", "loudness")
+GENERATION_FIELDS = ("sampling", "context_seconds", "num_samples", "seed", "cuda_graphs", "loudness", "phase")
+PHASES = ("griffin_lim", "pghi")  # a mel codec's phase reconstruction (`generation.phase`, `--phase`)
 LOUDNESS_RANGE = (-70.0, 0.0)  # LUFS: BS.1770's absolute gate .. full scale
 OFF_WORDS = ("none", "off")
 
@@ -176,6 +177,15 @@ def loudness(value: Any, field: str = "loudness") -> float | None:
     if not lo <= x <= hi:
         raise ConfigError(f"{field} must be between {lo:g} and {hi:g} LUFS (or none), got {_show(value)}")
     return float(x)
+
+
+def phase(value: Any, field: str = "phase") -> str | None:
+    """A mel codec's phase reconstruction (`PHASES`), or None for the codec's own."""
+    if value is None:
+        return None
+    if value not in PHASES:
+        raise ConfigError(f"{field} must be one of {', '.join(PHASES)} (or unset: the codec's own), got {_show(value)}")
+    return value
 
 
 def parse_loudness(text: str, field: str = "--loudness") -> float | None:
@@ -252,6 +262,8 @@ def generation(values: Mapping[str, Any], prefix: str = "", roles: tuple[str, ..
             out[name] = seed(value, field)
         elif name == "loudness":
             out[name] = loudness(value, field)
+        elif name == "phase":
+            out[name] = phase(value, field)
         elif name == "cuda_graphs":
             if not isinstance(value, bool):
                 raise ConfigError(f"{field} must be true or false, got {_show(value)}")

@@ -68,6 +68,7 @@ class GenerationConfig:
     seed: int | None = 0
     cuda_graphs: bool = False  # replay each stage's decode step as a captured CUDA graph (device cuda only)
     loudness: float | None = -14.0  # output target in LUFS (true peak <= -1 dBTP); None: as the codec gives it
+    phase: str | None = None  # a mel codec's phase reconstruction, griffin_lim or pghi; None: the codec's own
 
     def __post_init__(self) -> None:
         checked = validation.generation({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, roles=ROLES)
@@ -76,6 +77,7 @@ class GenerationConfig:
         self.num_samples, self.seed = checked["num_samples"], checked["seed"]
         self.cuda_graphs = checked["cuda_graphs"]
         self.loudness = checked["loudness"]
+        self.phase = checked["phase"]
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

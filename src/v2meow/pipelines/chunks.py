@@ -7,6 +7,27 @@ import torch
 from v2meow.media import fit_length
 
 
+def with_phase(codec, phase: str | None):
+    """`codec`, or with `phase` a shallow copy whose config asks for that mel phase reconstruction (the
+    weights are shared; the codec itself is not changed, so concurrent calls do not interfere)."""
+    import copy
+    import dataclasses
+
+    from v2meow.errors import ConfigError
+
+    if phase is None:
+        return codec
+    inversion = getattr(codec.config, "inversion", None)
+    if inversion not in ("griffin_lim", "pghi"):
+        raise ConfigError(
+            f"phase={phase} applies to a mel codec decoded without a vocoder; this bundle's codec "
+            f"({codec.config.model_type}) decodes with {inversion or 'its own decoder'}"
+        )
+    view = copy.copy(codec)
+    view.config = dataclasses.replace(codec.config, inversion=phase)
+    return view
+
+
 def decode_in_chunks(
     codec,
     codes: torch.Tensor,

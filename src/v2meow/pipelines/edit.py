@@ -124,7 +124,7 @@ def edit(
             keep=keep_tokens["coarse"],
         )  # fmt: skip
         fine = pipe.fine_tokens(coarse, duration, generation=gen, generator=generator, keep=keep_tokens["fine"])
-        new = loudness_normalized(pipe.decode(coarse, fine, duration), rate, gen.loudness)  # [S, C, N]
+        new = loudness_normalized(pipe.decode(coarse, fine, duration, phase=gen.phase), rate, gen.loudness)  # [S, C, N]
     audio = spliced(kept, new.cpu(), round(start * rate), round(end * rate), round(fade * rate))
     return PipelineOutput(
         audio=audio, sample_rate=rate, semantic=semantic.cpu(), coarse=coarse.cpu(), fine=fine.cpu(),

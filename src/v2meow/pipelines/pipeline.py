@@ -28,7 +28,7 @@ from v2meow.features.base import FeatureExtractor, Features
 from v2meow.pipelines import resynthesis
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.checks import check_components
-from v2meow.pipelines.chunks import decode_in_chunks
+from v2meow.pipelines.chunks import decode_in_chunks, with_phase
 from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
 from v2meow.pipelines.rhythm import stage_pulses
 from v2meow.pipelines.windows import fill_windows
@@ -356,8 +356,11 @@ class V2MeowPipeline:
         chunk_seconds: float = 30.0,
         context_seconds: float = 1.0,
         fade_seconds: float = 0.05,
+        phase: str | None = None,
     ) -> torch.Tensor:
         """Codec decode of all codebooks -> `[S, C, N]` with N = round(duration * sample_rate).
+        `phase` (`GenerationConfig.phase`): a mel codec's phase reconstruction for this call, griffin_lim
+        or pghi (None: the codec's own).
 
         Long outputs are decoded `chunk_seconds` at a time, each chunk with `context_seconds`
         of codes on both sides that are decoded and dropped, so that memory stays bounded
@@ -367,7 +370,7 @@ class V2MeowPipeline:
         does not (Griffin-Lim's phase) gives no click at the joins.
         """
         codes = torch.cat([coarse, fine], dim=1)  # [S, K, T]
-        return decode_in_chunks(self.codec, codes, round(duration * self.codec.sample_rate), chunk_seconds,
+        return decode_in_chunks(with_phase(self.codec, phase), codes, round(duration * self.codec.sample_rate), chunk_seconds,
                                 context_seconds, fade_seconds)  # fmt: skip
 
     def rerank(self, audio: torch.Tensor, text_embedding: torch.Tensor) -> list[float]:
@@ -439,7 +442,9 @@ class V2MeowPipeline:
             timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
             fine = self.fine_tokens(coarse, features.duration, generation=gen, generator=generator)
             timings["stage3"], t = time.perf_counter() - t, time.perf_counter()
-        audio = loudness_normalized(self.decode(coarse, fine, features.duration), self.codec.sample_rate, gen.loudness)
+        audio = loudness_normalized(
+            self.decode(coarse, fine, features.duration, phase=gen.phase), self.codec.sample_rate, gen.loudness
+        )
         timings["decode"] = time.perf_counter() - t
         scores = None
         if style is not None and gen.num_samples > 1 and getattr(self.style, "supports_audio", False):

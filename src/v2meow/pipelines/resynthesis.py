@@ -73,7 +73,9 @@ def resynthesize(
             semantic, duration, features=features, generation=gen, generator=generator, rhythm=rhythm
         )
         fine = pipe.fine_tokens(coarse, duration, generation=gen, generator=generator)
-    wav = loudness_normalized(pipe.decode(coarse, fine, duration), pipe.codec.sample_rate, gen.loudness)
+    wav = loudness_normalized(
+        pipe.decode(coarse, fine, duration, phase=gen.phase), pipe.codec.sample_rate, gen.loudness
+    )
     return PipelineOutput(
         audio=wav.cpu(),
         sample_rate=pipe.codec.sample_rate,
