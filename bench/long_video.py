@@ -24,7 +24,7 @@ from common import machine, save_json  # noqa: E402
 from startup import entry, timed  # noqa: E402
 
 
-def one(minutes: float, repeats: int, bundle: str) -> dict:
+def one(minutes: float, repeats: int, bundle: str, extra: tuple[str, ...] = ()) -> dict:
     from recipes.visualizer import render_pulse
     from v2meow import media
 
@@ -32,7 +32,7 @@ def one(minutes: float, repeats: int, bundle: str) -> dict:
         video, out = Path(d) / "long.mp4", Path(d) / "o.mp4"
         render_pulse(120, minutes * 60, video, fps=8, size=(64, 96))
         figures = timed([*entry("v2meow-generate"), "--video", str(video), "--out", str(out), "--bundle", bundle,
-                         "--max-seconds", "0"], repeats)  # fmt: skip
+                         "--max-seconds", "0", *extra], repeats)  # fmt: skip
         wav, rate = media.read_audio(out, channels=1)
         duration = media.probe(video).duration
     return {
@@ -56,6 +56,7 @@ def run(
     if not (Path(bundle) / "pipeline.json").exists():
         return {"long_video_cli": {"skipped": f"no bundle at {bundle} (make demo-bundle)"}}
     rows = {f"{m:g}min": one(m, repeats, bundle) for m in minutes}
+    rows["10min_pghi"] = one(10.0, repeats, bundle, ("--phase", "pghi")) | {"phase": "pghi"}
     base = rows[f"{minutes[0]:g}min"]["seconds_per_minute"]
     for row in rows.values():
         row["per_minute_vs_first"] = round(row["seconds_per_minute"] / base, 3)

@@ -45,10 +45,13 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
     add("`python -c 'import v2meow'`", _get(cli, "import_v2meow", "median_wall_s"), "s", 0.2)
     add("`python -c 'import torch'` (the floor of every generation)", _get(cli, "import_torch", "median_wall_s"), "s")
     add("`v2meow-generate --help`", _get(cli, "generate_help", "median_wall_s"), "s", 0.3)
-    for sec, target in (("10", 2.5), ("60", 6.0)):
-        g = _get(cli, f"generate_{sec}s") or {}
+    for key, what, target in (
+        ("generate_10s", "10-s video", 2.5), ("generate_60s", "60-s video", 6.0),
+        ("generate_60s_pghi", "60-s video, `--phase pghi`", 6.0),
+    ):  # fmt: skip
+        g = _get(cli, key) or {}
         rss = g.get("peak_rss_mb")
-        add(f"{sec}-s video -> muxed music, whole command (start-up included)", g.get("median_wall_s"), "s", target,
+        add(f"{what} -> muxed music, whole command (start-up included)", g.get("median_wall_s"), "s", target,
             note=f"RTF {g.get('rtf')}, peak RSS {rss} MB" if g else "")  # fmt: skip
     stages = _get(e2e, "60s", "stages_s")
     if stages:
@@ -58,11 +61,20 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
     for key, row in long.items():
         if key == "targets" or not isinstance(row, dict):
             continue
-        m = row["minutes"]
+        m, phase = row["minutes"], ", `--phase pghi`" if row.get("phase") else ""
+        if phase:
+            add(f"{m:g}-min video{phase} -> muxed music", row["median_wall_s"], "s", 90 if m == 10 else None,
+                note=f"peak RSS {row.get('peak_rss_mb')} MB")  # fmt: skip
+            continue
         add(f"{m:g}-min video (96x64, 8 fps) -> muxed music", row["median_wall_s"], "s", 90 if m == 10 else None,
             note=f"{row['seconds_per_minute']} s per minute, {row['per_minute_vs_first']}x the first length's")  # fmt: skip
         add(f"{m:g}-min video: peak RSS", row.get("peak_rss_mb"), "MB", 1024 if m == 10 else 2048 if m == 60 else None)
-        add(f"{m:g}-min video: muxed audio minus video duration", row["audio_minus_video_s"], "s", 0.0)
+        add(f"{m:g}-min video: muxed audio minus video duration, magnitude", abs(row["audio_minus_video_s"]), "s", 0.0)
+    per_minute = [row["seconds_per_minute"] for key, row in long.items() if isinstance(row, dict) and "minutes" in row
+                  and not row.get("phase")]  # fmt: skip
+    if len(per_minute) > 1:
+        add("seconds per minute of video, spread over the lengths above (max / min - 1)",
+            round(max(per_minute) / min(per_minute) - 1, 3), "", 0.15)  # fmt: skip
     for key, row in mg.items():
         add(f"maskgit vs AR stages 2+3 at equal size, {key}", row.get("speedup_x"), "x", 10, higher=True)
     threads = r.get("train_threads") or {}

@@ -62,14 +62,14 @@ def entry(name: str) -> list[str]:
     return [sys.executable, "-c", _WRAP, scripts[name]]
 
 
-def generation(seconds: float, repeats: int, bundle: str) -> dict:
+def generation(seconds: float, repeats: int, bundle: str, extra: tuple[str, ...] = ()) -> dict:
     from recipes.visualizer import render_pulse
 
     with tempfile.TemporaryDirectory() as d:
         video = Path(d) / "pulse.mp4"
         render_pulse(120, seconds, video)
         out = timed([*entry("v2meow-generate"), "--video", str(video), "--out", str(Path(d) / "o.mp4"),
-                     "--bundle", bundle], repeats)  # fmt: skip
+                     "--bundle", bundle, *extra], repeats)  # fmt: skip
     return {"music_seconds": seconds, **out, "rtf": round(out["median_wall_s"] / seconds, 3)}
 
 
@@ -89,6 +89,7 @@ def run(repeats: int = 3, bundle: str = str(ROOT / "checkpoints" / "demo")) -> d
     if (Path(bundle) / "pipeline.json").exists():
         out["generate_10s"] = generation(10.0, repeats, bundle)
         out["generate_60s"] = generation(60.0, repeats, bundle)
+        out["generate_60s_pghi"] = generation(60.0, repeats, bundle, ("--phase", "pghi"))
     return {"startup_and_generate_cli": out}
 
 
