@@ -33,8 +33,8 @@ from v2meow import __version__, validation
 from v2meow.components import build_dataclass, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
-from v2meow.stages.base import ROLES
 from v2meow.stages.conditions import ALL
+from v2meow.stages.roles import ROLE_SPECS, ROLES
 from v2meow.stages.sampling import PAPER_TEMPERATURES, SamplingConfig
 
 FORMAT_VERSION = 3
@@ -49,7 +49,7 @@ def paper_sampling() -> dict[str, SamplingConfig]:
 
 def paper_context() -> dict[str, float]:
     """Seconds of each window primed with the previous one's tail, by stage role."""
-    return dict(zip(ROLES, (4.0, 4.0, 1.0)))
+    return {r.name: r.context_seconds for r in ROLE_SPECS}
 
 
 @dataclasses.dataclass

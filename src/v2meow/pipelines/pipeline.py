@@ -27,13 +27,14 @@ from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
 from v2meow.pipelines import resynthesis
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
+from v2meow.pipelines.chain import Source, run_role
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.chunks import decode_in_chunks, with_phase
 from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
 from v2meow.pipelines.rhythm import stage_pulses
 from v2meow.pipelines.windows import fill_windows
 from v2meow.stages.base import ROLES, Stage
-from v2meow.stages.conditions import ALL, Condition
+from v2meow.stages.conditions import ALL
 from v2meow.stages.registry import load_stage
 from v2meow.stages.sampling import DecodeOptions, make_generator
 
@@ -237,41 +238,14 @@ class V2MeowPipeline:
         """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every
         window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one;
         `keep`: an edit's kept tokens (`windows.fill_windows`)."""
-        c, gen = self.stage1.config, generation
-        total = math.ceil(features.duration * c.semantic_rate - 1e-6)
         feats = features.features.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_v, D]
-        whole = {"long_term": Condition(feats)} if c.long_term else {}
+        sources = {"visual": Source(feats, features.rate)}
         if style is not None:
-            whole["style"] = Condition(style[None].expand(num_samples, -1))  # [S, D_s]
-        pulses = stage_pulses(self, "semantic", rhythm, num_samples)  # [S, T_s, 1] or None
-        out = torch.zeros(num_samples, total, dtype=torch.long, device=self.device)
-
-        def step(w, span, prompt, bar, fixed):
-            fs, fe, _ = w.frames(features.rate, feats.shape[1])
-            conditions = {"visual": Condition(feats[:, fs:fe], rate=features.rate), **whole}
-            if pulses is not None:
-                conditions["rhythm"] = Condition(pulses[:, span[0] : span[1]])
-            return self.stage1.generate(
-                conditions=conditions,
-                length=span[1] - span[0],
-                prompt=prompt,
-                sampling=gen.sampling["semantic"],
-                options=self._options(gen, generator, bar),
-                fixed=fixed,
-            )
-
-        rates = [c.semantic_rate, features.rate]
-        return self._windowed(
-            out,
-            c.semantic_rate,
-            features.duration,
-            c.window_seconds,
-            gen.context_seconds["semantic"],
-            rates,
-            "stage 1",
-            step,
-            keep,
-        )
+            sources["style"] = Source(style[None].expand(num_samples, -1))  # [S, D_s], the whole piece
+        self._add_rhythm(sources, "semantic", rhythm, num_samples, features.duration)
+        whole = {"long_term": feats} if self.stage1.config.long_term else None
+        return run_role(self, "semantic", sources, features.duration, generation=generation, generator=generator,
+                        keep=keep, whole=whole, samples=num_samples)  # fmt: skip
 
     def coarse_tokens(
         self,
@@ -286,67 +260,30 @@ class V2MeowPipeline:
     ) -> torch.Tensor:
         """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant;
         `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 2 that reads one)."""
-        c, gen = self.stage2.config, generation
-        pulses = stage_pulses(self, "coarse", rhythm, semantic.shape[0])  # [S, T_s, 1] or None
+        samples = semantic.shape[0]
         if self.reads("coarse", "visual") and features is None:
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
-        total = math.ceil(duration * c.codec_rate - 1e-6)
-        out = torch.zeros(semantic.shape[0], c.num_coarse, total, dtype=torch.long, device=self.device)
-        feats = (
-            None if features is None else features.features.to(self.device)[None].expand(semantic.shape[0], -1, -1)
-        )  # [S, T_v, D]
-
-        def step(w, span, prompt, bar, fixed):
-            ss, se, _ = w.frames(c.semantic_rate, semantic.shape[1])
-            conditions = {"semantic": Condition(semantic[:, ss:se])}
-            if pulses is not None:  # at the semantic rate, like the tokens
-                conditions["rhythm"] = Condition(pulses[:, ss:se])
-            if self.reads("coarse", "visual"):
-                fs, fe, _ = w.frames(features.rate, feats.shape[1])
-                conditions["visual"] = Condition(feats[:, fs:fe], rate=features.rate)
-            return self.stage2.generate(
-                conditions=conditions,
-                length=span[1] - span[0],
-                prompt=prompt,
-                sampling=gen.sampling["coarse"],
-                options=self._options(gen, generator, bar),
-                fixed=fixed,
-            )
-
-        rates = [c.codec_rate, c.semantic_rate] + ([features.rate] if self.reads("coarse", "visual") else [])
-        return self._windowed(
-            out, c.codec_rate, duration, c.window_seconds, gen.context_seconds["coarse"], rates, "stage 2", step, keep
-        )
+        sources = {"semantic": Source(semantic, self.stage2.config.semantic_rate)}
+        if features is not None:
+            sources["visual"] = Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)
+        self._add_rhythm(sources, "coarse", rhythm, samples, duration)
+        return run_role(self, "coarse", sources, duration, generation=generation, generator=generator, keep=keep,
+                        samples=samples)  # fmt: skip
 
     def fine_tokens(
         self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None, keep=None
     ) -> torch.Tensor:
         """Stage 3 over windows -> `[S, N_f, T_a]`."""
-        c, gen = self.stage3.config, generation
-        out = torch.zeros(coarse.shape[0], c.num_fine, coarse.shape[2], dtype=torch.long, device=self.device)
+        sources = {"coarse": Source(coarse, self.stage3.config.codec_rate, axis=2)}
+        return run_role(self, "fine", sources, duration, generation=generation, generator=generator, keep=keep,
+                        samples=coarse.shape[0])  # fmt: skip
 
-        def step(w, span, prompt, bar, fixed):
-            conditions = {"coarse": Condition(coarse[:, :, span[0] : span[1]])}
-            return self.stage3.generate(
-                conditions=conditions,
-                length=span[1] - span[0],
-                prompt=prompt,
-                sampling=gen.sampling["fine"],
-                options=self._options(gen, generator, bar),
-                fixed=fixed,
-            )
-
-        return self._windowed(
-            out,
-            c.codec_rate,
-            duration,
-            c.window_seconds,
-            gen.context_seconds["fine"],
-            [c.codec_rate],
-            "stage 3",
-            step,
-            keep,
-        )
+    def _add_rhythm(self, sources: dict, role: str, rhythm, samples: int, duration: float) -> None:
+        """The rhythm channel `[T_s, 1]` as a source at stage 1's rate, for the stage of `role` when it reads one."""
+        pulses = stage_pulses(self, role, rhythm, samples)  # [S, T_s, 1] or None (a clear error when missing)
+        if pulses is not None:
+            rate = self.stage1.config.semantic_rate
+            sources["rhythm"] = Source(pulses[:, : math.ceil(duration * rate - 1e-6)], rate)
 
     def decode(
         self,

@@ -19,10 +19,8 @@ import torch
 
 from v2meow.stages.conditions import Condition, Stream
 from v2meow.stages.config import StageComponent, StageConfig
+from v2meow.stages.roles import ROLES  # noqa: F401  (the pipeline's steps, in order; re-exported)
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig
-
-#: The pipeline's steps, in order: video -> semantic tokens -> coarse codes -> fine codes.
-ROLES: tuple[str, ...] = ("semantic", "coarse", "fine")
 
 
 class Stage(StageComponent, abc.ABC):

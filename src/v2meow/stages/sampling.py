@@ -9,9 +9,10 @@ import torch
 
 from v2meow import validation
 from v2meow.errors import ConfigError
+from v2meow.stages.roles import ROLE_SPECS
 
 #: V2Meow's sampling temperatures for stages 1, 2 and 3 (the paper's defaults).
-PAPER_TEMPERATURES: tuple[float, float, float] = (1.0, 0.95, 0.4)
+PAPER_TEMPERATURES: tuple[float, ...] = tuple(r.temperature for r in ROLE_SPECS)
 
 
 @dataclass

@@ -1,0 +1,37 @@
+"""The roles of the chain as data: each step's stage number, the stream it writes, its output rate
+and shape, and its defaults. The pipeline, the bundle's generation settings and the registry read
+this table instead of naming stages.
+
+    video ─► semantic (stage 1) ─► coarse (stage 2) ─► fine (stage 3) ─► codec
+
+What a stage *reads* is its own declaration (`StageConfig.streams()`); what the chain can hand it
+is every stream written before it plus the video's (`pipelines/chain.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str  # the role, and the name of the stream it writes
+    number: int  # its stage number: "stage 1", in messages and progress bars
+    rate_field: str  # the stage config field holding its output frame rate
+    levels_field: str | None  # the config field with its codebooks (output [S, K, T]); None: tokens [S, T]
+    temperature: float  # V2Meow's sampling temperature for it (the paper's defaults)
+    context_seconds: float  # default overlap between generation windows, read as the next window's prompt
+
+    @property
+    def label(self) -> str:
+        return f"stage {self.number}"
+
+
+ROLE_SPECS: tuple[Role, ...] = (
+    Role("semantic", 1, "semantic_rate", None, 1.0, 4.0),
+    Role("coarse", 2, "codec_rate", "num_coarse", 0.95, 4.0),
+    Role("fine", 3, "codec_rate", "num_fine", 0.4, 1.0),
+)
+#: The pipeline's steps, in order.
+ROLES: tuple[str, ...] = tuple(r.name for r in ROLE_SPECS)
+ROLE: dict[str, Role] = {r.name: r for r in ROLE_SPECS}
