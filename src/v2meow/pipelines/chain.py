@@ -76,3 +76,27 @@ def run_role(
     return pipe._windowed(
         out, rate, duration, c.window_seconds, gen.context_seconds[role], rates, spec.label, step, keep
     )
+
+
+def run_chain(
+    pipe, sources: dict[str, Source], duration: float, *, generation, generator=None, samples: int,
+    start: str = "semantic", whole: dict[str, dict[str, torch.Tensor]] | None = None,
+    keep: dict | None = None, timings: dict[str, float] | None = None,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Every role from `start` on, in order (`stages/roles.py`): each stage reads `sources` and what the
+    roles before it wrote -> {role: tokens or codes}. Generation starts at "semantic"; resynthesis from
+    music starts at "coarse" with the music's own semantic tokens among `sources`. `whole` and `keep`
+    are by role (`run_role`); `timings` gets each stage's seconds ("stage1", ...)."""
+    import time
+
+    out: dict[str, torch.Tensor] = {}
+    for role in list(ROLE)[list(ROLE).index(start) :]:
+        t = time.perf_counter()
+        spec = ROLE[role]
+        out[role] = run_role(pipe, role, sources, duration, generation=generation, generator=generator,
+                             keep=(keep or {}).get(role), whole=(whole or {}).get(role), samples=samples)  # fmt: skip
+        rate = getattr(pipe.stages[role].config, spec.rate_field)
+        sources = {**sources, role: Source(out[role], rate, axis=out[role].dim() - 1)}  # [S, T] or [S, K, T]
+        if timings is not None:
+            timings[f"stage{spec.number}"] = time.perf_counter() - t
+    return out

@@ -84,6 +84,7 @@ def edit(
     `continue_from` keep the music `keep` (shorter than the video) and continue it to the video's end.
     `video` and `rhythm` as for `pipe(...)` (a path, or features already extracted; the rhythm channel
     made from the video when not given); other overrides too. Returns a `PipelineOutput`."""
+    from v2meow.pipelines.chain import run_chain
     from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
     from v2meow.stages.sampling import make_generator
 
@@ -114,16 +115,12 @@ def edit(
         rhythm = pipe.rhythm_channel(None if isinstance(video, Features) else video, features)
     style = pipe.embed_text(text)
     generator = make_generator(gen.seed, pipe.device)
+    sources = pipe.video_sources(features, style, rhythm, gen.num_samples)
+    whole = {"semantic": {"long_term": sources["visual"].value}} if pipe.stage1.config.long_term else None
     with torch.inference_mode(), pipe._autocast():
-        semantic = pipe.semantic_tokens(
-            features, style, num_samples=gen.num_samples, generation=gen, generator=generator, rhythm=rhythm,
-            keep=keep_tokens["semantic"],
-        )  # fmt: skip
-        coarse = pipe.coarse_tokens(
-            semantic, duration, features=features, generation=gen, generator=generator, rhythm=rhythm,
-            keep=keep_tokens["coarse"],
-        )  # fmt: skip
-        fine = pipe.fine_tokens(coarse, duration, generation=gen, generator=generator, keep=keep_tokens["fine"])
+        tokens = run_chain(pipe, sources, duration, generation=gen, generator=generator, samples=gen.num_samples,
+                           whole=whole, keep=keep_tokens)  # fmt: skip
+        semantic, coarse, fine = tokens["semantic"], tokens["coarse"], tokens["fine"]
         new = loudness_normalized(pipe.decode(coarse, fine, duration, phase=gen.phase), rate, gen.loudness)  # [S, C, N]
     audio = spliced(kept, new.cpu(), round(start * rate), round(end * rate), round(fade * rate))
     return PipelineOutput(

@@ -27,7 +27,7 @@ from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
 from v2meow.pipelines import resynthesis
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
-from v2meow.pipelines.chain import Source, run_role
+from v2meow.pipelines.chain import Source, run_chain, run_role
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.chunks import decode_in_chunks, with_phase
 from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
@@ -238,12 +238,8 @@ class V2MeowPipeline:
         """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every
         window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one;
         `keep`: an edit's kept tokens (`windows.fill_windows`)."""
-        feats = features.features.to(self.device)[None].expand(num_samples, -1, -1)  # [S, T_v, D]
-        sources = {"visual": Source(feats, features.rate)}
-        if style is not None:
-            sources["style"] = Source(style[None].expand(num_samples, -1))  # [S, D_s], the whole piece
-        self._add_rhythm(sources, "semantic", rhythm, num_samples, features.duration)
-        whole = {"long_term": feats} if self.stage1.config.long_term else None
+        sources = self.video_sources(features, style, rhythm, num_samples)
+        whole = {"long_term": sources["visual"].value} if self.stage1.config.long_term else None
         return run_role(self, "semantic", sources, features.duration, generation=generation, generator=generator,
                         keep=keep, whole=whole, samples=num_samples)  # fmt: skip
 
@@ -277,6 +273,16 @@ class V2MeowPipeline:
         sources = {"coarse": Source(coarse, self.stage3.config.codec_rate, axis=2)}
         return run_role(self, "fine", sources, duration, generation=generation, generator=generator, keep=keep,
                         samples=coarse.shape[0])  # fmt: skip
+
+    def video_sources(self, features: Features, style: torch.Tensor | None, rhythm, samples: int) -> dict[str, Source]:
+        """What generation hands the chain from the video and the words: the visual features, the style
+        vector (when there is text) and the rhythm channel (when a stage reads one)."""
+        sources = {"visual": Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)}
+        if style is not None:
+            sources["style"] = Source(style[None].expand(samples, -1))  # [S, D_s], the whole piece
+        for role in ("semantic", "coarse"):
+            self._add_rhythm(sources, role, rhythm, samples, features.duration)
+        return sources
 
     def _add_rhythm(self, sources: dict, role: str, rhythm, samples: int, duration: float) -> None:
         """The rhythm channel `[T_s, 1]` as a source at stage 1's rate, for the stage of `role` when it reads one."""
@@ -367,18 +373,13 @@ class V2MeowPipeline:
         check_audible(features.duration, self.codec.sample_rate, source)  # e.g. a corrupt mp4 time scale
         style = self.embed_text(text)
         generator = make_generator(gen.seed, self.device)
-        t = time.perf_counter()
+        sources = self.video_sources(features, style, rhythm, gen.num_samples)
+        whole = {"semantic": {"long_term": sources["visual"].value}} if self.stage1.config.long_term else None
         with self._autocast():
-            semantic = self.semantic_tokens(
-                features, style, num_samples=gen.num_samples, generation=gen, generator=generator, rhythm=rhythm
-            )
-            timings["stage1"], t = time.perf_counter() - t, time.perf_counter()
-            coarse = self.coarse_tokens(
-                semantic, features.duration, features=features, generation=gen, generator=generator, rhythm=rhythm
-            )
-            timings["stage2"], t = time.perf_counter() - t, time.perf_counter()
-            fine = self.fine_tokens(coarse, features.duration, generation=gen, generator=generator)
-            timings["stage3"], t = time.perf_counter() - t, time.perf_counter()
+            tokens = run_chain(self, sources, features.duration, generation=gen, generator=generator,
+                               samples=gen.num_samples, whole=whole, timings=timings)  # fmt: skip
+        semantic, coarse, fine = tokens["semantic"], tokens["coarse"], tokens["fine"]
+        t = time.perf_counter()
         audio = loudness_normalized(
             self.decode(coarse, fine, features.duration, phase=gen.phase), self.codec.sample_rate, gen.loudness
         )

@@ -68,7 +68,7 @@ def resynthesize(
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): pass video=")
         features = video if isinstance(video, Features) else pipe.extract_features(video)
     generator = make_generator(gen.seed, pipe.device)
-    with pipe._autocast():
+    with pipe._autocast():  # the chain from the coarse role on: the same steps as generation, started later
         coarse = pipe.coarse_tokens(
             semantic, duration, features=features, generation=gen, generator=generator, rhythm=rhythm
         )
