@@ -137,6 +137,7 @@ def test_no_space_left(inputs, bundle, full_disk, refused):
 _STALL = """
 import sys, time
 import v2meow.media as media
+import v2meow.pipelines.chain as chain
 from v2meow.pipelines.pipeline import V2MeowPipeline
 phase = sys.argv[1]
 
@@ -150,8 +151,9 @@ def stalled(real):
     return wrapper
 
 
-if phase == "stage3":
-    V2MeowPipeline.fine_tokens = stalled(V2MeowPipeline.fine_tokens)
+if phase == "stage3":  # the chain's step for the fine role
+    run_role = chain.run_role
+    chain.run_role = lambda pipe, role, *a, **k: (stalled(run_role) if role == "fine" else run_role)(pipe, role, *a, **k)
 elif phase == "decode":
     V2MeowPipeline.decode = stalled(V2MeowPipeline.decode)
 elif phase == "mux":
