@@ -9,5 +9,6 @@ Modules, each importable without starting anything:
 - `ui`: the Gradio page (`build_app`).
 - `server`: start the page on a host and port, stop it cleanly.
 
-The console entry point is `v2meow.cli.app:main`; Gradio comes with the `app` extra.
+The console entry point is `v2meow.cli.app:main` (`v2meow-app`, or `python -m v2meow.cli.app`): the
+web app sits below the command line and never imports it. Gradio comes with the `app` extra.
 """
