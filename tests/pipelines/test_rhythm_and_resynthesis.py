@@ -143,3 +143,10 @@ def test_a_coarse_stage_reading_a_condition_generation_cannot_compute_is_refused
     bundle = _with_coarse_stage(build_debug_bundle(tmp_path / "b"), [{**RHYTHM, "name": "lyrics"}])
     with pytest.raises(IncompatibleComponentsError, match="lyrics"):
         V2MeowPipeline.from_pretrained(bundle)
+
+
+def test_a_rhythm_channel_no_stage_reads_is_refused(tmp_path, make_video):
+    pipe = V2MeowPipeline.from_pretrained(build_debug_bundle(tmp_path / "debug"))  # no stage reads rhythm
+    assert not pipe.uses_rhythm
+    with pytest.raises(ConfigError, match="no stage of this bundle reads one"):
+        pipe(make_video("v.mp4", duration=1.0), rhythm=torch.zeros(25, 1))

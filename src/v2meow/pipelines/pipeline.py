@@ -276,7 +276,10 @@ class V2MeowPipeline:
 
     def video_sources(self, features: Features, style: torch.Tensor | None, rhythm, samples: int) -> dict[str, Source]:
         """What generation hands the chain from the video and the words: the visual features, the style
-        vector (when there is text) and the rhythm channel (when a stage reads one)."""
+        vector (when there is text) and the rhythm channel (when a stage reads one). A rhythm channel
+        that no stage reads is a `ConfigError`, not a silent drop."""
+        if rhythm is not None and not self.uses_rhythm:
+            raise ConfigError("a rhythm channel was given, but no stage of this bundle reads one: leave rhythm unset")
         sources = {"visual": Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)}
         if style is not None:
             sources["style"] = Source(style[None].expand(samples, -1))  # [S, D_s], the whole piece
