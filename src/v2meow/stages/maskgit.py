@@ -16,9 +16,9 @@ are never attended to nor counted.
 
 Generation fills the levels in order. Level k takes `decode_iterations[k]` passes (default 16
 for the first coarse level, 1 for every other level) over a window it fills whole, and in
-proportion to the frames it fills otherwise (a window continuing a prompt, or an edit with kept
-frames: ceil(n * free / window) passes), so that long pieces, cut into overlapping windows, cost
-what their new frames cost in a fresh window (issue 37): at step i of n every masked frame is sampled at the
+proportion to the frames after the prompt in a window that continues one (ceil(n * new / window)),
+so that long pieces, cut into overlapping windows, cost what their new frames cost in a fresh
+window (issue 37); an edit (kept frames, `fixed`) keeps every pass: at step i of n every masked frame is sampled at the
 temperature annealed linearly towards 0 (t * (1 - (i + 1) / n): a single pass is greedy),
 scored by the log-probability of its token plus Gumbel noise scaled by that temperature, and
 all but the floor(T * cos(pi / 2 * (i + 1) / n)) least confident are kept. A prompt (the
@@ -365,13 +365,14 @@ class MaskGITStage(Stage):
         `[B, T - P]` marks frames already given (fixed), the same count in every row."""
         b, _, t = codes.shape
         groups = 1 + len(scales)
-        if known is None:
+        n = self.config.iterations(level)
+        if known is None:  # a window continuing a prompt: passes in proportion to the frames to fill
+            n = math.ceil(n * (t - p) / t)
             known = torch.zeros(b, t - p, dtype=torch.bool, device=codes.device)  # [B, T - P] filled frames
         span, given = t - p, int(known[0].sum())
         todo = span - given  # frames this level fills
         if todo <= 0:
             return
-        n = math.ceil(self.config.iterations(level) * todo / t)  # passes in proportion to the frames to fill
         for i in range(n):
             logits = self.logits(codes.repeat(groups, 1, 1), cond, pos, levels=level)[
                 :, p:
