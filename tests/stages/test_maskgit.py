@@ -182,6 +182,11 @@ def test_iterations_per_level_come_from_the_config():
     stage.generate(conditions={"semantic": semantic}, length=40, prompt=torch.zeros(2, 3, 4, dtype=torch.long))
     assert len(calls) == 5 + 2 + 1  # 36 of 40 frames: ceil(4.5), ceil(1.8), 1
     calls.clear()
+    fixed = torch.full((2, 3, 40), -1, dtype=torch.long)
+    fixed[:, :, 20:] = 0  # an edit: the second half kept, every pass kept for the first
+    stage.generate(conditions={"semantic": semantic}, length=40, fixed=fixed)
+    assert len(calls) == 5 + 2 + 1
+    calls.clear()
     out = stage.generate(conditions={"semantic": semantic}, length=6, prompt=torch.zeros(2, 3, 5, dtype=torch.long))
     assert len(calls) == 1 + 1 + 1 and bool((out < stage.mask_id).all())  # one frame: one pass a level, filled
     handle.remove()
