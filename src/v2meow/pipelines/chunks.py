@@ -14,11 +14,12 @@ def with_phase(codec, phase: str | None):
     import dataclasses
 
     from v2meow.errors import ConfigError
+    from v2meow.validation import PHASES
 
     if phase is None:
         return codec
     inversion = getattr(codec.config, "inversion", None)
-    if inversion not in ("griffin_lim", "pghi"):
+    if inversion not in PHASES:
         raise ConfigError(
             f"phase={phase} applies to a mel codec decoded without a vocoder; this bundle's codec "
             f"({codec.config.model_type}) decodes with {inversion or 'its own decoder'}"

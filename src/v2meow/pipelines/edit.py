@@ -116,10 +116,9 @@ def edit(
     style = pipe.embed_text(text)
     generator = make_generator(gen.seed, pipe.device)
     sources = pipe.video_sources(features, style, rhythm, gen.num_samples)
-    whole = {"semantic": {"long_term": sources["visual"].value}} if pipe.stage1.config.long_term else None
     with torch.inference_mode(), pipe._autocast():
         tokens = run_chain(pipe, sources, duration, generation=gen, generator=generator, samples=gen.num_samples,
-                           whole=whole, keep=keep_tokens)  # fmt: skip
+                           whole=pipe.whole_inputs(sources), keep=keep_tokens)  # fmt: skip
         semantic, coarse, fine = tokens["semantic"], tokens["coarse"], tokens["fine"]
         new = loudness_normalized(pipe.decode(coarse, fine, duration, phase=gen.phase), rate, gen.loudness)  # [S, C, N]
     audio = spliced(kept, new.cpu(), round(start * rate), round(end * rate), round(fade * rate))

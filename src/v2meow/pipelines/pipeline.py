@@ -239,9 +239,8 @@ class V2MeowPipeline:
         window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one;
         `keep`: an edit's kept tokens (`windows.fill_windows`)."""
         sources = self.video_sources(features, style, rhythm, num_samples)
-        whole = {"long_term": sources["visual"].value} if self.stage1.config.long_term else None
         return run_role(self, "semantic", sources, features.duration, generation=generation, generator=generator,
-                        keep=keep, whole=whole, samples=num_samples)  # fmt: skip
+                        keep=keep, whole=self.whole_inputs(sources).get("semantic"), samples=num_samples)  # fmt: skip
 
     def coarse_tokens(
         self,
@@ -256,15 +255,9 @@ class V2MeowPipeline:
     ) -> torch.Tensor:
         """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant;
         `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 2 that reads one)."""
-        samples = semantic.shape[0]
-        if self.reads("coarse", "visual") and features is None:
-            raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
-        sources = {"semantic": Source(semantic, self.stage2.config.semantic_rate)}
-        if features is not None:
-            sources["visual"] = Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)
-        self._add_rhythm(sources, "coarse", rhythm, samples, duration)
+        sources = self.semantic_sources(semantic, duration, features, rhythm)
         return run_role(self, "coarse", sources, duration, generation=generation, generator=generator, keep=keep,
-                        samples=samples)  # fmt: skip
+                        samples=semantic.shape[0])  # fmt: skip
 
     def fine_tokens(
         self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None, keep=None
@@ -273,6 +266,25 @@ class V2MeowPipeline:
         sources = {"coarse": Source(coarse, self.stage3.config.codec_rate, axis=2)}
         return run_role(self, "fine", sources, duration, generation=generation, generator=generator, keep=keep,
                         samples=coarse.shape[0])  # fmt: skip
+
+    def semantic_sources(
+        self, semantic: torch.Tensor, duration: float, features: Features | None, rhythm
+    ) -> dict[str, Source]:
+        """What the chain from the coarse role on reads besides the semantic tokens `[S, T_s]`: the video's
+        features (for a stage 2 of the `encdec` variant) and the rhythm channel (for one that reads it)."""
+        samples = semantic.shape[0]
+        if self.reads("coarse", "visual") and features is None:
+            raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
+        sources = {"semantic": Source(semantic, self.stage2.config.semantic_rate)}
+        if features is not None:
+            sources["visual"] = Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)
+        self._add_rhythm(sources, "coarse", rhythm, samples, duration)
+        return sources
+
+    def whole_inputs(self, sources: dict[str, Source]) -> dict[str, dict[str, torch.Tensor]]:
+        """Whole-piece inputs by role (`run_chain`'s `whole`): a `long_term` stage 1 reads the whole video
+        in every window."""
+        return {"semantic": {"long_term": sources["visual"].value}} if self.stage1.config.long_term else {}
 
     def video_sources(self, features: Features, style: torch.Tensor | None, rhythm, samples: int) -> dict[str, Source]:
         """What generation hands the chain from the video and the words: the visual features, the style
@@ -283,8 +295,9 @@ class V2MeowPipeline:
         sources = {"visual": Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)}
         if style is not None:
             sources["style"] = Source(style[None].expand(samples, -1))  # [S, D_s], the whole piece
-        for role in ("semantic", "coarse"):
-            self._add_rhythm(sources, role, rhythm, samples, features.duration)
+        for role in ("semantic", "coarse"):  # the stages that may read it; one channel serves both
+            if "rhythm" not in sources:
+                self._add_rhythm(sources, role, rhythm, samples, features.duration)
         return sources
 
     def _add_rhythm(self, sources: dict, role: str, rhythm, samples: int, duration: float) -> None:
@@ -377,10 +390,9 @@ class V2MeowPipeline:
         style = self.embed_text(text)
         generator = make_generator(gen.seed, self.device)
         sources = self.video_sources(features, style, rhythm, gen.num_samples)
-        whole = {"semantic": {"long_term": sources["visual"].value}} if self.stage1.config.long_term else None
         with self._autocast():
             tokens = run_chain(self, sources, features.duration, generation=gen, generator=generator,
-                               samples=gen.num_samples, whole=whole, timings=timings)  # fmt: skip
+                               samples=gen.num_samples, whole=self.whole_inputs(sources), timings=timings)  # fmt: skip
         semantic, coarse, fine = tokens["semantic"], tokens["coarse"], tokens["fine"]
         t = time.perf_counter()
         audio = loudness_normalized(

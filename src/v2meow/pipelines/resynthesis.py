@@ -13,6 +13,7 @@ import torch
 from v2meow import media
 from v2meow.errors import ConfigError
 from v2meow.features.base import Features
+from v2meow.pipelines.chain import run_chain
 from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
 from v2meow.stages.layout import fit_frames
 from v2meow.stages.sampling import make_generator
@@ -68,11 +69,11 @@ def resynthesize(
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): pass video=")
         features = video if isinstance(video, Features) else pipe.extract_features(video)
     generator = make_generator(gen.seed, pipe.device)
+    sources = pipe.semantic_sources(semantic, duration, features, rhythm)
     with pipe._autocast():  # the chain from the coarse role on: the same steps as generation, started later
-        coarse = pipe.coarse_tokens(
-            semantic, duration, features=features, generation=gen, generator=generator, rhythm=rhythm
-        )
-        fine = pipe.fine_tokens(coarse, duration, generation=gen, generator=generator)
+        tokens = run_chain(pipe, sources, duration, generation=gen, generator=generator, samples=gen.num_samples,
+                           start="coarse")  # fmt: skip
+    coarse, fine = tokens["coarse"], tokens["fine"]
     wav = loudness_normalized(
         pipe.decode(coarse, fine, duration, phase=gen.phase), pipe.codec.sample_rate, gen.loudness
     )
