@@ -10,7 +10,8 @@ For each of the first `--clips` steady held-out excerpts (the ladder's: `recipes
   within 10 ms is compared with the 99th percentile of the kept music's own steps (target <= 2x);
 - **continue**: the excerpt's first `--prompt` seconds (real held-out music) are continued to the
   video's end; the tempo of the continuation (the project's estimator) against the prompt's (target:
-  within 4 %; the octave-folded deviation is reported too);
+  within 4 %; the octave-folded deviation is reported too), with the rhythm channel continued from the
+  music (the default) and, `*_video_rhythm`, the video's;
 - **markers**: `--markers`' beats of the generated music against madmom's beat tracker on the same
   music (a judge v2meow never trained), mir_eval's F-measure at +-70 ms (target >= 0.9); against the
   project's tracker on the music as muxed into an mp4 and read back (do the markers land on the
@@ -36,6 +37,7 @@ from common import machine, save_json
 from recipes.ladder import held_out_excerpts
 from recipes.visualizer import render
 from v2meow import media
+from v2meow.pipelines.edit import CONTINUE_RHYTHMS
 from v2meow.signal.rhythm import music_rhythm, octave_deviation
 
 
@@ -73,9 +75,17 @@ def one(pipe, wav: torch.Tensor, sr: int, args, tmp: Path) -> dict:
     beat_edit = judge_or_none(edited[ia:ib].numpy(), rate)["beat_pulse"]
     beat_fresh = judge_or_none(fresh[ia:ib].numpy(), rate)["beat_pulse"]
     prompt = wav[0, : round(args.prompt * sr)]
-    cont = pipe.edit(video, prompt, sr, continue_from=True, seed=0).audio[0].mean(0)
     t_prompt = music_rhythm(wav[0].numpy(), sr).tempo  # the excerpt's steady tempo
-    t_cont = music_rhythm(cont[round(args.prompt * rate) :].numpy(), rate).tempo
+    tempo = {}
+    for source in CONTINUE_RHYTHMS:  # the music's pulses continued (the default) / the video's
+        cont = pipe.edit(video, prompt, sr, continue_from=True, continue_rhythm=source, seed=0).audio[0].mean(0)
+        t_cont = music_rhythm(cont[round(args.prompt * rate) :].numpy(), rate).tempo
+        suffix = "" if source == CONTINUE_RHYTHMS[0] else f"_{source}_rhythm"
+        tempo |= {
+            f"tempo_continuation{suffix}": t_cont,
+            f"tempo_error{suffix}": None if not t_prompt or not t_cont else round(abs(t_cont / t_prompt - 1), 3),
+            f"tempo_octave_deviation{suffix}": octave_deviation(t_cont, t_prompt),
+        }
     ref = madmom_beats(first.numpy(), rate)
     est = beat_markers(first.numpy(), rate).times
     muxed = tmp / "o.mp4"  # the markers against the music as the user gets it: AAC in an mp4, read back
@@ -94,9 +104,7 @@ def one(pipe, wav: torch.Tensor, sr: int, args, tmp: Path) -> dict:
         "beat_range_fresh": beat_fresh,
         "beat_ratio": None if not beat_edit or not beat_fresh else round(beat_edit / beat_fresh, 3),
         "tempo_prompt": t_prompt,
-        "tempo_continuation": t_cont,
-        "tempo_error": None if not t_prompt or not t_cont else round(abs(t_cont / t_prompt - 1), 3),
-        "tempo_octave_deviation": octave_deviation(t_cont, t_prompt),
+        **tempo,
         "markers_f": f(ref, est),
         "markers_f_muxed": f(beat_markers(back[0].numpy(), back_rate).times, est),
         "markers_f_music": f(madmom_beats(music, sr), beat_markers(music, sr).times),
@@ -128,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         return round(statistics.median(values), 3) if values else None
 
     keys = (
-        "join_jump_vs_p99", "beat_ratio", "tempo_error", "tempo_octave_deviation", "markers_f", "markers_f_muxed",
-        "markers_f_music",
+        "join_jump_vs_p99", "beat_ratio", "tempo_error", "tempo_octave_deviation", "tempo_error_video_rhythm",
+        "tempo_octave_deviation_video_rhythm", "markers_f", "markers_f_muxed", "markers_f_music",
     )  # fmt: skip
     outside = [r["outside_db"] for r in rows.values()]
     summary = {k: med(k) for k in keys} | {  # None: the kept music, sample for sample

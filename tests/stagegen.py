@@ -44,9 +44,10 @@ def stage3(**kw):
     return Stage3(cfg)
 
 
-def editable_bundle(out):
-    """The debug bundle at `out` with MaskGIT stages 2 and 3 (they infill between kept frames) and a
-    semantic tokenizer (it reads music back): a bundle that can edit a soundtrack. Returns `out`."""
+def editable_bundle(out, **debug):
+    """The debug bundle at `out` (`build_debug_bundle(out, **debug)`) with MaskGIT stages 2 and 3 (they
+    infill between kept frames) and a semantic tokenizer (it reads music back): a bundle that can edit
+    a soundtrack. Returns `out`."""
     import json
     import shutil
 
@@ -56,7 +57,7 @@ def editable_bundle(out):
     from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
     from v2meow.tokenizers.semantic import MelBackbone, SemanticTokenizer
 
-    out = build_debug_bundle(out)
+    out = build_debug_bundle(out, **debug)
 
     def fields(name):
         return json.loads((out / name / "config.json").read_text())

@@ -61,6 +61,49 @@ def test_continuing_the_users_music(pipe, first):
     assert float((audio[: rate - round(0.02 * rate)] - intro[: rate - round(0.02 * rate)]).abs().max()) < 1e-6
 
 
+def test_a_continuation_keeps_the_music_s_beat_in_the_rhythm_channel(tmp_path, monkeypatch):
+    """A bundle whose stage 1 reads the rhythm channel continues the music's own pulses at its tempo
+    (the default) or, with continue_rhythm="video", takes the video's."""
+    import mediagen
+    import numpy as np
+
+    import v2meow.pipelines.rhythm as rhythm
+    from v2meow.pipelines.debug import SEMANTIC_RATE
+
+    stream = {
+        "name": "rhythm",
+        "kind": "features",
+        "size": 1,
+        "rate": SEMANTIC_RATE,
+        "dropout": 0.3,
+        "route": "aligned",
+    }
+    pipe = V2MeowPipeline.from_pretrained(editable_bundle(tmp_path / "b", stage1_fields={"extra_streams": [stream]}))
+    video = mediagen.make_video(tmp_path / "v.mp4", duration=4.0, fps=10, size=(32, 32))
+    rate = pipe.codec.sample_rate
+    intro = torch.from_numpy(1e-4 * np.random.default_rng(0).standard_normal(round(2.5 * rate))).float()
+    for beat in np.arange(0.1, 2.45, 0.5):  # 120 BPM clicks: a 4-beat bar is 2 s
+        i = round(beat * rate)
+        intro[i : i + 400] += torch.randn(400, generator=torch.Generator().manual_seed(1)) * torch.exp(
+            -torch.arange(400) / 80
+        )
+    channels = []
+    real = rhythm.continued_rhythm_channel
+    monkeypatch.setattr(rhythm, "continued_rhythm_channel", lambda *a: channels.append(real(*a)) or channels[-1])
+    video_channel = pipe.rhythm_channel
+    monkeypatch.setattr(pipe, "rhythm_channel", lambda *a: pytest.fail("the video's channel was made"))
+    music = pipe.edit(video, intro, rate, continue_from=True, seed=0)
+    assert len(channels) == 1 and channels[0].shape == (round(4.0 * SEMANTIC_RATE), 1)
+    continued = channels[0][round(2.6 * SEMANTIC_RATE) :, 0]  # after the intro: pulses every 0.5 s
+    assert float(continued.max()) > 0.9 and int((continued > 0.5).sum()) >= 2
+    monkeypatch.setattr(pipe, "rhythm_channel", video_channel)
+    from_video = pipe.edit(video, intro, rate, continue_from=True, continue_rhythm="video", seed=0)
+    assert len(channels) == 1  # not made again
+    assert not torch.equal(music.semantic, from_video.semantic)  # stage 1 read a different channel
+    with pytest.raises(ConfigError, match="continue_rhythm"):
+        pipe.edit(video, intro, rate, continue_from=True, continue_rhythm="tempo")
+
+
 def test_joins_are_equal_power_crossfades():
     kept, new = torch.zeros(100), torch.ones(1, 1, 100)
     out = spliced(kept, new, 40, 60, 10)[0, 0]
@@ -118,6 +161,7 @@ def test_generate_cli_edits(bundle, pipe, first, tmp_path, capsys):
             "none.wav",
         ),
         ([*base, "--prompt-audio", str(keep), "--keep", str(keep), "--out", str(tmp_path / "y.wav")], "give one"),
+        ([*base, "--continue-rhythm", "video", "--out", str(tmp_path / "y.wav")], "goes with --prompt-audio"),
     ):
         capsys.readouterr()
         assert main(argv) == 2

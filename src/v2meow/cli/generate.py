@@ -127,6 +127,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="MUSIC",
         help="start the soundtrack with this music (shorter than the video) and continue it, following the video",
     )
+    edit.add_argument(
+        "--continue-rhythm",
+        choices=("music", "video"),
+        default="music",
+        help="with --prompt-audio, for a bundle whose stages read a rhythm channel: 'music' (default) continues the "
+        "music's own pulses at its tempo, so the new music keeps it; 'video' takes the video's pulses throughout",
+    )
     p.add_argument(
         "--markers",
         metavar="FILE.csv|FILE.edl",
@@ -243,6 +250,10 @@ def _length(video: Path, args: argparse.Namespace) -> float:
 def _check_edit(args: argparse.Namespace) -> None:
     """--keep with --regenerate, or --prompt-audio, with --video; the range parsed (its bounds are checked
     against the video in `pipelines/edit.py`); the music readable, before the model loads."""
+    if args.continue_rhythm != "music" and args.prompt_audio is None:
+        raise ConfigError(
+            "--continue-rhythm goes with --prompt-audio (it says where a continuation's rhythm comes from)"
+        )
     if args.keep is None and args.regenerate is None and args.prompt_audio is None:
         return
     if not args.video:
@@ -284,7 +295,10 @@ def _one(pipe, video: Path, outputs: list[Path], args, overrides: dict) -> list[
     if getattr(args, "keep", None) is not None:
         result = pipe.edit(video, args.keep, regenerate=args.regenerate, text=args.text, **settings)
     elif getattr(args, "prompt_audio", None) is not None:
-        result = pipe.edit(video, args.prompt_audio, continue_from=True, text=args.text, **settings)
+        result = pipe.edit(
+            video, args.prompt_audio, continue_from=True, continue_rhythm=args.continue_rhythm, text=args.text,
+            **settings,
+        )  # fmt: skip
     else:
         result = pipe(video, text=args.text, **settings)
     written = write_outputs(video, result, outputs)

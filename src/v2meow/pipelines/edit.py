@@ -14,7 +14,10 @@ audio outside the range and its fades.
 
 Continuing (`continue_from=True`) is a range from the end of the user's music to the end of the
 video: the music is the fixed prefix every stage continues, in its style and tempo, following the
-picture.
+picture. A bundle whose stages read a rhythm channel gets, with `continue_rhythm="music"` (the
+default), the music's own pulses under it and its last bar's pulses repeated at its tempo after it
+(`pipelines.rhythm.continued_rhythm_channel`), so the new music keeps the user's tempo;
+`"video"` uses the video's pulses throughout, as a fresh generation does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from v2meow.errors import ConfigError, MediaError
 from v2meow.features.base import Features
 
 FADE = 0.02  # seconds of cross-fade at each join
+CONTINUE_RHYTHMS = ("music", "video")  # where a continuation's rhythm channel comes from
 
 
 def read_kept(audio: str | os.PathLike | torch.Tensor, sample_rate: int | None, rate: int) -> torch.Tensor:
@@ -78,18 +82,22 @@ def edit(
     text: str | None = None,
     fade: float = FADE,
     rhythm: torch.Tensor | None = None,
+    continue_rhythm: str = "music",
     **overrides,
 ):
     """Regenerate `regenerate` = (start, end) seconds of `keep` (music as long as the video), or with
     `continue_from` keep the music `keep` (shorter than the video) and continue it to the video's end.
     `video` and `rhythm` as for `pipe(...)` (a path, or features already extracted; the rhythm channel
-    made from the video when not given); other overrides too. Returns a `PipelineOutput`."""
+    made from the video when not given; `continue_rhythm`: see the module's docstring); other overrides
+    too. Returns a `PipelineOutput`."""
     from v2meow.pipelines.chain import run_chain
     from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
     from v2meow.stages.sampling import make_generator
 
     if (regenerate is None) == (not continue_from):
         raise ConfigError("give either regenerate=(start, end) or continue_from=True")
+    if continue_rhythm not in CONTINUE_RHYTHMS:
+        raise ConfigError(f"continue_rhythm must be one of {', '.join(CONTINUE_RHYTHMS)}, got {continue_rhythm!r}")
     if pipe.semantic is None:
         raise ConfigError("this bundle has no semantic tokenizer (component 'semantic'), so it cannot read music")
     gen = pipe.generation.replace(**overrides)
@@ -111,6 +119,10 @@ def edit(
     n = round(duration * rate)
     kept = torch.nn.functional.pad(kept, (0, max(0, n - kept.shape[0])))[:n]  # [N]
     keep_tokens = _kept_tokens(pipe, kept, duration, start, end, gen.num_samples)
+    if rhythm is None and pipe.uses_rhythm and continue_from and continue_rhythm == "music":
+        from v2meow.pipelines.rhythm import continued_rhythm_channel
+
+        rhythm = continued_rhythm_channel(kept[: round(seconds * rate)], rate, duration, pipe.rhythm_rate)
     if rhythm is None and pipe.uses_rhythm:
         rhythm = pipe.rhythm_channel(None if isinstance(video, Features) else video, features)
     style = pipe.embed_text(text)

@@ -64,3 +64,14 @@ def music_rhythm_channel(wav: torch.Tensor, sample_rate: int, duration: float, r
     mono = (wav.float().mean(0) if wav.dim() == 2 else wav.float()).cpu().numpy()  # [N]
     n = math.ceil(duration * rate - 1e-6)
     return torch.from_numpy(music_pulses(mono, sample_rate, n, rate)).float()[:, None]  # [T, 1]
+
+
+def continued_rhythm_channel(wav: torch.Tensor, sample_rate: int, duration: float, rate: float) -> torch.Tensor | None:
+    """The rhythm channel of music `wav` (`[N]`) continued to `duration` s at its own tempo
+    (`signal.rhythm.continued_pulses`) -> `[T, 1]`, or None when the music has no steady bar to repeat."""
+    from v2meow.signal.rhythm import continued_pulses
+
+    mono = (wav.float().mean(0) if wav.dim() == 2 else wav.float()).cpu().numpy()  # [N]
+    n = math.ceil(duration * rate - 1e-6)
+    pulses = continued_pulses(mono, sample_rate, n, rate)
+    return None if pulses is None else torch.from_numpy(pulses)[:, None]  # [T, 1]

@@ -309,3 +309,26 @@ def video_pulses(motion: MotionEnergy, num_frames: int, rate: float) -> np.ndarr
     train `[num_frames]` at `rate`, the same shape as `music_pulses` gives for music."""
     times = video_beats(np.asarray(motion.energy, np.float64), motion.rate, window=PULSE_WINDOW, lag=motion.lag)
     return pulse_train(times, num_frames, rate)
+
+
+def continued_pulses(
+    wav: np.ndarray, sample_rate: int, num_frames: int, rate: float, beats_per_bar: int = 4
+) -> np.ndarray | None:
+    """The rhythm channel of music `wav [N]` continued past its end: its own pulses (`music_pulses`' events)
+    while it lasts, then its last bar's pulses repeated at its tempo (a bar = `beats_per_bar` beats,
+    ending at its last pulse) to `num_frames` at `rate` -> `[num_frames]` float32; None when the music
+    has no tempo or is shorter than a bar (a continuation then follows the video alone)."""
+    env = onset_envelope(wav, sample_rate)  # [F] at ENVELOPE_RATE
+    bpm = estimate_tempo(env, ENVELOPE_RATE)
+    if not bpm or len(wav) / sample_rate < beats_per_bar * 60.0 / bpm:
+        return None
+    bar = beats_per_bar * 60.0 / bpm
+    events = video_beats(env, ENVELOPE_RATE, window=PULSE_WINDOW)  # [E] s, the rule music_pulses uses
+    if events.size == 0:
+        return None
+    last = events[-1]
+    # the bar before the last pulse (a pulse about a bar earlier is the same beat: left out)
+    offsets = events[events > last - bar + PULSE_WINDOW / 2] - last  # [L] in (-bar, 0]
+    repeats = max(0, math.ceil((num_frames / rate - last) / bar))
+    tiled = (last + bar * np.arange(1, repeats + 1)[:, None] + offsets[None]).ravel()  # [repeats * L] s
+    return pulse_train(np.concatenate([events, tiled]), num_frames, rate)
