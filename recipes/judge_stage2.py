@@ -46,9 +46,7 @@ def chain(base: str, ckpt: Path, semantic: str):
     base_pipe = V2MeowPipeline.from_pretrained(base)
     return V2MeowPipeline(
         extractor=base_pipe.extractor,
-        stage1=base_pipe.stage1,
-        stage2=stage2,
-        stage3=base_pipe.stage3,
+        stages={**base_pipe.stages, "coarse": stage2},
         codec=base_pipe.codec,
         style=base_pipe.style,
         generation=spec["generation"],

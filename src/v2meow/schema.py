@@ -199,11 +199,11 @@ def check_field(key: str, value: Any, where: str, name: str | None = None) -> fl
 
 # ---- cache manifests ----------------------------------------------------------------------
 
-#: What training reads from a manifest, per stage (`require_fields`).
+#: What training reads from a manifest, per stage role (`require_fields`).
 MANIFEST_FIELDS = {
-    "stage1": ("feature_dim", "feature_rate", "semantic_vocab", "semantic_rate"),
-    "stage2": ("semantic_vocab", "semantic_rate", "codebook_size", "codec_rate"),
-    "stage3": ("codebook_size", "codec_rate", "num_codebooks"),
+    "semantic": ("feature_dim", "feature_rate", "semantic_vocab", "semantic_rate"),
+    "coarse": ("semantic_vocab", "semantic_rate", "codebook_size", "codec_rate"),
+    "fine": ("codebook_size", "codec_rate", "num_codebooks"),
 }
 _MANIFEST_ZERO_OK = {"feature_rate", "beat_motion_rate"}  # 0.0: no visual features in the cache
 

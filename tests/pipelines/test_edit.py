@@ -64,9 +64,9 @@ def test_continuing_the_users_music(pipe, first):
 def test_a_continuation_keeps_the_music_s_beat_in_the_rhythm_channel(tmp_path, monkeypatch):
     """A bundle whose stage 1 reads the rhythm channel continues the music's own pulses at its tempo
     (the default) or, with continue_rhythm="video", takes the video's."""
-    import mediagen
     import numpy as np
 
+    import mediagen
     import v2meow.pipelines.rhythm as rhythm
     from v2meow.pipelines.debug import SEMANTIC_RATE
 

@@ -56,7 +56,7 @@ def test_a_registered_stage_kind_runs_in_a_bundle(repeat_fine, tmp_path, make_vi
     RepeatFine(RepeatFineConfig(**fields)).save_pretrained(tmp_path / "fine")
     components = {name: debug / name for name in ("stage1", "stage2", "codec")}
     bundle = create_bundle(tmp_path / "bundle", {**components, "stage3": tmp_path / "fine"})
-    assert isinstance(load_parts(bundle)["stage3"], RepeatFine)
+    assert isinstance(load_parts(bundle)["stages"]["fine"], RepeatFine)
     pipe = V2MeowPipeline.from_pretrained(bundle)
     assert isinstance(pipe.stages["fine"], RepeatFine) and pipe.guided_roles() == ("semantic",)
     out = pipe(make_video(duration=2.0, fps=10, size=(32, 32)), seed=0)

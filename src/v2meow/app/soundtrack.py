@@ -119,7 +119,7 @@ class SoundtrackJob:
     @property
     def accepts_text(self) -> bool:
         """Whether the bundle has a style input, so a text prompt can steer it."""
-        return self.pipe.style is not None and bool(self.pipe.stage1.config.style_dim)
+        return self.pipe.style is not None and bool(self.pipe.stages["semantic"].config.style_dim)
 
     @property
     def can_edit(self) -> bool:

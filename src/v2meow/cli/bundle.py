@@ -7,6 +7,7 @@ import json
 import sys
 
 from v2meow.cli.common import add_allow_outside, parse, run
+from v2meow.stages.roles import ROLE_SPECS
 
 DESCRIPTION = """\
 A bundle is a directory that v2meow-generate, v2meow-app and V2MeowPipeline load: the
@@ -40,9 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for name, what in (
-        ("stage1", "stage 1 (visual features -> semantic tokens)"),
-        ("stage2", "stage 2 (-> coarse codec tokens)"),
-        ("stage3", "stage 3 (-> fine codec tokens)"),
+        *((r.key, f"{r.label} ({r.writes})") for r in ROLE_SPECS),
         ("codec", "the acoustic codec (SoundStream or EnCodec)"),
         ("semantic", "the semantic tokenizer the stages were trained with (checked, not run)"),
     ):
@@ -143,7 +142,7 @@ def _main(args: argparse.Namespace) -> int:
         return 0 if info["compatible"] and info["sha256"].get("ok", True) else 1
     from v2meow.io import check_output_dir
 
-    components = {n: getattr(args, n) for n in ("stage1", "stage2", "stage3", "codec", "semantic", "style")}
+    components = {n: getattr(args, n) for n in (*(r.key for r in ROLE_SPECS), "codec", "semantic", "style")}
     check_output_dir(args.out, [p for p in components.values() if p])  # never an input, nor a folder holding one
     out = create_bundle(
         args.out,

@@ -13,14 +13,16 @@ import sys
 from dataclasses import dataclass
 
 from v2meow.cli.common import parse, run
+from v2meow.stages.roles import ROLE_SPECS
 
 
 @dataclass(frozen=True)
 class Stage:
     help: str
-    entry: str  # "module:function", called as function(config_dict, ckpt_path=...) -> exported component dir
+    entry: str  # "module:function", called as function(*args, config_dict, ckpt_path=...) -> exported component dir
     data_key: str  # dotted config key that --data sets
     default_config: str
+    args: tuple[str, ...] = ()
 
 
 STAGES: dict[str, Stage] = {
@@ -30,24 +32,16 @@ STAGES: dict[str, Stage] = {
         data_key="data.audio_dir",
         default_config="configs/codec.yaml",
     ),
-    "stage1": Stage(
-        help="train stage 1 (visual features + style -> semantic tokens) on a prepared cache",
-        entry="v2meow.training.stage_train:train_stage1",
-        data_key="data.cache",
-        default_config="configs/stage1.yaml",
-    ),
-    "stage2": Stage(
-        help="train stage 2 (semantic -> coarse acoustic tokens; configs/stage2_visual.yaml for the visual variant)",
-        entry="v2meow.training.stage_train:train_stage2",
-        data_key="data.cache",
-        default_config="configs/stage2.yaml",
-    ),
-    "stage3": Stage(
-        help="train stage 3 (coarse -> fine acoustic tokens) on a prepared cache",
-        entry="v2meow.training.stage_train:train_stage3",
-        data_key="data.cache",
-        default_config="configs/stage3.yaml",
-    ),
+    **{
+        r.key: Stage(
+            help=f"train {r.label} ({r.writes}) on a prepared cache",
+            entry="v2meow.training.stage_train:train_stage",
+            data_key="data.cache",
+            default_config=f"configs/{r.key}.yaml",
+            args=(r.key,),
+        )
+        for r in ROLE_SPECS
+    },
 }
 
 EPILOG = """\
@@ -134,7 +128,9 @@ def _main(args: argparse.Namespace) -> int:
     module_name, _, func = STAGES[args.stage].entry.partition(":")
     train = getattr(importlib.import_module(module_name), func)
     out = cfg.get("out") or f"runs/{args.stage}"
-    exported = train(cfg, ckpt_path=args.ckpt_path)  # prints where to watch once training starts
+    exported = train(
+        *STAGES[args.stage].args, cfg, ckpt_path=args.ckpt_path
+    )  # prints where to watch once training starts
     from pathlib import Path
 
     from v2meow.training.plots import PLOT_NAME

@@ -4,13 +4,13 @@ Each example is a dict whose keys are the keyword arguments of the stage model's
 `forward` (plus `weights` for the loss), so training calls `model(**inputs)`; `collate`
 batches them (a condition's value, mask and drop flag each get a batch dimension):
 
-    stage1: semantic [T_s], semantic_mask [T_s],
+    semantic (stage 1): semantic [T_s], semantic_mask [T_s],
             conditions {visual: Condition([T_v, D], mask [T_v]), style: Condition([D_s]), <extra streams>}
             (+ conditions.long_term [T_l, D] with long_term_steps; + weights [T_s] with beat_weights)
-    stage2: semantic [T_s], semantic_mask [T_s], coarse [N_c, T_a], coarse_mask [T_a]
+    coarse (stage 2): semantic [T_s], semantic_mask [T_s], coarse [N_c, T_a], coarse_mask [T_a]
             (+ conditions {visual} for the encdec variant)
             (+ weights [T_a * N_c] with beat_weights: one per flattened coarse target)
-    stage3: coarse [N_c, T_a], fine [N_f, T_a], mask [T_a]
+    fine (stage 3): coarse [N_c, T_a], fine [N_f, T_a], mask [T_a]
 
 Condition streams are read from the cache item's tensor of the same name (`Stream.name`):
 time streams are cropped at their rate with a mask, vectors are passed whole. A features
@@ -36,6 +36,7 @@ from v2meow.errors import ConfigError
 from v2meow.stages.conditions import Condition, Stream
 from v2meow.stages.layout import common_grid
 from v2meow.stages.longshort import even_sample
+from v2meow.stages.roles import role_of
 
 
 def default_streams(manifest: dict) -> list[Stream]:
@@ -53,7 +54,8 @@ class StageDataset(Dataset):
 
     Args:
         cache: a cache directory or an open `CacheReader`.
-        stage: "stage1", "stage2" or "stage3".
+        stage: the role it trains ("semantic", "coarse", "fine"; `stages.roles`) or its component
+            name ("stage1", ...).
         crop_seconds: window length.
         num_coarse: N_c, the codebooks stage 2 predicts and stage 3 reads.
         num_fine: N_f for stage 3 (default: the rest of the cached codebooks).
@@ -96,33 +98,33 @@ class StageDataset(Dataset):
         disagree: float = 0.0,
     ):
         self.reader = cache if isinstance(cache, CacheReader) else CacheReader(cache, split=split)
-        if stage not in ("stage1", "stage2", "stage3"):
-            raise ConfigError(f"unknown stage '{stage}'")
-        self.stage, self.crop = stage, crop_seconds
+        role = role_of(stage)  # ConfigError for an unknown name
+        self.role, self.crop = role.name, crop_seconds
+        stage = role.label
         m = self.reader.manifest
         self.feature_rate = float(m.get("feature_rate") or 0)
         self.semantic_rate = float(m["semantic_rate"])
         self.codec_rate = float(m["codec_rate"])
         self.num_coarse, self.num_fine = num_coarse, num_fine
         if streams is None:
-            streams = default_streams(m) if stage == "stage1" else []
+            streams = default_streams(m) if self.role == "semantic" else []
         self.streams = [
             st for st in streams if st.name != "semantic" and st.route != "prefix"
         ]  # a stage's own input is not a condition
         self.use_visual = any(st.name == "visual" for st in self.streams)
-        if stage == "stage1" and not self.use_visual:
+        if self.role == "semantic" and not self.use_visual:
             raise ConfigError("stage 1 needs the visual stream")
         self.random_crop = random_crop
-        if stage in ("stage2", "stage3") and num_coarse <= 0:
+        if self.role in ("coarse", "fine") and num_coarse <= 0:
             raise ConfigError(f"{stage} needs num_coarse > 0")
         self.beat_weights, self.long_term_steps = beat_weights, long_term_steps
-        if beat_weights and stage == "stage3":
+        if beat_weights and self.role == "fine":
             raise ConfigError("beat weights apply to stages 1 and 2 only")
         if beat_weights and not m.get("beat_weights"):
             raise ConfigError(
                 f"{self.reader.root}: cache has no beat weights (prepare it with v2meow-prepare --beat-weights)"
             )
-        if long_term_steps and stage != "stage1":
+        if long_term_steps and self.role != "semantic":
             raise ConfigError("the long-term stream is a stage 1 input")
         self.visual_optional = visual_optional and self.use_visual
         if visual_optional and long_term_steps:
@@ -142,7 +144,7 @@ class StageDataset(Dataset):
                 )
         rates = [self.semantic_rate, self.codec_rate] + [self._rate(st) for st in self.streams if st.kind != "vector"]
         self.grid = common_grid(rates)
-        if not 0.0 <= disagree <= 1.0 or (disagree and stage != "stage1"):
+        if not 0.0 <= disagree <= 1.0 or (disagree and self.role != "semantic"):
             raise ConfigError(f"disagree is a probability for stage 1's training items, got {disagree} for {stage}")
         self.disagree = disagree
         index = {r.key: i for i, r in enumerate(self.reader.records)}
@@ -189,7 +191,7 @@ class StageDataset(Dataset):
         item = self.reader.load(i)
         start = self._start(record.duration, crop_seed)
         out: dict[str, torch.Tensor] = {}
-        if self.stage in ("stage1", "stage2"):
+        if self.role in ("semantic", "coarse"):
             out["semantic"], out["semantic_mask"] = self._crop(item["semantic"].long(), self.semantic_rate, start)
             if self.beat_weights:
                 if "beats" not in item:
@@ -203,14 +205,14 @@ class StageDataset(Dataset):
                 out["conditions"] = self._conditions(self.reader.records[base], self.reader.load(base), start)
                 if own_style is not None:
                     out["conditions"]["style"] = own_style
-        if self.stage in ("stage2", "stage3"):
+        if self.role in ("coarse", "fine"):
             codes, mask = self._crop(item["codes"].long(), self.codec_rate, start, dim=1)  # [K, T_a]
             if codes.shape[0] < self.num_coarse + (self.num_fine or 0):
                 raise ConfigError(
                     f"cache has {codes.shape[0]} codebooks, stage needs {self.num_coarse + (self.num_fine or 0)}"
                 )
             coarse = codes[: self.num_coarse]
-            if self.stage == "stage2":
+            if self.role == "coarse":
                 out["coarse"], out["coarse_mask"] = coarse, mask
                 if "weights" in out:  # semantic-rate weights -> one per flattened coarse target (time-major)
                     frames = weights_at_rate(

@@ -18,10 +18,11 @@ from typing import Any
 from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, cast_weights, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, V2MeowError
 from v2meow.io import atomic_directory
-from v2meow.pipelines.bundle import PIPELINE_FILE, GenerationConfig, read_bundle, write_bundle_file
+from v2meow.pipelines.bundle import PIPELINE_FILE, REQUIRED, GenerationConfig, read_bundle, write_bundle_file
+from v2meow.stages.roles import KEYS, ROLE_SPECS
 
 SUMS_FILE = "SHA256SUMS"
-NAMES = ("stage1", "stage2", "stage3", "codec", "semantic", "style")
+NAMES = (*KEYS, "codec", "semantic", "style")
 
 
 def _component_config(directory: Path) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def default_generation(stage_configs: dict[str, dict[str, Any]], **changes: Any)
     """Generation defaults for these stages: the paper's, with each window's primed context at most
     half the stage's window (so short-window stages such as the demo's still advance)."""
     base = GenerationConfig()
-    windows = [float(stage_configs[f"stage{i}"].get("window_seconds", 10.0)) for i in (1, 2, 3)]
+    windows = [float(stage_configs[key].get("window_seconds", 10.0)) for key in KEYS]
     context = {role: min(c, w / 2) for (role, c), w in zip(base.context_seconds.items(), windows)}
     return base.replace(**{"context_seconds": context, **{k: v for k, v in changes.items() if v is not None}})
 
@@ -62,18 +63,18 @@ def create_bundle(
     if unknown:
         raise ConfigError(f"unknown component(s) {', '.join(unknown)} (known: {', '.join(NAMES)})")
     sources = {name: Path(src) for name, src in components.items() if src is not None}
-    missing = [n for n in ("stage1", "stage2", "stage3", "codec") if n not in sources]
+    missing = [n for n in REQUIRED if n not in sources]
     if missing:
         raise ConfigError(f"a bundle needs {', '.join(missing)}")
     configs = {name: _component_config(src) for name, src in sources.items()}
     if feature_rate is None:
-        feature_rate = configs["stage1"].get("feature_rate")
+        feature_rate = configs[KEYS[0]].get("feature_rate")
     options = {"rate": float(feature_rate)} if feature_rate else {}
     gen = default_generation(configs, **generation)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for name, src in sources.items():
             shutil.copytree(src, tmp / name)
-            if weights_dtype and name.startswith("stage"):
+            if weights_dtype and name in KEYS:
                 cast_weights(tmp / name / WEIGHTS_NAME, weights_dtype)
         write_bundle_file(tmp, {"spec": features, "options": options}, {n: n for n in sources}, gen)
         load_parts(tmp)  # raises IncompatibleComponentsError naming what disagrees
@@ -81,9 +82,20 @@ def create_bundle(
     return Path(out)
 
 
-def load_parts(bundle: str | os.PathLike, allow_outside: bool = False) -> dict[str, Any]:
-    """Build every component of a bundle (the feature extractor without its weights) and check them
-    against each other; returns them by name. `allow_outside`: see `read_bundle`."""
+def load_parts(
+    bundle: str | os.PathLike,
+    allow_outside: bool = False,
+    *,
+    extractor_weights: bool = False,
+    trust_pickle: bool = False,
+) -> dict[str, Any]:
+    """The one loader: build every component of a bundle and check them against each other. Returns
+    `V2MeowPipeline`'s keyword arguments: `extractor`, `stages` (by role), `codec`, `style`, `semantic`
+    (the tokenizer's directory, loaded on first use) and `semantic_info` (its config), `generation`.
+
+    `extractor_weights`: load the feature extractor's pretrained weights (generation) or not (checking
+    and describing a bundle); `trust_pickle`: see `v2meow.safeload`; `allow_outside`: see `read_bundle`.
+    """
     from v2meow.features.registry import build_extractor
     from v2meow.pipelines.checks import check_components
     from v2meow.stages.registry import load_stage
@@ -92,18 +104,19 @@ def load_parts(bundle: str | os.PathLike, allow_outside: bool = False) -> dict[s
 
     spec = read_bundle(bundle, allow_outside)
     comps, feats = spec["components"], spec["features"]
+    extractor = build_extractor(
+        feats["spec"], load_weights=extractor_weights, trust_pickle=trust_pickle, **feats.get("options", {})
+    )
     parts: dict[str, Any] = {
-        "features": build_extractor(feats["spec"], load_weights=False, **feats.get("options", {})),
-        "stage1": load_stage(comps["stage1"], "semantic"),
-        "stage2": load_stage(comps["stage2"], "coarse"),
-        "stage3": load_stage(comps["stage3"], "fine"),
+        "extractor": extractor,
+        "stages": {r.name: load_stage(comps[r.key], r.name) for r in ROLE_SPECS},
         "codec": load_codec(comps["codec"]),
         "style": load_style_embedder(comps["style"]) if "style" in comps else None,
+        "semantic": comps.get("semantic"),
+        "semantic_info": _component_config(Path(comps["semantic"])) if "semantic" in comps else None,
+        "generation": spec["generation"],
     }
-    semantic = _component_config(Path(comps["semantic"])) if "semantic" in comps else None
-    check_components(
-        parts["features"], parts["stage1"], parts["stage2"], parts["stage3"], parts["codec"], parts["style"], semantic
-    )
+    check_components(parts["extractor"], parts["stages"], parts["codec"], parts["style"], parts["semantic_info"])
     return parts
 
 
@@ -173,34 +186,11 @@ def _size(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
 
 
-STAGE_FIELDS = {
-    "stage1": (
-        "feature_dim",
-        "feature_rate",
-        "style_dim",
-        "semantic_vocab",
-        "semantic_rate",
-        "dim",
-        "depth",
-        "encoder_depth",
-        "heads",
-        "window_seconds",
-    ),
-    "stage2": (
-        "variant",
-        "semantic_vocab",
-        "semantic_rate",
-        "codebook_size",
-        "num_coarse",
-        "codec_rate",
-        "feature_dim",
-        "dim",
-        "depth",
-        "heads",
-        "window_seconds",
-    ),
-    "stage3": ("codebook_size", "num_coarse", "num_fine", "codec_rate", "dim", "depth", "heads", "window_seconds"),
-}
+#: What `inspect_bundle` shows of a stage's config, where the stage kind has the field.
+STAGE_FIELDS = (
+    "variant", "role", "feature_dim", "feature_rate", "style_dim", "semantic_vocab", "semantic_rate", "codebook_size",
+    "num_coarse", "num_fine", "codec_rate", "dim", "depth", "encoder_depth", "heads", "window_seconds",
+)  # fmt: skip
 
 
 def inspect_bundle(bundle: str | os.PathLike, allow_outside: bool = False) -> dict[str, Any]:
@@ -224,7 +214,7 @@ def inspect_bundle(bundle: str | os.PathLike, allow_outside: bool = False) -> di
             "bytes": _size(directory),
             "parameters": parameter_count(directory / WEIGHTS_NAME),
         }
-        entry.update({k: config[k] for k in STAGE_FIELDS.get(name, ()) if k in config})
+        entry.update({k: config[k] for k in (STAGE_FIELDS if name in KEYS else ()) if k in config})
         if name == "semantic":
             entry.update(
                 {k: config[k] for k in ("backbone", "num_clusters", "frame_rate", "sample_rate") if k in config}
@@ -248,8 +238,8 @@ def inspect_bundle(bundle: str | os.PathLike, allow_outside: bool = False) -> di
         )
         info["features"] = {
             **spec["features"],
-            "dim": int(parts["features"].dim),
-            "rate": float(parts["features"].rate),
+            "dim": int(parts["extractor"].dim),
+            "rate": float(parts["extractor"].rate),
         }
         if parts["style"] is not None:
             info["components"]["style"].update(dim=int(parts["style"].dim), audio=bool(parts["style"].supports_audio))

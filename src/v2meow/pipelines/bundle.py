@@ -34,12 +34,12 @@ from v2meow.components import build_dataclass, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError
 from v2meow.io import atomic_output
 from v2meow.stages.conditions import ALL
-from v2meow.stages.roles import ROLE_SPECS, ROLES
+from v2meow.stages.roles import KEYS, ROLE_SPECS, ROLES
 from v2meow.stages.sampling import PAPER_TEMPERATURES, SamplingConfig
 
 FORMAT_VERSION = 3
 PIPELINE_FILE = "pipeline.json"
-REQUIRED = ("stage1", "stage2", "stage3", "codec")
+REQUIRED = (*KEYS, "codec")
 
 
 def paper_sampling() -> dict[str, SamplingConfig]:

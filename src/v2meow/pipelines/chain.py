@@ -86,7 +86,7 @@ def run_chain(
     """Every role from `start` on, in order (`stages/roles.py`): each stage reads `sources` and what the
     roles before it wrote -> {role: tokens or codes}. Generation starts at "semantic"; resynthesis from
     music starts at "coarse" with the music's own semantic tokens among `sources`. `whole` and `keep`
-    are by role (`run_role`); `timings` gets each stage's seconds ("stage1", ...)."""
+    are by role (`run_role`); `timings` gets each stage's seconds by its component name (`Role.key`)."""
     import time
 
     out: dict[str, torch.Tensor] = {}
@@ -98,5 +98,5 @@ def run_chain(
         rate = getattr(pipe.stages[role].config, spec.rate_field)
         sources = {**sources, role: Source(out[role], rate, axis=out[role].dim() - 1)}  # [S, T] or [S, K, T]
         if timings is not None:
-            timings[f"stage{spec.number}"] = time.perf_counter() - t
+            timings[spec.key] = time.perf_counter() - t
     return out

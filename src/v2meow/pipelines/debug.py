@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from v2meow.pipelines.bundle import GenerationConfig, write_bundle_file
+from v2meow.stages.roles import KEYS
 from v2meow.stages.stage1 import Stage1, Stage1Config
 from v2meow.stages.stage2 import Stage2, Stage2Config
 from v2meow.stages.stage3 import Stage3, Stage3Config
@@ -72,7 +73,7 @@ def build_debug_bundle(
         )
     )
     stage3 = Stage3(Stage3Config.preset("debug", num_fine=codec.num_fine, window_seconds=windows[2], **codec_fields))
-    components = {"stage1": stage1, "stage2": stage2, "stage3": stage3, "codec": codec}
+    components = {**dict(zip(KEYS, (stage1, stage2, stage3))), "codec": codec}
     if style_model is not None:
         components["style"] = style_model
     for name, module in components.items():

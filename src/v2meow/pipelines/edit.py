@@ -142,7 +142,7 @@ def edit(
 
 def _kept_tokens(pipe, kept: torch.Tensor, duration: float, start: float, end: float, samples: int) -> dict:
     """Per role, (kept values `[S, ..., T]`, regenerate `[T]` bool) for `fill_windows`."""
-    c2, codec = pipe.stage2.config, pipe.codec
+    c2, codec = pipe.stages["coarse"].config, pipe.codec
     t_s, t_a = math.ceil(duration * c2.semantic_rate - 1e-6), math.ceil(duration * c2.codec_rate - 1e-6)
     semantic, _ = pipe.audio_semantic_tokens(kept, codec.sample_rate)  # [T_s]
     with torch.inference_mode():

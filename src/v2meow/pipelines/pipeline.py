@@ -15,18 +15,17 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from pathlib import Path
+from collections.abc import Mapping
 
 import torch
 from tqdm.auto import tqdm
 
 from v2meow import validation
-from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.duration import check_audible, music_length
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
 from v2meow.pipelines import resynthesis
-from v2meow.pipelines.bundle import GenerationConfig, read_bundle
+from v2meow.pipelines.bundle import GenerationConfig
 from v2meow.pipelines.chain import Source, run_chain, run_role
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.chunks import decode_in_chunks, with_phase
@@ -35,7 +34,7 @@ from v2meow.pipelines.rhythm import stage_pulses
 from v2meow.pipelines.windows import fill_windows
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.conditions import ALL
-from v2meow.stages.registry import load_stage
+from v2meow.stages.roles import ROLE_SPECS
 from v2meow.stages.sampling import DecodeOptions, make_generator
 
 #: Weight dtypes the stages can be stored in (`set_stage_dtype`).
@@ -48,9 +47,7 @@ class V2MeowPipeline:
     def __init__(
         self,
         extractor: FeatureExtractor,
-        stage1: Stage,
-        stage2: Stage,
-        stage3: Stage,
+        stages: Mapping[str, Stage],
         codec,
         style=None,
         semantic_info: dict | None = None,
@@ -58,11 +55,20 @@ class V2MeowPipeline:
         progress: bool = False,
         semantic=None,
     ):
-        """`semantic`: the bundle's semantic tokenizer (a `SemanticTokenizer`, or its directory,
-        loaded on first use), needed only to read audio (`resynthesize`); `semantic_info` (its
-        config) is enough for the compatibility check."""
-        self.extractor, self.stage1, self.stage2, self.stage3 = extractor, stage1, stage2, stage3
-        for role, stage in self.stages.items():
+        """`stages`: a stage for every role of `stages.roles.ROLES` (semantic, coarse, fine), by role.
+        `semantic`: the bundle's semantic tokenizer (a `SemanticTokenizer`, or its directory, loaded on
+        first use), needed only to read audio (`resynthesize`, `edit`); `semantic_info` (its config) is
+        enough for the compatibility check."""
+        unknown, missing = sorted(set(stages) - set(ROLES)), [r for r in ROLES if r not in stages]
+        if unknown or missing:
+            raise ConfigError(
+                f"a pipeline needs one stage per role ({', '.join(ROLES)})"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        self.extractor = extractor
+        self._stages = {role: stages[role] for role in ROLES}  # pipeline order
+        for role, stage in self._stages.items():
             if stage.role != role:
                 raise ConfigError(
                     f"the {role} step needs a {role} stage, got a {stage.config.model_type} ({stage.role})"
@@ -73,19 +79,23 @@ class V2MeowPipeline:
         self.progress = progress
         if isinstance(semantic, torch.nn.Module) and semantic_info is None:
             semantic_info = semantic.config.to_dict()
-        check_components(extractor, stage1, stage2, stage3, codec, style, semantic_info)
+        check_components(extractor, self._stages, codec, style, semantic_info)
         for m in self.modules():
             m.eval()
 
     @property
     def stages(self) -> dict[str, Stage]:
         """The stages by role, in pipeline order."""
-        return dict(zip(ROLES, (self.stage1, self.stage2, self.stage3)))
+        return dict(self._stages)
+
+    def set_stage(self, role: str, stage: Stage) -> None:
+        """Put `stage` in the step of `role` (e.g. a stage trained further); it must be of that role."""
+        if role not in self._stages or stage.role != role:
+            raise ConfigError(f"the {role} step needs a {role} stage, got a {stage.config.model_type} ({stage.role})")
+        self._stages[role] = stage
 
     def modules(self) -> list[torch.nn.Module]:
-        return [
-            m for m in (self.extractor, self.stage1, self.stage2, self.stage3, self.codec, self.style) if m is not None
-        ]
+        return [m for m in (self.extractor, *self._stages.values(), self.codec, self.style) if m is not None]
 
     @property
     def semantic(self):
@@ -98,7 +108,7 @@ class V2MeowPipeline:
 
     @property
     def device(self) -> torch.device:
-        return next(self.stage1.parameters()).device
+        return next(self._stages[ROLES[0]].parameters()).device
 
     def to(self, device: str | torch.device) -> V2MeowPipeline:
         for m in self.modules():
@@ -138,29 +148,10 @@ class V2MeowPipeline:
         feature extractor read weight files that can run code (TorchScript, pickles holding
         objects); see `v2meow.safeload`.
         """
-        from v2meow.features.registry import build_extractor
-        from v2meow.tokenizers.acoustic import load_codec
-        from v2meow.tokenizers.style import load_style_embedder
+        from v2meow.pipelines.assemble import load_parts
 
-        spec = read_bundle(bundle, allow_outside)
-        comps = spec["components"]
-        feats = spec["features"]
-        extractor = build_extractor(feats["spec"], trust_pickle=trust_pickle, **feats.get("options", {}))
-        semantic_info = None
-        if "semantic" in comps:
-            semantic_info = read_json_config(Path(comps["semantic"]) / CONFIG_NAME)
-        pipe = cls(
-            extractor=extractor,
-            stage1=load_stage(comps["stage1"], "semantic"),
-            stage2=load_stage(comps["stage2"], "coarse"),
-            stage3=load_stage(comps["stage3"], "fine"),
-            codec=load_codec(comps["codec"]),
-            style=load_style_embedder(comps["style"]) if "style" in comps else None,
-            semantic_info=semantic_info,
-            generation=spec["generation"],
-            progress=progress,
-            semantic=comps.get("semantic"),
-        )
+        parts = load_parts(bundle, allow_outside, extractor_weights=True, trust_pickle=trust_pickle)
+        pipe = cls(**parts, progress=progress)
         return pipe.to(device).set_stage_dtype(dtype)
 
     # ---- steps -------------------------------------------------------------------------
@@ -175,7 +166,7 @@ class V2MeowPipeline:
         """Style embedding `[D]` of a prompt, or None (unconditional style)."""
         if text is None:
             return None
-        if not self.stage1.config.style_dim or self.style is None:
+        if not self._stages["semantic"].config.style_dim or self.style is None:
             raise ConfigError("this bundle has no style input: it cannot take a text prompt")
         return self.style.embed_text(text).to(self.device)
 
@@ -218,11 +209,16 @@ class V2MeowPipeline:
         """Whether a stage (1, or a coarse stage with the `rhythm` extra stream) reads the rhythm channel."""
         return self.reads("semantic", "rhythm") or self.reads("coarse", "rhythm")
 
+    @property
+    def rhythm_rate(self) -> float:
+        """Frames per second of the rhythm channel: the semantic rate, as `v2meow-prepare --rhythm` caches it."""
+        return self._stages["semantic"].config.semantic_rate
+
     def rhythm_channel(self, video: str | os.PathLike | None, features: Features) -> torch.Tensor:
-        """The video's rhythm channel at the semantic rate (as cached) -> `[T_s, 1]` (`pipelines.rhythm`)."""
+        """The video's rhythm channel at `rhythm_rate` -> `[T_s, 1]` (`pipelines.rhythm`)."""
         from v2meow.pipelines.rhythm import video_rhythm_channel
 
-        return video_rhythm_channel(self.extractor, video, features, self.stage1.config.semantic_rate)
+        return video_rhythm_channel(self.extractor, video, features, self.rhythm_rate)
 
     def semantic_tokens(
         self,
@@ -263,7 +259,7 @@ class V2MeowPipeline:
         self, coarse: torch.Tensor, duration: float, *, generation: GenerationConfig, generator=None, keep=None
     ) -> torch.Tensor:
         """Stage 3 over windows -> `[S, N_f, T_a]`."""
-        sources = {"coarse": Source(coarse, self.stage3.config.codec_rate, axis=2)}
+        sources = {"coarse": Source(coarse, self._stages["fine"].config.codec_rate, axis=2)}
         return run_role(self, "fine", sources, duration, generation=generation, generator=generator, keep=keep,
                         samples=coarse.shape[0])  # fmt: skip
 
@@ -275,7 +271,7 @@ class V2MeowPipeline:
         samples = semantic.shape[0]
         if self.reads("coarse", "visual") and features is None:
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
-        sources = {"semantic": Source(semantic, self.stage2.config.semantic_rate)}
+        sources = {"semantic": Source(semantic, self._stages["coarse"].config.semantic_rate)}
         if features is not None:
             sources["visual"] = Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)
         self._add_rhythm(sources, "coarse", rhythm, samples, duration)
@@ -284,7 +280,7 @@ class V2MeowPipeline:
     def whole_inputs(self, sources: dict[str, Source]) -> dict[str, dict[str, torch.Tensor]]:
         """Whole-piece inputs by role (`run_chain`'s `whole`): a `long_term` stage 1 reads the whole video
         in every window."""
-        return {"semantic": {"long_term": sources["visual"].value}} if self.stage1.config.long_term else {}
+        return {"semantic": {"long_term": sources["visual"].value}} if self._stages["semantic"].config.long_term else {}
 
     def video_sources(self, features: Features, style: torch.Tensor | None, rhythm, samples: int) -> dict[str, Source]:
         """What generation hands the chain from the video and the words: the visual features, the style
@@ -304,7 +300,7 @@ class V2MeowPipeline:
         """The rhythm channel `[T_s, 1]` as a source at stage 1's rate, for the stage of `role` when it reads one."""
         pulses = stage_pulses(self, role, rhythm, samples)  # [S, T_s, 1] or None (a clear error when missing)
         if pulses is not None:
-            rate = self.stage1.config.semantic_rate
+            rate = self.rhythm_rate
             sources["rhythm"] = Source(pulses[:, : math.ceil(duration * rate - 1e-6)], rate)
 
     def decode(
@@ -441,3 +437,17 @@ class V2MeowPipeline:
         from v2meow.pipelines.edit import edit
 
         return edit(self, video, keep, sample_rate, **options)
+
+
+def _stage_property(role: str) -> property:
+    def get(self) -> Stage:
+        return self._stages[role]
+
+    def put(self, stage: Stage) -> None:
+        self.set_stage(role, stage)
+
+    return property(get, put, doc=f"The {role} stage (`stages['{role}']`).")
+
+
+for _role in ROLE_SPECS:  # pipe.stage1 / stage2 / stage3: each role's stage by its component name
+    setattr(V2MeowPipeline, _role.key, _stage_property(_role.name))

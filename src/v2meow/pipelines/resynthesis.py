@@ -33,7 +33,7 @@ def audio_semantic_tokens(
         wav = torch.as_tensor(audio, dtype=torch.float32)
     duration = wav.shape[-1] / sample_rate
     tokens = pipe.semantic.encode(wav, sample_rate)  # [T']
-    return fit_frames(tokens, math.ceil(duration * pipe.stage2.config.semantic_rate - 1e-6)), duration
+    return fit_frames(tokens, math.ceil(duration * pipe.stages["coarse"].config.semantic_rate - 1e-6)), duration
 
 
 @torch.inference_mode()
@@ -62,7 +62,7 @@ def resynthesize(
     if pipe.reads("coarse", "rhythm"):  # the music's own pulses, as v2meow-prepare --rhythm cached them
         from v2meow.pipelines.rhythm import music_rhythm_channel
 
-        rhythm = music_rhythm_channel(torch.as_tensor(audio), sample_rate, duration, pipe.stage2.config.semantic_rate)
+        rhythm = music_rhythm_channel(torch.as_tensor(audio), sample_rate, duration, pipe.rhythm_rate)
     features = None
     if pipe.reads("coarse", "visual"):
         if video is None:

@@ -1,6 +1,6 @@
-"""The roles of the chain as data: each step's stage number, the stream it writes, its output rate
-and shape, and its defaults. The pipeline, the bundle's generation settings and the registry read
-this table instead of naming stages.
+"""The roles of the chain as data: each step's stage number, its component name, the stream it writes,
+its output rate and shape, and its defaults. The pipeline, the loader, the compatibility checks, the
+bundle's generation settings, the bundle tool and the registry read this table instead of naming stages.
 
     video ─► semantic (stage 1) ─► coarse (stage 2) ─► fine (stage 3) ─► codec
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 class Role:
     name: str  # the role, and the name of the stream it writes
     number: int  # its stage number: "stage 1", in messages and progress bars
+    key: str  # its component's name: the bundle's folder, `v2meow-train KEY`, `v2meow-bundle --KEY`
+    writes: str  # what it makes, for help texts
     rate_field: str  # the stage config field holding its output frame rate
     levels_field: str | None  # the config field with its codebooks (output [S, K, T]); None: tokens [S, T]
     temperature: float  # V2Meow's sampling temperature for it (the paper's defaults)
@@ -28,10 +30,23 @@ class Role:
 
 
 ROLE_SPECS: tuple[Role, ...] = (
-    Role("semantic", 1, "semantic_rate", None, 1.0, 4.0),
-    Role("coarse", 2, "codec_rate", "num_coarse", 0.95, 4.0),
-    Role("fine", 3, "codec_rate", "num_fine", 0.4, 1.0),
+    Role("semantic", 1, "stage1", "visual features -> semantic tokens", "semantic_rate", None, 1.0, 4.0),
+    Role("coarse", 2, "stage2", "semantic tokens -> coarse codec tokens", "codec_rate", "num_coarse", 0.95, 4.0),
+    Role("fine", 3, "stage3", "coarse -> fine codec tokens", "codec_rate", "num_fine", 0.4, 1.0),
 )
 #: The pipeline's steps, in order.
 ROLES: tuple[str, ...] = tuple(r.name for r in ROLE_SPECS)
 ROLE: dict[str, Role] = {r.name: r for r in ROLE_SPECS}
+#: The stages' component names, in order.
+KEYS: tuple[str, ...] = tuple(r.key for r in ROLE_SPECS)
+KEY: dict[str, Role] = {r.key: r for r in ROLE_SPECS}
+
+
+def role_of(name: str) -> Role:
+    """The role named `name`, by role ("semantic") or by its component name ("stage1")."""
+    role = ROLE.get(name) or KEY.get(name)
+    if role is None:
+        from v2meow.errors import ConfigError
+
+        raise ConfigError(f"unknown stage '{name}' (roles: {', '.join(ROLES)}; or {', '.join(KEYS)})")
+    return role

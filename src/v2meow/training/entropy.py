@@ -22,6 +22,8 @@ from collections.abc import Iterable
 
 import torch
 
+from v2meow.stages.roles import role_of
+
 MAX_TOKENS = 2_000_000  # tokens sampled over items, at most: a few seconds of counting
 
 
@@ -84,11 +86,13 @@ def token_entropies(items: Iterable[torch.Tensor]) -> dict[str, float]:
 def stage_targets(
     item: dict[str, torch.Tensor], stage: str, num_coarse: int = 0, num_fine: int | None = None
 ) -> torch.Tensor:
-    """The tokens `stage` predicts in one cached item: `[T_s]` semantic or `[K, T_a]` codec levels."""
-    if stage == "stage1":
+    """The tokens `stage` (a role or its component name, `stages.roles.role_of`) predicts in one cached
+    item: `[T_s]` semantic or `[K, T_a]` codec levels."""
+    role = role_of(stage).name
+    if role == "semantic":
         return item["semantic"]
     codes = item["codes"]
-    if stage == "stage2":
+    if role == "coarse":
         return codes[:num_coarse]
     return codes[num_coarse : None if num_fine is None else num_coarse + num_fine]
 
@@ -104,7 +108,7 @@ def sample_targets(
 ) -> Iterable[torch.Tensor]:
     """Target tokens of the reader's items in a seeded random order, until `max_tokens` are drawn
     (the last item cut to fit); reads only the tensor the stage predicts. `log` gets progress lines."""
-    names = ("semantic",) if stage == "stage1" else ("codes",)
+    names = ("semantic",) if role_of(stage).name == "semantic" else ("codes",)
     order = torch.randperm(len(reader), generator=torch.Generator().manual_seed(seed)).tolist()
     drawn = 0
     for n, i in enumerate(order):

@@ -17,6 +17,7 @@ from typing import Any
 
 from v2meow.data.cache import CacheReader
 from v2meow.errors import ConfigError
+from v2meow.stages.roles import role_of
 from v2meow.training.entropy import MAX_TOKENS, reader_entropies
 
 ENTROPY_NAME = "entropy.json"
@@ -88,7 +89,8 @@ def target_entropies(
         except (OSError, ValueError):
             pass
     found = reader_entropies(reader, stage, num_coarse, num_fine, max_tokens)
-    targets = "semantic tokens" if stage == "stage1" else f"{'coarse' if stage == 'stage2' else 'fine'} codec levels"
+    role = role_of(stage).name
+    targets = "semantic tokens" if role == "semantic" else f"{role} codec levels"
     record = {"units": "nats", "targets": targets, **{k: _finite(v) for k, v in found.items()}, "source": source}
     from v2meow.io import atomic_output
 

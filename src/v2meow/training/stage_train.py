@@ -1,4 +1,5 @@
-"""Train stage 1, 2 or 3 from a run config (`configs/stage*.yaml`) over a prepared cache.
+"""Train the stage of one role of the chain (`stages.roles`: `v2meow-train stage1|stage2|stage3`) from a run
+config (`configs/stage*.yaml`) over a prepared cache.
 
 The data-dependent fields of the stage config (feature dim and rate, semantic vocabulary
 and rate, codebooks and codec rate, style dim) are read from the cache manifest, so a
@@ -34,13 +35,12 @@ from v2meow.data.cache import CacheReader
 from v2meow.data.datasets import StageDataset, collate
 from v2meow.data.sampling import ResumableSampler
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.stages.base import ROLES, Stage
+from v2meow.stages.base import Stage
 from v2meow.stages.registry import default_stage_type, serves, stage_class, stage_roles
+from v2meow.stages.roles import role_of
 from v2meow.training import record, runner
 from v2meow.training.stages import StageModule
 
-#: The stage a run trains (`v2meow-train stage1`) -> its role in the pipeline.
-ROLE_OF: dict[str, str] = dict(zip(("stage1", "stage2", "stage3"), ROLES))
 # Fields that may differ between a checkpoint and the model it initialises (not architecture).
 NON_ARCH_FIELDS = {
     "dropout",
@@ -88,8 +88,8 @@ class StageDataConfig:
 
 def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """Stage config fields implied by the cache manifest."""
-    m = manifest
-    if stage == "stage1":
+    m, role = manifest, role_of(stage).name
+    if role == "semantic":
         return dict(
             feature_dim=m["feature_dim"],
             feature_rate=m["feature_rate"],
@@ -101,7 +101,7 @@ def data_fields(stage: str, manifest: dict[str, Any], fields: dict[str, Any]) ->
     if num_coarse is None:
         raise ConfigError(f"{stage}: set model.fields.num_coarse (the cache manifest does not name it)")
     codec = dict(codebook_size=m["codebook_size"], codec_rate=m["codec_rate"], num_coarse=num_coarse)
-    if stage == "stage2":
+    if role == "coarse":
         visual = fields.get("variant") == "encdec"
         return dict(
             codec,
@@ -120,11 +120,11 @@ def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dic
     a `ConfigError` naming both (the manifest always wins, never silently). Only the fields the
     stage's config declares are implied; a kind that fills several roles gets the trained one (`role`)."""
     config_cls = stage_model(stage, model_cfg).config_class
-    schema.require_fields(manifest, schema.MANIFEST_FIELDS[stage], f"{cache}/manifest.json")
+    schema.require_fields(manifest, schema.MANIFEST_FIELDS[role_of(stage).name], f"{cache}/manifest.json")
     declared = {f.name for f in dataclasses.fields(config_cls)}
     implied = {k: v for k, v in data_fields(stage, manifest, model_cfg.fields).items() if k in declared}
     if "role" in declared:
-        implied["role"] = ROLE_OF[stage]
+        implied["role"] = role_of(stage).name
     for key, value in model_cfg.fields.items():
         if key in implied and not _equal(value, implied[key]):
             raise ConfigError(
@@ -136,7 +136,7 @@ def build_stage_config(stage: str, model_cfg: StageTrainingConfig, manifest: dic
 
 def stage_model(stage: str, model_cfg: StageTrainingConfig) -> type[Stage]:
     """The stage class a run trains: `model.model_type`, or the built-in kind of the stage's role; it must fill that role."""
-    role = ROLE_OF[stage]
+    role = role_of(stage).name
     cls = stage_class(model_cfg.model_type or default_stage_type(role))
     if not serves(cls, role):
         raise ConfigError(
@@ -187,7 +187,9 @@ def init_from(model: Component, source: str) -> None:
 
 
 def train_stage(stage: str, cfg: dict[str, Any], ckpt_path: str | None = None) -> Path:
-    """Run one stage's training; returns the exported component directory `out/<stage>`."""
+    """Run the training of the stage of role `stage` (a role, or its component name: `stages.roles.role_of`);
+    returns the exported component directory `out/<component name>`."""
+    stage = role_of(stage).key
     model_cfg = runner.typed(StageTrainingConfig, cfg.get("model"), "model")
     data_cfg = runner.typed(StageDataConfig, cfg.get("data"), "data")
     ckpt_cfg = runner.typed(runner.CheckpointConfig, cfg.get("checkpoint"), "checkpoint")
@@ -269,7 +271,7 @@ def _loaders(
         streams=config.streams(),
         beat_weights=beat_weights,
         long_term_steps=config.long_term_steps if getattr(config, "long_term", False) else 0,
-        visual_optional=data.audio_only and stage == "stage1",
+        visual_optional=data.audio_only and role_of(stage).name == "semantic",
     )
     train = StageDataset(reader, stage, crop, split=data.train_split, disagree=data.disagree, **kwargs)
     loader = dict(
@@ -284,15 +286,3 @@ def _loaders(
         val = StageDataset(val_reader, stage, crop, split=data.val_split, random_crop=False, **kwargs)
         loaders.append(DataLoader(val, **loader))
     return loaders
-
-
-def train_stage1(cfg: dict[str, Any], ckpt_path: str | None = None) -> Path:
-    return train_stage("stage1", cfg, ckpt_path)
-
-
-def train_stage2(cfg: dict[str, Any], ckpt_path: str | None = None) -> Path:
-    return train_stage("stage2", cfg, ckpt_path)
-
-
-def train_stage3(cfg: dict[str, Any], ckpt_path: str | None = None) -> Path:
-    return train_stage("stage3", cfg, ckpt_path)
