@@ -6,7 +6,7 @@ issue-34 tokenizer, as `recipes.judge_stage2` does), for each (passes of the fir
 coarse temperature); madmom's beat pulse, median and mean over the 16 outputs.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/stage2_sampling.py runs/s2v4/stage2_rhythm/checkpoints/step00008750.ckpt \\
-        --json docs/figures/stage2_sampling.json
+        [--variants 1:0,16:0.5] --json docs/figures/stage2_sampling.json
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from recipes.judge_stage2 import chain  # noqa: E402
 from recipes.ladder import held_out_excerpts  # noqa: E402
 from v2meow.evaluation.judges import judge_or_none  # noqa: E402
 
-VARIANTS = ((16, 0.5), (64, 0.5), (64, 1.0), (16, 0.0), (16, 0.25))  # (passes, coarse temperature)
+VARIANTS = "16:0.5,64:0.5,64:1.0,16:0,16:0.25,1:0,2:0,4:0"  # passes of the first coarse level : coarse temperature
 
 
 def main() -> None:
@@ -36,13 +36,15 @@ def main() -> None:
     p.add_argument("--base", default="checkpoints/demo")
     p.add_argument("--semantic", default="checkpoints/semantic_v4")
     p.add_argument("--data", type=Path, default=Path("data/demo"))
+    p.add_argument("--variants", default=VARIANTS, help=f"PASSES:TEMPERATURE,... (default {VARIANTS})")
     p.add_argument("--json")
     args = p.parse_args()
+    variants = [(int(a), float(b)) for a, _, b in (v.partition(":") for v in args.variants.split(","))]
     torch.set_num_threads(1)
     pipe = chain(args.base, args.checkpoint, args.semantic)
     excerpts = held_out_excerpts(args.data, 8, 10.0)
     rows = {}
-    for passes, temperature in VARIANTS:
+    for passes, temperature in variants:
         pipe.stages["coarse"].config.decode_iterations = (passes, 1)
         start, beats = time.time(), []
         for seed in (0, 1):

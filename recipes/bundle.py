@@ -4,6 +4,7 @@
     python -m recipes.bundle --steps stage1  # one step (its inputs must exist)
     python -m recipes.bundle --recipe 2      # the demo bundle v2 (mel codec, AR stages 2 and 3)
     python -m recipes.bundle --recipe 1      # the first demo bundle (SoundStream, clips only)
+    python -m recipes.bundle --recipe 4      # the bundle v4 in the making (issue-34 tokens), see below
 
 Steps (outputs under `--runs`, default runs/demo_v3; runs/demo for --recipe 1, runs/demo_v2 for 2):
   data      Debian game music -> clips -> visualizer videos (data/demo); recipe 2 also links
@@ -37,6 +38,17 @@ on the training tracks, Griffin-Lim; docs/codec.md); the cache keeps each item's
 still hear those tracks: they are unsupervised and shared with recipe 2.) The cache in
 runs/demo_v3 was prepared with the v2 codec and then recoded to `mel128`
 (`v2meow-cache recode`): the same items, codes from the stored 24-kHz audio.
+
+Recipe 4 (runs/demo_v4, configs/demo/v4) builds the bundle v4 on the issue-34 tokens: recipe 3's
+data, split and captions; the codec is recipe 3's `mel128` (the same codebooks: copied from
+runs/demo_v3 or, without it, from the bundle `--out` holds, so the codes the stages learned stay
+valid), decoded by PGHI + 4 Griffin-Lim iterations (docs/tokens.md); the semantic tokenizer is
+`checkpoints/semantic_v4` (k-means of the codec's own log-mel frames, with its frame table); the
+cache has the rhythm channel but no tempo-stretched copies (they prepare at 17x real time: about
+two hours). Stage 1 trains on this cache (configs/demo/v4/stage1.yaml); stage 2 is the campaign
+run of `python -m recipes.stage2_v4` (configs/demo/v4/stage2_maskgit_rhythm.yaml, its own audio-only
+cache of the same tracks, tokens and codes: docs/training.md), linked into runs/demo_v4 when it has
+exported; stage 3 is recipe 3's (the codec did not change), copied like the codec.
 """
 
 from __future__ import annotations
@@ -93,8 +105,12 @@ V3_STAGE_CONFIGS = {"stage2": "stage2_maskgit.yaml", "stage3": "stage3_maskgit.y
 #: (text) at 3 (docs/training.md: 6 was no better on fresh clips).
 V3_GUIDANCE = {"semantic": {"rhythm": 8.0, "style": 3.0}}
 V3_TEMPERATURES = (1.0, 0.25, 1.0)  # maskgit coarse at 0.25: the ladder's best of 1.0 / 0.5 / 0.25 (docs/options.md)
-RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3"}
-CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3"}
+#: Recipe 4: the issue-34 semantic tokenizer, and the runs it takes whole from elsewhere (see above).
+V4_SEMANTIC = Path("checkpoints/semantic_v4")
+V4_STAGE2_RUN = Path("runs/s2v4/stage2_rhythm")
+V4_STAGE_CONFIGS = {"stage2": "stage2_maskgit_rhythm.yaml"}
+RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3", 4: "runs/demo_v4"}
+CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3", 4: "configs/demo/v4"}
 
 
 def write_manifest_csv(path: Path, rows: list[dict]) -> None:
@@ -156,8 +172,29 @@ class Recipe:
         tracks = json.loads((self.data / "tracks.json").read_text())["tracks"]
         return [t for t in tracks if t["package"] in TRAIN_PACKAGES]
 
+    def _from_v3(self, name: str) -> None:
+        """Recipe 4: recipe 3's component `name` (its run, or the bundle `--out` holds) as this run's."""
+        dst = self.runs / name / name
+        if (dst / "config.json").exists():
+            return
+        src = Path(RUNS[3]) / name / name
+        src = src if (src / "config.json").exists() else self.out / name
+        if not (src / "config.json").exists():
+            raise V2MeowError(
+                f"recipe 4 takes recipe 3's {name}: neither {Path(RUNS[3]) / name / name} nor {self.out / name} has one"
+            )
+        shutil.copytree(src, dst)
+
     def codec(self) -> None:
-        if self.version >= 3:  # mel128: fitted codebooks, no vocoder, decoded as its preset says (docs/codec.md)
+        if self.version >= 4:  # recipe 3's codebooks, decoded by PGHI + 4 Griffin-Lim iterations
+            self._from_v3("codec")
+            path = self.runs / "codec" / "codec" / "config.json"
+            config = json.loads(path.read_text())
+            if config.get("inversion") != "pghi":
+                path.write_text(
+                    json.dumps({**config, "inversion": "pghi", "pghi_iters": 4}, indent=2, sort_keys=True) + "\n"
+                )
+        elif self.version >= 3:  # mel128: fitted codebooks, no vocoder, decoded as its preset says (docs/codec.md)
             if not (self.runs / "codec" / "codec" / "model.safetensors").exists():
                 _run(_cli("v2meow.cli.codec", "fit-mel", "--audio", str(self.data / "train_tracks"), "--preset", "mel128",
                           "--out", str(self.runs / "codec" / "codec")))  # fmt: skip
@@ -210,6 +247,8 @@ class Recipe:
             )
 
     def semantic(self) -> None:
+        if self.version >= 4 and not (self.runs / "semantic" / "config.json").exists():
+            shutil.copytree(V4_SEMANTIC, self.runs / "semantic")  # fitted as docs/tokens.md says
         if not (self.runs / "semantic" / "config.json").exists():
             _run(
                 _cli(
@@ -293,13 +332,34 @@ class Recipe:
                 str(self.runs / "style"),
                 "--beat-weights",
                 "--quiet",
-                *(["--rhythm", "--stretch", V2_STRETCH] if self.version >= 2 else []),
+                *(["--rhythm"] if self.version >= 2 else []),
+                *(["--stretch", V2_STRETCH] if self.version in (2, 3) else []),
                 *(["--keep-audio", str(V3_KEEP_AUDIO)] if self.version >= 3 else []),
             )
         )
 
     def stage(self, name: str) -> None:
-        config = V3_STAGE_CONFIGS.get(name, f"{name}.yaml") if self.version >= 3 else f"{name}.yaml"
+        if self.version >= 4 and name == "stage3":
+            return self._from_v3(name)
+        if self.version >= 4 and name == "stage2":  # the campaign run (recipes.stage2_v4), once it has exported
+            run = V4_STAGE2_RUN / name
+            if not (run / "model.safetensors").exists():
+                _run(_cli("recipes.stage2_v4"))
+                _run(
+                    _cli(
+                        "v2meow.cli.train",
+                        name,
+                        "--config",
+                        str(self.configs / V4_STAGE_CONFIGS[name]),
+                        "--ckpt-path",
+                        "last",
+                    )
+                )
+            if not (self.runs / name / name).exists():
+                (self.runs / name).mkdir(parents=True, exist_ok=True)
+                shutil.copytree(run, self.runs / name / name)
+            return None
+        config = V3_STAGE_CONFIGS.get(name, f"{name}.yaml") if self.version == 3 else f"{name}.yaml"
         if not (self.runs / name / name / "model.safetensors").exists():
             _run(
                 _cli(
@@ -410,16 +470,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--recipe",
         type=int,
-        choices=[1, 2, 3],
+        choices=[1, 2, 3, 4],
         default=3,
-        help="3: the shipped demo bundle (v3); 2: the v2 bundle; 1: the first one (see above)",
+        help="3: the shipped demo bundle (v3); 2: the v2 bundle; 1: the first one; 4: v4 in the making (see above)",
     )
     p.add_argument("--data", default="data/demo")
-    p.add_argument("--runs", help="run folder (default runs/demo, runs/demo_v2 for --recipe 2, runs/demo_v3 for 3)")
+    p.add_argument("--runs", help="run folder (default runs/demo, runs/demo_vN for --recipe N >= 2)")
     p.add_argument("--out", help="the bundle (default checkpoints/demo)")
-    p.add_argument(
-        "--configs", help="configs (default configs/demo, configs/demo/v2 for --recipe 2, configs/demo/v3 for 3)"
-    )
+    p.add_argument("--configs", help="configs (default configs/demo, configs/demo/vN for --recipe N >= 2)")
     args = p.parse_args(argv)
     args.runs = args.runs or RUNS[args.recipe]
     args.configs = args.configs or CONFIGS[args.recipe]
