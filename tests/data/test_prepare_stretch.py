@@ -64,7 +64,7 @@ def stretched(tmp_path_factory, inputs, components):
     report = prepare(
         inputs,
         out,
-        config(components, stretch=FACTORS, rhythm=True, beat_weights=True),
+        config(components, stretch=FACTORS, channels=("rhythm",), beat_weights=True),
         progress=False,
         items_per_shard=1,
     )
@@ -121,7 +121,7 @@ def test_copies_are_stretched_in_time(stretched):
 def test_rerun_and_lost_items_resume_per_factor(stretched, inputs, components, tmp_path):
     out = tmp_path / "cache"
     shutil.copytree(stretched, out)
-    cfg = config(components, stretch=FACTORS, rhythm=True, beat_weights=True)
+    cfg = config(components, stretch=FACTORS, channels=("rhythm",), beat_weights=True)
     report = prepare(inputs, out, cfg, progress=False)
     assert (report.new_items, report.cached_items, report.skipped) == (0, 6, [])
     lost = out / next(rec.shard for rec in CacheReader(out).records if rec.key.endswith("@x1.25"))  # one item per shard
@@ -134,14 +134,16 @@ def test_rerun_and_lost_items_resume_per_factor(stretched, inputs, components, t
         for name, t in before[key][1].items():
             assert torch.equal(t, after[key][1][name]), (key, name)
     with pytest.raises(ConfigError, match="stretch"):  # another factor list is another cache
-        prepare(inputs, out, config(components, stretch=(0.9,), rhythm=True, beat_weights=True), progress=False)
+        prepare(
+            inputs, out, config(components, stretch=(0.9,), channels=("rhythm",), beat_weights=True), progress=False
+        )
     with pytest.raises(ConfigError, match="rhythm"):
         prepare(inputs, out, config(components, stretch=FACTORS, beat_weights=True), progress=False)
 
 
 def test_stretched_and_plain_caches_merge(stretched, inputs, components, tmp_path):
     plain = tmp_path / "plain"
-    prepare(inputs, plain, config(components, stretch=(0.9,), rhythm=True, beat_weights=True), progress=False)
+    prepare(inputs, plain, config(components, stretch=(0.9,), channels=("rhythm",), beat_weights=True), progress=False)
     merged = tmp_path / "merged"
     assert cache_cli.main(["merge", str(stretched), str(plain), "--out", str(merged)]) == 0
     r = CacheReader(merged)

@@ -64,10 +64,13 @@ def test_continuing_the_users_music(pipe, first):
 def test_a_continuation_keeps_the_music_s_beat_in_the_rhythm_channel(tmp_path, monkeypatch):
     """A bundle whose stage 1 reads the rhythm channel continues the music's own pulses at its tempo
     (the default) or, with continue_rhythm="video", takes the video's."""
+    import dataclasses
+
     import numpy as np
 
     import mediagen
-    import v2meow.pipelines.rhythm as rhythm
+    import v2meow.pipelines.channels as chans
+    from v2meow.features.channels import CHANNELS
     from v2meow.pipelines.debug import SEMANTIC_RATE
 
     stream = {
@@ -88,15 +91,16 @@ def test_a_continuation_keeps_the_music_s_beat_in_the_rhythm_channel(tmp_path, m
             -torch.arange(400) / 80
         )
     channels = []
-    real = rhythm.continued_rhythm_channel
-    monkeypatch.setattr(rhythm, "continued_rhythm_channel", lambda *a: channels.append(real(*a)) or channels[-1])
-    video_channel = pipe.rhythm_channel
-    monkeypatch.setattr(pipe, "rhythm_channel", lambda *a: pytest.fail("the video's channel was made"))
+    real = chans.continued
+    monkeypatch.setattr(chans, "continued", lambda *a: channels.append(real(*a)["rhythm"]) or {"rhythm": channels[-1]})
+    rhythm = CHANNELS["rhythm"]
+    fail = dataclasses.replace(rhythm, from_video=lambda *a: pytest.fail("the video's channel was made"))
+    monkeypatch.setitem(CHANNELS, "rhythm", fail)
     music = pipe.edit(video, intro, rate, continue_from=True, seed=0)
     assert len(channels) == 1 and channels[0].shape == (round(4.0 * SEMANTIC_RATE), 1)
     continued = channels[0][round(2.6 * SEMANTIC_RATE) :, 0]  # after the intro: pulses every 0.5 s
     assert float(continued.max()) > 0.9 and int((continued > 0.5).sum()) >= 2
-    monkeypatch.setattr(pipe, "rhythm_channel", video_channel)
+    monkeypatch.setitem(CHANNELS, "rhythm", rhythm)
     from_video = pipe.edit(video, intro, rate, continue_from=True, continue_rhythm="video", seed=0)
     assert len(channels) == 1  # not made again
     assert not torch.equal(music.semantic, from_video.semantic)  # stage 1 read a different channel

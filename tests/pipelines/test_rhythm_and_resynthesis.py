@@ -109,7 +109,7 @@ def _with_coarse_stage(out, extra_streams):
 
 
 def test_a_coarse_stage_reads_the_videos_rhythm_and_resynthesis_the_musics(tmp_path, make_video):
-    from v2meow.pipelines.rhythm import music_rhythm_channel
+    from v2meow.pipelines.channels import from_music
 
     pipe = V2MeowPipeline.from_pretrained(_with_coarse_stage(build_debug_bundle(tmp_path / "b"), [RHYTHM]))
     assert pipe.uses_rhythm and pipe.reads("coarse", "rhythm") and not pipe.reads("semantic", "rhythm")
@@ -132,7 +132,7 @@ def test_a_coarse_stage_reads_the_videos_rhythm_and_resynthesis_the_musics(tmp_p
     wav[:, ::4000] = 1.0  # clicks: the music's own pulses
     seen.clear()
     out = pipe.resynthesize(wav, 16000, seed=1)
-    want = music_rhythm_channel(wav, 16000, 2.0, SEMANTIC_RATE)
+    want = from_music(pipe, wav, 16000, 2.0)["rhythm"]  # [T_s, 1], as v2meow-prepare --channel rhythm caches it
     assert out.audio.shape[-1] == round(2.0 * out.sample_rate) and float(want.sum()) > 0
     assert torch.equal(seen[0][0], want[: seen[0].shape[1]])
 

@@ -187,12 +187,9 @@ class SoundtrackJob:
         except V2MeowError as e:
             raise type(e)(_without_folder(str(e), video)) from None
         report(0.05, "Composing: stage 1 (structure), stage 2 (coarse sound), stage 3 (fine detail)")
-        extra = {}
+        extra: dict = {"channels": self.pipe.video_channels(video, features)}  # the stages' channels, made once
         if self.follows_rhythm:
-            extra = {
-                "rhythm": self.pipe.rhythm_channel(video, features),
-                "guidance": {"semantic": {"rhythm": settings.rhythm_guidance}},
-            }
+            extra["guidance"] = {"semantic": {"rhythm": settings.rhythm_guidance}}
         options = dict(
             text=settings.text,
             seed=settings.seed,

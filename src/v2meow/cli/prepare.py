@@ -97,7 +97,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rhythm",
         action="store_true",
         help="also store the rhythm channel of every item's music: its onset peaks (one per +-0.2 s) as "
-        "Gaussian pulses at the semantic rate, [T_s, 1] 'rhythm' (a stage input: extra_streams)",
+        "Gaussian pulses at the semantic rate, [T_s, 1] 'rhythm' (a stage input: extra_streams); "
+        "the same as --channel rhythm",
+    )
+    aug.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also store this condition channel of every item's music at the semantic rate (v2meow.features.channels; "
+        "repeatable)",
     )
     aug.add_argument(
         "--stretch",
@@ -154,6 +163,16 @@ def _keep_audio(rate: int) -> int:
     return rate
 
 
+def _channels(args: argparse.Namespace) -> tuple[str, ...]:
+    """--rhythm and every --channel, each once, in order; an unknown name is a ConfigError naming the known ones."""
+    from v2meow.features.channels import channel
+
+    names = tuple(dict.fromkeys((["rhythm"] if args.rhythm else []) + list(args.channel)))
+    for name in names:
+        channel(name)
+    return names
+
+
 def _main(args: argparse.Namespace) -> int:
     from v2meow.data.prepare import PrepareConfig, prepare
     from v2meow.data.work import parse_stretch
@@ -179,7 +198,7 @@ def _main(args: argparse.Namespace) -> int:
         beat_weights=args.beat_weights,
         beat_alpha=args.beat_alpha,
         beat_delta=args.beat_delta,
-        rhythm=args.rhythm,
+        channels=_channels(args),
         stretch=stretch,
         keep_audio=_keep_audio(args.keep_audio),
     )

@@ -41,7 +41,9 @@ made without the option has none of these keys, and the two kinds never mix in o
 
 `rhythm` is written by `v2meow-prepare --rhythm` (`signal.rhythm.music_pulses` of the item's
 music, audio-only items too); the manifest then holds `rhythm: true`, `rhythm_rate` (Hz),
-`rhythm_pulse_window` and `rhythm_pulse_width` (s), with the same never-mix rule.
+`rhythm_pulse_window` and `rhythm_pulse_width` (s), with the same never-mix rule. Any other
+condition channel (`features.channels`) is written alike by `v2meow-prepare --channel NAME`:
+`[T_s, size]` under its name, `NAME: true` and `NAME_rate` in the manifest.
 
 `v2meow-prepare --stretch` adds, per clip, one time-stretched copy per factor r (the clip
 played r times as fast, `duration` = the clip's / r, every tensor computed from or stretched

@@ -59,15 +59,10 @@ def describe(cfg: PrepareConfig) -> dict[str, Any]:
             beat_delta=float(cfg.beat_delta),
             beat_motion_rate=0.0 if motion is None else float(motion.rate),
         )
-    if cfg.rhythm:  # likewise
-        from v2meow.signal.rhythm import PULSE_WIDTH, PULSE_WINDOW
+    for name in cfg.channels:  # likewise
+        from v2meow.features.channels import channel
 
-        contract.update(
-            rhythm=True,
-            rhythm_rate=float(c.semantic.frame_rate),
-            rhythm_pulse_window=PULSE_WINDOW,
-            rhythm_pulse_width=PULSE_WIDTH,
-        )
+        contract.update(channel(name).contract(float(c.semantic.frame_rate)))
     if cfg.stretch:
         contract.update(stretch=[float(r) for r in cfg.stretch])
     if cfg.keep_audio:

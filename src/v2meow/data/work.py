@@ -59,8 +59,8 @@ class PrepareConfig:
         threads: torch threads per process (0: torch's default).
         beat_weights: also store VMAs beat weights (`beats`, `v2meow.data.beatweights`).
         beat_alpha, beat_delta: their alpha and coincidence window (seconds).
-        rhythm: also store the rhythm channel (`rhythm`, `[T_s, 1]`: `signal.rhythm.music_pulses`
-            of the clip's music at the semantic rate).
+        channels: also store these condition channels of the clip's music at the semantic rate
+            (`features.channels`; e.g. `rhythm`, `[T_s, 1]`: `signal.rhythm.music_pulses`).
         stretch: tempo augmentation: besides each clip, one item per factor r, the clip played
             r times as fast (pitch kept; `signal.stretch`), with its video features stretched in time
             by the same factor. Sorted, without 1 (`parse_stretch`).
@@ -83,7 +83,7 @@ class PrepareConfig:
     beat_weights: bool = False
     beat_alpha: float = 0.05
     beat_delta: float = 0.2
-    rhythm: bool = False
+    channels: tuple[str, ...] = ()
     stretch: tuple[float, ...] = ()
     keep_audio: int = (
         0  # > 0: also store each item's music as `audio` [N] int16 mono at this rate (`v2meow-cache recode`)
@@ -377,11 +377,11 @@ def _prepare_item(task: ClipTask, cfg: PrepareConfig, c: Components, clip: _Clip
         tensors["beats"] = clip_beat_weights(
             wav, sr, motion, num_steps, c.semantic.frame_rate, cfg.beat_alpha, cfg.beat_delta
         )  # [T_s]
-    if cfg.rhythm:
-        from v2meow.signal.rhythm import music_pulses
+    for name in cfg.channels:
+        from v2meow.features.channels import channel
 
-        pulses = music_pulses(mono, sr, num_steps, float(c.semantic.frame_rate))  # [T_s]
-        tensors["rhythm"] = torch.from_numpy(pulses)[:, None]  # [T_s, 1]
+        values = channel(name).music(mono, sr, num_steps, float(c.semantic.frame_rate))  # [T_s, size]
+        tensors[name] = torch.from_numpy(values)
     if cfg.keep_audio:
         tensors["audio"] = pcm16(media.resample(mono[None], sr, cfg.keep_audio)[0])  # [N'] at keep_audio
     caption = task.source.caption

@@ -4,6 +4,8 @@
     ext = build_extractor("motion,clip", debug=True)  # tiny random models, no weights
     feats = extract_features(ext, frames, times)   # Features: [T, ext.dim] at ext.rate
 
+`channels` holds the condition channels (e.g. the rhythm) made from music and from a video alike.
+
 `ClipExtractor` and `I3DExtractor` import open_clip / pytorchvideo, so they are loaded
 on first access.
 """

@@ -5,7 +5,7 @@
 - bundles: `bundle` (`pipeline.json`, `GenerationConfig`), `assemble` (making and loading one),
   `checks` (components that disagree), `debug` (a tiny bundle for tests);
 - from music: `resynthesis`, `edit` (regenerate a range, continue the user's music);
-- `rhythm` (the rhythm channel), `outputs` (writing candidates, loudness).
+- `channels` (the condition channels the stages read, e.g. the rhythm), `outputs` (writing candidates, loudness).
 """
 
 from v2meow.pipelines.bundle import GenerationConfig

@@ -2,7 +2,8 @@
 
 The check is read from data, not written per stage: every stream a stage declares it reads
 (`StageConfig.streams()`) is compared with what the chain hands it under that name (what the roles
-before it write, `stages.roles`, and what generation computes from the video and the words), and
+before it write, `stages.roles`, and what generation computes from the video and the words: the
+features, the style and the condition channels of `features.channels`), and
 what a codec role writes is compared with the codec. A stage kind with new streams is checked with
 no change here; a stream that nothing computes is named.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from v2meow.errors import ConfigError
+from v2meow.features.channels import CHANNELS
 from v2meow.stages.roles import ROLE, ROLE_SPECS
 
 
@@ -48,10 +50,9 @@ def provided_streams(extractor, stages: dict, codec, style) -> dict[str, Provide
     """Every stream the chain can hand a stage, by name: the video's, the words', and each role's output."""
     first = ROLE_SPECS[0]
     rate = float(getattr(stages[first.name].config, first.rate_field))
-    out = {
-        "visual": Provided("features.dim", extractor.dim),
-        "rhythm": Provided("rhythm channel size", 1, f"{first.key}.{first.rate_field}", rate),  # made at that rate
-    }
+    out = {"visual": Provided("features.dim", extractor.dim)}
+    for name, ch in CHANNELS.items():  # condition channels (`features.channels`), made at the semantic rate
+        out[name] = Provided(f"{name} channel size", ch.size, f"{first.key}.{first.rate_field}", rate)
     if style is not None:
         out["style"] = Provided("style.dim", style.dim)
     for r in ROLE_SPECS:

@@ -16,8 +16,9 @@ Continuing (`continue_from=True`) is a range from the end of the user's music to
 video: the music is the fixed prefix every stage continues, in its style and tempo, following the
 picture. A bundle whose stages read a rhythm channel gets, with `continue_rhythm="music"` (the
 default), the music's own pulses under it and its last bar's pulses repeated at its tempo after it
-(`pipelines.rhythm.continued_rhythm_channel`), so the new music keeps the user's tempo;
-`"video"` uses the video's pulses throughout, as a fresh generation does.
+(`Channel.continued`, `pipelines.channels.continued`), so the new music keeps the user's tempo;
+`"video"` uses the video's pulses throughout, as a fresh generation does. (The same holds for any
+condition channel that can continue music.)
 """
 
 from __future__ import annotations
@@ -83,13 +84,15 @@ def edit(
     fade: float = FADE,
     rhythm: torch.Tensor | None = None,
     continue_rhythm: str = "music",
+    channels: dict[str, torch.Tensor] | None = None,
     **overrides,
 ):
     """Regenerate `regenerate` = (start, end) seconds of `keep` (music as long as the video), or with
     `continue_from` keep the music `keep` (shorter than the video) and continue it to the video's end.
-    `video` and `rhythm` as for `pipe(...)` (a path, or features already extracted; the rhythm channel
-    made from the video when not given; `continue_rhythm`: see the module's docstring); other overrides
-    too. Returns a `PipelineOutput`."""
+    `video`, `channels` and `rhythm` as for `pipe(...)` (a path, or features already extracted; the
+    channels made from the video when not given; `continue_rhythm`: see the module's docstring); other
+    overrides too. Returns a `PipelineOutput`."""
+    from v2meow.pipelines import channels as chans
     from v2meow.pipelines.chain import run_chain
     from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
     from v2meow.stages.sampling import make_generator
@@ -119,15 +122,14 @@ def edit(
     n = round(duration * rate)
     kept = torch.nn.functional.pad(kept, (0, max(0, n - kept.shape[0])))[:n]  # [N]
     keep_tokens = _kept_tokens(pipe, kept, duration, start, end, gen.num_samples)
-    if rhythm is None and pipe.uses_rhythm and continue_from and continue_rhythm == "music":
-        from v2meow.pipelines.rhythm import continued_rhythm_channel
-
-        rhythm = continued_rhythm_channel(kept[: round(seconds * rate)], rate, duration, pipe.rhythm_rate)
-    if rhythm is None and pipe.uses_rhythm:
-        rhythm = pipe.rhythm_channel(None if isinstance(video, Features) else video, features)
+    given = chans.given_channels(channels, rhythm)
+    chans.check_given(pipe, given)
+    if continue_from and continue_rhythm == "music":  # the user's music continued at its own pace
+        given = {**chans.continued(pipe, kept[: round(seconds * rate)], rate, duration), **given}
+    made = pipe.video_channels(None if isinstance(video, Features) else video, features, given)
     style = pipe.embed_text(text)
     generator = make_generator(gen.seed, pipe.device)
-    sources = pipe.video_sources(features, style, rhythm, gen.num_samples)
+    sources = pipe.video_sources(features, style, made, gen.num_samples)
     with torch.inference_mode(), pipe._autocast():
         tokens = run_chain(pipe, sources, duration, generation=gen, generator=generator, samples=gen.num_samples,
                            whole=pipe.whole_inputs(sources), keep=keep_tokens)  # fmt: skip

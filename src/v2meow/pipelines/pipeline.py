@@ -24,13 +24,13 @@ from v2meow import validation
 from v2meow.duration import check_audible, music_length
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
+from v2meow.pipelines import channels as chans
 from v2meow.pipelines import resynthesis
 from v2meow.pipelines.bundle import GenerationConfig
 from v2meow.pipelines.chain import Source, run_chain, run_role
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.chunks import decode_in_chunks, with_phase
 from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
-from v2meow.pipelines.rhythm import stage_pulses
 from v2meow.pipelines.windows import fill_windows
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.conditions import ALL
@@ -205,20 +205,32 @@ class V2MeowPipeline:
         return any(s.name == stream for s in self.stages[role].streams)
 
     @property
-    def uses_rhythm(self) -> bool:
-        """Whether a stage (1, or a coarse stage with the `rhythm` extra stream) reads the rhythm channel."""
-        return self.reads("semantic", "rhythm") or self.reads("coarse", "rhythm")
+    def channels_read(self) -> tuple[str, ...]:
+        """The condition channels (`features.channels`, e.g. `rhythm`) some stage reads."""
+        return chans.channels_read(self)
 
     @property
-    def rhythm_rate(self) -> float:
-        """Frames per second of the rhythm channel: the semantic rate, as `v2meow-prepare --rhythm` caches it."""
+    def uses_rhythm(self) -> bool:
+        """Whether a stage (1, or a coarse stage with the `rhythm` extra stream) reads the rhythm channel."""
+        return "rhythm" in self.channels_read
+
+    @property
+    def channel_rate(self) -> float:
+        """Frames per second of the condition channels: the semantic rate, as `v2meow-prepare --channel` caches them."""
         return self._stages["semantic"].config.semantic_rate
 
-    def rhythm_channel(self, video: str | os.PathLike | None, features: Features) -> torch.Tensor:
-        """The video's rhythm channel at `rhythm_rate` -> `[T_s, 1]` (`pipelines.rhythm`)."""
-        from v2meow.pipelines.rhythm import video_rhythm_channel
+    def video_channels(
+        self, video: str | os.PathLike | None, features: Features, given: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Every channel the stages read, `[T_s, size]` each: `given`, else made from the video."""
+        return chans.from_video(self, video, features, given)
 
-        return video_rhythm_channel(self.extractor, video, features, self.rhythm_rate)
+    def rhythm_channel(self, video: str | os.PathLike | None, features: Features) -> torch.Tensor:
+        """The video's rhythm channel at `channel_rate` -> `[T_s, 1]` (whether or not a stage reads it)."""
+        from v2meow.features.channels import channel, channel_frames
+
+        frames = channel_frames(features.duration, self.channel_rate)
+        return torch.from_numpy(channel("rhythm").video(self.extractor, video, features, frames, self.channel_rate))
 
     def semantic_tokens(
         self,
@@ -229,12 +241,13 @@ class V2MeowPipeline:
         generation: GenerationConfig,
         generator=None,
         rhythm: torch.Tensor | None = None,
+        channels: dict[str, torch.Tensor] | None = None,
         keep=None,
     ) -> torch.Tensor:
         """Stage 1 over windows -> `[S, T_s]`; a `long_term` stage 1 also reads the whole video in every
-        window; `rhythm` `[T_s, 1]` is the rhythm channel (`rhythm_channel`) for stages that read one;
-        `keep`: an edit's kept tokens (`windows.fill_windows`)."""
-        sources = self.video_sources(features, style, rhythm, num_samples)
+        window; `channels` (`[T_s, size]` by name; `rhythm`: the rhythm channel's shortcut) for a stage 1
+        that reads them (`video_channels`); `keep`: an edit's kept tokens (`windows.fill_windows`)."""
+        sources = self.video_sources(features, style, chans.given_channels(channels, rhythm), num_samples)
         return run_role(self, "semantic", sources, features.duration, generation=generation, generator=generator,
                         keep=keep, whole=self.whole_inputs(sources).get("semantic"), samples=num_samples)  # fmt: skip
 
@@ -247,11 +260,12 @@ class V2MeowPipeline:
         generation: GenerationConfig,
         generator=None,
         rhythm: torch.Tensor | None = None,
+        channels: dict[str, torch.Tensor] | None = None,
         keep=None,
     ) -> torch.Tensor:
         """Stage 2 over windows -> `[S, N_c, T_a]` (`features`: the video's, for the `encdec` variant;
-        `rhythm` `[T_s, 1]`: the rhythm channel, for a stage 2 that reads one)."""
-        sources = self.semantic_sources(semantic, duration, features, rhythm)
+        `channels` / `rhythm`: as for `semantic_tokens`, for a stage 2 that reads them)."""
+        sources = self.semantic_sources(semantic, duration, features, chans.given_channels(channels, rhythm))
         return run_role(self, "coarse", sources, duration, generation=generation, generator=generator, keep=keep,
                         samples=semantic.shape[0])  # fmt: skip
 
@@ -264,17 +278,17 @@ class V2MeowPipeline:
                         samples=coarse.shape[0])  # fmt: skip
 
     def semantic_sources(
-        self, semantic: torch.Tensor, duration: float, features: Features | None, rhythm
+        self, semantic: torch.Tensor, duration: float, features: Features | None, channels: dict | None = None
     ) -> dict[str, Source]:
         """What the chain from the coarse role on reads besides the semantic tokens `[S, T_s]`: the video's
-        features (for a stage 2 of the `encdec` variant) and the rhythm channel (for one that reads it)."""
+        features (for a stage 2 of the `encdec` variant) and the channels it reads (`[T_s, size]` by name)."""
         samples = semantic.shape[0]
         if self.reads("coarse", "visual") and features is None:
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): give the video's features")
         sources = {"semantic": Source(semantic, self._stages["coarse"].config.semantic_rate)}
         if features is not None:
             sources["visual"] = Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)
-        self._add_rhythm(sources, "coarse", rhythm, samples, duration)
+        chans.add_sources(self, sources, channels or {}, "coarse", samples, duration)
         return sources
 
     def whole_inputs(self, sources: dict[str, Source]) -> dict[str, dict[str, torch.Tensor]]:
@@ -282,26 +296,19 @@ class V2MeowPipeline:
         in every window."""
         return {"semantic": {"long_term": sources["visual"].value}} if self._stages["semantic"].config.long_term else {}
 
-    def video_sources(self, features: Features, style: torch.Tensor | None, rhythm, samples: int) -> dict[str, Source]:
+    def video_sources(
+        self, features: Features, style: torch.Tensor | None, channels: dict | None, samples: int
+    ) -> dict[str, Source]:
         """What generation hands the chain from the video and the words: the visual features, the style
-        vector (when there is text) and the rhythm channel (when a stage reads one). A rhythm channel
-        that no stage reads is a `ConfigError`, not a silent drop."""
-        if rhythm is not None and not self.uses_rhythm:
-            raise ConfigError("a rhythm channel was given, but no stage of this bundle reads one: leave rhythm unset")
+        vector (when there is text) and the condition channels the stages read (`[T_s, size]` by name,
+        `video_channels`). A channel that no stage reads is a `ConfigError`, not a silent drop."""
+        chans.check_given(self, channels or {})
         sources = {"visual": Source(features.features.to(self.device)[None].expand(samples, -1, -1), features.rate)}
         if style is not None:
             sources["style"] = Source(style[None].expand(samples, -1))  # [S, D_s], the whole piece
-        for role in ("semantic", "coarse"):  # the stages that may read it; one channel serves both
-            if "rhythm" not in sources:
-                self._add_rhythm(sources, role, rhythm, samples, features.duration)
+        for role in ROLES:  # one source for every stage that reads a channel
+            chans.add_sources(self, sources, channels or {}, role, samples, features.duration)
         return sources
-
-    def _add_rhythm(self, sources: dict, role: str, rhythm, samples: int, duration: float) -> None:
-        """The rhythm channel `[T_s, 1]` as a source at stage 1's rate, for the stage of `role` when it reads one."""
-        pulses = stage_pulses(self, role, rhythm, samples)  # [S, T_s, 1] or None (a clear error when missing)
-        if pulses is not None:
-            rate = self.rhythm_rate
-            sources["rhythm"] = Source(pulses[:, : math.ceil(duration * rate - 1e-6)], rate)
 
     def decode(
         self,
@@ -351,12 +358,14 @@ class V2MeowPipeline:
         text: str | None = None,
         rhythm: torch.Tensor | None = None,
         max_seconds: float | None = None,
+        channels: dict[str, torch.Tensor] | None = None,
         **overrides,
     ) -> PipelineOutput:
         """Generate music for one video (a path, or features already extracted), as long as the video.
         `max_seconds`: refuse (MediaError, before any work) a longer video; None (the default here,
-        unlike the CLI's 10 min) or 0: no limit (`duration.music_length`). `rhythm` `[T_s, 1]`: the
-        rhythm channel, for stages that read one; by default made from the video (`rhythm_channel`).
+        unlike the CLI's 10 min) or 0: no limit (`duration.music_length`). `channels`: condition
+        channels `[T_s, size]` by name for the stages that read them (`features.channels`; `rhythm`
+        `[T_s, 1]` is the rhythm channel's shortcut); the others are made from the video.
 
         Keyword overrides go to `GenerationConfig.replace`: its fields (`sampling`,
         `context_seconds`, `num_samples`, `seed`, `cuda_graphs`, `loudness`) and the per-role
@@ -378,14 +387,15 @@ class V2MeowPipeline:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         features = video if isinstance(video, Features) else self.extract_features(video)
-        if rhythm is None and self.uses_rhythm:
-            rhythm = self.rhythm_channel(None if isinstance(video, Features) else video, features)
+        given = chans.given_channels(channels, rhythm)
+        chans.check_given(self, given)
+        made = self.video_channels(None if isinstance(video, Features) else video, features, given)
         timings["features"] = time.perf_counter() - t
         source = "the features" if isinstance(video, Features) else str(video)
         check_audible(features.duration, self.codec.sample_rate, source)  # e.g. a corrupt mp4 time scale
         style = self.embed_text(text)
         generator = make_generator(gen.seed, self.device)
-        sources = self.video_sources(features, style, rhythm, gen.num_samples)
+        sources = self.video_sources(features, style, made, gen.num_samples)
         with self._autocast():
             tokens = run_chain(self, sources, features.duration, generation=gen, generator=generator,
                                samples=gen.num_samples, whole=self.whole_inputs(sources), timings=timings)  # fmt: skip

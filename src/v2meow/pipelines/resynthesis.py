@@ -49,8 +49,8 @@ def resynthesize(
 
     The output keeps the input's melody and rhythm as far as the semantic tokens carry
     them, re-rendered by the acoustic stages; stage 1 and the video are not used (except
-    by a stage 2 of the `encdec` variant, which needs `video`; a stage 2 that reads the rhythm
-    channel gets the music's own). Overrides as for `__call__`.
+    by a stage 2 of the `encdec` variant, which needs `video`; a stage 2 that reads a condition
+    channel, e.g. the rhythm, gets the music's own). Overrides as for `__call__`.
     """
     gen = pipe.generation.replace(**overrides)
     pipe.check_guidance(gen)
@@ -58,18 +58,17 @@ def resynthesize(
         audio, sample_rate = media.read_audio(audio, channels=1)
     tokens, duration = pipe.audio_semantic_tokens(audio, sample_rate)
     semantic = tokens.to(pipe.device)[None].expand(gen.num_samples, -1)  # [S, T_s]
-    rhythm = None
-    if pipe.reads("coarse", "rhythm"):  # the music's own pulses, as v2meow-prepare --rhythm cached them
-        from v2meow.pipelines.rhythm import music_rhythm_channel
+    from v2meow.pipelines.channels import from_music
 
-        rhythm = music_rhythm_channel(torch.as_tensor(audio), sample_rate, duration, pipe.rhythm_rate)
+    # the music's own channels (e.g. its rhythm), as v2meow-prepare --channel caches them
+    channels = from_music(pipe, torch.as_tensor(audio), sample_rate, duration, roles=("coarse", "fine"))
     features = None
     if pipe.reads("coarse", "visual"):
         if video is None:
             raise ConfigError("this bundle's stage 2 reads the video (variant encdec): pass video=")
         features = video if isinstance(video, Features) else pipe.extract_features(video)
     generator = make_generator(gen.seed, pipe.device)
-    sources = pipe.semantic_sources(semantic, duration, features, rhythm)
+    sources = pipe.semantic_sources(semantic, duration, features, channels)
     with pipe._autocast():  # the chain from the coarse role on: the same steps as generation, started later
         tokens = run_chain(pipe, sources, duration, generation=gen, generator=generator, samples=gen.num_samples,
                            start="coarse")  # fmt: skip
