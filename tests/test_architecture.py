@@ -87,3 +87,42 @@ def test_the_demo_package_is_only_the_make_demo_entry_point():
     """The installed `v2meow.demo` keeps `make demo`; the demo data and bundle recipes are in recipes/."""
     demo = Path(v2meow.__file__).parent / "demo"
     assert sorted(p.name for p in demo.glob("*.py")) == ["__init__.py", "__main__.py"]
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Every v2meow module -> the v2meow modules it imports (lazy imports included; `from pkg import mod`
+    points at the module, not at the package)."""
+    root = Path(v2meow.__file__).parent
+    mods = {".".join(p.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in root.rglob("*.py")}  # fmt: skip
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                subs = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in mods]
+                names = subs if len(subs) == len(node.names) else [node.module, *subs]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            graph[m] |= {n for n in names if n in mods and n != m}
+    return graph
+
+
+def test_no_import_circles():
+    graph, state, path, circles = _module_graph(), {}, [], []
+
+    def visit(m: str) -> None:  # depth first: a module met again while still on the path closes a circle
+        state[m] = "open"
+        path.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == "open":
+                circles.append(" -> ".join(path[path.index(n) :] + [n]))
+            elif n not in state:
+                visit(n)
+        path.pop()
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    assert not circles, "import circles:\n" + "\n".join(circles)
