@@ -111,6 +111,35 @@ def one(pipe, wav: torch.Tensor, sr: int, args, tmp: Path) -> dict:
     }
 
 
+def summarize(rows: dict[str, dict]) -> dict:
+    """Medians over clips, the pooled beat ratio (mean over clips of the range's beat pulse, edited against
+    fresh) with a 95 % bootstrap interval over clips, and the worst outside-the-range difference."""
+
+    def med(key):
+        values = [r[key] for r in rows.values() if r.get(key) is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    keys = (
+        "join_jump_vs_p99", "beat_ratio", "tempo_error", "tempo_octave_deviation", "tempo_error_video_rhythm",
+        "tempo_octave_deviation_video_rhythm", "markers_f", "markers_f_muxed", "markers_f_music",
+    )  # fmt: skip
+    outside = [r["outside_db"] for r in rows.values()]
+    pairs = np.array([(r["beat_range_edit"], r["beat_range_fresh"]) for r in rows.values()
+                      if r["beat_range_edit"] and r["beat_range_fresh"]], dtype=np.float64)  # fmt: skip
+    pooled = None
+    if len(pairs):
+        draws = np.random.default_rng(0).integers(0, len(pairs), (10_000, len(pairs)))  # resampled clips
+        ratios = pairs[draws, 0].mean(1) / pairs[draws, 1].mean(1)
+        pooled = {
+            "ratio_of_means": round(float(pairs[:, 0].mean() / pairs[:, 1].mean()), 3),
+            "ci95": [round(float(x), 3) for x in np.percentile(ratios, [2.5, 97.5])],
+        }
+    return {k: med(k) for k in keys} | {
+        "beat_pooled": pooled,
+        "outside_db_max": None if all(x is None for x in outside) else max(x for x in outside if x is not None),
+    }  # outside_db None: the kept music, sample for sample
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", default="checkpoints/demo")
@@ -120,7 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--range", type=lambda s: tuple(float(x) for x in s.split("-")), default=(4.0, 12.0))
     p.add_argument("--prompt", type=float, default=5.0, help="seconds of held-out music to continue")
     p.add_argument("--json")
+    p.add_argument("--summarize", metavar="JSON", help="only recompute the summary of an earlier result, in place")
     args = p.parse_args(argv)
+    if args.summarize:  # the per-clip rows are kept; the summary is a function of them
+        import json
+
+        result = json.loads(Path(args.summarize).read_text())
+        result["summary"] = summarize(result["clips"])
+        save_json(args.summarize, result)
+        print("edit:", result["summary"], file=sys.stderr)
+        return 0
     from v2meow.pipelines import V2MeowPipeline
 
     torch.set_num_threads(1)
@@ -131,18 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             rows[clip] = one(pipe, wav, sr, args, Path(tmp))
             print(clip, rows[clip], file=sys.stderr, flush=True)
 
-    def med(key):
-        values = [r[key] for r in rows.values() if r[key] is not None]
-        return round(statistics.median(values), 3) if values else None
-
-    keys = (
-        "join_jump_vs_p99", "beat_ratio", "tempo_error", "tempo_octave_deviation", "tempo_error_video_rhythm",
-        "tempo_octave_deviation_video_rhythm", "markers_f", "markers_f_muxed", "markers_f_music",
-    )  # fmt: skip
-    outside = [r["outside_db"] for r in rows.values()]
-    summary = {k: med(k) for k in keys} | {  # None: the kept music, sample for sample
-        "outside_db_max": None if all(x is None for x in outside) else max(x for x in outside if x is not None)
-    }
+    summary = summarize(rows)
     print("edit:", summary, file=sys.stderr)
     save_json(
         args.json, {"machine": machine(), "bundle": args.bundle, "range": args.range, "summary": summary, "clips": rows}
