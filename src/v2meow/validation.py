@@ -206,6 +206,26 @@ def guidance(values: Any, field: str = "guidance") -> dict[str, float]:
     return {str(k): cfg(v, f"{field}.{k}") for k, v in values.items()}
 
 
+def parse_guidance(items: list[str] | None, flag: str = "--guidance") -> dict[str, dict[str, float]] | None:
+    """The one spelling of guidance on a command line: `ROLE.CONDITION=SCALE` (or `ROLE=SCALE`, every
+    condition of that role: `"all"`), repeatable -> `{"semantic": {"rhythm": 3.0}}`; None when none given.
+    Roles and conditions are checked against the bundle later (the pipeline names what it has)."""
+    if not items:
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        role, _, condition = key.strip().partition(".")
+        if not (eq and role):
+            raise ConfigError(
+                f"{flag} expects ROLE.CONDITION=SCALE or ROLE=SCALE (e.g. semantic.rhythm=3), got '{item}'"
+            )
+        out.setdefault(role, {})[condition or "all"] = cfg(
+            parse_numbers(value, flag, count=1)[0], flag
+        )  # "all": conditions.ALL
+    return out
+
+
 def sampling(values: Any, field: str) -> dict[str, Any]:
     """One stage's sampling settings (`SamplingConfig` fields) in canonical types."""
     if not isinstance(values, Mapping):

@@ -97,6 +97,10 @@ def test_unwritable_folder(bundle, video, unwritable_dir, refused, no_model):
         ("--top-p", "nan"),
         ("--cfg", "nan"),
         ("--cfg", "-1"),
+        ("--guidance", "semantic.all=nan"),
+        ("--guidance", "semantic.style=-1"),
+        ("--guidance", "semantic.style"),
+        ("--guidance", "=2"),
         ("--seed", "99999999999999999999999"),
         ("--seed", "-1"),
         ("--seed", "1.5"),
@@ -115,6 +119,23 @@ def test_cfg_for_a_stage_with_nothing_to_guide(bundle, video, tmp_path, refused)
     out = tmp_path / "o.wav"
     err = refused(main, _run(bundle, video, out, "--cfg", "1,1,2"), out)
     assert "stage 3" in err
+
+
+def test_guidance_is_spelled_as_in_the_bundle(bundle, video, tmp_path, refused):
+    from v2meow.cli.generate import _overrides, parse_args
+
+    def overrides(*argv):
+        return _overrides(parse_args(["--video", "v.mp4", *argv]))["guidance"]
+
+    assert overrides("--guidance", "semantic.style=3", "--guidance", "semantic=2") == {
+        "semantic": {"style": 3, "all": 2}
+    }
+    assert overrides("--guidance", "semantic.rhythm=8") == overrides("--cfg-rhythm", "8")  # the shortcut
+    out = tmp_path / "o.wav"
+    err = refused(main, _run(bundle, video, out, "--guidance", "fine.style=2"), out)
+    assert "stage 3" in err  # nothing to guide there, before any work
+    err = refused(main, _run(bundle, video, out, "--guidance", "semantic.rhythm=2", "--cfg-rhythm", "2"), out)
+    assert "give one of them" in err
 
 
 def test_one_cfg_value_guides_only_stages_that_can_be(bundle, video, tmp_path, capsys):

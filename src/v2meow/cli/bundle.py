@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from v2meow import validation
 from v2meow.cli.common import add_allow_outside, parse, run
 from v2meow.stages.roles import ROLE_SPECS
 
@@ -69,7 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         metavar="ROLE.CONDITION=SCALE",
         help="a classifier-free guidance scale the bundle applies by default, e.g. semantic.rhythm=3 "
-        "(roles: semantic, coarse, fine; a condition the stage reads, or 'all'); repeat for more; default: none",
+        "(roles: semantic, coarse, fine; a condition the stage reads, or 'all'; ROLE=SCALE: all of them); "
+        "repeat for more; the same spelling as v2meow-generate --guidance; default: none",
     )
     c.add_argument(
         "--weights-dtype",
@@ -113,26 +115,6 @@ def _triple(text: str | None, name: str) -> tuple[float, float, float] | None:
     return values  # type: ignore[return-value]
 
 
-def parse_guidance(items: list[str] | None) -> dict[str, dict[str, float]] | None:
-    """`["semantic.rhythm=3", "semantic.style=3"]` -> `{"semantic": {"rhythm": 3.0, "style": 3.0}}`."""
-    from v2meow.errors import ConfigError
-
-    if not items:
-        return None
-    out: dict[str, dict[str, float]] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        role, dot, condition = key.partition(".")
-        try:
-            scale = float(value)
-        except ValueError:
-            scale = None
-        if not (eq and dot and role and condition) or scale is None:
-            raise ConfigError(f"--guidance expects ROLE.CONDITION=SCALE (e.g. semantic.rhythm=3), got '{item}'")
-        out.setdefault(role, {})[condition] = scale
-    return out
-
-
 def _main(args: argparse.Namespace) -> int:
     from v2meow.pipelines.assemble import create_bundle, format_inspection, inspect_bundle
 
@@ -153,7 +135,7 @@ def _main(args: argparse.Namespace) -> int:
         weights_dtype=args.weights_dtype,
         temperatures=_triple(args.temperatures, "temperatures"),
         context_seconds=_triple(args.context_seconds, "context-seconds"),
-        guidance=parse_guidance(args.guidance),
+        guidance=validation.parse_guidance(args.guidance),
     )
     print(format_inspection(inspect_bundle(out)), file=sys.stderr)
     print(out)

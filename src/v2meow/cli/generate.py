@@ -65,14 +65,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top-k", help="top-k per stage, whole numbers >= 0 (one value or three; 0 = off)")
     p.add_argument("--top-p", help="top-p per stage in (0, 1] (one value or three; 1 = off)")
     p.add_argument(
+        "--guidance",
+        action="append",
+        metavar="ROLE.CONDITION=SCALE",
+        help="classifier-free guidance, the spelling pipeline.json and v2meow-bundle use: a scale >= 0 (1 = off) "
+        "for one condition a stage reads, e.g. semantic.rhythm=8 or semantic.style=3, or ROLE=SCALE for all of "
+        "its conditions; repeatable; a condition a stage does not read is an error before any work",
+    )
+    p.add_argument(
         "--cfg",
-        help="classifier-free guidance scale >= 0 (1 = off): one value for every stage that can be guided "
-        "(stage 1; stage 2 with a visual encoder), or three; a value other than 1 for a stage with nothing to guide is an error",
+        help="shortcut: ROLE=SCALE for every stage that can be guided (one value), or three values by stage "
+        "(a value other than 1 for a stage with nothing to guide is an error)",
     )
     p.add_argument(
         "--cfg-rhythm",
         metavar="SCALE",
-        help="guidance on the video's rhythm channel (stage 1; bundles whose stage 1 reads one; 1 = off)",
+        help="shortcut: --guidance semantic.rhythm=SCALE (bundles whose stage 1 reads the rhythm channel)",
     )
     p.add_argument(
         "--num-samples",
@@ -160,10 +168,14 @@ def _overrides(args: argparse.Namespace) -> dict:
         text = getattr(args, key)
         if text:
             o[key] = v.per_stage(v.parse_numbers(text, name), name, check)
+    guidance = v.parse_guidance(args.guidance) or {}
     if args.cfg_rhythm is not None:
-        o["guidance"] = {
-            "semantic": {"rhythm": v.cfg(v.parse_numbers(args.cfg_rhythm, "--cfg-rhythm", count=1)[0], "--cfg-rhythm")}
-        }
+        if "rhythm" in guidance.get("semantic", {}):
+            raise ConfigError("--cfg-rhythm is --guidance semantic.rhythm=SCALE: give one of them")
+        scale = v.cfg(v.parse_numbers(args.cfg_rhythm, "--cfg-rhythm", count=1)[0], "--cfg-rhythm")
+        guidance.setdefault("semantic", {})["rhythm"] = scale
+    if guidance:
+        o["guidance"] = guidance
     if args.cuda_graphs:
         o["cuda_graphs"] = True  # the pipeline checks that it runs on CUDA
     if args.phase is not None:
