@@ -47,7 +47,7 @@ def build_debug_bundle(
     extractor = build_extractor(feature_spec, debug=True)
     codec = SoundStream(SoundStreamConfig.from_preset("debug", kmeans_init=False))
     style_model = HashedTextEmbedder(HashedTextConfig(dim=32)) if style else None
-    stage1 = Stage1(
+    semantic = Stage1(
         Stage1Config.preset(
             "debug",
             feature_dim=extractor.dim,
@@ -60,7 +60,7 @@ def build_debug_bundle(
         )
     )
     codec_fields = dict(codebook_size=codec.codebook_size, num_coarse=codec.num_coarse, codec_rate=codec.frame_rate)
-    stage2 = Stage2(
+    coarse = Stage2(
         Stage2Config.preset(
             "debug",
             variant=stage2_variant,
@@ -72,8 +72,8 @@ def build_debug_bundle(
             **codec_fields,
         )
     )
-    stage3 = Stage3(Stage3Config.preset("debug", num_fine=codec.num_fine, window_seconds=windows[2], **codec_fields))
-    components = {**dict(zip(KEYS, (stage1, stage2, stage3))), "codec": codec}
+    fine = Stage3(Stage3Config.preset("debug", num_fine=codec.num_fine, window_seconds=windows[2], **codec_fields))
+    components = {**dict(zip(KEYS, (semantic, coarse, fine))), "codec": codec}
     if style_model is not None:
         components["style"] = style_model
     for name, module in components.items():
