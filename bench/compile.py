@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, pin_one_core
+from v2meow.stages.ar_coarse import Stage2, Stage2Config
 from v2meow.stages.graphs import DecodeGraph
-from v2meow.stages.stage2 import Stage2, Stage2Config
 from v2meow.stages.transformer import rope_angles, use_decode_layout
 
 PREFIX, ROUNDS, STEPS, SLOTS = 250, 6, 50, 600

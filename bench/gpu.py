@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_time
+from v2meow.stages.ar_coarse import Stage2, Stage2Config
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
-from v2meow.stages.stage2 import Stage2, Stage2Config
 
 PAPER_RATES = dict(semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0)
 

@@ -57,9 +57,9 @@ def _batches(stage: str, batch: int, steps: int) -> list[dict]:
 
 
 def _model(stage: str):
-    from v2meow.stages.stage1 import Stage1, Stage1Config
-    from v2meow.stages.stage2 import Stage2, Stage2Config
-    from v2meow.stages.stage3 import Stage3, Stage3Config
+    from v2meow.stages.ar_coarse import Stage2, Stage2Config
+    from v2meow.stages.ar_fine import Stage3, Stage3Config
+    from v2meow.stages.ar_semantic import Stage1, Stage1Config
 
     if stage == "stage1":
         return Stage1(Stage1Config.preset("paper", feature_dim=2816, feature_rate=1.0, **RATES))

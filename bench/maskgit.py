@@ -23,10 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, pin_one_core
 from v2meow.pipelines.windows import plan_windows
+from v2meow.stages.ar_coarse import Stage2, Stage2Config
+from v2meow.stages.ar_fine import Stage3, Stage3Config
 from v2meow.stages.maskgit import MaskGITConfig, MaskGITStage
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
-from v2meow.stages.stage2 import Stage2, Stage2Config
-from v2meow.stages.stage3 import Stage3, Stage3Config
 
 RATE, SEM_RATE, SEM_VOCAB = 50.0, 25.0, 1024
 LAYOUTS = {"2c+4f x 1024": (2, 4, 1024), "3c+5f x 1024": (3, 5, 1024)}

@@ -22,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, paired_times, pin_one_core
 from v2meow.stages import lm
+from v2meow.stages.ar_coarse import Stage2, Stage2Config
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator, sample
-from v2meow.stages.stage2 import Stage2, Stage2Config
 
 
 def decode_step_parts(stage: Stage2, semantic: torch.Tensor, frames: int, repeats: int) -> dict:

@@ -20,10 +20,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_time, pin_one_core
+from v2meow.stages.ar_coarse import Stage2, Stage2Config
+from v2meow.stages.ar_fine import Stage3, Stage3Config
+from v2meow.stages.ar_semantic import Stage1, Stage1Config
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
-from v2meow.stages.stage1 import Stage1, Stage1Config
-from v2meow.stages.stage2 import Stage2, Stage2Config
-from v2meow.stages.stage3 import Stage3, Stage3Config
 
 PAPER_RATES = dict(semantic_vocab=1024, semantic_rate=25.0, codebook_size=1024, num_coarse=4, codec_rate=75.0)
 

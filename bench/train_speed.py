@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, pin_one_core, save_json
+from v2meow.stages.ar_semantic import Stage1, Stage1Config
 from v2meow.stages.conditions import Condition
-from v2meow.stages.stage1 import Stage1, Stage1Config
 from v2meow.training.stages import masked_cross_entropy
 
 SEMANTIC_RATE, FEATURE_RATE, SECONDS, VOCAB = 25.0, 10.0, 10.0, 256

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from recipes.proof import beat_alignment, held_out
 from v2meow.pipelines import V2MeowPipeline
-from v2meow.stages.stage1 import Stage1
+from v2meow.stages.ar_semantic import Stage1
 
 
 def main(argv: list[str] | None = None) -> int:

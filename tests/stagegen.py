@@ -1,8 +1,8 @@
 """Tiny stage models with shared sizes, for the stage tests."""
 
-from v2meow.stages.stage1 import Stage1, Stage1Config
-from v2meow.stages.stage2 import Stage2, Stage2Config
-from v2meow.stages.stage3 import Stage3, Stage3Config
+from v2meow.stages.ar_coarse import Stage2, Stage2Config
+from v2meow.stages.ar_fine import Stage3, Stage3Config
+from v2meow.stages.ar_semantic import Stage1, Stage1Config
 
 VOCAB, SEM_RATE, K, NC, NF, CODEC_RATE, FDIM, FRATE = 24, 10.0, 16, 2, 2, 20.0, 8, 5.0
 

@@ -100,7 +100,7 @@ def test_weights_that_disagree_with_the_config_are_named_before_building(bundle,
 
 _LIMITED = """
 import resource, sys
-from v2meow.stages.stage1 import Stage1
+from v2meow.stages.ar_semantic import Stage1
 size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
 resource.setrlimit(resource.RLIMIT_AS, (size + {limit}, size + {limit}))  # what is mapped now, plus the limit
 try:

@@ -45,7 +45,7 @@ def test_create_from_the_demo_components_rebuilds_the_demo_pipeline(made):
 
 
 def test_inspect_json_reports_sizes_parameters_rates_and_verdict(made, capsys):
-    from v2meow.stages.stage1 import Stage1
+    from v2meow.stages.ar_semantic import Stage1
 
     assert main(["inspect", str(made), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -19,7 +19,7 @@ from v2meow.data.prepare import PrepareConfig, prepare
 from v2meow.data.sources import parse_item_key
 from v2meow.errors import ConfigError
 from v2meow.features.motion import MOTION_FEATURES
-from v2meow.stages.stage1 import Stage1Config
+from v2meow.stages.ar_semantic import Stage1Config
 
 FACTORS = (0.8, 1.25)
 CLICKS = (0.25, 0.75, 1.25, 1.75)  # seconds: the click times of clicks.wav

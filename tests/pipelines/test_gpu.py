@@ -19,8 +19,8 @@ def test_generation_on_cuda_is_seeded_and_exact_length(tmp_path, make_video):
 
 
 def test_cached_generation_matches_uncached_on_cuda():
+    from v2meow.stages.ar_fine import Stage3, Stage3Config
     from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
-    from v2meow.stages.stage3 import Stage3, Stage3Config
 
     model = (
         Stage3(Stage3Config.preset("debug", codebook_size=16, num_coarse=2, num_fine=2, codec_rate=20.0)).cuda().eval()
@@ -36,8 +36,8 @@ def test_cached_generation_matches_uncached_on_cuda():
 def test_cuda_graph_decoding_matches_eager_on_cuda():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    from v2meow.stages.ar_semantic import Stage1, Stage1Config
     from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
-    from v2meow.stages.stage1 import Stage1, Stage1Config
 
     torch.manual_seed(0)
     cfg = Stage1Config.preset(

@@ -7,7 +7,7 @@ import torch
 
 from v2meow.pipelines import V2MeowPipeline
 from v2meow.pipelines.debug import build_debug_bundle
-from v2meow.stages.stage1 import Stage1
+from v2meow.stages.ar_semantic import Stage1
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from v2meow.pipelines.assemble import create_bundle, load_parts
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.debug import build_debug_bundle
 from v2meow.stages import registry
+from v2meow.stages.ar_fine import Stage3Config
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.conditions import Stream
-from v2meow.stages.stage3 import Stage3Config
 
 
 @dataclasses.dataclass

@@ -8,9 +8,9 @@ from safetensors.torch import load_file, save_file
 
 from stagegen import FDIM, VOCAB, stage1
 from v2meow.errors import ConfigError
+from v2meow.stages.ar_semantic import Stage1
 from v2meow.stages.conditions import Condition
 from v2meow.stages.sampling import SamplingConfig
-from v2meow.stages.stage1 import Stage1
 from v2meow.training.stages import StageModule
 
 

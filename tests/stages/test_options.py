@@ -5,10 +5,10 @@ import torch
 
 from stagegen import FDIM, FRATE, VOCAB, stage1, stage2
 from v2meow.errors import ConfigError
+from v2meow.stages.ar_coarse import Stage2
+from v2meow.stages.ar_semantic import Stage1, Stage1Config
 from v2meow.stages.contrastive import info_nce, video_music_loss
 from v2meow.stages.longshort import even_sample
-from v2meow.stages.stage1 import Stage1, Stage1Config
-from v2meow.stages.stage2 import Stage2
 
 
 def _batch(b=4, seconds=2.0, seed=0):
@@ -65,8 +65,8 @@ def test_stage1_contrastive_loss_is_returned_and_its_gradient_reaches_the_encode
 def test_contrastive_video_side_does_not_see_the_music(monkeypatch):
     """At training the style is the clip's own music (stage 1) and the encoder reads the semantic tokens (stage 2):
     the pooled video representation must not depend on either."""
-    import v2meow.stages.stage1 as s1
-    import v2meow.stages.stage2 as s2
+    import v2meow.stages.ar_coarse as s2
+    import v2meow.stages.ar_semantic as s1
 
     seen = []
 

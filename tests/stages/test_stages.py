@@ -4,11 +4,11 @@ import torch.nn.functional as F
 
 from stagegen import FRATE, NC, VOCAB, K, stage1, stage2, stage3
 from v2meow.errors import ConfigError
+from v2meow.stages.ar_coarse import Stage2
+from v2meow.stages.ar_fine import Stage3
+from v2meow.stages.ar_semantic import Stage1
 from v2meow.stages.conditions import Condition
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig, make_generator
-from v2meow.stages.stage1 import Stage1
-from v2meow.stages.stage2 import Stage2
-from v2meow.stages.stage3 import Stage3
 
 
 def _stage1_conditions(model, clip):

@@ -152,7 +152,7 @@ def test_finetuned_demo_stage1_replaces_the_demos_in_a_bundle_that_generates(
     from v2meow.cli.bundle import main as bundle_main
     from v2meow.cli.train import main as train_main
     from v2meow.pipelines import V2MeowPipeline
-    from v2meow.stages.stage1 import Stage1
+    from v2meow.stages.ar_semantic import Stage1
 
     monkeypatch.chdir(workdir)
     out = tmp_path / "ft"

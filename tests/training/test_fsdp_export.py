@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from v2meow.cli.export import main as export_main
-from v2meow.stages.stage3 import Stage3
+from v2meow.stages.ar_fine import Stage3
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
 

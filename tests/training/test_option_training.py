@@ -13,7 +13,7 @@ from test_stage_training import tiny_config
 
 from cachegen import make_cache
 from v2meow.errors import ConfigError
-from v2meow.stages.stage1 import Stage1, Stage1Config
+from v2meow.stages.ar_semantic import Stage1, Stage1Config
 from v2meow.training.stage_train import train_stage
 from v2meow.training.stages import StageModule, masked_cross_entropy
 

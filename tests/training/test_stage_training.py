@@ -7,7 +7,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from cachegen import make_cache
 from v2meow.errors import ConfigError
-from v2meow.stages.stage1 import Stage1
+from v2meow.stages.ar_semantic import Stage1
 from v2meow.training.runner import load_run_config, set_value
 from v2meow.training.stage_train import train_stage
 

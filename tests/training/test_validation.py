@@ -101,7 +101,7 @@ def test_validating_on_the_training_split_is_refused(cache, tmp_path):
 
 
 def test_the_training_record_round_trips_and_configs_without_it_still_load(tmp_path):
-    from v2meow.stages.stage3 import Stage3, Stage3Config
+    from v2meow.stages.ar_fine import Stage3, Stage3Config
 
     record = {
         "steps": 5,

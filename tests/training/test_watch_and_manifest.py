@@ -66,7 +66,7 @@ def test_num_coarse_differing_from_the_manifest_is_refused_naming_both(stage, tm
 
 
 def test_num_coarse_comes_from_the_manifest_when_the_config_omits_it(tmp_path):
-    from v2meow.stages.stage3 import Stage3
+    from v2meow.stages.ar_fine import Stage3
 
     cache = _cache_with_num_coarse(tmp_path / "cache", 1)
     cfg = tiny_config("stage3", cache, tmp_path / "run", **{"trainer.max_steps": 1})

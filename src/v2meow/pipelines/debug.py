@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 
 from v2meow.pipelines.bundle import GenerationConfig, write_bundle_file
+from v2meow.stages.ar_coarse import Stage2, Stage2Config
+from v2meow.stages.ar_fine import Stage3, Stage3Config
+from v2meow.stages.ar_semantic import Stage1, Stage1Config
 from v2meow.stages.roles import KEYS
-from v2meow.stages.stage1 import Stage1, Stage1Config
-from v2meow.stages.stage2 import Stage2, Stage2Config
-from v2meow.stages.stage3 import Stage3, Stage3Config
 
 SEMANTIC_VOCAB, SEMANTIC_RATE = 32, 25.0
 

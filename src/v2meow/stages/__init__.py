@@ -6,5 +6,6 @@
 - the model code: `transformer` (SDPA, time-RoPE, KV cache), `lm` (the conditional token LM),
   `aligned` (time-aligned conditioning), `longshort` (VidMuse's front-end), `layout` (flattened
   codebooks), `contrastive` (VMAs' objective), `graphs` (CUDA-graph decode);
-- the stage kinds: `stage1`, `stage2`, `stage3` (autoregressive) and `maskgit` (parallel, coarse or fine).
+- the stage kinds: `ar_semantic`, `ar_coarse`, `ar_fine` (autoregressive: V2Meow's stages 1, 2 and 3; their
+  `model_type`s keep the names bundles know, `v2meow-stage1` ...) and `maskgit` (parallel, coarse or fine).
 """

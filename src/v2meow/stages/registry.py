@@ -16,11 +16,11 @@ from pathlib import Path
 
 from v2meow.components import CONFIG_NAME, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
+from v2meow.stages.ar_coarse import Stage2
+from v2meow.stages.ar_fine import Stage3
+from v2meow.stages.ar_semantic import Stage1
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.maskgit import MaskGITStage
-from v2meow.stages.stage1 import Stage1
-from v2meow.stages.stage2 import Stage2
-from v2meow.stages.stage3 import Stage3
 
 _DEFAULTS: tuple[type[Stage], ...] = (Stage1, Stage2, Stage3)  # each role's default kind
 _BUILTIN: tuple[type[Stage], ...] = (*_DEFAULTS, MaskGITStage)
