@@ -47,8 +47,9 @@ valid), decoded by PGHI + 4 Griffin-Lim iterations (docs/tokens.md); the semanti
 cache has the rhythm channel but no tempo-stretched copies (they prepare at 17x real time: about
 two hours). Stage 1 trains on this cache (configs/demo/v4/stage1.yaml); stage 2 is the campaign
 run of `python -m recipes.stage2_v4` (configs/demo/v4/stage2_maskgit_rhythm.yaml, its own audio-only
-cache of the same tracks, tokens and codes: docs/training.md), linked into runs/demo_v4 when it has
-exported; stage 3 is recipe 3's (the codec did not change), copied like the codec.
+cache of the same tracks, tokens and codes: docs/training.md), copied into runs/demo_v4 when it has
+exported and set to decode in one greedy pass (`decode_iterations: [1]`, the judges' choice in
+docs/training.md); stage 3 is recipe 3's (the codec did not change), copied like the codec.
 """
 
 from __future__ import annotations
@@ -358,6 +359,8 @@ class Recipe:
             if not (self.runs / name / name).exists():
                 (self.runs / name).mkdir(parents=True, exist_ok=True)
                 shutil.copytree(run, self.runs / name / name)
+                path = self.runs / name / name / "config.json"  # decoded in one greedy pass (docs/training.md)
+                path.write_text(json.dumps({**json.loads(path.read_text()), "decode_iterations": [1]}, indent=2) + "\n")
             return None
         config = V3_STAGE_CONFIGS.get(name, f"{name}.yaml") if self.version == 3 else f"{name}.yaml"
         if not (self.runs / name / name / "model.safetensors").exists():
