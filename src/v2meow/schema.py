@@ -94,7 +94,7 @@ FIELDS: dict[str, tuple[bool, float, float, bool]] = {
     "rate": (_R, 0, 1000, False),  # a visual feature rate (frames per second)
     "ticks_per_second": (_R, 0, 1e6, False),
     **{n: (_R, 0, 1e5, False) for n in ("window_seconds", "chunk_seconds", "crop_seconds", "clip_seconds")},
-    **{n: (_R, 0, 1, True) for n in ("dropout", "cond_dropout", "style_dropout", "ema_decay")},
+    **{n: (_R, 0, 1, True) for n in ("dropout", "cond_dropout", "style_dropout", "ema_decay", "full_mask")},
     "lr": (_R, 0, 10, False),
     "contrastive_temperature": (_R, 0, 1e6, False),
     **{

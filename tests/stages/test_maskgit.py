@@ -91,6 +91,28 @@ def test_training_mask_counts_only_level_q_masked_real_frames():
     assert not (out.mask & ~real).any()
 
 
+def test_full_mask_hides_a_level_whole_after_the_prompt():
+    codes = torch.randint(0, K, (64, 4, 30), generator=torch.Generator().manual_seed(0))
+    real = torch.ones(64, 30, dtype=torch.bool)
+    real[::2, 20:] = False
+
+    def hidden_whole(full_mask: float) -> list[bool]:
+        torch.manual_seed(0)
+        inputs, level, _, loss_mask = coarse_stage(num_coarse=4, full_mask=full_mask).training_masks(codes, real)
+        out = []
+        for b in range(64):
+            given = ~(inputs[b] == K).any(0)  # [T] frames with every level given: the prompt (and padding)
+            prompt = int(given.int().argmin()) if not given.all() else 30
+            out.append(torch.equal(loss_mask[b], real[b] & (torch.arange(30) >= prompt)))
+        return out
+
+    assert all(hidden_whole(1.0))  # every open frame of the level, as one greedy pass will fill it
+    assert 10 <= sum(hidden_whole(0.0)) <= 40  # the cosine draw: sometimes all of it by chance
+    assert sum(hidden_whole(0.5)) > sum(hidden_whole(0.0)) + 10
+    with pytest.raises(ConfigError, match="full_mask"):
+        MaskGITConfig(role="coarse", full_mask=1.5)
+
+
 def test_a_tiny_model_overfits_and_greedy_decoding_gives_its_codes_back():
     torch.manual_seed(0)
     stage = coarse_stage(dim=64, depth=2, heads=2, ffn=128, cond_dropout=0.0, decode_iterations=[8])

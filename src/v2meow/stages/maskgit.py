@@ -77,6 +77,9 @@ class MaskGITConfig(StageConfig):
     decode_iterations: list[int] | None = (
         None  # passes per level (past the list: 1); None: 16 for coarse level 0, else 1
     )
+    # training: the share of examples whose level is hidden whole after any prompt, instead of a
+    # cosine-drawn share of it; 1.0 trains exactly for one greedy pass per level (decode_iterations [1])
+    full_mask: float = 0.0
     # coarse: more time-aligned conditions (Stream fields each, route "aligned"), summed in at each
     # frame's time beside the semantic token, e.g. the rhythm channel:
     # {name: rhythm, kind: features, size: 1, rate: 25.0, dropout: 0.3, route: aligned}
@@ -91,6 +94,8 @@ class MaskGITConfig(StageConfig):
                 f"{self.model_type}: a {self.role} stage needs num_coarse >= 1"
                 + (" and num_fine >= 1" if self.role == "fine" else "")
             )
+        if not 0.0 <= self.full_mask <= 1.0:
+            raise ConfigError(f"{self.model_type}: full_mask must be in [0, 1], got {self.full_mask}")
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ConfigError(f"{self.model_type}: cond_dropout must be in [0, 1), got {self.cond_dropout}")
         if self.extra_streams and self.role != "coarse":
@@ -267,6 +272,8 @@ class MaskGITStage(Stage):
         frame = torch.arange(t, device=dev)[None]  # [1, T]
         open_ = real & (frame >= prompt[:, None])  # [B, T] frames that can be masked
         ratio = torch.cos(torch.rand(b, device=dev) * math.pi / 2)  # [B]
+        if self.config.full_mask > 0:  # drawn only when set: runs without it keep their random stream
+            ratio = torch.where(torch.rand(b, device=dev) < self.config.full_mask, torch.ones_like(ratio), ratio)
         count = (ratio * open_.sum(1)).ceil().long().clamp_min(1)  # [B]
         score = torch.rand(b, t, device=dev).masked_fill(~open_, 2.0)  # closed frames sort last
         rank = score.argsort(1).argsort(1)  # [B, T]

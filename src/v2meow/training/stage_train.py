@@ -52,6 +52,7 @@ NON_ARCH_FIELDS = {
     "contrastive_temperature",
     "training",
     "decode_iterations",
+    "full_mask",
 }
 
 
