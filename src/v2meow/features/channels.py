@@ -25,9 +25,8 @@ import numpy as np
 
 from v2meow.errors import ConfigError
 
-MusicFn = Callable[
-    [np.ndarray, int, int, float], np.ndarray
-]  # (mono [N], rate, frames, channel rate) -> [frames, size]
+# (mono [N], its sample rate, frames, channel rate) -> [frames, size]
+MusicFn = Callable[[np.ndarray, int, int, float], np.ndarray]
 VideoFn = Callable[[Any, "str | os.PathLike | None", Any, int, float], np.ndarray]
 
 
@@ -51,7 +50,7 @@ class Channel:
 
     def music(self, wav: np.ndarray, sample_rate: int, frames: int, rate: float) -> np.ndarray:
         """`from_music`, checked and shaped `[frames, size]` float32."""
-        return self._shaped(self.from_music(wav, sample_rate, frames, rate), frames, "from_music")
+        return self.shaped(self.from_music(wav, sample_rate, frames, rate), frames, "from_music")
 
     def contract(self, rate: float) -> dict[str, Any]:
         """What a cache prepared with this channel records in its manifest."""
@@ -63,9 +62,10 @@ class Channel:
 
     def video(self, extractor, video, features, frames: int, rate: float) -> np.ndarray:
         """`from_video`, checked and shaped `[frames, size]` float32."""
-        return self._shaped(self.from_video(extractor, video, features, frames, rate), frames, "from_video")
+        return self.shaped(self.from_video(extractor, video, features, frames, rate), frames, "from_video")
 
-    def _shaped(self, x: np.ndarray, frames: int, what: str) -> np.ndarray:
+    def shaped(self, x: np.ndarray, frames: int, what: str) -> np.ndarray:
+        """`x` as `[frames, size]` float32 (ConfigError naming `what` gave another width)."""
         x = np.asarray(x, np.float32).reshape(frames, -1)
         if x.shape[1] != self.size:
             raise ConfigError(f"channel {self.name}: {what} gave width {x.shape[1]}, it declares {self.size}")

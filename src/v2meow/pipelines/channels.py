@@ -74,7 +74,7 @@ def continued(pipe, wav: torch.Tensor, sample_rate: int, duration: float) -> dic
         ch = channel(name)
         values = None if ch.continued is None else ch.continued(mono, sample_rate, frames, pipe.channel_rate)
         if values is not None:
-            out[name] = torch.from_numpy(ch._shaped(values, frames, "continued"))
+            out[name] = torch.from_numpy(ch.shaped(values, frames, "continued"))
     return out
 
 
