@@ -36,8 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, save_json
 from recipes.ladder import held_out_excerpts
 from recipes.visualizer import render
-from v2meow import media
-from v2meow.pipelines.edit import CONTINUE_RHYTHMS
+from v2meow import media, validation
 from v2meow.signal.rhythm import music_rhythm, octave_deviation
 
 
@@ -77,10 +76,10 @@ def one(pipe, wav: torch.Tensor, sr: int, args, tmp: Path) -> dict:
     prompt = wav[0, : round(args.prompt * sr)]
     t_prompt = music_rhythm(wav[0].numpy(), sr).tempo  # the excerpt's steady tempo
     tempo = {}
-    for source in CONTINUE_RHYTHMS:  # the music's pulses continued (the default) / the video's
+    for source in validation.CONTINUE_RHYTHMS:  # the music's pulses continued (the default) / the video's
         cont = pipe.edit(video, prompt, sr, continue_from=True, continue_rhythm=source, seed=0).audio[0].mean(0)
         t_cont = music_rhythm(cont[round(args.prompt * rate) :].numpy(), rate).tempo
-        suffix = "" if source == CONTINUE_RHYTHMS[0] else f"_{source}_rhythm"
+        suffix = "" if source == validation.CONTINUE_RHYTHMS[0] else f"_{source}_rhythm"
         tempo |= {
             f"tempo_continuation{suffix}": t_cont,
             f"tempo_error{suffix}": None if not t_prompt or not t_cont else round(abs(t_cont / t_prompt - 1), 3),

@@ -164,6 +164,7 @@ def parse_int(text: str, field: str) -> int:
 SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "guidance")
 GENERATION_FIELDS = ("sampling", "context_seconds", "num_samples", "seed", "cuda_graphs", "loudness", "phase")
 PHASES = ("griffin_lim", "pghi")  # a mel codec's phase reconstruction (`generation.phase`, `--phase`)
+CONTINUE_RHYTHMS = ("music", "video")  # where a continuation's rhythm channel comes from (`--continue-rhythm`)
 LOUDNESS_RANGE = (-70.0, 0.0)  # LUFS: BS.1770's absolute gate .. full scale
 OFF_WORDS = ("none", "off")
 

@@ -85,11 +85,10 @@ def test_a_stage_reading_an_unregistered_channel_is_refused(tmp_path):
         V2MeowPipeline.from_pretrained(build_debug_bundle(tmp_path / "b", stage1_fields={"extra_streams": [STREAM]}))
 
 
-def test_the_rhythm_channel_records_what_its_pulses_are():
-    from v2meow.signal.rhythm import PULSE_WIDTH, PULSE_WINDOW
-
+def test_the_rhythm_channel_records_what_caches_made_with_rhythm_hold():
+    """`--channel rhythm` writes the manifest keys `--rhythm` always wrote (caches made before stay valid)."""
     assert CHANNELS["rhythm"].contract(25.0) == {
-        "rhythm": True, "rhythm_rate": 25.0, "rhythm_pulse_window": PULSE_WINDOW, "rhythm_pulse_width": PULSE_WIDTH,
+        "rhythm": True, "rhythm_rate": 25.0, "rhythm_pulse_window": 0.2, "rhythm_pulse_width": 0.04,
     }  # fmt: skip
 
 

@@ -137,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     edit.add_argument(
         "--continue-rhythm",
-        choices=("music", "video"),
+        choices=validation.CONTINUE_RHYTHMS,
         default="music",
         help="with --prompt-audio, for a bundle whose stages read a rhythm channel: 'music' (default) continues the "
         "music's own pulses at its tempo, so the new music keeps it; 'video' takes the video's pulses throughout",

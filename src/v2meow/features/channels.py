@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,8 @@ class Channel:
     from_video(extractor, video, features, frames, rate): the generation side, from the bundle's
         feature extractor, the video file (None when only features were given) and its `Features`.
     continued: optional, music continued `frames` past its end at its own pace (None: not possible).
-    manifest: fields a prepared cache records (as `<name>_<key>`) beside `<name>: true` and `<name>_rate`.
+    manifest: optional, the fields a prepared cache records (as `<name>_<key>`) beside `<name>: true` and
+        `<name>_rate` (called when a cache is prepared, so its module is imported only then).
     """
 
     name: str
@@ -46,7 +47,7 @@ class Channel:
     from_music: MusicFn
     from_video: VideoFn
     continued: Callable[[np.ndarray, int, int, float], np.ndarray | None] | None = None
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Callable[[], dict[str, Any]] | None = None
 
     def music(self, wav: np.ndarray, sample_rate: int, frames: int, rate: float) -> np.ndarray:
         """`from_music`, checked and shaped `[frames, size]` float32."""
@@ -57,8 +58,13 @@ class Channel:
         return {
             self.name: True,
             f"{self.name}_rate": float(rate),
-            **{f"{self.name}_{k}": v for k, v in self.manifest.items()},
+            **{f"{self.name}_{k}": v for k, v in (self.manifest() if self.manifest else {}).items()},
         }
+
+    def continuation(self, wav: np.ndarray, sample_rate: int, frames: int, rate: float) -> np.ndarray | None:
+        """`continued`, checked and shaped `[frames, size]` float32, or None (no continuation)."""
+        values = None if self.continued is None else self.continued(wav, sample_rate, frames, rate)
+        return None if values is None else self.shaped(values, frames, "continued")
 
     def video(self, extractor, video, features, frames: int, rate: float) -> np.ndarray:
         """`from_video`, checked and shaped `[frames, size]` float32."""
@@ -135,13 +141,10 @@ def _rhythm_continued(wav: np.ndarray, sample_rate: int, frames: int, rate: floa
     return continued_pulses(wav, sample_rate, frames, rate)
 
 
-RHYTHM = register_channel(
-    Channel(
-        "rhythm",
-        1,
-        _rhythm_music,
-        _rhythm_video,
-        _rhythm_continued,
-        {"pulse_window": 0.2, "pulse_width": 0.04},  # signal.rhythm.PULSE_WINDOW / PULSE_WIDTH (checked by a test)
-    )
-)
+def _rhythm_manifest() -> dict[str, Any]:
+    from v2meow.signal.rhythm import PULSE_WIDTH, PULSE_WINDOW
+
+    return {"pulse_window": PULSE_WINDOW, "pulse_width": PULSE_WIDTH}
+
+
+RHYTHM = register_channel(Channel("rhythm", 1, _rhythm_music, _rhythm_video, _rhythm_continued, _rhythm_manifest))

@@ -71,10 +71,9 @@ def continued(pipe, wav: torch.Tensor, sample_rate: int, duration: float) -> dic
     frames = channel_frames(duration, pipe.channel_rate)
     out = {}
     for name in channels_read(pipe):
-        ch = channel(name)
-        values = None if ch.continued is None else ch.continued(mono, sample_rate, frames, pipe.channel_rate)
+        values = channel(name).continuation(mono, sample_rate, frames, pipe.channel_rate)
         if values is not None:
-            out[name] = torch.from_numpy(ch.shaped(values, frames, "continued"))
+            out[name] = torch.from_numpy(values)
     return out
 
 

@@ -28,12 +28,11 @@ import os
 
 import torch
 
-from v2meow import media
+from v2meow import media, validation
 from v2meow.errors import ConfigError, MediaError
 from v2meow.features.base import Features
 
 FADE = 0.02  # seconds of cross-fade at each join
-CONTINUE_RHYTHMS = ("music", "video")  # where a continuation's rhythm channel comes from
 
 
 def read_kept(audio: str | os.PathLike | torch.Tensor, sample_rate: int | None, rate: int) -> torch.Tensor:
@@ -99,8 +98,10 @@ def edit(
 
     if (regenerate is None) == (not continue_from):
         raise ConfigError("give either regenerate=(start, end) or continue_from=True")
-    if continue_rhythm not in CONTINUE_RHYTHMS:
-        raise ConfigError(f"continue_rhythm must be one of {', '.join(CONTINUE_RHYTHMS)}, got {continue_rhythm!r}")
+    if continue_rhythm not in validation.CONTINUE_RHYTHMS:
+        raise ConfigError(
+            f"continue_rhythm must be one of {', '.join(validation.CONTINUE_RHYTHMS)}, got {continue_rhythm!r}"
+        )
     if pipe.semantic is None:
         raise ConfigError("this bundle has no semantic tokenizer (component 'semantic'), so it cannot read music")
     gen = pipe.generation.replace(**overrides)

@@ -67,12 +67,9 @@ class V2MeowPipeline:
                 + (f"; unknown {', '.join(unknown)}" if unknown else "")
             )
         self.extractor = extractor
-        self._stages = {role: stages[role] for role in ROLES}  # pipeline order
-        for role, stage in self._stages.items():
-            if stage.role != role:
-                raise ConfigError(
-                    f"the {role} step needs a {role} stage, got a {stage.config.model_type} ({stage.role})"
-                )
+        self._stages: dict[str, Stage] = dict.fromkeys(ROLES)  # pipeline order
+        for role in ROLES:
+            self.set_stage(role, stages[role])
         self.codec, self.style = codec, style
         self._semantic = semantic
         self.generation = generation or GenerationConfig()
@@ -387,8 +384,7 @@ class V2MeowPipeline:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         features = video if isinstance(video, Features) else self.extract_features(video)
-        given = chans.given_channels(channels, rhythm)
-        chans.check_given(self, given)
+        given = chans.given_channels(channels, rhythm)  # checked against the stages by video_channels
         made = self.video_channels(None if isinstance(video, Features) else video, features, given)
         timings["features"] = time.perf_counter() - t
         source = "the features" if isinstance(video, Features) else str(video)
