@@ -95,7 +95,7 @@ def save_json(path: str | Path | None, result: dict) -> None:
         return
     import json
 
-    from v2meow.io import atomic_output
+    from v2meow.safety.outputs import atomic_output
 
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, save_json
 from recipes.ladder import held_out_excerpts
 from recipes.visualizer import render
-from v2meow import media, validation
+from v2meow import media
+from v2meow.safety import validation
 from v2meow.signal.rhythm import music_rhythm, octave_deviation
 
 

@@ -53,7 +53,7 @@ def pairs(num_coarse: int, num_fine: int, codebook: int, preset: str = "small") 
 
 
 def windowed(stage, role: str, conditions, total: int, levels: int, duration: float, generator) -> torch.Tensor:
-    """The pipeline's window loop (`V2MeowPipeline._windowed`) for one acoustic stage -> `[1, K, total]`."""
+    """The pipeline's window loop (`pipelines.chain.run_role`) for one acoustic stage -> `[1, K, total]`."""
     out = torch.zeros(1, levels, total, dtype=torch.long)
     c = stage.config
     rates = [RATE, SEM_RATE] if role == "coarse" else [RATE]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from v2meow.errors import ConfigError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

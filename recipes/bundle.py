@@ -445,7 +445,7 @@ def make_example(data: Path, out: Path, seconds: float = 20.0) -> Path:
     """A silent copy (video stream only) of a held-out visualizer video, for `make demo`."""
     import av
 
-    from v2meow.io import atomic_output
+    from v2meow.safety.outputs import atomic_output
 
     index = json.loads((data / "videos" / "videos.json").read_text())["videos"]
     held_out = sorted(

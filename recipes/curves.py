@@ -40,7 +40,7 @@ def val_curve(run: Path) -> list[tuple[int, float, float]]:
 def plot(curves: dict[str, list[tuple[int, float, float]]], entropy: dict | None, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from v2meow.io import atomic_output
+    from v2meow.safety.outputs import atomic_output
 
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         plot(curves, entropy, Path(a.out))
         if a.json:
-            from v2meow.io import atomic_output
+            from v2meow.safety.outputs import atomic_output
 
             table = {n: [{"step": s, "tokens": round(t), "val_loss": round(v, 4)} for s, t, v in rows]
                      for n, rows in curves.items()}  # fmt: skip

@@ -187,7 +187,7 @@ def stage1_link(
             render_pulse(bpm, seconds, video, seed=0)
             feats = pipe.extract_features(video)
             for seed in range(seeds):
-                rhythm = pipe.rhythm_channel(video, feats) if pipe.uses_rhythm else None
+                rhythm = pipe.video_channel("rhythm", video, feats) if pipe.uses_rhythm else None
                 with torch.inference_mode():
                     tokens = pipe.semantic_tokens(
                         feats,
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     text = json.dumps(result, indent=2)
     if a.out:
-        from v2meow.io import atomic_output
+        from v2meow.safety.outputs import atomic_output
 
         with atomic_output(a.out) as tmp:
             tmp.write_text(text + "\n")

@@ -25,7 +25,7 @@ from recipes.clips import load_clips
 from recipes.visualizer import render
 from v2meow import media
 from v2meow.errors import ConfigError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 
 FORMAT_VERSION = 1
 

@@ -30,7 +30,7 @@ import torch
 from recipes.analysis import MusicAnalysis, analyze
 from v2meow import media
 from v2meow.errors import ConfigError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 
 _GOLDEN = math.pi * (3.0 - math.sqrt(5.0))  # golden angle: successive disc places spread evenly
 _DECAY = {"onset": 0.15, "beat": 0.12, "flash": 0.08}  # seconds, exponential decay of each pulse

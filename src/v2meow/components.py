@@ -25,10 +25,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from v2meow import __version__, schema
+from v2meow import __version__
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.io import atomic_output
-from v2meow.validation import dataclass_values
+from v2meow.safety import schema
+from v2meow.safety.outputs import atomic_output
+from v2meow.safety.validation import dataclass_values
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -1,4 +1,4 @@
-"""Component configs, pipeline.json and cache manifests go through one schema check (`v2meow.schema`)
+"""Component configs, pipeline.json and cache manifests go through one schema check (`v2meow.safety.schema`)
 before anything is built or allocated: one line naming the file and field, never a traceback,
 and a huge config is refused under a memory limit instead of climbing to it."""
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import cachegen
-from v2meow import schema
 from v2meow.cli.generate import main as generate
 from v2meow.errors import ConfigError
+from v2meow.safety import schema
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

@@ -9,19 +9,21 @@ import io
 import json
 import shutil
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
 
-from v2meow import media, validation
+from v2meow import media
 from v2meow.app.soundtrack import Limits, SoundtrackJob
 from v2meow.cli.generate import main as generate
-from v2meow.duration import music_length, uncovered
 from v2meow.errors import ConfigError, MediaError
+from v2meow.media.duration import music_length, uncovered
 from v2meow.pipelines import V2MeowPipeline
 from v2meow.pipelines.bundle import read_bundle
+from v2meow.safety import validation
 
 # ---- 1. text: every text option of every CLI, checked before any work -------------------------
 
@@ -341,7 +343,7 @@ def test_component_outside_the_bundle_refused(bundle, video, tmp_path, refused, 
 def test_outside_allowed_when_asked(bundle, tmp_path, case):
     copy = _repointed(bundle, tmp_path, OUTSIDE[case])
     spec = read_bundle(copy, allow_outside=True)
-    assert (media.Path(spec["components"]["codec"]) / "config.json").is_file()
+    assert (Path(spec["components"]["codec"]) / "config.json").is_file()
     assert V2MeowPipeline.from_pretrained(copy, allow_outside=True).codec is not None
 
 

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from v2meow import validation
 from v2meow.app.soundtrack import Limits, Settings, SoundtrackJob, prune
 from v2meow.errors import ConfigError, MediaError
 from v2meow.pipelines import V2MeowPipeline
 from v2meow.pipelines.bundle import GenerationConfig
+from v2meow.safety import validation
 from v2meow.stages.sampling import SamplingConfig
 
 BAD = [

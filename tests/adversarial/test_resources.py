@@ -136,7 +136,7 @@ def test_no_space_left(inputs, bundle, full_disk, refused):
 
 _STALL = """
 import sys, time
-import v2meow.media as media
+import v2meow.media.avio as avio
 import v2meow.pipelines.chain as chain
 from v2meow.pipelines.pipeline import V2MeowPipeline
 phase = sys.argv[1]
@@ -157,7 +157,7 @@ if phase == "stage3":  # the chain's step for the fine role
 elif phase == "decode":
     V2MeowPipeline.decode = stalled(V2MeowPipeline.decode)
 elif phase == "mux":
-    media.mux_interleaved = stalled(media.mux_interleaved)  # inside atomic_output: the temporary file exists
+    avio.mux_interleaved = stalled(avio.mux_interleaved)  # inside atomic_output: the temporary file exists
 from v2meow.cli.generate import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from v2meow.safeload import load_torch
+from v2meow.safety.safeload import load_torch
 
 
 class Payload:

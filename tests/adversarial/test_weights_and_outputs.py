@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from v2meow.cli.generate import main as generate
-from v2meow.errors import ConfigError
+from v2meow.errors import ConfigError, MediaError
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -105,7 +105,7 @@ def test_every_container_hint_is_one_that_holds_the_codec():
         for suffix in media.OUTPUT_CONTAINERS:
             try:
                 media.check_copyable(codec, f"o{suffix}")
-            except media.MediaError as e:
+            except MediaError as e:
                 hinted = [s for s in media.OUTPUT_CONTAINERS if f"use {s}" in str(e) or f"or {s}" in str(e)]
                 assert all(media.can_hold(s, codec) for s in hinted), (codec, str(e))
 
@@ -146,7 +146,7 @@ def test_write_failure_is_one_line(tmp_path, name):
 _SLOW_WRITE = """
 import sys, time
 from v2meow.cli.common import run
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 def main():
     with atomic_output(sys.argv[1]) as tmp:
         tmp.write_bytes(b"x")

@@ -8,11 +8,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from v2meow import validation
 from v2meow.errors import ConfigError
 from v2meow.pipelines import V2MeowPipeline
 from v2meow.pipelines.bundle import GenerationConfig, read_bundle
 from v2meow.pipelines.debug import build_debug_bundle
+from v2meow.safety import validation
 from v2meow.signal.loudness import integrated_loudness, true_peak
 
 

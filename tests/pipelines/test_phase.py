@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from v2meow import validation
 from v2meow.errors import ConfigError
 from v2meow.features.base import Features
 from v2meow.pipelines import V2MeowPipeline
 from v2meow.pipelines.bundle import GenerationConfig
 from v2meow.pipelines.debug import build_debug_bundle
+from v2meow.safety import validation
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE, VIDEO = ROOT / "checkpoints" / "demo", ROOT / "examples" / "demo.mp4"

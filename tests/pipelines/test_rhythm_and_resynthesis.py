@@ -31,7 +31,7 @@ def test_rhythm_channel_of_a_pulsing_video_pulses_at_its_tempo(rhythm_pipe, tmp_
     video = tmp_path / "pulse.mp4"
     render_pulse(120, 6.0, video, seed=0)
     feats = rhythm_pipe.extract_features(video)
-    channel = rhythm_pipe.rhythm_channel(video, feats)
+    channel = rhythm_pipe.video_channel("rhythm", video, feats)
     assert channel.shape == (round(6.0 * SEMANTIC_RATE), 1) and 0 <= float(channel.min()) and float(channel.max()) <= 1
     tempo = estimate_tempo(channel[:, 0].numpy().astype(np.float64), SEMANTIC_RATE)
     assert tempo is not None and abs(np.log2(tempo / 120) - round(np.log2(tempo / 120))) < 0.05  # 120 BPM or an octave
@@ -125,7 +125,7 @@ def test_a_coarse_stage_reads_the_videos_rhythm_and_resynthesis_the_musics(tmp_p
     assert torch.equal(a.semantic, b.semantic) and not torch.equal(a.coarse, b.coarse)  # stage 2 alone reads it
     seen.clear()
     pipe(video, seed=0)  # the channel made from the video
-    from_video = pipe.rhythm_channel(video, feats)  # [T_s, 1]
+    from_video = pipe.video_channel("rhythm", video, feats)  # [T_s, 1]
     assert seen and torch.equal(seen[0][0], from_video[: seen[0].shape[1]])
     g = torch.Generator().manual_seed(0)
     wav = torch.randn(1, 16000 * 2, generator=g) * 0.1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 from v2meow.signal.dsp import log_mel_spectrogram
 
 N_FFT, HOP, N_MELS = 1024, 256, 80

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from v2meow import media, validation
-from v2meow.duration import music_length
+from v2meow import media
 from v2meow.errors import ConfigError, EmptyMediaError, MediaError, V2MeowError
+from v2meow.media.duration import music_length
+from v2meow.safety import validation
 from v2meow.stages.base import ROLES
 from v2meow.stages.sampling import PAPER_TEMPERATURES
 
@@ -55,7 +56,7 @@ class Settings:
     regenerate: tuple[float, float] | None = None  # with `run(keep=...)`: seconds of that music written anew
 
     def checked(self) -> Settings:
-        """A copy with a blank prompt as None; ConfigError (from `v2meow.validation`) for values the pipeline cannot use."""
+        """A copy with a blank prompt as None; ConfigError (from `v2meow.safety.validation`) for values the pipeline cannot use."""
         text = (self.text or "").strip() or None
         count = validation.num_samples(self.num_samples, "candidates", cap=MAX_CANDIDATES)
         temperatures = validation.by_role(self.temperatures, "temperature", validation.temperature, ROLES)

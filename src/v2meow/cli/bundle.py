@@ -6,17 +6,18 @@ import argparse
 import json
 import sys
 
-from v2meow import validation
 from v2meow.cli.common import add_allow_outside, parse, run
+from v2meow.safety import validation
 from v2meow.stages.roles import ROLE_SPECS
 
-DESCRIPTION = """\
+_STAGE_ARGS = " ".join(f"--{r.key} runs/{r.key}/{r.key}" for r in ROLE_SPECS)
+DESCRIPTION = f"""\
 A bundle is a directory that v2meow-generate, v2meow-app and V2MeowPipeline load: the
 component directories, pipeline.json (feature extractor, component names, generation
 defaults) and SHA256SUMS. Format: docs/bundle.md.
 
 examples:
-  v2meow-bundle create --stage1 runs/stage1/stage1 --stage2 runs/stage2/stage2 --stage3 runs/stage3/stage3 \\
+  v2meow-bundle create {_STAGE_ARGS} \\
       --codec runs/codec/codec --semantic tok/semantic --style tok/style --out checkpoints/mine
   v2meow-bundle inspect checkpoints/demo
   v2meow-bundle inspect checkpoints/mine --json
@@ -122,7 +123,7 @@ def _main(args: argparse.Namespace) -> int:
         info = inspect_bundle(args.bundle, allow_outside=args.allow_outside_bundle)
         print(json.dumps(info, indent=2) if args.json else format_inspection(info))
         return 0 if info["compatible"] and info["sha256"].get("ok", True) else 1
-    from v2meow.io import check_output_dir
+    from v2meow.safety.outputs import check_output_dir
 
     components = {n: getattr(args, n) for n in (*(r.key for r in ROLE_SPECS), "codec", "semantic", "style")}
     check_output_dir(args.out, [p for p in components.values() if p])  # never an input, nor a folder holding one

@@ -88,7 +88,7 @@ def _main(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         from v2meow.data.recode import describe_recode, recode_cache
-        from v2meow.io import check_output_dir
+        from v2meow.safety.outputs import check_output_dir
 
         check_output_dir(args.out, [args.cache, args.codec])
         counts = recode_cache(

@@ -80,8 +80,8 @@ def _main(args: argparse.Namespace) -> int:
         return _fit_mel(args)
     if args.command == "sketch":
         return _sketch(args)
-    from v2meow.io import check_outputs
     from v2meow.media import read_audio, write_audio
+    from v2meow.safety.outputs import check_outputs
     from v2meow.tokenizers.acoustic import EncodedAudio, InvalidAudioError, load_codec
 
     suffixes = [".safetensors"] if args.command == "encode" else [".wav", ".flac", ".ogg"]
@@ -109,9 +109,9 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _sketch(args: argparse.Namespace) -> int:
-    from v2meow.io import check_outputs
     from v2meow.media import read_audio, write_audio
     from v2meow.pipelines.bundle import read_bundle
+    from v2meow.safety.outputs import check_outputs
     from v2meow.tokenizers.acoustic import load_codec
     from v2meow.tokenizers.semantic import SemanticTokenizer, load_token_frames, sketch
 
@@ -140,7 +140,7 @@ def _fit_mel(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from v2meow.errors import ConfigError
-    from v2meow.io import atomic_directory, check_output_dir
+    from v2meow.safety.outputs import atomic_directory, check_output_dir
     from v2meow.tokenizers.acoustic import load_codec
     from v2meow.tokenizers.acoustic.vocos import VocosCodec
     from v2meow.training.codebooks import fit_mel_codec

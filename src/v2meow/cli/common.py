@@ -10,8 +10,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 
-from v2meow import validation
 from v2meow.errors import V2MeowError
+from v2meow.safety import validation
 
 EXIT_USAGE = 2  # bad input or arguments, as argparse uses
 EXIT_OUT_OF_MEMORY = 1  # an allocation failed (MemoryError, torch's or an mmap's ENOMEM): the machine, not the input

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fairseq_hubert(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
-    from v2meow.io import check_output_dir
+    from v2meow.safety.outputs import check_output_dir
     from v2meow.tokenizers.semantic.fairseq_load import convert_fairseq_hubert
 
     check_output_dir(args.out_dir, [args.input])

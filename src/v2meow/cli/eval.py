@@ -130,7 +130,7 @@ def _main(args: argparse.Namespace) -> int:
         rhythm=RhythmSettings(motion_rate=args.motion_rate, beat_window=args.beat_window),
         beats=BeatSettings(tolerance=args.tolerance, sigma=args.sigma),
     )
-    from v2meow.io import check_output_dir
+    from v2meow.safety.outputs import check_output_dir
 
     prepare_out_dir(args.out)  # fail before the long part
     inputs = [p for p in (args.generated, args.reference, args.videos, args.prompts) if p]

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from v2meow.io import atomic_directory, check_output_dir
+    from v2meow.safety.outputs import atomic_directory, check_output_dir
     from v2meow.training.export import export_checkpoint
 
     check_output_dir(args.out_dir, [args.ckpt])  # not the checkpoint, nor a folder holding it

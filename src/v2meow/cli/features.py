@@ -60,7 +60,7 @@ def _main(args: argparse.Namespace) -> int:
     from v2meow.features.registry import build_extractor
     from v2meow.features.storage import save_features
     from v2meow.features.video import extract_video
-    from v2meow.io import check_outputs
+    from v2meow.safety.outputs import check_outputs
 
     check_outputs([args.out], [args.video], [".safetensors"])  # before any extractor loads
     overrides = {}

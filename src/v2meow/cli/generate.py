@@ -7,14 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+from v2meow.cli.common import add_allow_outside, parse, run
+from v2meow.errors import ConfigError, MediaError, V2MeowError
+from v2meow.media.containers import OUT_SUFFIXES, OUTPUT_CONTAINERS
+from v2meow.resources import default_bundle, resolve_bundle
+
 # Only light modules at the top: --help and argument errors answer without torch or PyAV
 # (tests/cli/test_startup.py); media, the pipeline and the output writers load in _main.
-from v2meow import validation
-from v2meow.cli.common import add_allow_outside, parse, run
-from v2meow.containers import OUT_SUFFIXES, OUTPUT_CONTAINERS
-from v2meow.errors import ConfigError, MediaError, V2MeowError
-from v2meow.io import check_output_dir, check_outputs
-from v2meow.resources import default_bundle, resolve_bundle
+from v2meow.safety import validation
+from v2meow.safety.outputs import check_output_dir, check_outputs
 
 __all__ = ["default_bundle", "main"]  # default_bundle: re-exported for make demo (python -m v2meow.demo)
 
@@ -154,7 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    """Generation settings from the command line, each checked by `v2meow.validation`; cfg stays as given."""
+    """Generation settings from the command line, each checked by `v2meow.safety.validation`; cfg stays as given."""
     v = validation
     o = {"seed": v.seed(v.parse_int(args.seed, "--seed"), "--seed")}
     if args.num_samples is not None:
@@ -249,7 +250,7 @@ def _load(args: argparse.Namespace):
 def _length(video: Path, args: argparse.Namespace) -> float:
     """Seconds of music for `video`, refused over --max-seconds; said on stderr (unless --quiet),
     with a warning when its frames do not cover its timeline."""
-    from v2meow.duration import music_length
+    from v2meow.media.duration import music_length
 
     seconds, note = music_length(video, args.limit, LIMIT, LIFT)
     if note:

@@ -176,7 +176,7 @@ def _channels(args: argparse.Namespace) -> tuple[str, ...]:
 def _main(args: argparse.Namespace) -> int:
     from v2meow.data.prepare import PrepareConfig, prepare
     from v2meow.data.work import parse_stretch
-    from v2meow.io import atomic_output, check_output_dir, check_outputs
+    from v2meow.safety.outputs import atomic_output, check_output_dir, check_outputs
 
     stretch = parse_stretch(args.stretch)  # a bad list fails before anything is loaded or written
     check_output_dir(args.out, [args.input])  # before any model loads

@@ -141,7 +141,7 @@ def find_audio(root: str | Path) -> list[Path]:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from v2meow.io import atomic_directory, check_output_dir
+    from v2meow.safety.outputs import atomic_directory, check_output_dir
     from v2meow.tokenizers.semantic import FitReport, fit_kmeans, fit_token_frames, load_backbone, save_token_frames
     from v2meow.tokenizers.semantic.registry import backbone_class
 
@@ -253,8 +253,8 @@ def _frames(args: argparse.Namespace) -> int:
 def _encode(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
 
-    from v2meow.io import atomic_output, check_outputs
     from v2meow.media import read_audio
+    from v2meow.safety.outputs import atomic_output, check_outputs
     from v2meow.tokenizers.semantic import SemanticTokenizer
 
     check_outputs([args.out], [args.input, args.tokenizer], [".safetensors"])  # before the tokenizer loads

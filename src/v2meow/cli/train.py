@@ -92,8 +92,8 @@ def build_config(args: argparse.Namespace) -> dict:
     """The run config after applying the command-line overrides."""
     import yaml
 
-    from v2meow import schema
     from v2meow.errors import ConfigError
+    from v2meow.safety import schema
     from v2meow.training.runner import load_run_config, set_value
 
     stage = STAGES[args.stage]

@@ -69,9 +69,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from v2meow import schema
 from v2meow.errors import ConfigError, UnreadableMediaError
-from v2meow.io import atomic_output
+from v2meow.safety import schema
+from v2meow.safety.outputs import atomic_output
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

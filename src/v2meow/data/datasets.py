@@ -55,7 +55,7 @@ class StageDataset(Dataset):
     Args:
         cache: a cache directory or an open `CacheReader`.
         stage: the role it trains ("semantic", "coarse", "fine"; `stages.roles`) or its component
-            name ("stage1", ...).
+            name (`stages.roles.KEYS`).
         crop_seconds: window length.
         num_coarse: N_c, the codebooks stage 2 predicts and stage 3 reads.
         num_fine: N_f for stage 3 (default: the rest of the cached codebooks).

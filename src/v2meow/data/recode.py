@@ -23,7 +23,7 @@ import torch
 from v2meow.data.cache import MANIFEST, read_manifest, read_shard, write_manifest, write_shard
 from v2meow.data.contract import codec_contract
 from v2meow.errors import ConfigError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 from v2meow.stages.layout import fit_frames
 
 

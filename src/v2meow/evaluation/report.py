@@ -15,7 +15,7 @@ from pathlib import Path
 
 from v2meow.errors import OutputError
 from v2meow.evaluation.bootstrap import Estimate
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 
 LEGEND = (
     "Random shuffle: generated audio scored against another clip's video, reference or prompt.",

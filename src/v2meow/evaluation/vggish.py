@@ -103,7 +103,7 @@ def _read_state_dict(path: Path, trust_pickle: bool = False) -> dict[str, torch.
                 f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
             ) from None
     else:
-        from v2meow.safeload import load_torch
+        from v2meow.safety.safeload import load_torch
 
         state = load_torch(path, trust_pickle=trust_pickle)  # weights only unless trusted; TorchScript refused
         if isinstance(state, torch.nn.Module):

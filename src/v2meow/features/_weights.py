@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.safeload import load_torch
+from v2meow.safety.safeload import load_torch
 
 
 def read_state_dict(path: str | Path, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
@@ -15,7 +15,7 @@ def read_state_dict(path: str | Path, trust_pickle: bool = False) -> dict[str, t
 
     Pickles are read with `weights_only=True`; TorchScript archives (OpenAI's CLIP files)
     run code when loaded, so they are read only with `trust_pickle` (`--trust-pickle`),
-    and so is a pickle the weights-only reader refuses (`v2meow.safeload`). A checkpoint dict holding the weights under `state_dict` or
+    and so is a pickle the weights-only reader refuses (`v2meow.safety.safeload`). A checkpoint dict holding the weights under `state_dict` or
     `model_state` is unwrapped, and a `module.` (DDP) prefix is dropped.
 
     Raises:

@@ -96,7 +96,7 @@ def build_extractor(
             builds the full architectures with random weights.
         rate: output rate: of the extractor if one, else the fused common rate.
         trust_pickle: let `clip`/`i3d` read weight files that can run code (TorchScript,
-            pickles the weights-only reader refuses); see `v2meow.safeload`.
+            pickles the weights-only reader refuses); see `v2meow.safety.safeload`.
         **overrides: `name={...}` passes keyword arguments to that extractor (e.g.
             `clip={"pretrained": "/path/open_clip_model.safetensors"}`, `i3d={"path": ...}`);
             any other keyword goes to every named extractor that accepts it.

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from v2meow import __version__
 from v2meow.errors import UnreadableMediaError
 from v2meow.features.base import Features
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 
 FORMAT_VERSION = 1
 

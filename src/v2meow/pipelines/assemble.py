@@ -17,8 +17,8 @@ from typing import Any
 
 from v2meow.components import CONFIG_NAME, WEIGHTS_NAME, cast_weights, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError, V2MeowError
-from v2meow.io import atomic_directory
 from v2meow.pipelines.bundle import PIPELINE_FILE, REQUIRED, GenerationConfig, read_bundle, write_bundle_file
+from v2meow.safety.outputs import atomic_directory
 from v2meow.stages.roles import KEYS, ROLE_SPECS
 
 SUMS_FILE = "SHA256SUMS"
@@ -94,7 +94,7 @@ def load_parts(
     (the tokenizer's directory, loaded on first use) and `semantic_info` (its config), `generation`.
 
     `extractor_weights`: load the feature extractor's pretrained weights (generation) or not (checking
-    and describing a bundle); `trust_pickle`: see `v2meow.safeload`; `allow_outside`: see `read_bundle`.
+    and describing a bundle); `trust_pickle`: see `v2meow.safety.safeload`; `allow_outside`: see `read_bundle`.
     """
     from v2meow.features.registry import build_extractor
     from v2meow.pipelines.checks import check_components

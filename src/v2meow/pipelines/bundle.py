@@ -4,7 +4,7 @@
     {
       "format_version": 3,
       "features": {"spec": "motion", "options": {}},        # build_extractor(spec, **options)
-      "components": {"stage1": "stage1", "stage2": "stage2", "stage3": "stage3",
+      "components": {<each role's key (roles.KEYS)>: <its dir>, ...,
                      "codec": "codec", "semantic": "semantic", "style": "style"},  # dirs, relative
       "generation": {"sampling": {"semantic": {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "guidance": {}},
                                   "coarse": {...}, "fine": {...}},               # by stage role
@@ -29,10 +29,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from v2meow import __version__, validation
+from v2meow import __version__
 from v2meow.components import build_dataclass, read_json_config
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.io import atomic_output
+from v2meow.safety import validation
+from v2meow.safety.outputs import atomic_output
 from v2meow.stages.conditions import ALL
 from v2meow.stages.roles import KEYS, ROLE_SPECS, ROLES
 from v2meow.stages.sampling import PAPER_TEMPERATURES, SamplingConfig

@@ -19,9 +19,10 @@ import math
 import torch
 
 from v2meow.errors import ConfigError
-from v2meow.pipelines.windows import Window
+from v2meow.pipelines.windows import Window, fill_windows
 from v2meow.stages.conditions import Condition
 from v2meow.stages.roles import ROLE
+from v2meow.stages.sampling import DecodeOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,14 +69,13 @@ def run_role(
             length=span[1] - span[0],
             prompt=prompt,
             sampling=gen.sampling[role],
-            options=pipe._options(gen, generator, bar),
+            options=DecodeOptions(generator=generator, progress=bar, cuda_graph=gen.cuda_graphs),
             fixed=fixed,
         )
 
     rates = [rate] + [src.rate for _, src in reads if src.rate is not None]
-    return pipe._windowed(
-        out, rate, duration, c.window_seconds, gen.context_seconds[role], rates, spec.label, step, keep
-    )
+    with pipe.progress_bar(out.shape[-1] * math.prod(out.shape[1:-1]), spec.label) as bar:
+        return fill_windows(out, rate, duration, c.window_seconds, gen.context_seconds[role], rates, bar, step, keep)
 
 
 def run_chain(

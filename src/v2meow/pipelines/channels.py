@@ -46,12 +46,16 @@ def from_video(pipe, video, features, given: dict[str, torch.Tensor] | None = No
     (`video`: its file, or None when only `features` are known)."""
     given = dict(given or {})
     check_given(pipe, given)
-    frames = channel_frames(features.duration, pipe.channel_rate)
     for name in channels_read(pipe):
         if name not in given:
-            values = channel(name).video(pipe.extractor, video, features, frames, pipe.channel_rate)
-            given[name] = torch.from_numpy(values)
+            given[name] = one_from_video(pipe, name, video, features)
     return given
+
+
+def one_from_video(pipe, name: str, video, features) -> torch.Tensor:
+    """The channel `name` made from the video, whether or not a stage reads it -> `[T_s, size]`."""
+    frames = channel_frames(features.duration, pipe.channel_rate)
+    return torch.from_numpy(channel(name).video(pipe.extractor, video, features, frames, pipe.channel_rate))
 
 
 def from_music(pipe, wav: torch.Tensor, sample_rate: int, duration: float, roles=ROLES) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ def with_phase(codec, phase: str | None):
     import dataclasses
 
     from v2meow.errors import ConfigError
-    from v2meow.validation import PHASES
+    from v2meow.safety.validation import PHASES
 
     if phase is None:
         return codec

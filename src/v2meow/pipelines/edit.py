@@ -28,9 +28,10 @@ import os
 
 import torch
 
-from v2meow import media, validation
+from v2meow import media
 from v2meow.errors import ConfigError, MediaError
 from v2meow.features.base import Features
+from v2meow.safety import validation
 
 FADE = 0.02  # seconds of cross-fade at each join
 

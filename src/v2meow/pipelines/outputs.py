@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 from v2meow import media
-from v2meow.containers import AUDIO_SUFFIXES, OUT_SUFFIXES  # noqa: F401  (the writers' suffixes, re-exported)
 from v2meow.features.base import Features
-from v2meow.io import check_outputs
+from v2meow.media.containers import AUDIO_SUFFIXES, OUT_SUFFIXES  # noqa: F401  (the writers' suffixes, re-exported)
+from v2meow.safety.outputs import check_outputs
 
 
 @dataclass

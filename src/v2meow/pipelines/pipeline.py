@@ -13,17 +13,15 @@ with the tail of the previous one, and the visual features move with it.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Mapping
 
 import torch
 from tqdm.auto import tqdm
 
-from v2meow import validation
-from v2meow.duration import check_audible, music_length
 from v2meow.errors import ConfigError
 from v2meow.features.base import FeatureExtractor, Features
+from v2meow.media.duration import check_audible, music_length
 from v2meow.pipelines import channels as chans
 from v2meow.pipelines import resynthesis
 from v2meow.pipelines.bundle import GenerationConfig
@@ -31,11 +29,11 @@ from v2meow.pipelines.chain import Source, run_chain, run_role
 from v2meow.pipelines.checks import check_components
 from v2meow.pipelines.chunks import decode_in_chunks, with_phase
 from v2meow.pipelines.outputs import PipelineOutput, loudness_normalized
-from v2meow.pipelines.windows import fill_windows
+from v2meow.safety import validation
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.conditions import ALL
 from v2meow.stages.roles import ROLE_SPECS
-from v2meow.stages.sampling import DecodeOptions, make_generator
+from v2meow.stages.sampling import make_generator
 
 #: Weight dtypes the stages can be stored in (`set_stage_dtype`).
 STAGE_DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16}
@@ -143,7 +141,7 @@ class V2MeowPipeline:
 
         `dtype`: the stages' weights ("bf16" on CUDA: `set_stage_dtype`). `trust_pickle` lets a
         feature extractor read weight files that can run code (TorchScript, pickles holding
-        objects); see `v2meow.safeload`.
+        objects); see `v2meow.safety.safeload`.
         """
         from v2meow.pipelines.assemble import load_parts
 
@@ -186,16 +184,9 @@ class V2MeowPipeline:
                         f"guidance for stage {i} ({role}): it has no condition '{key}' (its guidable conditions: {', '.join([ALL, *guidable])})"
                     )
 
-    def _bar(self, total: int, desc: str):
+    def progress_bar(self, total: int, desc: str):
+        """A bar over `total` tokens, shown when the pipeline's `progress` is on."""
         return tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, leave=False)
-
-    def _windowed(self, out, rate, duration, window, context, rates, desc, step, keep=None) -> torch.Tensor:
-        """`windows.fill_windows` with a progress bar (`keep`: an edit's kept frames)."""
-        with self._bar(out.shape[-1] * math.prod(out.shape[1:-1]), desc) as bar:
-            return fill_windows(out, rate, duration, window, context, rates, bar, step, keep)
-
-    def _options(self, gen: GenerationConfig, generator, bar) -> DecodeOptions:
-        return DecodeOptions(generator=generator, progress=bar, cuda_graph=gen.cuda_graphs)
 
     def reads(self, role: str, stream: str) -> bool:
         """Whether the stage of `role` declares the input `stream`."""
@@ -222,12 +213,10 @@ class V2MeowPipeline:
         """Every channel the stages read, `[T_s, size]` each: `given`, else made from the video."""
         return chans.from_video(self, video, features, given)
 
-    def rhythm_channel(self, video: str | os.PathLike | None, features: Features) -> torch.Tensor:
-        """The video's rhythm channel at `channel_rate` -> `[T_s, 1]` (whether or not a stage reads it)."""
-        from v2meow.features.channels import channel, channel_frames
-
-        frames = channel_frames(features.duration, self.channel_rate)
-        return torch.from_numpy(channel("rhythm").video(self.extractor, video, features, frames, self.channel_rate))
+    def video_channel(self, name: str, video: str | os.PathLike | None, features: Features) -> torch.Tensor:
+        """The video's channel `name` (e.g. "rhythm") at `channel_rate` -> `[T_s, size]`, whether or not a
+        stage reads it."""
+        return chans.one_from_video(self, name, video, features)
 
     def semantic_tokens(
         self,
@@ -372,7 +361,7 @@ class V2MeowPipeline:
         """
         import time
 
-        gen = self.generation.replace(**overrides)  # every value checked by v2meow.validation
+        gen = self.generation.replace(**overrides)  # every value checked by v2meow.safety.validation
         limit = validation.max_seconds(max_seconds, "max_seconds")
         if limit is not None:
             music_length(video, limit, "the max_seconds limit", "max_seconds=None lifts it")
@@ -455,5 +444,5 @@ def _stage_property(role: str) -> property:
     return property(get, put, doc=f"The {role} stage (`stages['{role}']`).")
 
 
-for _role in ROLE_SPECS:  # pipe.stage1 / stage2 / stage3: each role's stage by its component name
+for _role in ROLE_SPECS:  # pipe.<key>: each role's stage by its component name (roles.KEYS)
     setattr(V2MeowPipeline, _role.key, _stage_property(_role.name))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from v2meow.errors import ConfigError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 
 SUFFIXES = (".csv", ".edl")
 BEATS_PER_BAR = 4

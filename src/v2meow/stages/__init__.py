@@ -7,5 +7,5 @@
   `aligned` (time-aligned conditioning), `longshort` (VidMuse's front-end), `layout` (flattened
   codebooks), `contrastive` (VMAs' objective), `graphs` (CUDA-graph decode);
 - the stage kinds: `ar_semantic`, `ar_coarse`, `ar_fine` (autoregressive: V2Meow's stages 1, 2 and 3; their
-  `model_type`s keep the names bundles know, `v2meow-stage1` ...) and `maskgit` (parallel, coarse or fine).
+  `model_type`s keep the names bundles know: `Role.builtin_type`) and `maskgit` (parallel, coarse or fine).
 """

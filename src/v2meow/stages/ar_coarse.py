@@ -33,12 +33,13 @@ from v2meow.stages.conditions import Condition, Stream, as_conditions, guidance_
 from v2meow.stages.config import StageConfig
 from v2meow.stages.contrastive import video_music_loss
 from v2meow.stages.lm import ConditionEncoder, LMOutput, Memory, TokenLM
+from v2meow.stages.roles import ROLE
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig
 
 
 @dataclasses.dataclass
 class Stage2Config(StageConfig):
-    model_type = "v2meow-stage2"
+    model_type = ROLE["coarse"].builtin_type
 
     variant: str = "decoder"  # "decoder" (a) or "encdec" (b)
     semantic_vocab: int = 1024

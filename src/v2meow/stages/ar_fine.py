@@ -22,12 +22,13 @@ from v2meow.stages.base import Stage
 from v2meow.stages.conditions import Condition, Stream, as_conditions
 from v2meow.stages.config import StageConfig
 from v2meow.stages.lm import LMOutput, TokenLM
+from v2meow.stages.roles import ROLE
 from v2meow.stages.sampling import PAPER_TEMPERATURES, DecodeOptions, SamplingConfig
 
 
 @dataclasses.dataclass
 class Stage3Config(StageConfig):
-    model_type = "v2meow-stage3"
+    model_type = ROLE["fine"].builtin_type
 
     codebook_size: int = 1024
     num_coarse: int = 4

@@ -44,12 +44,13 @@ from v2meow.stages.config import StageConfig
 from v2meow.stages.contrastive import video_music_loss
 from v2meow.stages.lm import ConditionEncoder, LMOutput, Memory, TokenLM
 from v2meow.stages.longshort import LongShortFusion, even_sample
+from v2meow.stages.roles import ROLE
 from v2meow.stages.sampling import DecodeOptions, SamplingConfig
 
 
 @dataclasses.dataclass
 class Stage1Config(StageConfig):
-    model_type = "v2meow-stage1"
+    model_type = ROLE["semantic"].builtin_type
 
     feature_dim: int = 768
     feature_rate: float = 1.0  # rate of the training features (others work: positions are times)

@@ -64,7 +64,6 @@ class MaskGITConfig(StageConfig):
     """A parallel acoustic stage; `role` "coarse" (stage 2) or "fine" (stage 3)."""
 
     model_type = "v2meow-maskgit"
-    variant: ClassVar[str] = "maskgit"  # what `pipelines/checks.py` reads of a coarse stage
 
     role: str = "coarse"
     semantic_vocab: int = 1024  # coarse: the semantic tokens

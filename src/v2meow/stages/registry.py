@@ -1,7 +1,7 @@
 """Stage kinds by `model_type`: the one table the pipeline, bundles, training and export look up.
 
-    stage_class("v2meow-stage2")        # -> Stage2
-    load_stage("bundle/stage2")         # a component directory, dispatched on its config.json
+    stage_class("v2meow-maskgit")       # -> MaskGITStage
+    load_stage("bundle/<component>")    # a component directory, dispatched on its config.json
     register_stage(MyStage)             # a new kind (e.g. from a plug-in or a test)
 
 A built-in kind is one entry in `_BUILTIN`. A kind that can fill several roles lists them in its
@@ -21,9 +21,9 @@ from v2meow.stages.ar_fine import Stage3
 from v2meow.stages.ar_semantic import Stage1
 from v2meow.stages.base import ROLES, Stage
 from v2meow.stages.maskgit import MaskGITStage
+from v2meow.stages.roles import ROLE
 
-_DEFAULTS: tuple[type[Stage], ...] = (Stage1, Stage2, Stage3)  # each role's default kind
-_BUILTIN: tuple[type[Stage], ...] = (*_DEFAULTS, MaskGITStage)
+_BUILTIN: tuple[type[Stage], ...] = (Stage1, Stage2, Stage3, MaskGITStage)
 _STAGES: dict[str, type[Stage]] = {cls.config_class.model_type: cls for cls in _BUILTIN}
 
 
@@ -58,11 +58,10 @@ def stage_types() -> list[str]:
 
 
 def default_stage_type(role: str) -> str:
-    """The `model_type` of the built-in stage kind of `role`."""
-    for cls in _DEFAULTS:
-        if cls.role == role:
-            return cls.config_class.model_type
-    raise UnknownComponentError(f"unknown stage role '{role}' (roles: {', '.join(ROLES)})")
+    """The `model_type` of the built-in stage kind of `role` (`Role.builtin_type`)."""
+    if role not in ROLE:
+        raise UnknownComponentError(f"unknown stage role '{role}' (roles: {', '.join(ROLES)})")
+    return ROLE[role].builtin_type
 
 
 def stage_class(model_type: str) -> type[Stage]:

@@ -23,6 +23,7 @@ class Role:
     levels_field: str | None  # the config field with its codebooks (output [S, K, T]); None: tokens [S, T]
     temperature: float  # V2Meow's sampling temperature for it (the paper's defaults)
     context_seconds: float  # default overlap between generation windows, read as the next window's prompt
+    builtin_type: str  # the `model_type` of its built-in autoregressive kind, as bundles store it
 
     @property
     def label(self) -> str:
@@ -30,9 +31,21 @@ class Role:
 
 
 ROLE_SPECS: tuple[Role, ...] = (
-    Role("semantic", 1, "stage1", "visual features -> semantic tokens", "semantic_rate", None, 1.0, 4.0),
-    Role("coarse", 2, "stage2", "semantic tokens -> coarse codec tokens", "codec_rate", "num_coarse", 0.95, 4.0),
-    Role("fine", 3, "stage3", "coarse -> fine codec tokens", "codec_rate", "num_fine", 0.4, 1.0),
+    Role(
+        "semantic", 1, "stage1", "visual features -> semantic tokens", "semantic_rate", None, 1.0, 4.0, "v2meow-stage1"
+    ),
+    Role(
+        "coarse",
+        2,
+        "stage2",
+        "semantic tokens -> coarse codec tokens",
+        "codec_rate",
+        "num_coarse",
+        0.95,
+        4.0,
+        "v2meow-stage2",
+    ),
+    Role("fine", 3, "stage3", "coarse -> fine codec tokens", "codec_rate", "num_fine", 0.4, 1.0, "v2meow-stage3"),
 )
 #: The pipeline's steps, in order.
 ROLES: tuple[str, ...] = tuple(r.name for r in ROLE_SPECS)
@@ -43,7 +56,7 @@ KEY: dict[str, Role] = {r.key: r for r in ROLE_SPECS}
 
 
 def role_of(name: str) -> Role:
-    """The role named `name`, by role ("semantic") or by its component name ("stage1")."""
+    """The role named `name`, by role (`ROLES`) or by its component name (`KEYS`)."""
     role = ROLE.get(name) or KEY.get(name)
     if role is None:
         from v2meow.errors import ConfigError

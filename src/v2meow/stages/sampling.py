@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from v2meow import validation
 from v2meow.errors import ConfigError
+from v2meow.safety import validation
 from v2meow.stages.roles import ROLE_SPECS
 
 #: V2Meow's sampling temperatures for stages 1, 2 and 3 (the paper's defaults).
@@ -30,7 +30,7 @@ class SamplingConfig:
     top_p: float = 1.0  # 1 = off
     guidance: dict[str, float] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:  # the checks every entry point shares (v2meow.validation)
+    def __post_init__(self) -> None:  # the checks every entry point shares (v2meow.safety.validation)
         self.temperature = validation.temperature(self.temperature)
         self.top_k = validation.top_k(self.top_k)
         self.top_p = validation.top_p(self.top_p)

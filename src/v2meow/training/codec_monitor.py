@@ -21,7 +21,7 @@ import lightning as L
 import torch
 
 from v2meow.errors import ConfigError, MediaError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import torch
 
 from v2meow.components import Component, load_state_strict
 from v2meow.errors import ConfigError, MissingWeightsError, UnknownComponentError
-from v2meow.safeload import HINT, load_torch
+from v2meow.safety.safeload import HINT, load_torch
 from v2meow.stages.registry import stage_class, stage_types
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 from v2meow.tokenizers.acoustic.registry import TRAINABLE, codec_class

@@ -77,7 +77,7 @@ def plot_metrics(
     `references` adds dashed horizontal lines to the panels they name, each labelled."""
     from matplotlib.figure import Figure
 
-    from v2meow.io import atomic_output
+    from v2meow.safety.outputs import atomic_output
 
     groups = panels(series)
     if not groups:

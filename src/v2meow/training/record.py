@@ -92,7 +92,7 @@ def target_entropies(
     role = role_of(stage).name
     targets = "semantic tokens" if role == "semantic" else f"{role} codec levels"
     record = {"units": "nats", "targets": targets, **{k: _finite(v) for k, v in found.items()}, "source": source}
-    from v2meow.io import atomic_output
+    from v2meow.safety.outputs import atomic_output
 
     out.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:

@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-from v2meow import schema
 from v2meow.components import build_dataclass
 from v2meow.errors import ConfigError, MissingWeightsError
+from v2meow.safety import schema
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def resolve_ckpt_path(ckpt_path: str | None, out: Path) -> str | None:
         return None
     if not Path(ckpt_path).is_file():
         raise MissingWeightsError(f"{ckpt_path}: checkpoint to resume from not found")
-    from v2meow.safeload import load_torch
+    from v2meow.safety.safeload import load_torch
 
     load_torch(ckpt_path, what="checkpoint")  # a file that is not weights only (or TorchScript): one line, before fit
     return ckpt_path
@@ -196,7 +196,7 @@ def export_last(trainer, out: Path, name: str) -> Path:
 
 def write_resolved_config(cfg: dict[str, Any], out: Path) -> Path:
     """Save the run config actually used (after command-line overrides) as `out/config.yaml`."""
-    from v2meow.io import atomic_output
+    from v2meow.safety.outputs import atomic_output
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / "config.yaml"

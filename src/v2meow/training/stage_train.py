@@ -1,4 +1,4 @@
-"""Train the stage of one role of the chain (`stages.roles`: `v2meow-train stage1|stage2|stage3`) from a run
+"""Train the stage of one role of the chain (`stages.roles`: `v2meow-train KEY`, `roles.KEYS`) from a run
 config (`configs/stage*.yaml`) over a prepared cache.
 
 The data-dependent fields of the stage config (feature dim and rate, semantic vocabulary
@@ -24,7 +24,6 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from v2meow import schema
 from v2meow.components import (
     CONFIG_NAME,
     Component,
@@ -35,6 +34,7 @@ from v2meow.data.cache import CacheReader
 from v2meow.data.datasets import StageDataset, collate
 from v2meow.data.sampling import ResumableSampler
 from v2meow.errors import ConfigError, MissingWeightsError
+from v2meow.safety import schema
 from v2meow.stages.base import Stage
 from v2meow.stages.registry import default_stage_type, serves, stage_class, stage_roles
 from v2meow.stages.roles import role_of

@@ -1,4 +1,6 @@
-"""Acoustic tokens: residual-VQ codecs (trainable SoundStream and iSTFT/Vocos-style, pretrained EnCodec).
+"""Acoustic tokens: residual-VQ codecs: trainable SoundStream and iSTFT/Vocos-style (`vocos`, whose `mel128`
+preset quantizes log-mel frames with k-means codebooks), the learned mel codec (`melae`), pretrained EnCodec;
+mel codecs decode by Griffin-Lim, PGHI or a vocoder.
 
 from v2meow.tokenizers.acoustic import load_codec
 codec = load_codec("checkpoints/codec")        # SoundStream or EnCodec component dir

@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 from v2meow.tokenizers.acoustic.base import AcousticCodec
 
 FORMAT = "v2meow-codes"

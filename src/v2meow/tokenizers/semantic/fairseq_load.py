@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.io import atomic_directory
-from v2meow.safeload import load_torch
+from v2meow.safety.outputs import atomic_directory
+from v2meow.safety.safeload import load_torch
 from v2meow.tokenizers.semantic.fairseq import hubert_config_from_fairseq, map_fairseq_state, strip_prefixes
 
 

@@ -27,8 +27,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from v2meow.errors import ConfigError, MediaError, MissingWeightsError
-from v2meow.io import atomic_output
 from v2meow.media import read_audio, resample
+from v2meow.safety.outputs import atomic_output
 from v2meow.tokenizers.semantic._audio import prepare_waveform
 from v2meow.tokenizers.semantic.backbone import module_device
 from v2meow.tokenizers.semantic.tokenizer import SemanticTokenizer

@@ -35,7 +35,7 @@ from v2meow.components import (
     read_weights,
 )
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 from v2meow.tokenizers.semantic._audio import prepare_waveform
 from v2meow.tokenizers.semantic.backbone import (
     SemanticBackbone,

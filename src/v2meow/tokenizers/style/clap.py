@@ -44,7 +44,7 @@ from v2meow.components import (
     read_json_config,
 )
 from v2meow.errors import ConfigError, MissingWeightsError
-from v2meow.io import atomic_output
+from v2meow.safety.outputs import atomic_output
 from v2meow.tokenizers.style.base import StyleEmbedder
 
 #: The default checkpoint: LAION's CLAP trained with extra music data (512-d).

@@ -17,15 +17,6 @@ import numpy as np
 import soxr
 import torch
 
-from v2meow.containers import (  # noqa: F401 - re-exported: media is where callers look for them
-    _AUDIO_RATES,
-    COPYABLE,
-    IMAGE_CODECS,
-    OUTPUT_CONTAINERS,
-    can_hold,
-    check_copyable,
-    output_container,
-)
 from v2meow.errors import (
     EmptyMediaError,
     MediaError,
@@ -34,8 +25,17 @@ from v2meow.errors import (
     OutputError,
     UnreadableMediaError,
 )
-from v2meow.io import atomic_output
-from v2meow.packets import MATROSKA, mux_interleaved, priming
+from v2meow.media.containers import (  # noqa: F401 - re-exported: media is where callers look for them
+    _AUDIO_RATES,
+    COPYABLE,
+    IMAGE_CODECS,
+    OUTPUT_CONTAINERS,
+    can_hold,
+    check_copyable,
+    output_container,
+)
+from v2meow.media.packets import MATROSKA, mux_interleaved, priming
+from v2meow.safety.outputs import atomic_output
 
 # Decoded video shorter than its header says by more than this (seconds) counts as truncated.
 _TRUNCATION_TOLERANCE = 0.5

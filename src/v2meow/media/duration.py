@@ -15,8 +15,9 @@ from typing import Any
 
 import av
 
-from v2meow import media, validation
 from v2meow.errors import EmptyMediaError
+from v2meow.media import avio
+from v2meow.safety import validation
 
 HELD_SECONDS = 10.0  # one frame shown longer than this, and over half the timeline: the frames do not cover it
 MAX_PACKETS = 100_000  # packets read (not decoded) looking for such a frame; a longer video is not searched further
@@ -27,8 +28,8 @@ def uncovered(path: str | os.PathLike, duration: float) -> str:
     (a gap in the frames' timestamps, or a last frame held to a far end), else ``""``.
     Reads packet timestamps only (no decoding)."""
     times: list[float] = []
-    with media.open_media(path) as c:
-        stream = next((s for s in c.streams.video if not media.is_attached_picture(s)), None)
+    with avio.open_media(path) as c:
+        stream = next((s for s in c.streams.video if not avio.is_attached_picture(s)), None)
         if stream is None or stream.time_base is None:
             return ""
         start = stream.start_time or 0
@@ -58,7 +59,7 @@ def music_length(video: str | os.PathLike | Any, limit: float | None, limit_name
     video is longer than `limit` seconds (None: no limit)."""
     if hasattr(video, "duration") and not isinstance(video, (str, os.PathLike)):  # Features
         return validation.duration_limit(float(video.duration), limit, "the video", limit_name, lift), ""
-    info = media.probe(video)
+    info = avio.probe(video)
     note = uncovered(video, info.duration) if info.has_video and info.duration > 0 else ""
     return validation.duration_limit(info.duration, limit, str(video), limit_name, lift, note), note
 

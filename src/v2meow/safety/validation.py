@@ -318,7 +318,7 @@ def pipeline_spec(spec: Any, where: str) -> dict[str, Any]:
         raise fail(f"features.options must be an object, got a {_json_type(features.get('options'))}")
     if not isinstance(spec.get("generation", {}), dict):
         raise fail(f"generation must be an object, got a {_json_type(spec.get('generation'))}")
-    from v2meow import schema  # floor 0 too; imported here to keep the import graph of this module flat
+    from v2meow.safety import schema  # floor 0 too; imported here to keep the import graph of this module flat
 
     schema.check_tree(features, where, "features")  # a feature rate of 1e6 is refused before frames are decoded
     return spec
