@@ -44,9 +44,9 @@ data, split and captions; the codec is recipe 3's `mel128` (the same codebooks: 
 runs/demo_v3 or, without it, from the bundle `--out` holds, so the codes the stages learned stay
 valid), decoded by PGHI + 4 Griffin-Lim iterations (docs/tokens.md); the semantic tokenizer is
 `checkpoints/semantic_v4` (k-means of the codec's own log-mel frames, with its frame table); the
-cache has the rhythm channel but no tempo-stretched copies (they prepare at 17x real time: about
-two hours). Stage 1 trains on this cache (configs/demo/v4/stage1.yaml); stage 2 is the campaign
-run of `python -m recipes.stage2_v4` (configs/demo/v4/stage2_maskgit_rhythm.yaml, its own audio-only
+cache (`cache_stretch`) has the rhythm channel and recipe 3's tempo-stretched copies (about an hour on
+one core). Stage 1 trains on it (configs/demo/v4/stage1_stretch.yaml); stage 2 is the run of
+`python -m recipes.stage2_v4` (configs/demo/v4/stage2_maskgit_rhythm_5k.yaml, its own audio-only
 cache of the same tracks, tokens and codes: docs/training.md), copied into runs/demo_v4 when it has
 exported and set to decode in one greedy pass (`decode_iterations: [1]`, the judges' choice in
 docs/training.md); stage 3 is recipe 3's (the codec did not change), copied like the codec.
@@ -108,8 +108,8 @@ V3_GUIDANCE = {"semantic": {"rhythm": 8.0, "style": 3.0}}
 V3_TEMPERATURES = (1.0, 0.25, 1.0)  # maskgit coarse at 0.25: the ladder's best of 1.0 / 0.5 / 0.25 (docs/options.md)
 #: Recipe 4: the issue-34 semantic tokenizer, and the runs it takes whole from elsewhere (see above).
 V4_SEMANTIC = Path("checkpoints/semantic_v4")
-V4_STAGE2_RUN = Path("runs/s2v4/stage2_rhythm")
-V4_STAGE_CONFIGS = {"stage2": "stage2_maskgit_rhythm.yaml"}
+V4_STAGE2_RUN = Path("runs/s2v4/stage2_rhythm_5k")
+V4_STAGE_CONFIGS = {"stage1": "stage1_stretch.yaml", "stage2": "stage2_maskgit_rhythm_5k.yaml"}
 RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3", 4: "runs/demo_v4"}
 CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3", 4: "configs/demo/v4"}
 
@@ -313,6 +313,11 @@ class Recipe:
             ]
         write_manifest_csv(path, rows)
 
+    @property
+    def _cache(self) -> Path:
+        """The prepared cache; recipe 4's is `cache_stretch`, apart from its first cache, which had no stretched copies."""
+        return self.runs / ("cache_stretch" if self.version >= 4 else "cache")
+
     def prepare(self) -> None:
         _run(
             _cli(
@@ -320,7 +325,7 @@ class Recipe:
                 "--input",
                 str(self.runs / "manifest.csv"),
                 "--out",
-                str(self.runs / "cache"),
+                str(self._cache),
                 "--features",
                 "motion",
                 "--feature-rate",
@@ -334,7 +339,7 @@ class Recipe:
                 "--beat-weights",
                 "--quiet",
                 *(["--rhythm"] if self.version >= 2 else []),
-                *(["--stretch", V2_STRETCH] if self.version in (2, 3) else []),
+                *(["--stretch", V2_STRETCH] if self.version >= 2 else []),
                 *(["--keep-audio", str(V3_KEEP_AUDIO)] if self.version >= 3 else []),
             )
         )
@@ -362,7 +367,8 @@ class Recipe:
                 path = self.runs / name / name / "config.json"  # decoded in one greedy pass (docs/training.md)
                 path.write_text(json.dumps({**json.loads(path.read_text()), "decode_iterations": [1]}, indent=2) + "\n")
             return None
-        config = V3_STAGE_CONFIGS.get(name, f"{name}.yaml") if self.version == 3 else f"{name}.yaml"
+        configs = V3_STAGE_CONFIGS if self.version == 3 else V4_STAGE_CONFIGS if self.version >= 4 else {}
+        config = configs.get(name, f"{name}.yaml")
         if not (self.runs / name / name / "model.safetensors").exists():
             _run(
                 _cli(
@@ -373,7 +379,7 @@ class Recipe:
                     "--out",
                     str(self.runs / name),
                     "--data",
-                    str(self.runs / "cache"),
+                    str(self._cache),
                     "--ckpt-path",
                     "last",
                 )

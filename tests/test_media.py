@@ -205,3 +205,24 @@ def test_outputs_get_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "p.wav").stat().st_mode) == 0o644
+
+
+def test_the_media_package_gives_avio_s_names_and_only_them():
+    from v2meow.media import avio
+
+    for name in media.__all__:
+        assert getattr(media, name) is getattr(avio, name), name
+    assert "read_audio" in dir(media)
+    with pytest.raises(AttributeError, match="no attribute 'np'"):
+        media.np  # noqa: B018 - avio's own imports are not the package's names
+
+
+def test_the_media_package_and_its_containers_load_without_pyav_numpy_or_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, v2meow.media, v2meow.media.containers; print(sorted({'av', 'numpy', 'torch'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
