@@ -1,4 +1,4 @@
-"""Demo recipe 3: a validation split by track, so no crop of a validation track is ever trained on."""
+"""Demo recipes 3 and 4: a validation split by track (no crop of a validation track is ever trained on); recipe 4's stretched cache."""
 
 import csv
 import json
@@ -57,3 +57,24 @@ def test_recipes_1_and_2_keep_every_training_track_in_train(tmp_path):
         runs.mkdir()
         Recipe(tmp_path / "data", runs, tmp_path / "out", tmp_path / "configs", version).manifest()
         assert {r["split"] for r in csv.DictReader((runs / "manifest.csv").open())} == {"train", "eval"}
+
+
+def test_recipe_4_prepares_tempo_stretched_copies_and_trains_stage_1_on_them(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import recipes.bundle as bundle
+
+    ran = []
+    monkeypatch.setattr(bundle, "_run", ran.append)
+    configs = Path(__file__).resolve().parents[2] / "configs" / "demo" / "v4"
+    recipe = Recipe(tmp_path / "data", tmp_path / "runs", tmp_path / "out", configs, 4)
+    recipe.prepare()
+    recipe.stage("stage1")
+    prepare, stage1 = ran
+    cache = str(tmp_path / "runs" / "cache_stretch")
+    assert prepare[prepare.index("--out") + 1] == cache
+    assert prepare[prepare.index("--stretch") + 1] == bundle.V2_STRETCH  # recipe 3's factors
+    assert stage1[stage1.index("--data") + 1] == cache
+    config = Path(stage1[stage1.index("--config") + 1])
+    assert config == configs / "stage1_stretch.yaml" and config.is_file()
+    assert "cache: runs/demo_v4/cache_stretch" in config.read_text()  # the config alone trains on the same cache
