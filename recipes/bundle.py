@@ -46,7 +46,7 @@ valid), decoded by PGHI + 4 Griffin-Lim iterations (docs/tokens.md); the semanti
 `checkpoints/semantic_v4` (k-means of the codec's own log-mel frames, with its frame table); the
 cache (`cache_stretch`) has the rhythm channel and recipe 3's tempo-stretched copies (about an hour on
 one core). Stage 1 trains on it (configs/demo/v4/stage1_stretch.yaml); stage 2 is the run of
-`python -m recipes.stage2_v4` (configs/demo/v4/stage2_maskgit_rhythm_5k.yaml, its own audio-only
+`python -m recipes.stage2_v4` (configs/demo/v4/stage2_maskgit_rhythm_5k.yaml, then 2,000 steps more from lr 5e-4; its own audio-only
 cache of the same tracks, tokens and codes: docs/training.md), copied into runs/demo_v4 when it has
 exported and set to decode in one greedy pass (`decode_iterations: [1]`, the judges' choice in
 docs/training.md); stage 3 is recipe 3's (the codec did not change), copied like the codec.
@@ -108,7 +108,10 @@ V3_GUIDANCE = {"semantic": {"rhythm": 8.0, "style": 3.0}}
 V3_TEMPERATURES = (1.0, 0.25, 1.0)  # maskgit coarse at 0.25: the ladder's best of 1.0 / 0.5 / 0.25 (docs/options.md)
 #: Recipe 4: the issue-34 semantic tokenizer, and the runs it takes whole from elsewhere (see above).
 V4_SEMANTIC = Path("checkpoints/semantic_v4")
-V4_STAGE2_RUN = Path("runs/s2v4/stage2_rhythm_5k")
+V4_STAGE2_FIRST = Path("runs/s2v4/stage2_rhythm_5k")  # 5,000 steps, then a warm restart (docs/training.md)
+V4_STAGE2_RUN = Path("runs/s2v4/stage2_rhythm_7k")
+V4_STAGE2_RESTART = ("--set", "model.lr=5.0e-4", "--set", "model.warmup_steps=100", "--set", "model.schedule_steps=2000",
+                     "--set", "trainer.max_steps=2000")  # fmt: skip
 V4_STAGE_CONFIGS = {"stage1": "stage1_stretch.yaml", "stage2": "stage2_maskgit_rhythm_5k.yaml"}
 RUNS = {1: "runs/demo", 2: "runs/demo_v2", 3: "runs/demo_v3", 4: "runs/demo_v4"}
 CONFIGS = {1: "configs/demo", 2: "configs/demo/v2", 3: "configs/demo/v3", 4: "configs/demo/v4"}
@@ -351,16 +354,10 @@ class Recipe:
             run = V4_STAGE2_RUN / name
             if not (run / "model.safetensors").exists():
                 _run(_cli("recipes.stage2_v4"))
-                _run(
-                    _cli(
-                        "v2meow.cli.train",
-                        name,
-                        "--config",
-                        str(self.configs / V4_STAGE_CONFIGS[name]),
-                        "--ckpt-path",
-                        "last",
-                    )
-                )
+                config = str(self.configs / V4_STAGE_CONFIGS[name])
+                _run(_cli("v2meow.cli.train", name, "--config", config, "--ckpt-path", "last"))
+                _run(_cli("v2meow.cli.train", name, "--config", config, "--out", str(V4_STAGE2_RUN),
+                          "--init-from", str(V4_STAGE2_FIRST / name), "--ckpt-path", "last", *V4_STAGE2_RESTART))  # fmt: skip
             if not (self.runs / name / name).exists():
                 (self.runs / name).mkdir(parents=True, exist_ok=True)
                 shutil.copytree(run, self.runs / name / name)
