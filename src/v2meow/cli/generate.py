@@ -7,13 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+# Only light modules at the top: --help and argument errors answer without torch or PyAV
+# (tests/cli/test_startup.py); media, the pipeline and the output writers load in _main.
 from v2meow.cli.common import add_allow_outside, parse, run
 from v2meow.errors import ConfigError, MediaError, V2MeowError
 from v2meow.media.containers import OUT_SUFFIXES, OUTPUT_CONTAINERS
 from v2meow.resources import default_bundle, resolve_bundle
-
-# Only light modules at the top: --help and argument errors answer without torch or PyAV
-# (tests/cli/test_startup.py); media, the pipeline and the output writers load in _main.
 from v2meow.safety import validation
 from v2meow.safety.outputs import check_output_dir, check_outputs
 
